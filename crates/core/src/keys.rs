@@ -1,0 +1,363 @@
+//! Issue keys and the rules that find them in commit messages.
+//!
+//! Owns: the `IssueKey` value, the default Jira key pattern, the CVE exclusion, the project allow-list and GitHub
+//! `#123` references. Does not own: where the rules come from (config lives in `greenlight-checks`) or whether a key
+//! exists in a tracker.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// The default pattern: a Jira key. A project key of two or more characters (a letter, then letters, digits or
+/// `_`), a dash, and a number without a leading zero, standing alone as a word (ASCII word boundaries, so the
+/// matcher stays on its fast path for any text).
+pub const DEFAULT_JIRA_PATTERN: &str = r"(?-u:\b)[A-Z][A-Z0-9_]+-[1-9][0-9]*(?-u:\b)";
+
+/// `#123` and `owner/repo#123`. The character before a match is checked separately (see `github_ref_allowed`).
+const GITHUB_REF_PATTERN: &str = r"(?:[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9_.-]+)?#[1-9][0-9]*(?-u:\b)";
+
+/// One issue named by a commit: a Jira key (`ABC-123`) or a GitHub reference (`#12`, `acme/shop#12`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IssueKey(String);
+
+impl IssueKey {
+    /// Wraps a key as written; no validation (keys come from `KeyRules` or from stored reports).
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The project part of a Jira key (`ABC` in `ABC-12`); `None` for GitHub references.
+    pub fn project(&self) -> Option<&str> {
+        self.jira_parts().map(|(project, _)| project)
+    }
+
+    fn jira_parts(&self) -> Option<(&str, u64)> {
+        if self.0.contains('#') {
+            return None;
+        }
+        let (project, number) = self.0.rsplit_once('-')?;
+        Some((project, number.parse().ok()?))
+    }
+
+    /// Sorts `ABC-9` before `ABC-10`, Jira keys before GitHub references, and `#9` before `#10`.
+    fn sort_key(&self) -> (u8, &str, u64) {
+        if let Some((project, number)) = self.jira_parts() {
+            return (0, project, number);
+        }
+        match self.0.rsplit_once('#') {
+            Some((repo, number)) => (1, repo, number.parse().unwrap_or(u64::MAX)),
+            None => (2, &self.0, 0),
+        }
+    }
+}
+
+impl Ord for IssueKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.sort_key().cmp(&other.sort_key()).then_with(|| self.0.cmp(&other.0))
+    }
+}
+
+impl PartialOrd for IssueKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for IssueKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a team says about its keys, before validation. Empty `patterns` means the default Jira pattern.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeySettings {
+    pub patterns: Vec<String>,
+    pub projects: Vec<String>,
+    pub github: bool,
+    pub ignore_case: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRuleError {
+    #[error("pattern {index} is not a valid regular expression: {source}")]
+    Pattern {
+        index: usize,
+        #[source]
+        source: Box<regex::Error>,
+    },
+    #[error(
+        "project {index} ({value:?}) is not a project key: a letter, then letters, digits or `_`, 2 or more characters"
+    )]
+    Project { index: usize, value: String },
+}
+
+/// Validated key rules: compiled once, then applied to any number of messages.
+#[derive(Clone, Debug)]
+pub struct KeyRules {
+    patterns: Vec<Regex>,
+    projects: Vec<String>,
+    github: Option<Regex>,
+    ignore_case: bool,
+}
+
+impl Default for KeyRules {
+    fn default() -> Self {
+        Self::new(&KeySettings::default()).expect("the default key rules compile")
+    }
+}
+
+impl KeyRules {
+    pub fn new(settings: &KeySettings) -> Result<Self, KeyRuleError> {
+        let sources: Vec<&str> = if settings.patterns.is_empty() {
+            vec![DEFAULT_JIRA_PATTERN]
+        } else {
+            settings.patterns.iter().map(String::as_str).collect()
+        };
+        let patterns = sources
+            .iter()
+            .enumerate()
+            .map(|(index, source)| {
+                regex::RegexBuilder::new(source)
+                    .case_insensitive(settings.ignore_case)
+                    .build()
+                    .map_err(|source| KeyRuleError::Pattern { index, source: Box::new(source) })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let projects = settings
+            .projects
+            .iter()
+            .enumerate()
+            .map(|(index, value)| {
+                if is_project_key(value) {
+                    Ok(value.to_ascii_uppercase())
+                } else {
+                    Err(KeyRuleError::Project { index, value: value.clone() })
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let github = settings
+            .github
+            .then(|| Regex::new(GITHUB_REF_PATTERN).expect("the GitHub reference pattern compiles"));
+        Ok(Self { patterns, projects, github, ignore_case: settings.ignore_case })
+    }
+
+    /// The keys a message names, each once, in the order they first appear.
+    pub fn extract(&self, message: &str) -> Vec<IssueKey> {
+        let mut found: Vec<(usize, IssueKey)> = Vec::new();
+        let mut add = |start: usize, key: IssueKey| {
+            if !found.iter().any(|(_, k)| *k == key) {
+                found.push((start, key));
+            }
+        };
+        for pattern in &self.patterns {
+            if pattern.captures_len() == 1 {
+                for m in pattern.find_iter(message) {
+                    if let Some(key) = self.accept_jira(message, m.as_str(), m.end()) {
+                        add(m.start(), key);
+                    }
+                }
+            } else {
+                for caps in pattern.captures_iter(message) {
+                    let Some(m) = caps.name("key").or_else(|| caps.get(1)).or_else(|| caps.get(0)) else {
+                        continue;
+                    };
+                    if let Some(key) = self.accept_jira(message, m.as_str(), m.end()) {
+                        add(m.start(), key);
+                    }
+                }
+            }
+        }
+        if let Some(github) = &self.github {
+            for m in github.find_iter(message) {
+                if github_ref_allowed(message, m.start()) {
+                    add(m.start(), IssueKey::new(m.as_str()));
+                }
+            }
+        }
+        found.sort_by_key(|(start, _)| *start);
+        found.into_iter().map(|(_, key)| key).collect()
+    }
+
+    /// Applies the CVE exclusion, case normalisation and the project allow-list to one pattern match.
+    fn accept_jira(&self, message: &str, text: &str, end: usize) -> Option<IssueKey> {
+        let key = if self.ignore_case { text.to_ascii_uppercase() } else { text.to_owned() };
+        let project = key.rsplit_once('-').map_or(key.as_str(), |(project, _)| project);
+        if is_cve_year(project, &message[end..]) {
+            return None;
+        }
+        if !self.projects.is_empty() && !self.projects.iter().any(|p| p == project) {
+            return None;
+        }
+        Some(IssueKey(key))
+    }
+
+    /// An example key for messages that tell people how to fix a commit.
+    pub fn example(&self) -> String {
+        let project = self.projects.first().map_or("ABC", String::as_str);
+        format!("{project}-123")
+    }
+}
+
+/// `CVE-2024` followed by `-12345` is a vulnerability id, not issue 2024 of project CVE.
+fn is_cve_year(project: &str, rest: &str) -> bool {
+    project.eq_ignore_ascii_case("CVE")
+        && rest.as_bytes().first() == Some(&b'-')
+        && rest.as_bytes().get(1).is_some_and(u8::is_ascii_digit)
+}
+
+/// `#12` must not be glued to a word (`issue#12`) or be an HTML entity (`&#12;`).
+fn github_ref_allowed(message: &str, start: usize) -> bool {
+    match message[..start].bytes().next_back() {
+        None => true,
+        Some(b) => !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'&' | b'#')),
+    }
+}
+
+/// Jira's rule for a project key: a letter, then letters, digits or underscores; at least two characters.
+pub fn is_project_key(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && s.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check(settings: KeySettings, message: &str, expect: &[&str]) {
+        let rules = KeyRules::new(&settings).unwrap();
+        let got: Vec<String> = rules.extract(message).into_iter().map(|k| k.0).collect();
+        assert_eq!(got, expect, "message: {message:?}");
+    }
+
+    fn default(message: &str, expect: &[&str]) {
+        check(KeySettings::default(), message, expect);
+    }
+
+    #[test]
+    fn jira_keys_in_subject_and_body() {
+        default("ABC-1 fix checkout", &["ABC-1"]);
+        default("fix checkout\n\nRefs: XY_Z2-42, ABC-7", &["XY_Z2-42", "ABC-7"]);
+        default("[ABC-12] (DEF-3): GHI-4.", &["ABC-12", "DEF-3", "GHI-4"]);
+        default("ABC-1 and again ABC-1", &["ABC-1"]);
+        default("feature/ABC-99-new-cart merged", &["ABC-99"]);
+    }
+
+    #[test]
+    fn look_alikes_are_not_keys() {
+        default("A-1 is too short a project", &[]);
+        default("ABC-0 and ABC-012 have leading zeros", &[]);
+        default("utf-8, sha-256, covid-19 and iso-8859 are lowercase", &[]);
+        default("xABC-1 ABC-1x ABC-1_ _ABC-1 1ABC-2", &[]);
+        default("2024-12-01 is a date", &[]);
+    }
+
+    #[test]
+    fn cve_ids_are_never_keys() {
+        default("bump openssl for CVE-2024-12345", &[]);
+        default("CVE-2023-4863 and ABC-5", &["ABC-5"]);
+        default("a project named CVE: CVE-12 works", &["CVE-12"]);
+        check(KeySettings { ignore_case: true, ..Default::default() }, "fix cve-2024-1234", &[]);
+    }
+
+    #[test]
+    fn ignore_case_normalises_to_upper_case() {
+        let settings = KeySettings { ignore_case: true, projects: vec!["abc".into()], ..Default::default() };
+        check(settings, "abc-12 fixes Abc-13, not utf-8", &["ABC-12", "ABC-13"]);
+    }
+
+    #[test]
+    fn project_allow_list() {
+        let settings = KeySettings { projects: vec!["ABC".into()], ..Default::default() };
+        check(settings, "ABC-1 XYZ-2 ABCD-3", &["ABC-1"]);
+    }
+
+    #[test]
+    fn github_references() {
+        let settings = KeySettings { github: true, ..Default::default() };
+        check(settings.clone(), "Fix cart (#12) and acme/shop#7, see ABC-3", &["#12", "acme/shop#7", "ABC-3"]);
+        check(settings.clone(), "issue#12 &#39; #0 ##5", &[]);
+        check(settings, "PR #3\n\nCloses #3", &["#3"]);
+    }
+
+    #[test]
+    fn custom_patterns_use_the_key_group() {
+        let settings = KeySettings { patterns: vec![r"(?-u:\b)ticket[ :]+(?<key>[0-9]+)".into()], ..Default::default() };
+        check(settings, "ticket: 4711 and ticket 12", &["4711", "12"]);
+    }
+
+    #[test]
+    fn invalid_settings_are_reported() {
+        let err = KeyRules::new(&KeySettings { patterns: vec!["(".into()], ..Default::default() }).unwrap_err();
+        assert!(matches!(err, KeyRuleError::Pattern { index: 0, .. }), "{err}");
+        let err = KeyRules::new(&KeySettings { projects: vec!["1AB".into()], ..Default::default() }).unwrap_err();
+        assert!(err.to_string().contains("\"1AB\""), "{err}");
+    }
+
+    #[test]
+    fn keys_sort_by_project_then_number() {
+        let mut keys: Vec<IssueKey> = ["B-1", "AB-10", "#2", "AB-9", "acme/x#1", "#10"].map(IssueKey::new).into();
+        keys.sort();
+        let got: Vec<&str> = keys.iter().map(IssueKey::as_str).collect();
+        assert_eq!(got, ["AB-9", "AB-10", "B-1", "#2", "#10", "acme/x#1"]);
+    }
+
+    fn project() -> impl Strategy<Value = String> {
+        "[A-Z][A-Z0-9_]{1,9}".prop_filter("CVE is a vulnerability prefix", |p| p != "CVE")
+    }
+
+    proptest! {
+        /// Any key that follows Jira's rules is found wherever it stands between non-word characters.
+        #[test]
+        fn every_valid_key_is_found(
+            project in project(),
+            number in 1u64..10_000_000,
+            before in "[ \n(\\[:/,]{0,3}",
+            after in "[ \n)\\]:.,]{0,3}",
+            text in "[a-z ]{0,20}",
+        ) {
+            let key = format!("{project}-{number}");
+            let message = format!("{text} {before}{key}{after} {text}");
+            let got = KeyRules::default().extract(&message);
+            prop_assert_eq!(got, vec![IssueKey::new(key)]);
+        }
+
+        /// Nothing that breaks the rules is ever reported: every extracted key obeys them.
+        #[test]
+        fn extracted_keys_obey_the_rules(message in "[A-Za-z0-9_ \\-\n#]{0,80}") {
+            for key in KeyRules::default().extract(&message) {
+                let (project, number) = key.as_str().rsplit_once('-').unwrap();
+                prop_assert!(is_project_key(project), "{}", key);
+                prop_assert!(project.chars().all(|c| !c.is_ascii_lowercase()), "{}", key);
+                prop_assert!(!number.starts_with('0') && number.parse::<u64>().is_ok(), "{}", key);
+            }
+        }
+
+        /// A number with a leading zero is never a key number.
+        #[test]
+        fn leading_zero_is_never_a_key(project in project(), number in 0u64..100_000) {
+            let message = format!("{project}-0{number}");
+            prop_assert!(KeyRules::default().extract(&message).is_empty());
+        }
+
+        /// CVE ids are never keys, in any case.
+        #[test]
+        fn cve_ids_never_match(year in 1999u32..2100, number in 1000u64..10_000_000, lower: bool) {
+            let id = format!("CVE-{year}-{number}");
+            let id = if lower { id.to_lowercase() } else { id };
+            let rules = KeyRules::new(&KeySettings { ignore_case: true, ..Default::default() }).unwrap();
+            let message = format!("fix {id} now");
+            prop_assert!(rules.extract(&message).is_empty());
+        }
+    }
+}

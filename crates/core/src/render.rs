@@ -1,0 +1,317 @@
+//! Text renderings of contents and reports for people: `human` (a terminal, optionally in colour) and `markdown`
+//! (a GitHub job summary or pull-request comment).
+//!
+//! Owns: layout and escaping. Does not own: deciding whether the output is a terminal (the binary does) or JSON
+//! (that is serde on the values themselves).
+
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Style};
+
+use crate::check::{CheckResult, Outcome, Severity};
+use crate::contents::Contents;
+use crate::report::{Report, Verdict};
+
+/// How many findings per check the Markdown lists before it says how many more there are. GitHub caps a job
+/// summary at 1 MiB, and nobody reads the 500th line.
+const MARKDOWN_FINDINGS_PER_CHECK: usize = 50;
+
+/// Applies ANSI styles when colour is on, and nothing otherwise.
+#[derive(Clone, Copy, Debug)]
+struct Paint {
+    color: bool,
+}
+
+impl Paint {
+    fn paint(self, style: Style, text: &str) -> String {
+        if self.color { format!("{}{text}{}", style.render(), style.render_reset()) } else { text.to_owned() }
+    }
+
+    fn fg(self, color: AnsiColor, text: &str) -> String {
+        self.paint(Style::new().fg_color(Some(color.into())), text)
+    }
+
+    fn bold(self, color: AnsiColor, text: &str) -> String {
+        self.paint(Style::new().bold().fg_color(Some(color.into())), text)
+    }
+
+    fn dim(self, text: &str) -> String {
+        self.paint(Style::new().dimmed(), text)
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..10).unwrap_or(sha)
+}
+
+/// One line that sums up a deploy's contents.
+pub fn contents_summary(contents: &Contents) -> String {
+    let mut line = plural(contents.commits.len(), "commit", "commits");
+    let merges = contents.merge_count();
+    if merges > 0 {
+        let _ = write!(line, " ({})", plural(merges, "merge", "merges"));
+    }
+    let _ = write!(line, ", {}", plural(contents.issues.len(), "issue", "issues"));
+    let without = contents.commits_without_key.len();
+    if without > 0 {
+        let _ = write!(line, ", {} without a key", plural(without, "commit", "commits"));
+    }
+    line
+}
+
+/// The contents of a deploy for a terminal: a summary line, the commits, then the issues.
+pub fn contents_human(contents: &Contents, color: bool) -> String {
+    let p = Paint { color };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {}..{}: {}",
+        p.bold(AnsiColor::White, "deploy"),
+        short(&contents.from),
+        short(&contents.to),
+        contents_summary(contents)
+    );
+    if contents.commits.is_empty() {
+        let _ = writeln!(out, "\n  nothing to deploy: {} already contains {}", short(&contents.from), short(&contents.to));
+        return out;
+    }
+    out.push('\n');
+    for commit in &contents.commits {
+        let keys: Vec<&str> = commit.keys.iter().map(|k| k.as_str()).collect();
+        let tag = if commit.merge {
+            p.dim("merge")
+        } else if keys.is_empty() {
+            p.bold(AnsiColor::Red, "no key")
+        } else {
+            p.fg(AnsiColor::Cyan, &keys.join(" "))
+        };
+        let date = commit.time.get(..10).unwrap_or(&commit.time);
+        let subject = if commit.merge { p.dim(&commit.subject) } else { commit.subject.clone() };
+        let _ = writeln!(out, "  {} {} {}  {}  {}", p.fg(AnsiColor::Yellow, commit.short_sha()), date, commit.author, subject, tag);
+    }
+    if !contents.issues.is_empty() {
+        let _ = writeln!(out, "\n{}", p.bold(AnsiColor::White, "issues"));
+        for issue in &contents.issues {
+            let _ = writeln!(
+                out,
+                "  {}  {}",
+                p.fg(AnsiColor::Cyan, issue.key.as_str()),
+                plural(issue.commits.len(), "commit", "commits")
+            );
+        }
+    }
+    out
+}
+
+fn outcome_mark(outcome: Outcome) -> (&'static str, AnsiColor) {
+    match outcome {
+        Outcome::Pass => ("✔", AnsiColor::Green),
+        Outcome::Warn => ("!", AnsiColor::Yellow),
+        Outcome::Fail => ("✖", AnsiColor::Red),
+        Outcome::Error => ("?", AnsiColor::Magenta),
+        Outcome::Skipped => ("-", AnsiColor::BrightBlack),
+    }
+}
+
+fn severity_color(severity: Severity) -> AnsiColor {
+    match severity {
+        Severity::Deny => AnsiColor::Red,
+        Severity::Warn => AnsiColor::Yellow,
+        Severity::Info => AnsiColor::Blue,
+    }
+}
+
+fn verdict_word(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+        Verdict::Error => "error",
+    }
+}
+
+fn outcome_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Pass => "pass",
+        Outcome::Warn => "warn",
+        Outcome::Fail => "fail",
+        Outcome::Error => "error",
+        Outcome::Skipped => "skipped",
+    }
+}
+
+fn severity_word(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Deny => "deny",
+        Severity::Warn => "warn",
+        Severity::Info => "info",
+    }
+}
+
+/// A report for a terminal: the verdict first, then each check with its findings indented below it.
+pub fn report_human(report: &Report, color: bool) -> String {
+    let p = Paint { color };
+    let verdict_color = match report.verdict {
+        Verdict::Pass => AnsiColor::Green,
+        Verdict::Fail => AnsiColor::Red,
+        Verdict::Error => AnsiColor::Magenta,
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "greenlight: {}  {}..{}\n",
+        p.bold(verdict_color, &verdict_word(report.verdict).to_uppercase()),
+        short(&report.from),
+        short(&report.to)
+    );
+    let width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
+    for check in &report.checks {
+        let (mark, mark_color) = outcome_mark(check.outcome);
+        let _ = writeln!(out, "  {} {:width$}  {}", p.bold(mark_color, mark), check.id, check.summary);
+        for finding in &check.findings {
+            let _ = writeln!(
+                out,
+                "      {} {}  {}  {}",
+                p.fg(severity_color(finding.severity), severity_word(finding.severity)),
+                p.dim(&finding.code),
+                p.fg(AnsiColor::Yellow, short(&finding.subject)),
+                finding.message
+            );
+        }
+    }
+    out
+}
+
+/// Escapes text so that GitHub Markdown shows it as written: no emphasis, links, headings, HTML or table breaks.
+pub fn markdown_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.' | '!' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn markdown_mark(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Pass => "✅",
+        Outcome::Warn => "⚠️",
+        Outcome::Fail => "❌",
+        Outcome::Error => "❓",
+        Outcome::Skipped => "⏭️",
+    }
+}
+
+/// A report as GitHub Markdown: a heading with the verdict, a table of checks, and the findings of each check that
+/// has any, folded under `<details>`.
+pub fn report_markdown(report: &Report) -> String {
+    let mark = match report.verdict {
+        Verdict::Pass => "✅",
+        Verdict::Fail => "❌",
+        Verdict::Error => "❓",
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "### {mark} greenlight: {}\n", verdict_word(report.verdict));
+    let _ = writeln!(out, "Deploy `{}..{}`\n", short(&report.from), short(&report.to));
+    out.push_str("| check | outcome | summary |\n|---|---|---|\n");
+    for check in &report.checks {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} {} | {} |",
+            check.id,
+            markdown_mark(check.outcome),
+            outcome_word(check.outcome),
+            markdown_escape(&check.summary)
+        );
+    }
+    for check in report.checks.iter().filter(|c| !c.findings.is_empty()) {
+        markdown_findings(&mut out, check);
+    }
+    out
+}
+
+fn markdown_findings(out: &mut String, check: &CheckResult) {
+    let open = if check.outcome == Outcome::Fail { " open" } else { "" };
+    let _ = writeln!(
+        out,
+        "\n<details{open}><summary><code>{}</code>: {}</summary>\n",
+        check.id,
+        plural(check.findings.len(), "finding", "findings")
+    );
+    for finding in check.findings.iter().take(MARKDOWN_FINDINGS_PER_CHECK) {
+        let _ = writeln!(
+            out,
+            "- **{}** `{}` `{}`: {}",
+            severity_word(finding.severity),
+            finding.code,
+            markdown_escape(short(&finding.subject)).replace('`', ""),
+            markdown_escape(&finding.message)
+        );
+    }
+    if check.findings.len() > MARKDOWN_FINDINGS_PER_CHECK {
+        let _ = writeln!(out, "- … and {} more", check.findings.len() - MARKDOWN_FINDINGS_PER_CHECK);
+    }
+    out.push_str("\n</details>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Finding;
+
+    fn check(input: &str, expect: &str) {
+        assert_eq!(markdown_escape(input), expect);
+    }
+
+    #[test]
+    fn markdown_escape_neutralises_markup() {
+        check("fix *all* the [links](x)", r"fix \*all\* the \[links\]\(x\)");
+        check("<script>alert(1)</script>", r"&lt;script&gt;alert\(1\)&lt;/script&gt;");
+        check("a | b\nc", r"a \| b c");
+        check("ümlaut ✓", "ümlaut ✓");
+    }
+
+    fn report() -> Report {
+        let findings = (0..60)
+            .map(|i| Finding::new("commit-without-key", Severity::Deny, format!("{i:040}"), "names *no* key"))
+            .collect();
+        Report::new(
+            "a".repeat(40),
+            "b".repeat(40),
+            vec![
+                CheckResult::from_findings("ancestry", "contains production", vec![]),
+                CheckResult::from_findings("commit-keys", "60 commits name no key", findings),
+            ],
+        )
+    }
+
+    #[test]
+    fn markdown_report_caps_findings_and_escapes() {
+        let md = report_markdown(&report());
+        assert!(md.starts_with("### ❌ greenlight: fail\n"), "{md}");
+        assert!(md.contains("| `commit-keys` | ❌ fail | 60 commits name no key |"), "{md}");
+        assert!(md.contains(r"names \*no\* key"), "{md}");
+        assert_eq!(md.matches("- **deny**").count(), MARKDOWN_FINDINGS_PER_CHECK);
+        assert!(md.contains("- … and 10 more"), "{md}");
+    }
+
+    #[test]
+    fn human_report_has_colour_only_when_asked() {
+        let plain = report_human(&report(), false);
+        assert!(!plain.contains('\x1b'));
+        assert!(plain.starts_with("greenlight: FAIL  aaaaaaaaaa..bbbbbbbbbb"), "{plain}");
+        assert!(report_human(&report(), true).contains("\x1b["));
+    }
+}
