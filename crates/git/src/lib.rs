@@ -1,1 +1,184 @@
-pub fn x(){}
+//! Deploy ranges from a git repository, read with gix.
+//!
+//! Owns: opening a repository, resolving revisions, and the walk that splits `from...to` into what the deploy adds
+//! (`from..to`) and what it would roll back (`to..from`). Does not own: issue keys or any judgement (that is
+//! `greenlight-core` and the checks), and it never runs the git CLI.
+
+mod walk;
+
+use std::path::{Path, PathBuf};
+
+use gix::ObjectId;
+use gix::objs::Find as _;
+use greenlight_core::Commit;
+
+/// Why a range could not be read. Each is a "could not run" for the CLI (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("{path} is not a git repository (or any of its parents)")]
+    NotARepository { path: PathBuf, source: Box<gix::Error> },
+    #[error("unknown revision {rev:?}: {reason}")]
+    UnknownRevision { rev: String, reason: String },
+    #[error("revision {rev:?} is a {kind}, not a commit")]
+    NotACommit { rev: String, kind: String },
+    #[error(
+        "the repository is a shallow clone whose history stops before the range is complete (at {boundary}); fetch more history with `git fetch --unshallow` (or `fetch-depth: 0` in actions/checkout)"
+    )]
+    ShallowRange { boundary: String },
+    #[error("commit {id} is missing from the object database")]
+    MissingCommit { id: String },
+    #[error("could not read commit {id}: {reason}")]
+    Corrupt { id: String, reason: String },
+    #[error("could not read the repository: {0}")]
+    Other(String),
+}
+
+/// A repository to read deploys from.
+pub struct Repo {
+    repo: gix::Repository,
+}
+
+/// Both sides of `from...to`, each newest first.
+#[derive(Debug)]
+pub struct Range {
+    pub from: ObjectId,
+    pub to: ObjectId,
+    /// In `to` and not in `from`: what the deploy ships.
+    pub added: Vec<Commit>,
+    /// In `from` and not in `to`: what the deploy would roll back.
+    pub rolled_back: Vec<Commit>,
+}
+
+impl Repo {
+    /// Opens the repository that contains `path`, as git does when run there.
+    pub fn discover(path: &Path) -> Result<Self, GitError> {
+        let mut repo = gix::discover(path)
+            .map_err(|source| GitError::NotARepository { path: path.to_owned(), source: Box::new(source) })?;
+        // Commits are read once each; a modest object cache helps with delta chains.
+        repo.object_cache_size_if_unset(4 * 1024 * 1024);
+        Ok(Self { repo })
+    }
+
+    /// The working tree's root, where `greenlight.toml` lives; `None` for a bare repository.
+    pub fn workdir(&self) -> Option<&Path> {
+        self.repo.workdir()
+    }
+
+    /// The repository's git directory (`.git`).
+    pub fn git_dir(&self) -> &Path {
+        self.repo.git_dir()
+    }
+
+    /// The hooks directory git uses: `core.hooksPath` if set, else `.git/hooks`.
+    pub fn hooks_dir(&self) -> PathBuf {
+        let configured = self.repo.config_snapshot().trusted_path("core.hooksPath").ok().flatten();
+        match configured {
+            Some(path) if path.is_absolute() => path,
+            Some(path) => self.workdir().unwrap_or(self.git_dir()).join(path),
+            None => self.repo.common_dir().join("hooks"),
+        }
+    }
+
+    /// Resolves a revision (`HEAD~3`, a branch, a tag, a sha) to the commit it names, peeling tags.
+    pub fn resolve(&self, rev: &str) -> Result<ObjectId, GitError> {
+        let unknown = |reason: String| GitError::UnknownRevision { rev: rev.to_owned(), reason };
+        let id = self.repo.rev_parse_single(rev).map_err(|e| unknown(first_line(&e.to_string())))?;
+        let object = id.object().map_err(|e| unknown(first_line(&e.to_string())))?;
+        let kind = object.kind;
+        let commit = object
+            .peel_to_commit()
+            .map_err(|_| GitError::NotACommit { rev: rev.to_owned(), kind: kind.to_string() })?;
+        Ok(commit.id)
+    }
+
+    /// Reads both sides of `from...to`. Costs in proportion to the range, not the repository: with a commit-graph
+    /// the walk touches no object outside the range.
+    pub fn range(&self, from: ObjectId, to: ObjectId) -> Result<Range, GitError> {
+        let sides = walk::Walk::new(&self.repo)?.run(from, to)?;
+        let added = self.decode_all(&sides.added)?;
+        let rolled_back = self.decode_all(&sides.rolled_back)?;
+        Ok(Range { from, to, added, rolled_back })
+    }
+
+    /// Decodes commits on all cores; the walk already decided the order.
+    fn decode_all(&self, ids: &[ObjectId]) -> Result<Vec<Commit>, GitError> {
+        const PER_THREAD_MIN: usize = 256;
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        if threads == 1 || ids.len() < 2 * PER_THREAD_MIN {
+            return decode_chunk(&self.repo, ids);
+        }
+        let chunk = ids.len().div_ceil(threads);
+        let shared = self.repo.clone().into_sync();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = ids
+                .chunks(chunk)
+                .map(|ids| {
+                    let shared = &shared;
+                    scope.spawn(move || {
+                        let mut repo = shared.to_thread_local();
+                        repo.object_cache_size_if_unset(4 * 1024 * 1024);
+                        decode_chunk(&repo, ids)
+                    })
+                })
+                .collect();
+            let mut all = Vec::with_capacity(ids.len());
+            for handle in handles {
+                let part = handle.join().map_err(|_| GitError::Other("a decoding thread panicked".into()))??;
+                all.extend(part);
+            }
+            Ok(all)
+        })
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_owned()
+}
+
+fn decode_chunk(repo: &gix::Repository, ids: &[ObjectId]) -> Result<Vec<Commit>, GitError> {
+    let mut buf = Vec::new();
+    ids.iter().map(|id| decode(repo, id, &mut buf)).collect()
+}
+
+fn decode(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>) -> Result<Commit, GitError> {
+    let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
+    let data = repo
+        .objects
+        .try_find(id, buf)
+        .map_err(|e| corrupt(e.to_string()))?
+        .ok_or_else(|| GitError::MissingCommit { id: id.to_string() })?;
+    let commit = gix::objs::CommitRef::from_bytes(data.data, repo.object_hash()).map_err(|e| corrupt(e.to_string()))?;
+    let author = commit.author().map_err(|e| corrupt(e.to_string()))?.trim();
+    let committed = commit.time().map_err(|e| corrupt(e.to_string()))?;
+    let message = commit.message();
+    Ok(Commit {
+        sha: id.to_string(),
+        author: author.name.to_string(),
+        email: author.email.to_string(),
+        time: rfc3339(committed.seconds, committed.offset),
+        subject: message.summary().to_string(),
+        message: commit.message.to_string(),
+        keys: Vec::new(),
+        merge: commit.parents.len() > 1,
+    })
+}
+
+/// RFC 3339 in the committer's own offset, as git shows it with `%cI`.
+fn rfc3339(seconds: i64, offset: i32) -> String {
+    let fallback = || jiff::Timestamp::UNIX_EPOCH.to_string();
+    let Ok(ts) = jiff::Timestamp::from_second(seconds) else { return fallback() };
+    let offset = jiff::tz::Offset::from_seconds(offset).unwrap_or(jiff::tz::Offset::UTC);
+    ts.to_zoned(offset.to_time_zone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_keeps_the_offset() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(rfc3339(1_700_000_000, 2 * 3600), "2023-11-15T00:13:20+02:00");
+        assert_eq!(rfc3339(1_700_000_000, -(5 * 3600 + 30 * 60)), "2023-11-14T16:43:20-05:30");
+    }
+}

@@ -1,0 +1,205 @@
+//! The walk that splits `from...to` into its two sides.
+//!
+//! Every commit gets a flag for each tip that reaches it. Commits are processed children before parents, so a
+//! commit's flags are final when it is taken from the queue; the walk stops as soon as every queued commit is
+//! reached by both tips, because nothing below them can belong to either side alone. It never looks below the
+//! merge bases, so its cost follows the size of the range, not of the history.
+//!
+//! The order comes from commit-graph generation numbers where the graph covers a commit (exact), and from commit
+//! times for commits written after the graph (git's own heuristic). Commits the graph lacks are never ancestors of
+//! commits it has, so they always come first. A commit whose flags grow after it was processed (possible only with
+//! skewed clocks) is queued again, so late news still reaches its parents.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use gix::ObjectId;
+use gix::hashtable::{HashMap, HashSet};
+use gix::objs::Find as _;
+
+use crate::GitError;
+
+const ADDED: u8 = 1;
+const KEPT: u8 = 2;
+const BOTH: u8 = ADDED | KEPT;
+
+/// Commits the graph lacks sort above all graph commits.
+const UNKNOWN_GENERATION: u32 = u32::MAX;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    New,
+    Queued,
+    Done,
+}
+
+struct Node {
+    id: ObjectId,
+    parents: Vec<ObjectId>,
+    time: i64,
+    generation: u32,
+    flags: u8,
+    state: State,
+    /// Listed in the repository's `shallow` file: its parents are not here.
+    shallow: bool,
+    /// When it was processed; ties between equal commit times keep this order.
+    processed: u32,
+}
+
+/// The ids of each side, newest first.
+pub(crate) struct Sides {
+    pub added: Vec<ObjectId>,
+    pub rolled_back: Vec<ObjectId>,
+}
+
+pub(crate) struct Walk<'r> {
+    repo: &'r gix::Repository,
+    graph: Option<gix::commitgraph::Graph>,
+    shallow: HashSet<ObjectId>,
+    nodes: Vec<Node>,
+    index: HashMap<ObjectId, usize>,
+    queue: BinaryHeap<(u32, i64, Reverse<u32>, usize)>,
+    pushes: u32,
+    /// Queued commits not yet reached by both tips. The walk ends when this is zero.
+    undecided: usize,
+    buf: Vec<u8>,
+}
+
+impl<'r> Walk<'r> {
+    pub(crate) fn new(repo: &'r gix::Repository) -> Result<Self, GitError> {
+        let graph = repo.commit_graph_if_enabled().map_err(|e| GitError::Other(format!("commit-graph: {e}")))?;
+        let shallow = repo
+            .shallow_commits()
+            .map_err(|e| GitError::Other(format!("shallow file: {e}")))?
+            .map(|commits| commits.iter().copied().collect())
+            .unwrap_or_default();
+        Ok(Self {
+            repo,
+            graph,
+            shallow,
+            nodes: Vec::new(),
+            index: HashMap::default(),
+            queue: BinaryHeap::new(),
+            pushes: 0,
+            undecided: 0,
+            buf: Vec::new(),
+        })
+    }
+
+    pub(crate) fn run(mut self, from: ObjectId, to: ObjectId) -> Result<Sides, GitError> {
+        let to = self.load(to)?;
+        self.mark(to, ADDED);
+        let from = self.load(from)?;
+        self.mark(from, KEPT);
+
+        let mut processed = 0;
+        while self.undecided > 0 {
+            let Some((_, _, _, i)) = self.queue.pop() else { break };
+            let node = &mut self.nodes[i];
+            if node.state != State::Queued {
+                continue;
+            }
+            node.state = State::Done;
+            node.processed = processed;
+            processed += 1;
+            if node.flags != BOTH {
+                self.undecided -= 1;
+            }
+            let flags = node.flags;
+            let parents = std::mem::take(&mut self.nodes[i].parents);
+            for parent in &parents {
+                let p = self.load(*parent)?;
+                self.mark(p, flags);
+            }
+            self.nodes[i].parents = parents;
+        }
+
+        if let Some(boundary) = self.nodes.iter().find(|n| n.shallow && n.flags != BOTH) {
+            return Err(GitError::ShallowRange { boundary: boundary.id.to_string() });
+        }
+        Ok(Sides { added: self.side(ADDED), rolled_back: self.side(KEPT) })
+    }
+
+    /// Adds `flags` to a commit and queues it when that is news to it.
+    fn mark(&mut self, i: usize, flags: u8) {
+        let node = &mut self.nodes[i];
+        let was = node.flags;
+        node.flags |= flags;
+        if node.flags == was {
+            return;
+        }
+        match node.state {
+            State::Queued => {
+                if node.flags == BOTH {
+                    self.undecided -= 1;
+                }
+            }
+            State::New | State::Done => {
+                node.state = State::Queued;
+                if node.flags != BOTH {
+                    self.undecided += 1;
+                }
+                self.queue.push((node.generation, node.time, Reverse(self.pushes), i));
+                self.pushes += 1;
+            }
+        }
+    }
+
+    fn side(&self, flags: u8) -> Vec<ObjectId> {
+        let mut side: Vec<&Node> = self.nodes.iter().filter(|n| n.flags == flags && n.state == State::Done).collect();
+        side.sort_by_key(|n| (Reverse(n.time), n.processed));
+        side.into_iter().map(|n| n.id).collect()
+    }
+
+    /// The node for a commit, read from the commit-graph when it has it and from the object otherwise.
+    fn load(&mut self, id: ObjectId) -> Result<usize, GitError> {
+        if let Some(&i) = self.index.get(&id) {
+            return Ok(i);
+        }
+        let (mut parents, time, generation) = match self.graph.as_ref().and_then(|g| Some((g, g.lookup(id)?))) {
+            Some((graph, pos)) => {
+                let commit = graph.commit_at(pos);
+                let parents = commit
+                    .iter_parents()
+                    .map(|p| p.map(|p| graph.id_at(p).to_owned()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| GitError::Other(format!("commit-graph entry for {id}: {e}")))?;
+                let time = i64::try_from(commit.committer_timestamp()).unwrap_or(i64::MAX);
+                (parents, time, commit.generation())
+            }
+            None => {
+                let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
+                let data = self
+                    .repo
+                    .objects
+                    .try_find(&id, &mut self.buf)
+                    .map_err(|e| corrupt(e.to_string()))?
+                    .ok_or_else(|| GitError::MissingCommit { id: id.to_string() })?;
+                if data.kind != gix::object::Kind::Commit {
+                    return Err(corrupt(format!("expected a commit, found a {}", data.kind)));
+                }
+                let commit = gix::objs::CommitRef::from_bytes(data.data, self.repo.object_hash())
+                    .map_err(|e| corrupt(e.to_string()))?;
+                let time = commit.time().map_err(|e| corrupt(e.to_string()))?.seconds;
+                (commit.parents().collect(), time, UNKNOWN_GENERATION)
+            }
+        };
+        let shallow = self.shallow.contains(&id);
+        if shallow {
+            parents.clear();
+        }
+        let i = self.nodes.len();
+        self.nodes.push(Node {
+            id,
+            parents,
+            time,
+            generation,
+            flags: 0,
+            state: State::New,
+            shallow,
+            processed: 0,
+        });
+        self.index.insert(id, i);
+        Ok(i)
+    }
+}

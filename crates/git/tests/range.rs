@@ -1,0 +1,225 @@
+//! The range walk against git's own answer (`git rev-list`), on histories built by the tests.
+
+use greenlight_git::{GitError, Repo};
+use greenlight_testkit::TestRepo;
+use proptest::prelude::*;
+
+fn shas(commits: &[greenlight_core::Commit]) -> Vec<String> {
+    commits.iter().map(|c| c.sha.clone()).collect()
+}
+
+/// git's answer for `from..to`, newest first by commit time.
+fn rev_list(repo: &TestRepo, from: &str, to: &str) -> Vec<String> {
+    let out = repo.git(&["rev-list", "--date-order", to, &format!("^{from}")]);
+    out.lines().map(str::to_owned).collect()
+}
+
+/// Both sides of the walk must equal git's, in git's order (every commit time differs in these histories).
+fn check(repo: &TestRepo, from: &str, to: &str) {
+    let gl = Repo::discover(repo.path()).unwrap();
+    let range = gl.range(gl.resolve(from).unwrap(), gl.resolve(to).unwrap()).unwrap();
+    assert_eq!(shas(&range.added), rev_list(repo, from, to), "added side of {from}..{to}");
+    assert_eq!(shas(&range.rolled_back), rev_list(repo, to, from), "rolled-back side of {from}..{to}");
+}
+
+#[test]
+fn linear_history() {
+    let repo = TestRepo::new();
+    let base = repo.commit_tree("AB-1 root", &[]);
+    let tip = repo.chain(&base, &["AB-2 two", "AB-3 three", "no key"]);
+    check(&repo, &base, &tip);
+    let gl = Repo::discover(repo.path()).unwrap();
+    let range = gl.range(gl.resolve(&base).unwrap(), gl.resolve(&tip).unwrap()).unwrap();
+    let subjects: Vec<&str> = range.added.iter().map(|c| c.subject.as_str()).collect();
+    assert_eq!(subjects, ["no key", "AB-3 three", "AB-2 two"]);
+    assert_eq!(range.added[0].author, "Ada Lovelace");
+    assert_eq!(range.added[0].email, "ada@example.com");
+    assert_eq!(range.added[0].time, "2023-11-14T22:17:20+00:00");
+}
+
+#[test]
+fn merges_octopus_and_criss_cross() {
+    let repo = TestRepo::new();
+    let root = repo.commit_tree("root", &[]);
+    let a = repo.chain(&root, &["a1", "a2"]);
+    let b = repo.chain(&root, &["b1"]);
+    let c = repo.chain(&root, &["c1", "c2", "c3"]);
+    let octopus = repo.commit_tree("Merge branches a, b, c", &[&a, &b, &c]);
+    // Criss-cross: x and y each merge the other's parent.
+    let x0 = repo.chain(&octopus, &["x0"]);
+    let y0 = repo.chain(&octopus, &["y0"]);
+    let x = repo.commit_tree("x merges y0", &[&x0, &y0]);
+    let y = repo.commit_tree("y merges x0", &[&y0, &x0]);
+    let tip = repo.commit_tree("merge x and y", &[&x, &y]);
+    for (from, to) in [(&root, &tip), (&a, &tip), (&x, &y), (&y, &x), (&b, &octopus), (&x0, &tip)] {
+        check(&repo, from, to);
+    }
+    let gl = Repo::discover(repo.path()).unwrap();
+    let range = gl.range(gl.resolve(&root).unwrap(), gl.resolve(&octopus).unwrap()).unwrap();
+    assert!(range.added.iter().find(|c| c.sha == octopus).unwrap().merge);
+    assert_eq!(range.added.iter().filter(|c| c.merge).count(), 1);
+}
+
+#[test]
+fn from_not_an_ancestor_lists_what_would_roll_back() {
+    let repo = TestRepo::new();
+    let root = repo.commit_tree("root", &[]);
+    let production = repo.chain(&root, &["hotfix AB-9"]);
+    let deploy = repo.chain(&root, &["AB-1 feature", "AB-2 more"]);
+    check(&repo, &production, &deploy);
+    let gl = Repo::discover(repo.path()).unwrap();
+    let range = gl.range(gl.resolve(&production).unwrap(), gl.resolve(&deploy).unwrap()).unwrap();
+    assert_eq!(shas(&range.rolled_back), [production]);
+    assert_eq!(range.added.len(), 2);
+}
+
+#[test]
+fn empty_range_and_same_commit() {
+    let repo = TestRepo::new();
+    let root = repo.commit_tree("root", &[]);
+    let tip = repo.chain(&root, &["one", "two"]);
+    let gl = Repo::discover(repo.path()).unwrap();
+    let range = gl.range(gl.resolve(&tip).unwrap(), gl.resolve(&root).unwrap()).unwrap();
+    assert!(range.added.is_empty());
+    assert_eq!(range.rolled_back.len(), 2);
+    let same = gl.range(gl.resolve(&tip).unwrap(), gl.resolve(&tip).unwrap()).unwrap();
+    assert!(same.added.is_empty() && same.rolled_back.is_empty());
+}
+
+#[test]
+fn skewed_clocks_are_exact_with_a_commit_graph() {
+    let repo = TestRepo::new();
+    let root = repo.commit_tree("root", &[]);
+    // A commit whose clock ran an hour behind its parent's, on the side that production shares.
+    let skewed = {
+        let mut cmd = repo.command();
+        cmd.env("GIT_COMMITTER_DATE", "@1699990000 +0000");
+        let out = cmd.args(["commit-tree", greenlight_testkit::EMPTY_TREE, "-p", &root, "-m", "skewed"]).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let production = repo.chain(&skewed, &["p1"]);
+    let deploy = repo.chain(&skewed, &["d1", "d2"]);
+    let deploy = repo.commit_tree("merge production", &[&deploy, &production]);
+    repo.branch("deploy", &deploy);
+    repo.write_commit_graph();
+    let gl = Repo::discover(repo.path()).unwrap();
+    let range = gl.range(gl.resolve(&production).unwrap(), gl.resolve(&deploy).unwrap()).unwrap();
+    let mut got = shas(&range.added);
+    let mut want = rev_list(&repo, &production, &deploy);
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(range.rolled_back.is_empty());
+}
+
+#[test]
+fn resolves_branches_tags_and_relative_revisions() {
+    let repo = TestRepo::new();
+    let first = repo.commit_file("a.txt", "1", "AB-1 first");
+    let second = repo.commit_file("a.txt", "2", "AB-2 second");
+    repo.git(&["tag", "-a", "v1", "-m", "release", &first]);
+    let gl = Repo::discover(repo.path()).unwrap();
+    assert_eq!(gl.resolve("v1").unwrap().to_string(), first);
+    assert_eq!(gl.resolve("HEAD~1").unwrap().to_string(), first);
+    assert_eq!(gl.resolve("main").unwrap().to_string(), second);
+    let err = gl.resolve("no-such-branch").unwrap_err();
+    assert!(matches!(err, GitError::UnknownRevision { .. }), "{err}");
+    let tree = repo.git(&["rev-parse", "HEAD^{tree}"]);
+    let err = gl.resolve(&tree).unwrap_err();
+    assert!(matches!(err, GitError::NotACommit { .. }), "{err}");
+    assert!(err.to_string().contains("tree"), "{err}");
+}
+
+#[test]
+fn not_a_repository() {
+    let dir = tempfile_dir();
+    let err = Repo::discover(dir.path()).err().expect("not a repository");
+    assert!(matches!(err, GitError::NotARepository { .. }), "{err}");
+}
+
+fn tempfile_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn shallow_clone_that_lacks_the_range_is_an_error() {
+    let origin = TestRepo::new();
+    let mut ids = vec![origin.commit_file("f", "0", "AB-1 zero")];
+    for i in 1..6 {
+        ids.push(origin.commit_file("f", &i.to_string(), &format!("AB-{} step", i + 1)));
+    }
+    let clone_dir = tempfile_dir();
+    let url = format!("file://{}", origin.path().display());
+    let out = std::process::Command::new("git")
+        .args(["clone", "-q", "--depth", "2", &url])
+        .arg(clone_dir.path().join("c"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let gl = Repo::discover(&clone_dir.path().join("c")).unwrap();
+    let tip = gl.resolve("HEAD").unwrap();
+    // Within the fetched depth: fine.
+    let range = gl.range(gl.resolve("HEAD~1").unwrap(), tip).unwrap();
+    assert_eq!(range.added.len(), 1);
+    // A commit beyond the fetched depth is simply unknown to the clone.
+    assert!(matches!(gl.resolve(&ids[1]).unwrap_err(), GitError::UnknownRevision { .. }));
+    // Root-less side history in the clone itself: its merge base with HEAD lies beyond the boundary.
+    let clone = clone_dir.path().join("c");
+    let orphan = greenlight_testkit::git_command(&clone, 1_700_000_000)
+        .args(["commit-tree", greenlight_testkit::EMPTY_TREE, "-m", "orphan production"])
+        .output()
+        .unwrap();
+    let orphan = String::from_utf8(orphan.stdout).unwrap().trim().to_owned();
+    let err = gl.range(gl.resolve(&orphan).unwrap(), tip).unwrap_err();
+    assert!(matches!(err, GitError::ShallowRange { .. }), "{err}");
+    assert!(err.to_string().contains("--unshallow"), "{err}");
+}
+
+/// A random history: each commit has one to three parents among the commits before it.
+fn history() -> impl Strategy<Value = Vec<Vec<usize>>> {
+    (2usize..40).prop_flat_map(|n| {
+        let parents: Vec<_> = (0..n)
+            .map(|i| {
+                if i == 0 {
+                    Just(Vec::new()).boxed()
+                } else {
+                    proptest::collection::vec(0..i, 1..=3.min(i)).prop_map(|mut p| {
+                        p.dedup();
+                        p
+                    })
+                    .boxed()
+                }
+            })
+            .collect();
+        parents
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Any two commits of any history, with the commit-graph covering none, part, or all of it.
+    #[test]
+    fn walk_agrees_with_git(history in history(), picks in (any::<prop::sample::Index>(), any::<prop::sample::Index>()), graph in 0usize..3) {
+        let repo = TestRepo::new();
+        let mut ids: Vec<String> = Vec::new();
+        for (i, parents) in history.iter().enumerate() {
+            let parents: Vec<&str> = parents.iter().map(|&p| ids[p].as_str()).collect();
+            ids.push(repo.commit_tree(&format!("c{i}"), &parents));
+            if graph == 1 && i == history.len() / 2 {
+                repo.branch("half", &ids[i]);
+                repo.write_commit_graph();
+            }
+        }
+        if graph == 2 {
+            repo.branch("all", ids.last().unwrap());
+            for (i, id) in ids.iter().enumerate() {
+                repo.branch(&format!("t{i}"), id);
+            }
+            repo.write_commit_graph();
+        }
+        let from = &ids[picks.0.index(ids.len())];
+        let to = &ids[picks.1.index(ids.len())];
+        check(&repo, from, to);
+    }
+}

@@ -1,0 +1,123 @@
+//! Real git repositories for tests, built with the git CLI in a temporary directory.
+//!
+//! Every commit gets a fixed identity and a clock that ticks one minute per commit, so object ids are the same on
+//! every machine and snapshots stay stable. Git's global and system config are ignored. Used by tests only.
+
+use std::cell::Cell;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+/// The empty tree's id: commits built with `commit_tree` need no files.
+pub const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+
+/// First commit time (2023-11-14T22:13:20Z); each commit is one minute later than the one before.
+const EPOCH: i64 = 1_700_000_000;
+
+pub struct TestRepo {
+    dir: TempDir,
+    clock: Cell<i64>,
+}
+
+impl Default for TestRepo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestRepo {
+    /// An empty repository on branch `main`.
+    pub fn new() -> Self {
+        let repo = Self { dir: tempfile::tempdir().expect("temp dir"), clock: Cell::new(EPOCH) };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A `git` command in this repository with the fixed identity and clock.
+    pub fn command(&self) -> Command {
+        git_command(self.path(), self.clock.get())
+    }
+
+    /// Runs git and returns its trimmed standard output; panics with git's message on failure.
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().expect("git runs");
+        expect_success(args, &out);
+        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+    }
+
+    fn tick(&self) {
+        self.clock.set(self.clock.get() + 60);
+    }
+
+    /// A commit with the given message and parents and the empty tree; no branch moves. Returns its id.
+    pub fn commit_tree(&self, message: &str, parents: &[&str]) -> String {
+        self.tick();
+        let mut args = vec!["commit-tree", EMPTY_TREE, "-m", message];
+        for parent in parents {
+            args.extend(["-p", parent]);
+        }
+        self.git(&args)
+    }
+
+    /// A commit on the checked-out branch that writes `file` with `content`. Returns its id.
+    pub fn commit_file(&self, file: &str, content: &str, message: &str) -> String {
+        self.tick();
+        let path = self.path().join(file);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("create dir");
+        }
+        std::fs::write(&path, content).expect("write file");
+        self.git(&["add", file]);
+        self.git(&["commit", "-q", "--no-verify", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// A chain of empty commits on top of `parent`, one per message; returns the last id.
+    pub fn chain(&self, parent: &str, messages: &[&str]) -> String {
+        messages.iter().fold(parent.to_owned(), |parent, message| self.commit_tree(message, &[&parent]))
+    }
+
+    /// Points `refs/heads/<branch>` at `id`.
+    pub fn branch(&self, branch: &str, id: &str) {
+        self.git(&["update-ref", &format!("refs/heads/{branch}"), id]);
+    }
+
+    /// Writes a commit-graph as `git gc` does.
+    pub fn write_commit_graph(&self) {
+        self.git(&["commit-graph", "write", "--reachable"]);
+    }
+}
+
+/// A git command with the fixed identity, the given time for author and committer, and no outside config.
+pub fn git_command(dir: &Path, time: i64) -> Command {
+    let date = format!("@{time} +0000");
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Ada Lovelace")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_NAME", "Ada Lovelace")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .env("GIT_AUTHOR_DATE", &date)
+        .env("GIT_COMMITTER_DATE", &date)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE");
+    cmd
+}
+
+fn expect_success(args: &[&str], out: &Output) {
+    assert!(
+        out.status.success(),
+        "git {} failed: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
