@@ -87,12 +87,8 @@ pub struct KeySettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyRuleError {
-    #[error("pattern {index} is not a valid regular expression: {source}")]
-    Pattern {
-        index: usize,
-        #[source]
-        source: Box<regex::Error>,
-    },
+    #[error("pattern {index} is not a valid regular expression: {reason}")]
+    Pattern { index: usize, reason: String },
     #[error(
         "project {index} ({value:?}) is not a project key: a letter, then letters, digits or `_`, 2 or more characters"
     )]
@@ -128,7 +124,7 @@ impl KeyRules {
                 regex::RegexBuilder::new(source)
                     .case_insensitive(settings.ignore_case)
                     .build()
-                    .map_err(|source| KeyRuleError::Pattern { index, source: Box::new(source) })
+                    .map_err(|e| KeyRuleError::Pattern { index, reason: regex_reason(&e) })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let projects = settings
@@ -204,6 +200,16 @@ impl KeyRules {
         let project = self.projects.first().map_or("ABC", String::as_str);
         format!("{project}-123")
     }
+}
+
+/// A regex error on one line: the syntax error's own words without the drawing that points at it.
+pub fn regex_reason(error: &regex::Error) -> String {
+    let text = error.to_string();
+    text.lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("error: "))
+        .unwrap_or_else(|| text.lines().next().unwrap_or_default())
+        .to_owned()
 }
 
 /// `CVE-2024` followed by `-12345` is a vulnerability id, not issue 2024 of project CVE.

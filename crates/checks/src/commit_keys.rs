@@ -1,0 +1,233 @@
+//! `commit-keys`: every commit names an issue key, unless it is exempt (merges, fixups, reverts, or a configured
+//! pattern).
+//!
+//! Finding: `commit-without-key` (deny), one per commit, whose subject is the commit's sha. The same rules judge a
+//! message being written, for the commit-msg hook. Documented in `docs/checks/commit-keys.md`.
+
+pub mod cfg;
+
+use greenlight_core::{Check, CheckContext, CheckResult, Finding, KeyRules, Severity};
+
+use crate::config::Invalid;
+
+pub const ID: &str = "commit-keys";
+
+/// The merge messages git and the forges write.
+const MERGE_PREFIXES: &[&str] = &[
+    "Merge branch ",
+    "Merge branches ",
+    "Merge remote-tracking branch ",
+    "Merge remote-tracking branches ",
+    "Merge pull request ",
+    "Merge tag ",
+    "Merge tags ",
+    "Merge commit ",
+    "Merge commits ",
+];
+const FIXUP_PREFIXES: &[&str] = &["fixup! ", "squash! ", "amend! "];
+const REVERT_PREFIX: &str = "Revert \"";
+
+#[derive(Debug, Clone)]
+pub struct CommitKeys {
+    cfg: cfg::ValidConfig,
+}
+
+/// Why a commit needs no key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exemption {
+    Merge,
+    Fixup,
+    Revert,
+    Ignored,
+}
+
+/// What the commit-msg hook tells an author whose message names no key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub example: String,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "this commit message names no issue key.\n\n\
+             Name the issue in the subject or the body, for example:\n\n    \
+             {} Fix rounding in the cart total\n\n\
+             Your message was kept in .git/COMMIT_EDITMSG: `git commit -e -F .git/COMMIT_EDITMSG` edits it again.\n\
+             Merge, fixup!, squash! and Revert messages are exempt (see [checks.commit-keys] in greenlight.toml).\n\
+             To commit without a key anyway: git commit --no-verify",
+            self.example
+        )
+    }
+}
+
+impl CommitKeys {
+    pub(crate) fn new(cfg: cfg::Config) -> Result<Self, Invalid> {
+        Ok(Self { cfg: cfg.validate()? })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.cfg.enabled
+    }
+
+    /// Why a commit with this message needs no key, if it does not. `merge`: it has more than one parent.
+    pub fn exemption(&self, message: &str, merge: bool) -> Option<Exemption> {
+        let cfg = &self.cfg;
+        if cfg.allow_merge && (merge || MERGE_PREFIXES.iter().any(|p| message.starts_with(p))) {
+            Some(Exemption::Merge)
+        } else if cfg.allow_fixup && FIXUP_PREFIXES.iter().any(|p| message.starts_with(p)) {
+            Some(Exemption::Fixup)
+        } else if cfg.allow_revert && message.starts_with(REVERT_PREFIX) {
+            Some(Exemption::Revert)
+        } else if cfg.ignore.iter().any(|re| re.is_match(message)) {
+            Some(Exemption::Ignored)
+        } else {
+            None
+        }
+    }
+
+    /// Judges a message being written (the commit-msg hook). `merging`: git is concluding a merge. Comment lines
+    /// and everything below git's scissors line are not part of the message; an empty message is git's to refuse.
+    pub fn judge_message(&self, raw: &str, keys: &KeyRules, merging: bool) -> Result<(), Rejection> {
+        let message = strip_git_comments(raw);
+        if message.trim().is_empty()
+            || self.exemption(message.trim_start(), merging).is_some()
+            || !keys.extract(&message).is_empty()
+        {
+            return Ok(());
+        }
+        Err(Rejection { example: keys.example() })
+    }
+}
+
+/// The message as git will record it: without `#` comment lines and without the scissors section.
+pub fn strip_git_comments(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for line in raw.lines() {
+        if line.starts_with("# ------------------------ >8 ------------------------") {
+            break;
+        }
+        if !line.starts_with('#') {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+impl Check for CommitKeys {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn run(&self, ctx: &CheckContext<'_>) -> CheckResult {
+        let commits = &ctx.contents.commits;
+        let mut exempt = 0;
+        let mut findings = Vec::new();
+        for commit in commits.iter().filter(|c| c.keys.is_empty()) {
+            if self.exemption(&commit.message, commit.merge).is_some() {
+                exempt += 1;
+                continue;
+            }
+            findings.push(Finding::new(
+                "commit-without-key",
+                Severity::Deny,
+                commit.sha.clone(),
+                format!("commit {} {:?} by {} names no issue key", commit.short_sha(), commit.subject, commit.author),
+            ));
+        }
+        let summary = match (commits.len(), findings.len()) {
+            (0, _) => "no commits to check".to_owned(),
+            (total, 0) if exempt > 0 => format!("all {total} commits name an issue key or are exempt ({exempt} exempt)"),
+            (total, 0) => format!("all {total} commits name an issue key"),
+            (total, 1) => format!("1 of {total} commits names no issue key"),
+            (total, n) => format!("{n} of {total} commits name no issue key"),
+        };
+        CheckResult::from_findings(ID, summary, findings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use greenlight_core::{Commit, Contents, Outcome};
+
+    fn rules(cfg: cfg::Config) -> CommitKeys {
+        CommitKeys::new(cfg).unwrap()
+    }
+
+    fn commit(i: usize, message: &str, merge: bool) -> Commit {
+        Commit {
+            sha: format!("{i:040}"),
+            author: "Ada".into(),
+            email: "ada@example.com".into(),
+            time: "2024-01-01T00:00:00+00:00".into(),
+            subject: message.lines().next().unwrap_or_default().into(),
+            message: message.into(),
+            keys: vec![],
+            merge,
+        }
+    }
+
+    fn check(cfg: cfg::Config, commits: &[(&str, bool)], expect_subjects: &[usize], expect_summary: &str) {
+        let commits = commits.iter().enumerate().map(|(i, (m, merge))| commit(i, m, *merge)).collect();
+        let contents = Contents::assemble("f".into(), "t".into(), commits, &KeyRules::default());
+        let result = rules(cfg).run(&CheckContext { contents: &contents, rolled_back: &[] });
+        let subjects: Vec<String> = result.findings.iter().map(|f| f.subject.clone()).collect();
+        let expect: Vec<String> = expect_subjects.iter().map(|i| format!("{i:040}")).collect();
+        assert_eq!(subjects, expect);
+        assert_eq!(result.summary, expect_summary);
+        assert_eq!(result.outcome, if expect.is_empty() { Outcome::Pass } else { Outcome::Fail });
+        assert!(result.findings.iter().all(|f| f.code == "commit-without-key" && f.severity == Severity::Deny));
+    }
+
+    #[test]
+    fn commits_without_keys_are_denied() {
+        check(
+            cfg::Config::default(),
+            &[("AB-1 one", false), ("no key", false), ("body only\n\nRefs AB-2", false), ("also none", false)],
+            &[1, 3],
+            "2 of 4 commits name no issue key",
+        );
+        check(cfg::Config::default(), &[], &[], "no commits to check");
+    }
+
+    #[test]
+    fn exemptions_follow_the_config() {
+        let commits = [
+            ("Merge pull request #3 from acme/x", true),
+            ("Merge branch 'main' into x", false),
+            ("fixup! AB-1 one", false),
+            ("Revert \"thing\"\n\nThis reverts commit abc.", false),
+            ("chore: release 1.2.3", false),
+            ("AB-1 one", false),
+        ];
+        check(cfg::Config::default(), &commits, &[4], "1 of 6 commits names no issue key");
+        let strict = cfg::Config {
+            allow_merge: false,
+            allow_fixup: false,
+            allow_revert: false,
+            ignore: vec![toml::Spanned::new(0..0, "^chore: release ".to_owned())],
+            ..Default::default()
+        };
+        check(strict, &commits, &[0, 1, 3], "3 of 6 commits name no issue key");
+        let all_ok = cfg::Config { ignore: vec![toml::Spanned::new(0..0, "^chore".to_owned())], ..Default::default() };
+        check(all_ok, &commits, &[], "all 6 commits name an issue key or are exempt (4 exempt)");
+    }
+
+    #[test]
+    fn the_hook_applies_the_same_rules() {
+        let keys = KeyRules::default();
+        let ck = rules(cfg::Config::default());
+        assert!(ck.judge_message("AB-12 fix\n", &keys, false).is_ok());
+        assert!(ck.judge_message("fix\n\nCloses AB-12\n", &keys, false).is_ok());
+        assert!(ck.judge_message("\n# Please enter the commit message\n", &keys, false).is_ok(), "empty is git's call");
+        assert!(ck.judge_message("Merge branch 'x'\n", &keys, false).is_ok());
+        assert!(ck.judge_message("anything\n", &keys, true).is_ok(), "concluding a merge");
+        let rejection = ck.judge_message("fix it\n# On branch AB-3-feature\n", &keys, false).unwrap_err();
+        assert!(rejection.to_string().contains("ABC-123 Fix rounding"), "{rejection}");
+        let scissors = "fix it\n# ------------------------ >8 ------------------------\ndiff AB-4\n";
+        assert!(ck.judge_message(scissors, &keys, false).is_err());
+    }
+}

@@ -1,0 +1,210 @@
+//! `greenlight.toml`: the rules a repository versions with its code.
+//!
+//! Owns: parsing (unknown keys are refused), validation into a `ValidConfig`, and error locations as
+//! `file:line:column`. Does not own: finding or reading the file (the caller passes its text), or server settings.
+
+use std::fmt;
+
+use greenlight_core::{Check, CheckContext, CheckResult, KeyRules, KeySettings};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::{ancestry, commit_keys};
+
+/// The commented file `greenlight init` writes. Parsing it gives the defaults.
+pub const TEMPLATE: &str = include_str!("template.toml");
+
+/// A config problem, located in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub origin: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.origin, self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A validation problem at a byte span of the file; turned into a located `ConfigError` by `ValidConfig::parse`.
+#[derive(Debug)]
+pub(crate) struct Invalid {
+    pub span: std::ops::Range<usize>,
+    pub message: String,
+}
+
+impl Invalid {
+    pub(crate) fn at<T>(value: &Spanned<T>, message: impl Into<String>) -> Self {
+        Self { span: value.span(), message: message.into() }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    deploy: RawDeploy,
+    #[serde(default)]
+    keys: RawKeys,
+    #[serde(default)]
+    checks: RawChecks,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeploy {
+    production: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    #[serde(default)]
+    patterns: Vec<Spanned<String>>,
+    #[serde(default)]
+    projects: Vec<Spanned<String>>,
+    #[serde(default)]
+    github: bool,
+    #[serde(default)]
+    ignore_case: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChecks {
+    #[serde(default)]
+    ancestry: ancestry::cfg::Config,
+    #[serde(default, rename = "commit-keys")]
+    commit_keys: commit_keys::cfg::Config,
+}
+
+/// A repository's rules, validated: ready to run checks and to judge commit messages.
+#[derive(Debug, Clone)]
+pub struct ValidConfig {
+    /// `[deploy] production`: the revision production runs, the default `--from`.
+    pub production: Option<String>,
+    pub keys: KeyRules,
+    pub ancestry: ancestry::Ancestry,
+    pub commit_keys: commit_keys::CommitKeys,
+}
+
+impl Default for ValidConfig {
+    fn default() -> Self {
+        Self::parse("", "greenlight.toml").expect("the empty config is valid")
+    }
+}
+
+impl ValidConfig {
+    /// Parses and validates the text of a `greenlight.toml`; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let locate = |offset: usize, message: String| {
+            let (line, column) = line_column(text, offset);
+            ConfigError { origin: origin.to_owned(), line, column, message }
+        };
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| locate(e.span().map_or(0, |s| s.start), e.message().trim_end().to_owned()))?;
+        Self::validate(raw).map_err(|invalid| locate(invalid.span.start, invalid.message))
+    }
+
+    fn validate(raw: RawConfig) -> Result<Self, Invalid> {
+        let settings = KeySettings {
+            patterns: raw.keys.patterns.iter().map(|p| p.get_ref().clone()).collect(),
+            projects: raw.keys.projects.iter().map(|p| p.get_ref().clone()).collect(),
+            github: raw.keys.github,
+            ignore_case: raw.keys.ignore_case,
+        };
+        let keys = KeyRules::new(&settings).map_err(|e| match &e {
+            greenlight_core::keys::KeyRuleError::Pattern { index, .. } => Invalid::at(&raw.keys.patterns[*index], e.to_string()),
+            greenlight_core::keys::KeyRuleError::Project { index, .. } => Invalid::at(&raw.keys.projects[*index], e.to_string()),
+        })?;
+        Ok(Self {
+            production: raw.deploy.production.filter(|p| !p.trim().is_empty()),
+            keys,
+            ancestry: ancestry::Ancestry::new(raw.checks.ancestry)?,
+            commit_keys: commit_keys::CommitKeys::new(raw.checks.commit_keys)?,
+        })
+    }
+
+    /// Runs every check, in a fixed order. A disabled check reports `skipped`.
+    pub fn run_checks(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+        let checks: [(&dyn Check, bool); 2] =
+            [(&self.ancestry, self.ancestry.enabled()), (&self.commit_keys, self.commit_keys.enabled())];
+        checks
+            .into_iter()
+            .map(|(check, enabled)| {
+                if enabled { check.run(ctx) } else { CheckResult::skipped(check.id(), "disabled in greenlight.toml") }
+            })
+            .collect()
+    }
+}
+
+/// One-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_err(text: &str, expect: &str) {
+        let err = ValidConfig::parse(text, "greenlight.toml").unwrap_err();
+        assert_eq!(err.to_string(), expect);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_location() {
+        check_err(
+            "[deploy]\nproduction = \"origin/production\"\nbranch = \"x\"\n",
+            "greenlight.toml:3:1: unknown field `branch`, expected `production`",
+        );
+        check_err(
+            "[checks.commit-keys]\n  enabeld = false\n",
+            "greenlight.toml:2:3: unknown field `enabeld`, expected one of `enabled`, `allow_merge`, `allow_fixup`, `allow_revert`, `ignore`",
+        );
+        check_err("[chekcs]\n", "greenlight.toml:1:2: unknown field `chekcs`, expected one of `deploy`, `keys`, `checks`");
+    }
+
+    #[test]
+    fn invalid_values_point_at_the_value() {
+        let err = ValidConfig::parse("[keys]\npatterns = ['ok', '(']\n", "g.toml").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 19), "{err}");
+        assert_eq!(err.message, "pattern 1 is not a valid regular expression: unclosed group");
+        let err = ValidConfig::parse("[keys]\nprojects = [\"A\"]\n", "g.toml").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 13), "{err}");
+        let err = ValidConfig::parse("[checks.commit-keys]\nignore = [\"[\"]\n", "g.toml").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 11), "{err}");
+        check_err("[deploy]\nproduction = 3\n", "greenlight.toml:2:14: invalid type: integer `3`, expected a string");
+        check_err("[deploy\n", "greenlight.toml:1:8: unclosed table, expected `]`");
+    }
+
+    #[test]
+    fn the_template_parses_to_the_defaults() {
+        let template = ValidConfig::parse(TEMPLATE, "greenlight.toml").unwrap();
+        let empty = ValidConfig::default();
+        assert_eq!(template.production.as_deref(), Some("origin/production"));
+        assert_eq!(format!("{:?}", template.commit_keys), format!("{:?}", empty.commit_keys));
+        assert_eq!(format!("{:?}", template.ancestry), format!("{:?}", empty.ancestry));
+        assert_eq!(template.keys.extract("AB-1 CVE-2024-1234 #3").len(), 1);
+    }
+
+    #[test]
+    fn line_column_counts_characters() {
+        assert_eq!(line_column("ab\ncdé\nx", 0), (1, 1));
+        assert_eq!(line_column("ab\ncdé\nx", 3), (2, 1));
+        assert_eq!(line_column("ab\ncdé\nx", 8), (3, 1));
+        assert_eq!(line_column("ab\ncdé\nx", 7), (2, 4));
+    }
+}
