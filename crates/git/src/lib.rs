@@ -15,10 +15,10 @@ use greenlight_core::Commit;
 /// Why a range could not be read. Each is a "could not run" for the CLI (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
-    #[error("{path} is not a git repository (or any of its parents)")]
-    NotARepository { path: PathBuf, source: Box<gix::Error> },
-    #[error("unknown revision {rev:?}: {reason}")]
-    UnknownRevision { rev: String, reason: String },
+    #[error("{} is not in a git repository", path.display())]
+    NotARepository { path: PathBuf },
+    #[error("unknown revision {rev:?}: it names no commit in this repository")]
+    UnknownRevision { rev: String },
     #[error("revision {rev:?} is a {kind}, not a commit")]
     NotACommit { rev: String, kind: String },
     #[error(
@@ -52,8 +52,7 @@ pub struct Range {
 impl Repo {
     /// Opens the repository that contains `path`, as git does when run there.
     pub fn discover(path: &Path) -> Result<Self, GitError> {
-        let mut repo = gix::discover(path)
-            .map_err(|source| GitError::NotARepository { path: path.to_owned(), source: Box::new(source) })?;
+        let mut repo = gix::discover(path).map_err(|_| GitError::NotARepository { path: path.to_owned() })?;
         // Commits are read once each; a modest object cache helps with delta chains.
         repo.object_cache_size_if_unset(4 * 1024 * 1024);
         Ok(Self { repo })
@@ -81,9 +80,9 @@ impl Repo {
 
     /// Resolves a revision (`HEAD~3`, a branch, a tag, a sha) to the commit it names, peeling tags.
     pub fn resolve(&self, rev: &str) -> Result<ObjectId, GitError> {
-        let unknown = |reason: String| GitError::UnknownRevision { rev: rev.to_owned(), reason };
-        let id = self.repo.rev_parse_single(rev).map_err(|e| unknown(first_line(&e.to_string())))?;
-        let object = id.object().map_err(|e| unknown(first_line(&e.to_string())))?;
+        let unknown = |_| GitError::UnknownRevision { rev: rev.to_owned() };
+        let id = self.repo.rev_parse_single(rev).map_err(unknown)?;
+        let object = id.object().map_err(unknown)?;
         let kind = object.kind;
         let commit = object
             .peel_to_commit()
@@ -129,10 +128,6 @@ impl Repo {
             Ok(all)
         })
     }
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().to_owned()
 }
 
 fn decode_chunk(repo: &gix::Repository, ids: &[ObjectId]) -> Result<Vec<Commit>, GitError> {

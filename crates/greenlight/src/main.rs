@@ -1,1 +1,46 @@
-fn main(){}
+//! The `greenlight` binary: parses the command line, wires the adapters together, prints, and maps outcomes to
+//! exit codes. Thin on purpose: logic lives in the library crates.
+//!
+//! Exit codes: `0` pass, `1` the gate says no, `2` could not run (bad input, unknown revision, broken config).
+
+mod cli;
+mod deploy;
+mod hook;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("greenlight: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<u8> {
+    let color = cli.color.enabled();
+    match cli.command {
+        cli::Command::Contents(args) => {
+            let deploy = deploy::Deploy::load(&args.range)?;
+            let contents = deploy.contents();
+            output::contents(&contents, args.format, color)?;
+            Ok(0)
+        }
+        cli::Command::Check(args) => {
+            let deploy = deploy::Deploy::load(&args.range)?;
+            let report = deploy.check();
+            output::report(&report, args.format, color)?;
+            Ok(report.verdict.exit_code())
+        }
+        cli::Command::Init(args) => deploy::init(&args),
+        cli::Command::Hook(cli::HookCommand::Install(args)) => hook::install(&args),
+        cli::Command::Hook(cli::HookCommand::CommitMsg(args)) => hook::commit_msg(&args),
+    }
+}

@@ -1,0 +1,132 @@
+//! The command line: verbs, flags and their help. No behaviour beyond parsing.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "greenlight", version, about = "A deploy gate: what is in a deploy, and may it ship?")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// When to colour human output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the commits in the deploy (`from..to`) and the issue keys they name.
+    Contents(ContentsArgs),
+    /// Run the checks on the deploy. Exit 0: pass; 1: deny-level findings; 2: could not run.
+    Check(CheckArgs),
+    /// Write a commented greenlight.toml at the repository's root.
+    Init(InitArgs),
+    /// The commit-msg hook that applies the same key rules to each new commit.
+    #[command(subcommand)]
+    Hook(HookCommand),
+}
+
+/// Which deploy: the repository and the two revisions.
+#[derive(Debug, Args)]
+pub struct RangeArgs {
+    /// The repository (any directory inside it).
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// What production runs. Default: `production` under `[deploy]` in greenlight.toml.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// What is about to ship.
+    #[arg(long, default_value = "HEAD")]
+    pub to: String,
+    /// The rules file. Default: greenlight.toml at the repository's root, if there is one.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ContentsArgs {
+    #[command(flatten)]
+    pub range: RangeArgs,
+    #[arg(long, value_enum, default_value_t = ContentsFormat::Human)]
+    pub format: ContentsFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub range: RangeArgs,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The repository (any directory inside it).
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// Replace an existing greenlight.toml.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Install the commit-msg hook in the repository (honours core.hooksPath).
+    Install(HookInstallArgs),
+    /// Judge a commit message file, as git's commit-msg hook does. Exit 1 rejects the commit.
+    CommitMsg(CommitMsgArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HookInstallArgs {
+    /// The repository (any directory inside it).
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// Replace a commit-msg hook that greenlight did not write; the old one is kept as commit-msg.backup.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CommitMsgArgs {
+    /// The file git passes to the hook.
+    pub file: PathBuf,
+    /// The repository (any directory inside it).
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ContentsFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Human,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when standard output is a terminal and NO_COLOR is not set.
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    pub fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+            }
+        }
+    }
+}
