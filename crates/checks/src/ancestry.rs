@@ -37,10 +37,18 @@ impl Check for Ancestry {
         let production = short(&ctx.contents.from);
         let rolled_back = ctx.rolled_back;
         if rolled_back.is_empty() {
-            return CheckResult::from_findings(ID, format!("the deploy contains production's tip {production}"), vec![]);
+            return CheckResult::from_findings(
+                ID,
+                format!("the deploy contains production's tip {production}"),
+                vec![],
+            );
         }
         let n = rolled_back.len();
-        let commits = if n == 1 { "1 commit".to_owned() } else { format!("{n} commits") };
+        let commits = if n == 1 {
+            "1 commit".to_owned()
+        } else {
+            format!("{n} commits")
+        };
         let mut message =
             format!("the deploy does not contain production's tip {production}: it would roll back {commits}: ");
         for (i, commit) in rolled_back.iter().take(self.cfg.list).enumerate() {
@@ -51,7 +59,11 @@ impl Check for Ancestry {
             let _ = write!(message, " and {} more", n - self.cfg.list);
         }
         let finding = Finding::new("rollback", Severity::Deny, ctx.contents.from.clone(), message);
-        CheckResult::from_findings(ID, format!("the deploy would roll back {commits} that production runs"), vec![finding])
+        CheckResult::from_findings(
+            ID,
+            format!("the deploy would roll back {commits} that production runs"),
+            vec![finding],
+        )
     }
 }
 
@@ -80,8 +92,14 @@ mod tests {
     fn check(rolled_back: usize, list: usize, expect: Option<&str>) {
         let contents = Contents::assemble("f".repeat(40), "t".repeat(40), vec![], &KeyRules::default());
         let rolled_back: Vec<Commit> = (1..=rolled_back).map(commit).collect();
-        let cfg = cfg::Config { list: toml::Spanned::new(0..0, list), ..Default::default() };
-        let result = Ancestry::new(cfg).unwrap().run(&CheckContext { contents: &contents, rolled_back: &rolled_back });
+        let cfg = cfg::Config {
+            list: toml::Spanned::new(0..0, list),
+            ..Default::default()
+        };
+        let result = Ancestry::new(cfg).unwrap().run(&CheckContext {
+            contents: &contents,
+            rolled_back: &rolled_back,
+        });
         match expect {
             None => {
                 assert_eq!(result.outcome, Outcome::Pass);
@@ -107,7 +125,9 @@ mod tests {
         check(
             1,
             5,
-            Some("the deploy does not contain production's tip ffffffffff: it would roll back 1 commit: 1000000000 \"AB-1 hotfix\""),
+            Some(
+                "the deploy does not contain production's tip ffffffffff: it would roll back 1 commit: 1000000000 \"AB-1 hotfix\"",
+            ),
         );
         check(
             4,

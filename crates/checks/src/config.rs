@@ -40,7 +40,10 @@ pub(crate) struct Invalid {
 
 impl Invalid {
     pub(crate) fn at<T>(value: &Spanned<T>, message: impl Into<String>) -> Self {
-        Self { span: value.span(), message: message.into() }
+        Self {
+            span: value.span(),
+            message: message.into(),
+        }
     }
 }
 
@@ -104,7 +107,12 @@ impl ValidConfig {
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let locate = |offset: usize, message: String| {
             let (line, column) = line_column(text, offset);
-            ConfigError { origin: origin.to_owned(), line, column, message }
+            ConfigError {
+                origin: origin.to_owned(),
+                line,
+                column,
+                message,
+            }
         };
         let raw: RawConfig = toml::from_str(text)
             .map_err(|e| locate(e.span().map_or(0, |s| s.start), e.message().trim_end().to_owned()))?;
@@ -119,8 +127,12 @@ impl ValidConfig {
             ignore_case: raw.keys.ignore_case,
         };
         let keys = KeyRules::new(&settings).map_err(|e| match &e {
-            greenlight_core::keys::KeyRuleError::Pattern { index, .. } => Invalid::at(&raw.keys.patterns[*index], e.to_string()),
-            greenlight_core::keys::KeyRuleError::Project { index, .. } => Invalid::at(&raw.keys.projects[*index], e.to_string()),
+            greenlight_core::keys::KeyRuleError::Pattern { index, .. } => {
+                Invalid::at(&raw.keys.patterns[*index], e.to_string())
+            }
+            greenlight_core::keys::KeyRuleError::Project { index, .. } => {
+                Invalid::at(&raw.keys.projects[*index], e.to_string())
+            }
         })?;
         Ok(Self {
             production: raw.deploy.production.filter(|p| !p.trim().is_empty()),
@@ -132,12 +144,18 @@ impl ValidConfig {
 
     /// Runs every check, in a fixed order. A disabled check reports `skipped`.
     pub fn run_checks(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
-        let checks: [(&dyn Check, bool); 2] =
-            [(&self.ancestry, self.ancestry.enabled()), (&self.commit_keys, self.commit_keys.enabled())];
+        let checks: [(&dyn Check, bool); 2] = [
+            (&self.ancestry, self.ancestry.enabled()),
+            (&self.commit_keys, self.commit_keys.enabled()),
+        ];
         checks
             .into_iter()
             .map(|(check, enabled)| {
-                if enabled { check.run(ctx) } else { CheckResult::skipped(check.id(), "disabled in greenlight.toml") }
+                if enabled {
+                    check.run(ctx)
+                } else {
+                    CheckResult::skipped(check.id(), "disabled in greenlight.toml")
+                }
             })
             .collect()
     }
@@ -174,19 +192,28 @@ mod tests {
             "[checks.commit-keys]\n  enabeld = false\n",
             "greenlight.toml:2:3: unknown field `enabeld`, expected one of `enabled`, `allow_merge`, `allow_fixup`, `allow_revert`, `ignore`",
         );
-        check_err("[chekcs]\n", "greenlight.toml:1:2: unknown field `chekcs`, expected one of `deploy`, `keys`, `checks`");
+        check_err(
+            "[chekcs]\n",
+            "greenlight.toml:1:2: unknown field `chekcs`, expected one of `deploy`, `keys`, `checks`",
+        );
     }
 
     #[test]
     fn invalid_values_point_at_the_value() {
         let err = ValidConfig::parse("[keys]\npatterns = ['ok', '(']\n", "g.toml").unwrap_err();
         assert_eq!((err.line, err.column), (2, 19), "{err}");
-        assert_eq!(err.message, "pattern 1 is not a valid regular expression: unclosed group");
+        assert_eq!(
+            err.message,
+            "pattern 1 is not a valid regular expression: unclosed group"
+        );
         let err = ValidConfig::parse("[keys]\nprojects = [\"A\"]\n", "g.toml").unwrap_err();
         assert_eq!((err.line, err.column), (2, 13), "{err}");
         let err = ValidConfig::parse("[checks.commit-keys]\nignore = [\"[\"]\n", "g.toml").unwrap_err();
         assert_eq!((err.line, err.column), (2, 11), "{err}");
-        check_err("[deploy]\nproduction = 3\n", "greenlight.toml:2:14: invalid type: integer `3`, expected a string");
+        check_err(
+            "[deploy]\nproduction = 3\n",
+            "greenlight.toml:2:14: invalid type: integer `3`, expected a string",
+        );
         check_err("[deploy\n", "greenlight.toml:1:8: unclosed table, expected `]`");
     }
 
@@ -195,7 +222,10 @@ mod tests {
         let template = ValidConfig::parse(TEMPLATE, "greenlight.toml").unwrap();
         let empty = ValidConfig::default();
         assert_eq!(template.production.as_deref(), Some("origin/production"));
-        assert_eq!(format!("{:?}", template.commit_keys), format!("{:?}", empty.commit_keys));
+        assert_eq!(
+            format!("{:?}", template.commit_keys),
+            format!("{:?}", empty.commit_keys)
+        );
         assert_eq!(format!("{:?}", template.ancestry), format!("{:?}", empty.ancestry));
         assert_eq!(template.keys.extract("AB-1 CVE-2024-1234 #3").len(), 1);
     }

@@ -68,8 +68,17 @@ impl Contents {
                 by_key.entry(key.clone()).or_default().push(commit.sha.clone());
             }
         }
-        let issues = by_key.into_iter().map(|(key, commits)| IssueCommits { key, commits }).collect();
-        Self { from, to, commits, issues, commits_without_key }
+        let issues = by_key
+            .into_iter()
+            .map(|(key, commits)| IssueCommits { key, commits })
+            .collect();
+        Self {
+            from,
+            to,
+            commits,
+            issues,
+            commits_without_key,
+        }
     }
 
     pub fn merge_count(&self) -> usize {
@@ -111,6 +120,9 @@ mod tests {
         assert_eq!(issues, vec![("AB-9", vec!["c3", "c0"]), ("AB-10", vec!["c3"])]);
         assert_eq!(contents.commits_without_key, vec!["c1"]);
         assert_eq!(contents.merge_count(), 1);
-        assert_eq!(contents.commits[0].keys, vec![IssueKey::new("AB-10"), IssueKey::new("AB-9")]);
+        assert_eq!(
+            contents.commits[0].keys,
+            vec![IssueKey::new("AB-10"), IssueKey::new("AB-9")]
+        );
     }
 }

@@ -24,7 +24,11 @@ struct Paint {
 
 impl Paint {
     fn paint(self, style: Style, text: &str) -> String {
-        if self.color { format!("{}{text}{}", style.render(), style.render_reset()) } else { text.to_owned() }
+        if self.color {
+            format!("{}{text}{}", style.render(), style.render_reset())
+        } else {
+            text.to_owned()
+        }
     }
 
     fn fg(self, color: AnsiColor, text: &str) -> String {
@@ -76,7 +80,12 @@ pub fn contents_human(contents: &Contents, color: bool) -> String {
         contents_summary(contents)
     );
     if contents.commits.is_empty() {
-        let _ = writeln!(out, "\n  nothing to deploy: {} already contains {}", short(&contents.from), short(&contents.to));
+        let _ = writeln!(
+            out,
+            "\n  nothing to deploy: {} already contains {}",
+            short(&contents.from),
+            short(&contents.to)
+        );
         return out;
     }
     out.push('\n');
@@ -90,8 +99,20 @@ pub fn contents_human(contents: &Contents, color: bool) -> String {
             p.fg(AnsiColor::Cyan, &keys.join(" "))
         };
         let date = commit.time.get(..10).unwrap_or(&commit.time);
-        let subject = if commit.merge { p.dim(&commit.subject) } else { commit.subject.clone() };
-        let _ = writeln!(out, "  {} {} {}  {}  {}", p.fg(AnsiColor::Yellow, commit.short_sha()), date, commit.author, subject, tag);
+        let subject = if commit.merge {
+            p.dim(&commit.subject)
+        } else {
+            commit.subject.clone()
+        };
+        let _ = writeln!(
+            out,
+            "  {} {} {}  {}  {}",
+            p.fg(AnsiColor::Yellow, commit.short_sha()),
+            date,
+            commit.author,
+            subject,
+            tag
+        );
     }
     if !contents.issues.is_empty() {
         let _ = writeln!(out, "\n{}", p.bold(AnsiColor::White, "issues"));
@@ -170,7 +191,13 @@ pub fn report_human(report: &Report, color: bool) -> String {
     let width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for check in &report.checks {
         let (mark, mark_color) = outcome_mark(check.outcome);
-        let _ = writeln!(out, "  {} {:width$}  {}", p.bold(mark_color, mark), check.id, check.summary);
+        let _ = writeln!(
+            out,
+            "  {} {:width$}  {}",
+            p.bold(mark_color, mark),
+            check.id,
+            check.summary
+        );
         for finding in &check.findings {
             let _ = writeln!(
                 out,
@@ -185,7 +212,8 @@ pub fn report_human(report: &Report, color: bool) -> String {
     out
 }
 
-/// Escapes text so that GitHub Markdown shows it as written: no emphasis, links, headings, HTML or table breaks.
+/// Escapes inline text so that GitHub Markdown shows it as written: no emphasis, code, links, HTML or table breaks.
+/// (Block syntax such as `#` or `-` only acts at the start of a line, and rendered text never starts one.)
 pub fn markdown_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -194,7 +222,7 @@ pub fn markdown_escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
             '\n' | '\r' => out.push(' '),
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.' | '!' | '|' | '~' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -261,7 +289,11 @@ fn markdown_findings(out: &mut String, check: &CheckResult) {
         );
     }
     if check.findings.len() > MARKDOWN_FINDINGS_PER_CHECK {
-        let _ = writeln!(out, "- … and {} more", check.findings.len() - MARKDOWN_FINDINGS_PER_CHECK);
+        let _ = writeln!(
+            out,
+            "- … and {} more",
+            check.findings.len() - MARKDOWN_FINDINGS_PER_CHECK
+        );
     }
     out.push_str("\n</details>\n");
 }
@@ -277,15 +309,23 @@ mod tests {
 
     #[test]
     fn markdown_escape_neutralises_markup() {
-        check("fix *all* the [links](x)", r"fix \*all\* the \[links\]\(x\)");
-        check("<script>alert(1)</script>", r"&lt;script&gt;alert\(1\)&lt;/script&gt;");
+        check("fix *all* the [links](x)", r"fix \*all\* the \[links\](x)");
+        check("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;");
+        check("a_b `c` ~d~ 1.2-3", r"a\_b \`c\` \~d\~ 1.2-3");
         check("a | b\nc", r"a \| b c");
         check("ümlaut ✓", "ümlaut ✓");
     }
 
     fn report() -> Report {
         let findings = (0..60)
-            .map(|i| Finding::new("commit-without-key", Severity::Deny, format!("{i:040}"), "names *no* key"))
+            .map(|i| {
+                Finding::new(
+                    "commit-without-key",
+                    Severity::Deny,
+                    format!("{i:040}"),
+                    "names *no* key",
+                )
+            })
             .collect();
         Report::new(
             "a".repeat(40),
@@ -301,7 +341,10 @@ mod tests {
     fn markdown_report_caps_findings_and_escapes() {
         let md = report_markdown(&report());
         assert!(md.starts_with("### ❌ greenlight: fail\n"), "{md}");
-        assert!(md.contains("| `commit-keys` | ❌ fail | 60 commits name no key |"), "{md}");
+        assert!(
+            md.contains("| `commit-keys` | ❌ fail | 60 commits name no key |"),
+            "{md}"
+        );
         assert!(md.contains(r"names \*no\* key"), "{md}");
         assert_eq!(md.matches("- **deny**").count(), MARKDOWN_FINDINGS_PER_CHECK);
         assert!(md.contains("- … and 10 more"), "{md}");

@@ -48,7 +48,12 @@ impl Report {
         } else {
             Verdict::Pass
         };
-        Self { verdict, from, to, checks }
+        Self {
+            verdict,
+            from,
+            to,
+            checks,
+        }
     }
 
     pub fn findings(&self) -> impl Iterator<Item = &crate::check::Finding> {
@@ -63,9 +68,18 @@ mod tests {
     fn check(outcomes: &[Outcome], expect: Verdict) {
         let checks = outcomes
             .iter()
-            .map(|&outcome| CheckResult { id: "c".into(), outcome, summary: String::new(), findings: vec![] })
+            .map(|&outcome| CheckResult {
+                id: "c".into(),
+                outcome,
+                summary: String::new(),
+                findings: vec![],
+            })
             .collect();
-        assert_eq!(Report::new("f".into(), "t".into(), checks).verdict, expect, "{outcomes:?}");
+        assert_eq!(
+            Report::new("f".into(), "t".into(), checks).verdict,
+            expect,
+            "{outcomes:?}"
+        );
     }
 
     #[test]

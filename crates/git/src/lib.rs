@@ -70,7 +70,12 @@ impl Repo {
 
     /// The hooks directory git uses: `core.hooksPath` if set, else `.git/hooks`.
     pub fn hooks_dir(&self) -> PathBuf {
-        let configured = self.repo.config_snapshot().trusted_path("core.hooksPath").ok().flatten();
+        let configured = self
+            .repo
+            .config_snapshot()
+            .trusted_path("core.hooksPath")
+            .ok()
+            .flatten();
         match configured {
             Some(path) if path.is_absolute() => path,
             Some(path) => self.workdir().unwrap_or(self.git_dir()).join(path),
@@ -84,9 +89,10 @@ impl Repo {
         let id = self.repo.rev_parse_single(rev).map_err(unknown)?;
         let object = id.object().map_err(unknown)?;
         let kind = object.kind;
-        let commit = object
-            .peel_to_commit()
-            .map_err(|_| GitError::NotACommit { rev: rev.to_owned(), kind: kind.to_string() })?;
+        let commit = object.peel_to_commit().map_err(|_| GitError::NotACommit {
+            rev: rev.to_owned(),
+            kind: kind.to_string(),
+        })?;
         Ok(commit.id)
     }
 
@@ -96,7 +102,12 @@ impl Repo {
         let sides = walk::Walk::new(&self.repo)?.run(from, to)?;
         let added = self.decode_all(&sides.added)?;
         let rolled_back = self.decode_all(&sides.rolled_back)?;
-        Ok(Range { from, to, added, rolled_back })
+        Ok(Range {
+            from,
+            to,
+            added,
+            rolled_back,
+        })
     }
 
     /// Decodes commits on all cores; the walk already decided the order.
@@ -122,7 +133,9 @@ impl Repo {
                 .collect();
             let mut all = Vec::with_capacity(ids.len());
             for handle in handles {
-                let part = handle.join().map_err(|_| GitError::Other("a decoding thread panicked".into()))??;
+                let part = handle
+                    .join()
+                    .map_err(|_| GitError::Other("a decoding thread panicked".into()))??;
                 all.extend(part);
             }
             Ok(all)
@@ -136,7 +149,10 @@ fn decode_chunk(repo: &gix::Repository, ids: &[ObjectId]) -> Result<Vec<Commit>,
 }
 
 fn decode(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>) -> Result<Commit, GitError> {
-    let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
+    let corrupt = |reason: String| GitError::Corrupt {
+        id: id.to_string(),
+        reason,
+    };
     let data = repo
         .objects
         .try_find(id, buf)
@@ -161,9 +177,13 @@ fn decode(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>) -> Result<Co
 /// RFC 3339 in the committer's own offset, as git shows it with `%cI`.
 fn rfc3339(seconds: i64, offset: i32) -> String {
     let fallback = || jiff::Timestamp::UNIX_EPOCH.to_string();
-    let Ok(ts) = jiff::Timestamp::from_second(seconds) else { return fallback() };
+    let Ok(ts) = jiff::Timestamp::from_second(seconds) else {
+        return fallback();
+    };
     let offset = jiff::tz::Offset::from_seconds(offset).unwrap_or(jiff::tz::Offset::UTC);
-    ts.to_zoned(offset.to_time_zone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    ts.to_zoned(offset.to_time_zone())
+        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -174,6 +194,9 @@ mod tests {
     fn rfc3339_keeps_the_offset() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00+00:00");
         assert_eq!(rfc3339(1_700_000_000, 2 * 3600), "2023-11-15T00:13:20+02:00");
-        assert_eq!(rfc3339(1_700_000_000, -(5 * 3600 + 30 * 60)), "2023-11-14T16:43:20-05:30");
+        assert_eq!(
+            rfc3339(1_700_000_000, -(5 * 3600 + 30 * 60)),
+            "2023-11-14T16:43:20-05:30"
+        );
     }
 }

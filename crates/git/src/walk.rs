@@ -67,7 +67,9 @@ pub(crate) struct Walk<'r> {
 
 impl<'r> Walk<'r> {
     pub(crate) fn new(repo: &'r gix::Repository) -> Result<Self, GitError> {
-        let graph = repo.commit_graph_if_enabled().map_err(|e| GitError::Other(format!("commit-graph: {e}")))?;
+        let graph = repo
+            .commit_graph_if_enabled()
+            .map_err(|e| GitError::Other(format!("commit-graph: {e}")))?;
         let shallow = repo
             .shallow_commits()
             .map_err(|e| GitError::Other(format!("shallow file: {e}")))?
@@ -94,7 +96,9 @@ impl<'r> Walk<'r> {
 
         let mut processed = 0;
         while self.undecided > 0 {
-            let Some((_, _, _, i)) = self.queue.pop() else { break };
+            let Some((_, _, _, i)) = self.queue.pop() else {
+                break;
+            };
             let node = &mut self.nodes[i];
             if node.state != State::Queued {
                 continue;
@@ -115,9 +119,14 @@ impl<'r> Walk<'r> {
         }
 
         if let Some(boundary) = self.nodes.iter().find(|n| n.shallow && n.flags != BOTH) {
-            return Err(GitError::ShallowRange { boundary: boundary.id.to_string() });
+            return Err(GitError::ShallowRange {
+                boundary: boundary.id.to_string(),
+            });
         }
-        Ok(Sides { added: self.side(ADDED), rolled_back: self.side(KEPT) })
+        Ok(Sides {
+            added: self.side(ADDED),
+            rolled_back: self.side(KEPT),
+        })
     }
 
     /// Adds `flags` to a commit and queues it when that is news to it.
@@ -146,7 +155,11 @@ impl<'r> Walk<'r> {
     }
 
     fn side(&self, flags: u8) -> Vec<ObjectId> {
-        let mut side: Vec<&Node> = self.nodes.iter().filter(|n| n.flags == flags && n.state == State::Done).collect();
+        let mut side: Vec<&Node> = self
+            .nodes
+            .iter()
+            .filter(|n| n.flags == flags && n.state == State::Done)
+            .collect();
         side.sort_by_key(|n| (Reverse(n.time), n.processed));
         side.into_iter().map(|n| n.id).collect()
     }
@@ -168,7 +181,10 @@ impl<'r> Walk<'r> {
                 (parents, time, commit.generation())
             }
             None => {
-                let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
+                let corrupt = |reason: String| GitError::Corrupt {
+                    id: id.to_string(),
+                    reason,
+                };
                 let data = self
                     .repo
                     .objects

@@ -18,8 +18,16 @@ fn rev_list(repo: &TestRepo, from: &str, to: &str) -> Vec<String> {
 fn check(repo: &TestRepo, from: &str, to: &str) {
     let gl = Repo::discover(repo.path()).unwrap();
     let range = gl.range(gl.resolve(from).unwrap(), gl.resolve(to).unwrap()).unwrap();
-    assert_eq!(shas(&range.added), rev_list(repo, from, to), "added side of {from}..{to}");
-    assert_eq!(shas(&range.rolled_back), rev_list(repo, to, from), "rolled-back side of {from}..{to}");
+    assert_eq!(
+        shas(&range.added),
+        rev_list(repo, from, to),
+        "added side of {from}..{to}"
+    );
+    assert_eq!(
+        shas(&range.rolled_back),
+        rev_list(repo, to, from),
+        "rolled-back side of {from}..{to}"
+    );
 }
 
 #[test]
@@ -51,11 +59,20 @@ fn merges_octopus_and_criss_cross() {
     let x = repo.commit_tree("x merges y0", &[&x0, &y0]);
     let y = repo.commit_tree("y merges x0", &[&y0, &x0]);
     let tip = repo.commit_tree("merge x and y", &[&x, &y]);
-    for (from, to) in [(&root, &tip), (&a, &tip), (&x, &y), (&y, &x), (&b, &octopus), (&x0, &tip)] {
+    for (from, to) in [
+        (&root, &tip),
+        (&a, &tip),
+        (&x, &y),
+        (&y, &x),
+        (&b, &octopus),
+        (&x0, &tip),
+    ] {
         check(&repo, from, to);
     }
     let gl = Repo::discover(repo.path()).unwrap();
-    let range = gl.range(gl.resolve(&root).unwrap(), gl.resolve(&octopus).unwrap()).unwrap();
+    let range = gl
+        .range(gl.resolve(&root).unwrap(), gl.resolve(&octopus).unwrap())
+        .unwrap();
     assert!(range.added.iter().find(|c| c.sha == octopus).unwrap().merge);
     assert_eq!(range.added.iter().filter(|c| c.merge).count(), 1);
 }
@@ -68,7 +85,9 @@ fn from_not_an_ancestor_lists_what_would_roll_back() {
     let deploy = repo.chain(&root, &["AB-1 feature", "AB-2 more"]);
     check(&repo, &production, &deploy);
     let gl = Repo::discover(repo.path()).unwrap();
-    let range = gl.range(gl.resolve(&production).unwrap(), gl.resolve(&deploy).unwrap()).unwrap();
+    let range = gl
+        .range(gl.resolve(&production).unwrap(), gl.resolve(&deploy).unwrap())
+        .unwrap();
     assert_eq!(shas(&range.rolled_back), [production]);
     assert_eq!(range.added.len(), 2);
 }
@@ -94,7 +113,17 @@ fn skewed_clocks_are_exact_with_a_commit_graph() {
     let skewed = {
         let mut cmd = repo.command();
         cmd.env("GIT_COMMITTER_DATE", "@1699990000 +0000");
-        let out = cmd.args(["commit-tree", greenlight_testkit::EMPTY_TREE, "-p", &root, "-m", "skewed"]).output().unwrap();
+        let out = cmd
+            .args([
+                "commit-tree",
+                greenlight_testkit::EMPTY_TREE,
+                "-p",
+                &root,
+                "-m",
+                "skewed",
+            ])
+            .output()
+            .unwrap();
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
     let production = repo.chain(&skewed, &["p1"]);
@@ -103,7 +132,9 @@ fn skewed_clocks_are_exact_with_a_commit_graph() {
     repo.branch("deploy", &deploy);
     repo.write_commit_graph();
     let gl = Repo::discover(repo.path()).unwrap();
-    let range = gl.range(gl.resolve(&production).unwrap(), gl.resolve(&deploy).unwrap()).unwrap();
+    let range = gl
+        .range(gl.resolve(&production).unwrap(), gl.resolve(&deploy).unwrap())
+        .unwrap();
     let mut got = shas(&range.added);
     let mut want = rev_list(&repo, &production, &deploy);
     got.sort();
@@ -162,7 +193,10 @@ fn shallow_clone_that_lacks_the_range_is_an_error() {
     let range = gl.range(gl.resolve("HEAD~1").unwrap(), tip).unwrap();
     assert_eq!(range.added.len(), 1);
     // A commit beyond the fetched depth is simply unknown to the clone.
-    assert!(matches!(gl.resolve(&ids[1]).unwrap_err(), GitError::UnknownRevision { .. }));
+    assert!(matches!(
+        gl.resolve(&ids[1]).unwrap_err(),
+        GitError::UnknownRevision { .. }
+    ));
     // Root-less side history in the clone itself: its merge base with HEAD lies beyond the boundary.
     let clone = clone_dir.path().join("c");
     let orphan = greenlight_testkit::git_command(&clone, 1_700_000_000)
@@ -183,11 +217,12 @@ fn history() -> impl Strategy<Value = Vec<Vec<usize>>> {
                 if i == 0 {
                     Just(Vec::new()).boxed()
                 } else {
-                    proptest::collection::vec(0..i, 1..=3.min(i)).prop_map(|mut p| {
-                        p.dedup();
-                        p
-                    })
-                    .boxed()
+                    proptest::collection::vec(0..i, 1..=3.min(i))
+                        .prop_map(|mut p| {
+                            p.dedup();
+                            p
+                        })
+                        .boxed()
                 }
             })
             .collect();

@@ -35,13 +35,21 @@ impl Deploy {
     }
 
     pub fn contents(self) -> Contents {
-        Contents::assemble(self.range.from.to_string(), self.range.to.to_string(), self.range.added, &self.config.keys)
+        Contents::assemble(
+            self.range.from.to_string(),
+            self.range.to.to_string(),
+            self.range.added,
+            &self.config.keys,
+        )
     }
 
     pub fn check(self) -> Report {
         let Self { config, range } = self;
         let contents = Contents::assemble(range.from.to_string(), range.to.to_string(), range.added, &config.keys);
-        let ctx = CheckContext { contents: &contents, rolled_back: &range.rolled_back };
+        let ctx = CheckContext {
+            contents: &contents,
+            rolled_back: &range.rolled_back,
+        };
         let checks = config.run_checks(&ctx);
         Report::new(contents.from.clone(), contents.to.clone(), checks)
     }
@@ -52,7 +60,11 @@ impl Deploy {
 pub fn load_config(repo: &Repo, explicit: Option<&Path>) -> anyhow::Result<ValidConfig> {
     let path = match explicit {
         Some(path) => path.to_owned(),
-        None => match repo.workdir().map(|dir| dir.join(CONFIG_FILE)) {
+        // In the repository's root, `./greenlight.toml` reads better as `greenlight.toml`.
+        None => match repo
+            .workdir()
+            .map(|dir| dir.strip_prefix(".").unwrap_or(dir).join(CONFIG_FILE))
+        {
             Some(path) if path.exists() => path,
             _ => return Ok(ValidConfig::default()),
         },

@@ -20,7 +20,13 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { enabled: true, allow_merge: true, allow_fixup: true, allow_revert: true, ignore: Vec::new() }
+        Self {
+            enabled: true,
+            allow_merge: true,
+            allow_fixup: true,
+            allow_revert: true,
+            ignore: Vec::new(),
+        }
     }
 }
 
@@ -40,8 +46,15 @@ impl Config {
             .ignore
             .iter()
             .map(|pattern| {
-                Regex::new(pattern.get_ref())
-                    .map_err(|e| Invalid::at(pattern, format!("`ignore` pattern is not a valid regular expression: {}", regex_reason(&e))))
+                Regex::new(pattern.get_ref()).map_err(|e| {
+                    Invalid::at(
+                        pattern,
+                        format!(
+                            "`ignore` pattern is not a valid regular expression: {}",
+                            regex_reason(&e)
+                        ),
+                    )
+                })
             })
             .collect::<Result<_, _>>()?;
         Ok(ValidConfig {

@@ -1,0 +1,391 @@
+//! The `greenlight` binary end to end, on real repositories the tests build.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use greenlight_testkit::TestRepo;
+use serde_json::Value;
+
+fn greenlight(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("greenlight runs")
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(dir: &Path, args: &[&str]) -> Run {
+    let out = greenlight(dir, args);
+    Run {
+        code: out.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 output"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 errors"),
+    }
+}
+
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let out = run(dir, args);
+    assert!(out.code <= 1, "greenlight {args:?} exited {}: {}", out.code, out.stderr);
+    serde_json::from_str(&out.stdout).expect("valid JSON")
+}
+
+/// "Could not run": exit 2, nothing on stdout, one line on stderr that contains `needle`.
+fn check_fails_to_run(dir: &Path, args: &[&str], needle: &str) {
+    let out = run(dir, args);
+    assert_eq!(out.code, 2, "greenlight {args:?}: {}{}", out.stdout, out.stderr);
+    assert_eq!(out.stdout, "");
+    assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
+    assert!(out.stderr.starts_with("greenlight: error: "), "{}", out.stderr);
+    assert!(out.stderr.contains(needle), "expected {needle:?} in {}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}
+
+/// A small deploy: production at `prod`, then a feature branch merged, a commit without a key, keys only in a
+/// body, a CVE id, lowercase look-alikes and a unicode message.
+fn shop() -> (TestRepo, String) {
+    let repo = TestRepo::new();
+    let prod = repo.commit_file("app.rb", "v1", "SHOP-1 first release");
+    repo.git(&["branch", "production"]);
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.commit_file("cart.rb", "a", "SHOP-2 add the cart");
+    repo.commit_file("cart.rb", "b", "Cart totals round half up\n\nRefs: SHOP-3");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.commit_file("deps.lock", "x", "Bump openssl for CVE-2024-12345");
+    repo.commit_file("readme", "x", "Document utf-8 and sha-256 support");
+    repo.commit_file("i18n.yml", "x", "SHOP-4 Übersetzung für Größen ✓ 日本語");
+    repo.git(&["merge", "-q", "--no-ff", "feature", "-m", "Merge branch 'feature'"]);
+    (repo, prod)
+}
+
+#[test]
+fn contents_json_snapshot() {
+    let (repo, prod) = shop();
+    let value = json(repo.path(), &["contents", "--from", &prod, "--format", "json"]);
+    insta::assert_json_snapshot!("contents_shop", value);
+}
+
+#[test]
+fn contents_human_snapshot() {
+    let (repo, _) = shop();
+    let out = run(repo.path(), &["contents", "--from", "production"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    insta::assert_snapshot!("contents_shop_human", out.stdout);
+}
+
+#[test]
+fn check_fails_on_commits_without_keys() {
+    let (repo, _) = shop();
+    let out = run(repo.path(), &["check", "--from", "production"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    insta::assert_snapshot!("check_shop_human", out.stdout);
+    let report = json(repo.path(), &["check", "--from", "production", "--format", "json"]);
+    insta::assert_json_snapshot!("check_shop", report);
+}
+
+#[test]
+fn check_markdown_for_job_summaries() {
+    let (repo, _) = shop();
+    let out = run(repo.path(), &["check", "--from", "production", "--format", "markdown"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.starts_with("### ❌ greenlight: fail\n"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("| `commit-keys` | ❌ fail | 2 of 6 commits name no issue key |"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn check_passes_when_every_commit_names_a_key() {
+    let repo = TestRepo::new();
+    let prod = repo.commit_file("a", "1", "AB-1 one");
+    repo.commit_file("a", "2", "AB-2 two");
+    repo.commit_file("a", "3", "fixup! tidy up");
+    let out = run(repo.path(), &["check", "--from", &prod]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let report = json(repo.path(), &["check", "--from", &prod, "--format", "json"]);
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(
+        report["checks"][1]["summary"],
+        "all 2 commits name an issue key or are exempt (1 exempt)"
+    );
+}
+
+#[test]
+fn from_that_is_not_an_ancestor_is_a_rollback() {
+    let repo = TestRepo::new();
+    let root = repo.commit_file("a", "1", "AB-1 one");
+    repo.git(&["checkout", "-q", "-b", "production"]);
+    repo.commit_file("hotfix", "1", "AB-9 hotfix straight to production");
+    repo.commit_file("hotfix", "2", "AB-10 second hotfix");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.commit_file("a", "2", "AB-2 two");
+    let report = json(repo.path(), &["check", "--from", "production", "--format", "json"]);
+    assert_eq!(report["verdict"], "fail");
+    let ancestry = &report["checks"][0];
+    assert_eq!(ancestry["id"], "ancestry");
+    assert_eq!(ancestry["outcome"], "fail");
+    let finding = &ancestry["findings"][0];
+    assert_eq!(finding["code"], "rollback");
+    assert_eq!(finding["severity"], "deny");
+    assert_eq!(finding["subject"], repo.git(&["rev-parse", "production"]));
+    let message = finding["message"].as_str().unwrap();
+    assert!(message.contains("would roll back 2 commits"), "{message}");
+    assert!(message.contains("\"AB-10 second hotfix\""), "{message}");
+    let contents = json(repo.path(), &["contents", "--from", "production", "--format", "json"]);
+    assert_eq!(
+        contents["commits"].as_array().unwrap().len(),
+        1,
+        "only main's own commit ships"
+    );
+    let _ = root;
+}
+
+#[test]
+fn empty_range() {
+    let repo = TestRepo::new();
+    repo.commit_file("a", "1", "AB-1 one");
+    let contents = json(repo.path(), &["contents", "--from", "HEAD", "--format", "json"]);
+    assert_eq!(contents["commits"], serde_json::json!([]));
+    assert_eq!(contents["issues"], serde_json::json!([]));
+    assert_eq!(contents["from"], contents["to"]);
+    let out = run(repo.path(), &["check", "--from", "HEAD"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("no commits to check"), "{}", out.stdout);
+}
+
+#[test]
+fn a_one_megabyte_message() {
+    let repo = TestRepo::new();
+    let prod = repo.commit_file("a", "1", "AB-1 one");
+    let mut message = String::from("Huge generated changelog\n\n");
+    while message.len() < 1 << 20 {
+        message.push_str("lorem ipsum dolor sit amet, ünïcödé ✓ utf-8 CVE-2024-0001 abc-12\n");
+    }
+    message.push_str("\nCloses BIG-77\n");
+    let path = repo.path().join("msg.txt");
+    std::fs::write(&path, &message).unwrap();
+    repo.git(&["commit", "-q", "--allow-empty", "-F", path.to_str().unwrap()]);
+    let contents = json(repo.path(), &["contents", "--from", &prod, "--format", "json"]);
+    assert_eq!(contents["commits"][0]["keys"], serde_json::json!(["BIG-77"]));
+    assert_eq!(contents["commits"][0]["subject"], "Huge generated changelog");
+}
+
+#[test]
+fn config_sets_production_patterns_and_exemptions() {
+    let (repo, _) = shop();
+    std::fs::write(
+        repo.path().join("greenlight.toml"),
+        "[deploy]\nproduction = \"production\"\n\n[keys]\nprojects = [\"SHOP\"]\nignore_case = true\n\n\
+         [checks.commit-keys]\nignore = ['^Document ', '^Bump ']\n",
+    )
+    .unwrap();
+    let report = json(repo.path(), &["check", "--format", "json"]);
+    assert_eq!(report["verdict"], "pass", "{report}");
+    // A disabled check is reported as skipped.
+    std::fs::write(
+        repo.path().join("greenlight.toml"),
+        "[deploy]\nproduction = \"production\"\n[checks.commit-keys]\nenabled = false\n",
+    )
+    .unwrap();
+    let report = json(repo.path(), &["check", "--format", "json"]);
+    assert_eq!(report["checks"][1]["outcome"], "skipped");
+    assert_eq!(report["verdict"], "pass");
+}
+
+#[test]
+fn no_production_revision_explains_how_to_set_it() {
+    let (repo, _) = shop();
+    check_fails_to_run(repo.path(), &["contents"], "[deploy]");
+}
+
+#[test]
+fn errors_exit_2_with_one_line() {
+    let (repo, prod) = shop();
+    check_fails_to_run(
+        repo.path(),
+        &["contents", "--from", "nope"],
+        "unknown revision \"nope\"",
+    );
+    check_fails_to_run(
+        repo.path(),
+        &["check", "--from", &prod, "--to", "deadbeef"],
+        "unknown revision \"deadbeef\"",
+    );
+    let tree = repo.git(&["rev-parse", "HEAD^{tree}"]);
+    check_fails_to_run(repo.path(), &["check", "--from", &tree], "not a commit");
+    let not_a_repo = tempfile::tempdir().unwrap();
+    check_fails_to_run(
+        not_a_repo.path(),
+        &["check", "--from", "HEAD"],
+        "is not in a git repository",
+    );
+    check_fails_to_run(
+        repo.path(),
+        &["check", "--from", &prod, "--config", "missing.toml"],
+        "cannot read missing.toml",
+    );
+    let usage = run(repo.path(), &["check", "--format", "yaml"]);
+    assert_eq!(usage.code, 2);
+    assert!(
+        usage.stderr.contains("possible values: human, json, markdown"),
+        "{}",
+        usage.stderr
+    );
+}
+
+#[test]
+fn config_with_an_unknown_key_exits_2_with_its_location() {
+    let (repo, prod) = shop();
+    std::fs::write(
+        repo.path().join("greenlight.toml"),
+        "[deploy]\nproduction = \"production\"\n\n[keys]\npatern = []\n",
+    )
+    .unwrap();
+    let out = run(repo.path(), &["check", "--from", &prod]);
+    assert_eq!(out.code, 2);
+    let expect = "greenlight: error: greenlight.toml:5:1: unknown field `patern`, expected one of `patterns`, `projects`, `github`, `ignore_case`\n";
+    assert_eq!(out.stderr, expect);
+    let elsewhere = run(
+        repo.path().parent().unwrap(),
+        &["check", "--repo", repo.path().to_str().unwrap()],
+    );
+    assert!(
+        elsewhere
+            .stderr
+            .contains(&format!("{}:5:1", repo.path().join("greenlight.toml").display())),
+        "{}",
+        elsewhere.stderr
+    );
+}
+
+#[test]
+fn shallow_clone_that_lacks_the_range_exits_2() {
+    let (origin, _) = shop();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", origin.path().display());
+    let status = Command::new("git")
+        .args(["clone", "-q", "--depth", "1", "--no-single-branch", &url, "clone"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let clone = dir.path().join("clone");
+    check_fails_to_run(&clone, &["check", "--from", "origin/production"], "shallow clone");
+    check_fails_to_run(&clone, &["contents", "--from", "HEAD~1"], "unknown revision");
+}
+
+#[test]
+fn init_writes_a_template_that_check_accepts() {
+    let (repo, _) = shop();
+    let out = run(repo.path(), &["init"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let written = std::fs::read_to_string(repo.path().join("greenlight.toml")).unwrap();
+    assert!(written.contains("[checks.commit-keys]"));
+    check_fails_to_run(repo.path(), &["init"], "already exists");
+    // The template names origin/production, which this repository lacks: the error names that revision.
+    check_fails_to_run(repo.path(), &["check"], "unknown revision \"origin/production\"");
+    let out = run(repo.path(), &["check", "--from", "production", "--format", "json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+}
+
+fn commit_with_hook(repo: &TestRepo, message: &str) -> Output {
+    std::fs::write(repo.path().join("change.txt"), message).unwrap();
+    repo.git(&["add", "change.txt"]);
+    repo.command().args(["commit", "-q", "-m", message]).output().unwrap()
+}
+
+#[test]
+fn commit_msg_hook_rejects_messages_without_keys() {
+    let repo = TestRepo::new();
+    repo.commit_file("a", "1", "AB-1 one");
+    let out = run(repo.path(), &["hook", "install"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("installed"), "{}", out.stderr);
+
+    let rejected = commit_with_hook(&repo, "fix the thing");
+    assert!(!rejected.status.success());
+    let stderr = String::from_utf8_lossy(&rejected.stderr);
+    assert!(stderr.contains("names no issue key"), "{stderr}");
+    assert!(stderr.contains("ABC-123 Fix rounding"), "{stderr}");
+    assert!(stderr.contains("--no-verify"), "{stderr}");
+
+    assert!(commit_with_hook(&repo, "AB-2 fix the thing").status.success());
+    assert!(commit_with_hook(&repo, "Tidy up\n\nPart of AB-2").status.success());
+    assert!(commit_with_hook(&repo, "fixup! AB-2 fix the thing").status.success());
+    assert!(!commit_with_hook(&repo, "Fix CVE-2024-12345").status.success());
+
+    // The repository's own rules apply: a project allow-list, then merges and reverts no longer exempt.
+    std::fs::write(repo.path().join("greenlight.toml"), "[keys]\nprojects = [\"XY\"]\n").unwrap();
+    assert!(!commit_with_hook(&repo, "AB-3 wrong project").status.success());
+    let stderr = String::from_utf8_lossy(&commit_with_hook(&repo, "no key").stderr).to_string();
+    assert!(
+        stderr.contains("XY-123"),
+        "the example uses the allowed project: {stderr}"
+    );
+    assert!(commit_with_hook(&repo, "XY-3 right project").status.success());
+
+    // Reinstalling updates our own hook in place.
+    let out = run(repo.path(), &["hook", "install"]);
+    assert!(out.stderr.contains("updated"), "{}", out.stderr);
+}
+
+#[test]
+fn commit_msg_hook_allows_a_merge_in_progress() {
+    let repo = TestRepo::new();
+    repo.commit_file("a", "1", "AB-1 one");
+    repo.git(&["checkout", "-q", "-b", "side"]);
+    repo.commit_file("b", "1", "AB-2 side");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.commit_file("c", "1", "AB-3 main");
+    assert_eq!(run(repo.path(), &["hook", "install"]).code, 0);
+    let merge = repo
+        .command()
+        .args(["merge", "-q", "--no-ff", "side", "-m", "Combine side work"])
+        .output()
+        .unwrap();
+    assert!(merge.status.success(), "{}", String::from_utf8_lossy(&merge.stderr));
+}
+
+#[test]
+fn hook_install_never_overwrites_a_foreign_hook_silently() {
+    let repo = TestRepo::new();
+    repo.commit_file("a", "1", "AB-1 one");
+    let hooks = repo.path().join(".git/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(hooks.join("commit-msg"), "#!/bin/sh\necho team hook\n").unwrap();
+    check_fails_to_run(repo.path(), &["hook", "install"], "already exists");
+    assert_eq!(
+        std::fs::read_to_string(hooks.join("commit-msg")).unwrap(),
+        "#!/bin/sh\necho team hook\n"
+    );
+    let out = run(repo.path(), &["hook", "install", "--force"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(hooks.join("commit-msg.backup")).unwrap(),
+        "#!/bin/sh\necho team hook\n"
+    );
+    assert!(
+        std::fs::read_to_string(hooks.join("commit-msg"))
+            .unwrap()
+            .contains("greenlight commit-msg hook")
+    );
+}
+
+#[test]
+fn hook_install_honours_core_hooks_path() {
+    let repo = TestRepo::new();
+    repo.commit_file("a", "1", "AB-1 one");
+    repo.git(&["config", "core.hooksPath", "githooks"]);
+    assert_eq!(run(repo.path(), &["hook", "install"]).code, 0);
+    assert!(repo.path().join("githooks/commit-msg").exists());
+    assert!(!commit_with_hook(&repo, "no key").status.success());
+}
