@@ -74,7 +74,7 @@ fn short(sha: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use greenlight_core::{Commit, Contents, KeyRules, Outcome};
+    use greenlight_core::{Commit, Contents, Outcome};
 
     fn commit(i: usize) -> Commit {
         Commit {
@@ -90,7 +90,7 @@ mod tests {
     }
 
     fn check(rolled_back: usize, list: usize, expect: Option<&str>) {
-        let contents = Contents::assemble("f".repeat(40), "t".repeat(40), vec![], &KeyRules::default());
+        let contents = Contents::assemble("f".repeat(40), "t".repeat(40), vec![]);
         let rolled_back: Vec<Commit> = (1..=rolled_back).map(commit).collect();
         let cfg = cfg::Config {
             list: toml::Spanned::new(0..0, list),

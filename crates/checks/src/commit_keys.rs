@@ -174,7 +174,7 @@ mod tests {
             time: "2024-01-01T00:00:00+00:00".into(),
             subject: message.lines().next().unwrap_or_default().into(),
             message: message.into(),
-            keys: vec![],
+            keys: KeyRules::default().extract(message),
             merge,
         }
     }
@@ -185,7 +185,7 @@ mod tests {
             .enumerate()
             .map(|(i, (m, merge))| commit(i, m, *merge))
             .collect();
-        let contents = Contents::assemble("f".into(), "t".into(), commits, &KeyRules::default());
+        let contents = Contents::assemble("f".into(), "t".into(), commits);
         let result = rules(cfg).run(&CheckContext {
             contents: &contents,
             rolled_back: &[],

@@ -3,11 +3,11 @@
 //! Owns: the `Commit` and `Contents` values and the JSON shape documented in `docs/contents-json.md`. Does not own:
 //! reading git (that is `greenlight-git`, which hands over commits newest first) or judging the contents (checks).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{IssueKey, KeyRules};
+use crate::keys::IssueKey;
 
 /// One commit as a deploy sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +23,7 @@ pub struct Commit {
     /// The whole message. Kept for checks and not part of the JSON interface.
     #[serde(skip)]
     pub message: String,
-    /// Filled in by `Contents::assemble` from the whole message.
+    /// The keys the whole message names (`KeyRules::extract`), in order of appearance.
     pub keys: Vec<IssueKey>,
     pub merge: bool,
 }
@@ -55,23 +55,28 @@ pub struct Contents {
 }
 
 impl Contents {
-    /// Finds each commit's keys and indexes the commits by issue. `commits` must already be newest first.
-    pub fn assemble(from: String, to: String, mut commits: Vec<Commit>, rules: &KeyRules) -> Self {
-        let mut by_key: BTreeMap<IssueKey, Vec<String>> = BTreeMap::new();
+    /// Indexes commits (newest first, each with its keys) by issue.
+    pub fn assemble(from: String, to: String, commits: Vec<Commit>) -> Self {
+        let mut issues: Vec<IssueCommits> = Vec::new();
+        let mut index: HashMap<&IssueKey, usize> = HashMap::new();
         let mut commits_without_key = Vec::new();
-        for commit in &mut commits {
-            commit.keys = rules.extract(&commit.message);
+        for commit in &commits {
             if commit.keys.is_empty() && !commit.merge {
                 commits_without_key.push(commit.sha.clone());
             }
             for key in &commit.keys {
-                by_key.entry(key.clone()).or_default().push(commit.sha.clone());
+                let i = *index.entry(key).or_insert_with(|| {
+                    issues.push(IssueCommits {
+                        key: key.clone(),
+                        commits: Vec::new(),
+                    });
+                    issues.len() - 1
+                });
+                issues[i].commits.push(commit.sha.clone());
             }
         }
-        let issues = by_key
-            .into_iter()
-            .map(|(key, commits)| IssueCommits { key, commits })
-            .collect();
+        drop(index);
+        issues.sort_by_cached_key(|issue| issue.key.sort_key_owned());
         Self {
             from,
             to,
@@ -90,6 +95,8 @@ impl Contents {
 mod tests {
     use super::*;
 
+    use crate::keys::KeyRules;
+
     pub(crate) fn commit(sha: &str, message: &str, merge: bool) -> Commit {
         Commit {
             sha: sha.to_owned(),
@@ -98,7 +105,7 @@ mod tests {
             time: "2024-01-02T03:04:05+00:00".to_owned(),
             subject: message.lines().next().unwrap_or_default().to_owned(),
             message: message.to_owned(),
-            keys: Vec::new(),
+            keys: KeyRules::default().extract(message),
             merge,
         }
     }
@@ -111,7 +118,7 @@ mod tests {
             commit("c1", "no key here", false),
             commit("c0", "AB-9 first", false),
         ];
-        let contents = Contents::assemble("f".into(), "t".into(), commits, &KeyRules::default());
+        let contents = Contents::assemble("f".into(), "t".into(), commits);
         let issues: Vec<(&str, Vec<&str>)> = contents
             .issues
             .iter()

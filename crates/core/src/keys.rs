@@ -58,6 +58,14 @@ impl IssueKey {
     }
 }
 
+impl IssueKey {
+    /// The order of `Ord`, computed once: for sorting many keys with `sort_by_cached_key`.
+    pub fn sort_key_owned(&self) -> (u8, String, u64, String) {
+        let (kind, prefix, number) = self.sort_key();
+        (kind, prefix.to_owned(), number, self.0.clone())
+    }
+}
+
 impl Ord for IssueKey {
     fn cmp(&self, other: &Self) -> Ordering {
         self.sort_key()

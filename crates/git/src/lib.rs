@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
 use gix::objs::Find as _;
-use greenlight_core::Commit;
+use greenlight_core::{Commit, KeyRules};
 
 /// Why a range could not be read. Each is a "could not run" for the CLI (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +52,7 @@ pub struct Range {
 impl Repo {
     /// Opens the repository that contains `path`, as git does when run there.
     pub fn discover(path: &Path) -> Result<Self, GitError> {
-        let mut repo = gix::discover(path).map_err(|_| GitError::NotARepository { path: path.to_owned() })?;
-        // Commits are read once each; a modest object cache helps with delta chains.
-        repo.object_cache_size_if_unset(4 * 1024 * 1024);
+        let repo = gix::discover(path).map_err(|_| GitError::NotARepository { path: path.to_owned() })?;
         Ok(Self { repo })
     }
 
@@ -96,12 +94,12 @@ impl Repo {
         Ok(commit.id)
     }
 
-    /// Reads both sides of `from...to`. Costs in proportion to the range, not the repository: with a commit-graph
-    /// the walk touches no object outside the range.
-    pub fn range(&self, from: ObjectId, to: ObjectId) -> Result<Range, GitError> {
+    /// Reads both sides of `from...to`, each commit with the keys `keys` finds in its message. Costs in proportion
+    /// to the range, not the repository: with a commit-graph the walk touches no object outside the range.
+    pub fn range(&self, from: ObjectId, to: ObjectId, keys: &KeyRules) -> Result<Range, GitError> {
         let sides = walk::Walk::new(&self.repo)?.run(from, to)?;
-        let added = self.decode_all(&sides.added)?;
-        let rolled_back = self.decode_all(&sides.rolled_back)?;
+        let added = self.decode_all(&sides.added, keys)?;
+        let rolled_back = self.decode_all(&sides.rolled_back, keys)?;
         Ok(Range {
             from,
             to,
@@ -110,12 +108,12 @@ impl Repo {
         })
     }
 
-    /// Decodes commits on all cores; the walk already decided the order.
-    fn decode_all(&self, ids: &[ObjectId]) -> Result<Vec<Commit>, GitError> {
+    /// Decodes commits and finds their keys on all cores; the walk already decided the order.
+    fn decode_all(&self, ids: &[ObjectId], keys: &KeyRules) -> Result<Vec<Commit>, GitError> {
         const PER_THREAD_MIN: usize = 256;
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         if threads == 1 || ids.len() < 2 * PER_THREAD_MIN {
-            return decode_chunk(&self.repo, ids);
+            return decode_chunk(&self.repo, ids, keys);
         }
         let chunk = ids.len().div_ceil(threads);
         let shared = self.repo.clone().into_sync();
@@ -125,9 +123,8 @@ impl Repo {
                 .map(|ids| {
                     let shared = &shared;
                     scope.spawn(move || {
-                        let mut repo = shared.to_thread_local();
-                        repo.object_cache_size_if_unset(4 * 1024 * 1024);
-                        decode_chunk(&repo, ids)
+                        let repo = shared.to_thread_local();
+                        decode_chunk(&repo, ids, keys)
                     })
                 })
                 .collect();
@@ -143,12 +140,12 @@ impl Repo {
     }
 }
 
-fn decode_chunk(repo: &gix::Repository, ids: &[ObjectId]) -> Result<Vec<Commit>, GitError> {
+fn decode_chunk(repo: &gix::Repository, ids: &[ObjectId], keys: &KeyRules) -> Result<Vec<Commit>, GitError> {
     let mut buf = Vec::new();
-    ids.iter().map(|id| decode(repo, id, &mut buf)).collect()
+    ids.iter().map(|id| decode(repo, id, &mut buf, keys)).collect()
 }
 
-fn decode(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>) -> Result<Commit, GitError> {
+fn decode(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>, keys: &KeyRules) -> Result<Commit, GitError> {
     let corrupt = |reason: String| GitError::Corrupt {
         id: id.to_string(),
         reason,
@@ -161,15 +158,15 @@ fn decode(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>) -> Result<Co
     let commit = gix::objs::CommitRef::from_bytes(data.data, repo.object_hash()).map_err(|e| corrupt(e.to_string()))?;
     let author = commit.author().map_err(|e| corrupt(e.to_string()))?.trim();
     let committed = commit.time().map_err(|e| corrupt(e.to_string()))?;
-    let message = commit.message();
+    let message = commit.message.to_string();
     Ok(Commit {
         sha: id.to_string(),
         author: author.name.to_string(),
         email: author.email.to_string(),
         time: rfc3339(committed.seconds, committed.offset),
-        subject: message.summary().to_string(),
-        message: commit.message.to_string(),
-        keys: Vec::new(),
+        subject: commit.message().summary().to_string(),
+        keys: keys.extract(&message),
+        message,
         merge: commit.parents.len() > 1,
     })
 }

@@ -1,5 +1,6 @@
 //! The range walk against git's own answer (`git rev-list`), on histories built by the tests.
 
+use greenlight_core::KeyRules;
 use greenlight_git::{GitError, Repo};
 use greenlight_testkit::TestRepo;
 use proptest::prelude::*;
@@ -17,7 +18,9 @@ fn rev_list(repo: &TestRepo, from: &str, to: &str) -> Vec<String> {
 /// Both sides of the walk must equal git's, in git's order (every commit time differs in these histories).
 fn check(repo: &TestRepo, from: &str, to: &str) {
     let gl = Repo::discover(repo.path()).unwrap();
-    let range = gl.range(gl.resolve(from).unwrap(), gl.resolve(to).unwrap()).unwrap();
+    let range = gl
+        .range(gl.resolve(from).unwrap(), gl.resolve(to).unwrap(), &KeyRules::default())
+        .unwrap();
     assert_eq!(
         shas(&range.added),
         rev_list(repo, from, to),
@@ -37,9 +40,21 @@ fn linear_history() {
     let tip = repo.chain(&base, &["AB-2 two", "AB-3 three", "no key"]);
     check(&repo, &base, &tip);
     let gl = Repo::discover(repo.path()).unwrap();
-    let range = gl.range(gl.resolve(&base).unwrap(), gl.resolve(&tip).unwrap()).unwrap();
+    let range = gl
+        .range(
+            gl.resolve(&base).unwrap(),
+            gl.resolve(&tip).unwrap(),
+            &KeyRules::default(),
+        )
+        .unwrap();
     let subjects: Vec<&str> = range.added.iter().map(|c| c.subject.as_str()).collect();
     assert_eq!(subjects, ["no key", "AB-3 three", "AB-2 two"]);
+    let keys: Vec<Vec<&str>> = range
+        .added
+        .iter()
+        .map(|c| c.keys.iter().map(|k| k.as_str()).collect())
+        .collect();
+    assert_eq!(keys, [vec![], vec!["AB-3"], vec!["AB-2"]]);
     assert_eq!(range.added[0].author, "Ada Lovelace");
     assert_eq!(range.added[0].email, "ada@example.com");
     assert_eq!(range.added[0].time, "2023-11-14T22:17:20+00:00");
@@ -71,7 +86,11 @@ fn merges_octopus_and_criss_cross() {
     }
     let gl = Repo::discover(repo.path()).unwrap();
     let range = gl
-        .range(gl.resolve(&root).unwrap(), gl.resolve(&octopus).unwrap())
+        .range(
+            gl.resolve(&root).unwrap(),
+            gl.resolve(&octopus).unwrap(),
+            &KeyRules::default(),
+        )
         .unwrap();
     assert!(range.added.iter().find(|c| c.sha == octopus).unwrap().merge);
     assert_eq!(range.added.iter().filter(|c| c.merge).count(), 1);
@@ -86,7 +105,11 @@ fn from_not_an_ancestor_lists_what_would_roll_back() {
     check(&repo, &production, &deploy);
     let gl = Repo::discover(repo.path()).unwrap();
     let range = gl
-        .range(gl.resolve(&production).unwrap(), gl.resolve(&deploy).unwrap())
+        .range(
+            gl.resolve(&production).unwrap(),
+            gl.resolve(&deploy).unwrap(),
+            &KeyRules::default(),
+        )
         .unwrap();
     assert_eq!(shas(&range.rolled_back), [production]);
     assert_eq!(range.added.len(), 2);
@@ -98,10 +121,22 @@ fn empty_range_and_same_commit() {
     let root = repo.commit_tree("root", &[]);
     let tip = repo.chain(&root, &["one", "two"]);
     let gl = Repo::discover(repo.path()).unwrap();
-    let range = gl.range(gl.resolve(&tip).unwrap(), gl.resolve(&root).unwrap()).unwrap();
+    let range = gl
+        .range(
+            gl.resolve(&tip).unwrap(),
+            gl.resolve(&root).unwrap(),
+            &KeyRules::default(),
+        )
+        .unwrap();
     assert!(range.added.is_empty());
     assert_eq!(range.rolled_back.len(), 2);
-    let same = gl.range(gl.resolve(&tip).unwrap(), gl.resolve(&tip).unwrap()).unwrap();
+    let same = gl
+        .range(
+            gl.resolve(&tip).unwrap(),
+            gl.resolve(&tip).unwrap(),
+            &KeyRules::default(),
+        )
+        .unwrap();
     assert!(same.added.is_empty() && same.rolled_back.is_empty());
 }
 
@@ -133,7 +168,11 @@ fn skewed_clocks_are_exact_with_a_commit_graph() {
     repo.write_commit_graph();
     let gl = Repo::discover(repo.path()).unwrap();
     let range = gl
-        .range(gl.resolve(&production).unwrap(), gl.resolve(&deploy).unwrap())
+        .range(
+            gl.resolve(&production).unwrap(),
+            gl.resolve(&deploy).unwrap(),
+            &KeyRules::default(),
+        )
         .unwrap();
     let mut got = shas(&range.added);
     let mut want = rev_list(&repo, &production, &deploy);
@@ -190,7 +229,9 @@ fn shallow_clone_that_lacks_the_range_is_an_error() {
     let gl = Repo::discover(&clone_dir.path().join("c")).unwrap();
     let tip = gl.resolve("HEAD").unwrap();
     // Within the fetched depth: fine.
-    let range = gl.range(gl.resolve("HEAD~1").unwrap(), tip).unwrap();
+    let range = gl
+        .range(gl.resolve("HEAD~1").unwrap(), tip, &KeyRules::default())
+        .unwrap();
     assert_eq!(range.added.len(), 1);
     // A commit beyond the fetched depth is simply unknown to the clone.
     assert!(matches!(
@@ -204,7 +245,9 @@ fn shallow_clone_that_lacks_the_range_is_an_error() {
         .output()
         .unwrap();
     let orphan = String::from_utf8(orphan.stdout).unwrap().trim().to_owned();
-    let err = gl.range(gl.resolve(&orphan).unwrap(), tip).unwrap_err();
+    let err = gl
+        .range(gl.resolve(&orphan).unwrap(), tip, &KeyRules::default())
+        .unwrap_err();
     assert!(matches!(err, GitError::ShallowRange { .. }), "{err}");
     assert!(err.to_string().contains("--unshallow"), "{err}");
 }

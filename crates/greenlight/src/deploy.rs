@@ -30,22 +30,17 @@ impl Deploy {
         };
         let from = repo.resolve(&from)?;
         let to = repo.resolve(&args.to)?;
-        let range = repo.range(from, to)?;
+        let range = repo.range(from, to, &config.keys)?;
         Ok(Self { config, range })
     }
 
     pub fn contents(self) -> Contents {
-        Contents::assemble(
-            self.range.from.to_string(),
-            self.range.to.to_string(),
-            self.range.added,
-            &self.config.keys,
-        )
+        Contents::assemble(self.range.from.to_string(), self.range.to.to_string(), self.range.added)
     }
 
     pub fn check(self) -> Report {
         let Self { config, range } = self;
-        let contents = Contents::assemble(range.from.to_string(), range.to.to_string(), range.added, &config.keys);
+        let contents = Contents::assemble(range.from.to_string(), range.to.to_string(), range.added);
         let ctx = CheckContext {
             contents: &contents,
             rolled_back: &range.rolled_back,
