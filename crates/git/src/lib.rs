@@ -96,53 +96,65 @@ impl Repo {
 
     /// Reads both sides of `from...to`, each commit with the keys `keys` finds in its message. Costs in proportion
     /// to the range, not the repository: with a commit-graph the walk touches no object outside the range.
+    ///
+    /// Decoding runs on every core while the walk goes on: the walk hands over each commit as soon as it is known
+    /// to be on one side, and keeps only those still on one side when it ends.
     pub fn range(&self, from: ObjectId, to: ObjectId, keys: &KeyRules) -> Result<Range, GitError> {
-        let sides = walk::Walk::new(&self.repo)?.run(from, to)?;
-        let added = self.decode_all(&sides.added, keys)?;
-        let rolled_back = self.decode_all(&sides.rolled_back, keys)?;
-        Ok(Range {
-            from,
-            to,
-            added,
-            rolled_back,
-        })
-    }
-
-    /// Decodes commits and finds their keys on all cores; the walk already decided the order.
-    fn decode_all(&self, ids: &[ObjectId], keys: &KeyRules) -> Result<Vec<Commit>, GitError> {
-        const PER_THREAD_MIN: usize = 256;
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        if threads == 1 || ids.len() < 2 * PER_THREAD_MIN {
-            return decode_chunk(&self.repo, ids, keys);
-        }
-        let chunk = ids.len().div_ceil(threads);
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let shared = self.repo.clone().into_sync();
+        let (batches, queue) = std::sync::mpsc::channel::<Vec<ObjectId>>();
+        let queue = std::sync::Mutex::new(queue);
         std::thread::scope(|scope| {
-            let handles: Vec<_> = ids
-                .chunks(chunk)
-                .map(|ids| {
-                    let shared = &shared;
-                    scope.spawn(move || {
-                        let repo = shared.to_thread_local();
-                        decode_chunk(&repo, ids, keys)
-                    })
-                })
+            let handles: Vec<_> = (0..workers)
+                .map(|_| scope.spawn(|| decode_batches(&shared.to_thread_local(), &queue, keys)))
                 .collect();
-            let mut all = Vec::with_capacity(ids.len());
+            let mut batch = Vec::with_capacity(DECODE_BATCH);
+            let walked = walk::Walk::new(&self.repo)?.run(from, to, |id| {
+                batch.push(id);
+                if batch.len() == DECODE_BATCH {
+                    // A send fails only when every worker has stopped on an error, which is reported below.
+                    let _ = batches.send(std::mem::replace(&mut batch, Vec::with_capacity(DECODE_BATCH)));
+                }
+            });
+            let _ = batches.send(batch);
+            drop(batches);
+            let mut decoded = gix::hashtable::HashMap::default();
             for handle in handles {
-                let part = handle
-                    .join()
-                    .map_err(|_| GitError::Other("a decoding thread panicked".into()))??;
-                all.extend(part);
+                let part = handle.join().map_err(|_| GitError::Other("a decoding thread panicked".into()))??;
+                decoded.extend(part);
             }
-            Ok(all)
+            let sides = walked?;
+            let mut take = |ids: Vec<ObjectId>| {
+                ids.into_iter()
+                    .map(|id| decoded.remove(&id).ok_or_else(|| GitError::MissingCommit { id: id.to_string() }))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            Ok(Range { from, to, added: take(sides.added)?, rolled_back: take(sides.rolled_back)? })
         })
     }
 }
 
-fn decode_chunk(repo: &gix::Repository, ids: &[ObjectId], keys: &KeyRules) -> Result<Vec<Commit>, GitError> {
+/// How many commits the walk hands to a decoding thread at once.
+const DECODE_BATCH: usize = 128;
+
+/// A decoding thread: takes batches until the walk is done.
+fn decode_batches(
+    repo: &gix::Repository,
+    queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Vec<ObjectId>>>,
+    keys: &KeyRules,
+) -> Result<Vec<(ObjectId, Commit)>, GitError> {
     let mut buf = Vec::new();
-    ids.iter().map(|id| decode(repo, id, &mut buf, keys)).collect()
+    let mut out = Vec::new();
+    loop {
+        let batch = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return Err(GitError::Other("a decoding thread panicked".into())),
+        };
+        let Ok(batch) = batch else { return Ok(out) };
+        for id in batch {
+            out.push((id, decode(repo, &id, &mut buf, keys)?));
+        }
+    }
 }
 
 fn decode(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>, keys: &KeyRules) -> Result<Commit, GitError> {

@@ -88,7 +88,15 @@ impl<'r> Walk<'r> {
         })
     }
 
-    pub(crate) fn run(mut self, from: ObjectId, to: ObjectId) -> Result<Sides, GitError> {
+    /// Walks until both sides are known. `settled` hears of each commit when it is taken from the queue on one side
+    /// only: with a commit-graph that is final; without one, a skewed clock may still move it to both sides, so the
+    /// returned `Sides` are the answer and `settled` is a head start.
+    pub(crate) fn run(
+        mut self,
+        from: ObjectId,
+        to: ObjectId,
+        mut settled: impl FnMut(ObjectId),
+    ) -> Result<Sides, GitError> {
         let to = self.load(to)?;
         self.mark(to, ADDED);
         let from = self.load(from)?;
@@ -108,6 +116,7 @@ impl<'r> Walk<'r> {
             processed += 1;
             if node.flags != BOTH {
                 self.undecided -= 1;
+                settled(node.id);
             }
             let flags = node.flags;
             let parents = std::mem::take(&mut self.nodes[i].parents);
