@@ -120,16 +120,27 @@ impl Repo {
             drop(batches);
             let mut decoded = gix::hashtable::HashMap::default();
             for handle in handles {
-                let part = handle.join().map_err(|_| GitError::Other("a decoding thread panicked".into()))??;
+                let part = handle
+                    .join()
+                    .map_err(|_| GitError::Other("a decoding thread panicked".into()))??;
                 decoded.extend(part);
             }
             let sides = walked?;
             let mut take = |ids: Vec<ObjectId>| {
                 ids.into_iter()
-                    .map(|id| decoded.remove(&id).ok_or_else(|| GitError::MissingCommit { id: id.to_string() }))
+                    .map(|id| {
+                        decoded
+                            .remove(&id)
+                            .ok_or_else(|| GitError::MissingCommit { id: id.to_string() })
+                    })
                     .collect::<Result<Vec<_>, _>>()
             };
-            Ok(Range { from, to, added: take(sides.added)?, rolled_back: take(sides.rolled_back)? })
+            Ok(Range {
+                from,
+                to,
+                added: take(sides.added)?,
+                rolled_back: take(sides.rolled_back)?,
+            })
         })
     }
 }

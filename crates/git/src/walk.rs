@@ -14,6 +14,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use gix::ObjectId;
+use gix::commitgraph::Position;
 use gix::hashtable::{HashMap, HashSet};
 use gix::objs::Find as _;
 
@@ -33,9 +34,16 @@ enum State {
     Done,
 }
 
+/// A parent as the commit-graph or the commit object names it; graph positions need no lookup.
+#[derive(Clone, Copy)]
+enum Parent {
+    Graph(Position),
+    Id(ObjectId),
+}
+
 struct Node {
     id: ObjectId,
-    parents: Vec<ObjectId>,
+    parents: Vec<Parent>,
     time: i64,
     generation: u32,
     flags: u8,
@@ -57,7 +65,10 @@ pub(crate) struct Walk<'r> {
     graph: Option<gix::commitgraph::Graph>,
     shallow: HashSet<ObjectId>,
     nodes: Vec<Node>,
-    index: HashMap<ObjectId, usize>,
+    /// Nodes of commits the graph lacks, by id.
+    by_id: HashMap<ObjectId, usize>,
+    /// Nodes of commits in the graph, by position.
+    by_position: std::collections::HashMap<u32, usize>,
     queue: BinaryHeap<(u32, i64, Reverse<u32>, usize)>,
     pushes: u32,
     /// Queued commits not yet reached by both tips. The walk ends when this is zero.
@@ -80,7 +91,8 @@ impl<'r> Walk<'r> {
             graph,
             shallow,
             nodes: Vec::new(),
-            index: HashMap::default(),
+            by_id: HashMap::default(),
+            by_position: std::collections::HashMap::new(),
             queue: BinaryHeap::new(),
             pushes: 0,
             undecided: 0,
@@ -97,9 +109,9 @@ impl<'r> Walk<'r> {
         to: ObjectId,
         mut settled: impl FnMut(ObjectId),
     ) -> Result<Sides, GitError> {
-        let to = self.load(to)?;
+        let to = self.load(Parent::Id(to))?;
         self.mark(to, ADDED);
-        let from = self.load(from)?;
+        let from = self.load(Parent::Id(from))?;
         self.mark(from, KEPT);
 
         let mut processed = 0;
@@ -120,8 +132,8 @@ impl<'r> Walk<'r> {
             }
             let flags = node.flags;
             let parents = std::mem::take(&mut self.nodes[i].parents);
-            for parent in &parents {
-                let p = self.load(*parent)?;
+            for &parent in &parents {
+                let p = self.load(parent)?;
                 self.mark(p, flags);
             }
             self.nodes[i].parents = parents;
@@ -174,40 +186,43 @@ impl<'r> Walk<'r> {
     }
 
     /// The node for a commit, read from the commit-graph when it has it and from the object otherwise.
-    fn load(&mut self, id: ObjectId) -> Result<usize, GitError> {
-        if let Some(&i) = self.index.get(&id) {
+    fn load(&mut self, commit: Parent) -> Result<usize, GitError> {
+        let commit = match commit {
+            Parent::Id(id) => match self.graph.as_ref().and_then(|g| g.lookup(id)) {
+                Some(pos) => Parent::Graph(pos),
+                None => Parent::Id(id),
+            },
+            graph => graph,
+        };
+        let known = match commit {
+            Parent::Graph(pos) => self.by_position.get(&pos.0),
+            Parent::Id(id) => self.by_id.get(&id),
+        };
+        if let Some(&i) = known {
             return Ok(i);
         }
-        let (mut parents, time, generation) = match self.graph.as_ref().and_then(|g| Some((g, g.lookup(id)?))) {
-            Some((graph, pos)) => {
-                let commit = graph.commit_at(pos);
-                let parents = commit
+        let (id, mut parents, time, generation) = match (commit, self.graph.as_ref()) {
+            (Parent::Graph(pos), Some(graph)) => {
+                let entry = graph.commit_at(pos);
+                let id = entry.id().to_owned();
+                let parents = entry
                     .iter_parents()
-                    .map(|p| p.map(|p| graph.id_at(p).to_owned()))
+                    .map(|p| p.map(Parent::Graph))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| GitError::Other(format!("commit-graph entry for {id}: {e}")))?;
-                let time = i64::try_from(commit.committer_timestamp()).unwrap_or(i64::MAX);
-                (parents, time, commit.generation())
+                let time = i64::try_from(entry.committer_timestamp()).unwrap_or(i64::MAX);
+                (id, parents, time, entry.generation())
             }
-            None => {
-                let corrupt = |reason: String| GitError::Corrupt {
-                    id: id.to_string(),
-                    reason,
-                };
-                let data = self
-                    .repo
-                    .objects
-                    .try_find(&id, &mut self.buf)
-                    .map_err(|e| corrupt(e.to_string()))?
-                    .ok_or_else(|| GitError::MissingCommit { id: id.to_string() })?;
-                if data.kind != gix::object::Kind::Commit {
-                    return Err(corrupt(format!("expected a commit, found a {}", data.kind)));
-                }
-                let commit = gix::objs::CommitRef::from_bytes(data.data, self.repo.object_hash())
-                    .map_err(|e| corrupt(e.to_string()))?;
-                let time = commit.time().map_err(|e| corrupt(e.to_string()))?.seconds;
-                (commit.parents().collect(), time, UNKNOWN_GENERATION)
+            (Parent::Id(id), _) => {
+                let (parents, time) = self.read_object(id)?;
+                (
+                    id,
+                    parents.into_iter().map(Parent::Id).collect(),
+                    time,
+                    UNKNOWN_GENERATION,
+                )
             }
+            (Parent::Graph(_), None) => unreachable!("graph positions come from the graph"),
         };
         let shallow = self.shallow.contains(&id);
         if shallow {
@@ -224,7 +239,31 @@ impl<'r> Walk<'r> {
             shallow,
             processed: 0,
         });
-        self.index.insert(id, i);
+        match commit {
+            Parent::Graph(pos) => self.by_position.insert(pos.0, i),
+            Parent::Id(id) => self.by_id.insert(id, i),
+        };
         Ok(i)
+    }
+
+    /// Parents and committer time of a commit the graph lacks.
+    fn read_object(&mut self, id: ObjectId) -> Result<(Vec<ObjectId>, i64), GitError> {
+        let corrupt = |reason: String| GitError::Corrupt {
+            id: id.to_string(),
+            reason,
+        };
+        let data = self
+            .repo
+            .objects
+            .try_find(&id, &mut self.buf)
+            .map_err(|e| corrupt(e.to_string()))?
+            .ok_or_else(|| GitError::MissingCommit { id: id.to_string() })?;
+        if data.kind != gix::object::Kind::Commit {
+            return Err(corrupt(format!("expected a commit, found a {}", data.kind)));
+        }
+        let commit =
+            gix::objs::CommitRef::from_bytes(data.data, self.repo.object_hash()).map_err(|e| corrupt(e.to_string()))?;
+        let time = commit.time().map_err(|e| corrupt(e.to_string()))?.seconds;
+        Ok((commit.parents().collect(), time))
     }
 }
