@@ -1,0 +1,355 @@
+//! What can go wrong with an outbound call: [`HttpError`], its coarse [`ErrorKind`], and [`redact`], which
+//! turns a URL into the form every message shows.
+//!
+//! This module owns the wording and the classification of failures. It deliberately does not decide what is
+//! retried or what opens a circuit breaker (the client does), and it never prints a query string, a user name
+//! or a password of a URL, because that is where some services put their keys.
+
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url};
+
+/// A failed outbound call. Every message names the URL, without its query string.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// One attempt took longer than the per-attempt timeout (the last attempt, when there were retries).
+    #[error("request to {url} timed out after {}", seconds(*.after))]
+    Timeout { url: String, after: Duration },
+
+    /// The host could not be reached: DNS, refused connection, TLS handshake.
+    #[error("cannot reach {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The connection broke after it was made (reset, closed before the response was complete).
+    #[error("connection to {url} failed: {source}")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The server answered with a status the caller did not ask for. `body` is a short excerpt.
+    #[error("{url} answered {status}{}", excerpt_suffix(.body))]
+    Status {
+        url: String,
+        status: StatusCode,
+        body: String,
+    },
+
+    /// 401, or 403 that is not a rate limit: the credential is missing, wrong, or lacks a permission.
+    /// `credential` names what the user should check (an environment variable, a config key).
+    #[error("{url} refused the credentials ({status}); check {}", .credential.as_deref().unwrap_or("the configured token"))]
+    Unauthorized {
+        url: String,
+        status: StatusCode,
+        credential: Option<String>,
+    },
+
+    /// Recent calls to this host kept failing; this one was not sent.
+    #[error("not calling {url}: its host failed {failures} times in a row, waiting before trying again")]
+    CircuitOpen { url: String, failures: u32 },
+
+    /// The server asked to wait longer than the policy allows; failing now beats hanging.
+    #[error("{url} asked to retry after {}, longer than the {} this client waits", seconds(*.wait), seconds(*.max))]
+    RetryAfterTooLong { url: String, wait: Duration, max: Duration },
+
+    /// The body was not the JSON the caller expected.
+    #[error("malformed json from {url}: {source}")]
+    Decode {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// Reading the response body failed.
+    #[error("cannot read the response body from {url}: {source}")]
+    Body {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The request could not be built (bad URL, bad header value) or could not be sent as built.
+    #[error("cannot build the request to {url}: {source}")]
+    Request {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+/// The variant of an [`HttpError`] without its data, for metrics and branching.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorKind {
+    Timeout,
+    Connect,
+    Transport,
+    Status,
+    Unauthorized,
+    CircuitOpen,
+    RetryAfterTooLong,
+    Decode,
+    Body,
+    Request,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::Timeout,
+        ErrorKind::Connect,
+        ErrorKind::Transport,
+        ErrorKind::Status,
+        ErrorKind::Unauthorized,
+        ErrorKind::CircuitOpen,
+        ErrorKind::RetryAfterTooLong,
+        ErrorKind::Decode,
+        ErrorKind::Body,
+        ErrorKind::Request,
+    ];
+
+    /// A stable snake_case name, fit for a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Transport => "transport",
+            ErrorKind::Status => "status",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::CircuitOpen => "circuit_open",
+            ErrorKind::RetryAfterTooLong => "retry_after_too_long",
+            ErrorKind::Decode => "decode",
+            ErrorKind::Body => "body",
+            ErrorKind::Request => "request",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl HttpError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            HttpError::Timeout { .. } => ErrorKind::Timeout,
+            HttpError::Connect { .. } => ErrorKind::Connect,
+            HttpError::Transport { .. } => ErrorKind::Transport,
+            HttpError::Status { .. } => ErrorKind::Status,
+            HttpError::Unauthorized { .. } => ErrorKind::Unauthorized,
+            HttpError::CircuitOpen { .. } => ErrorKind::CircuitOpen,
+            HttpError::RetryAfterTooLong { .. } => ErrorKind::RetryAfterTooLong,
+            HttpError::Decode { .. } => ErrorKind::Decode,
+            HttpError::Body { .. } => ErrorKind::Body,
+            HttpError::Request { .. } => ErrorKind::Request,
+        }
+    }
+
+    /// The redacted URL the message names.
+    pub fn url(&self) -> &str {
+        match self {
+            HttpError::Timeout { url, .. }
+            | HttpError::Connect { url, .. }
+            | HttpError::Transport { url, .. }
+            | HttpError::Status { url, .. }
+            | HttpError::Unauthorized { url, .. }
+            | HttpError::CircuitOpen { url, .. }
+            | HttpError::RetryAfterTooLong { url, .. }
+            | HttpError::Decode { url, .. }
+            | HttpError::Body { url, .. }
+            | HttpError::Request { url, .. } => url,
+        }
+    }
+
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            HttpError::Status { status, .. } | HttpError::Unauthorized { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Names the credential to check in an [`HttpError::Unauthorized`] message, e.g. `"JIRA_TOKEN"`.
+    /// Other errors pass through unchanged, so callers can apply it to any result:
+    /// `client.send(req).await.map_err(|e| e.with_credential("JIRA_TOKEN"))`.
+    pub fn with_credential(self, name: impl Into<String>) -> Self {
+        match self {
+            HttpError::Unauthorized { url, status, .. } => HttpError::Unauthorized {
+                url,
+                status,
+                credential: Some(name.into()),
+            },
+            other => other,
+        }
+    }
+
+    /// Maps a reqwest error of one attempt (or of reading a body) to the variant that says what happened.
+    pub(crate) fn from_reqwest(url: &str, error: reqwest::Error, timeout: Duration) -> Self {
+        // reqwest's own message repeats the full URL, query string included; the message names it redacted.
+        let source = error.without_url();
+        let url = url.to_owned();
+        if source.is_timeout() {
+            HttpError::Timeout { url, after: timeout }
+        } else if source.is_builder() || source.is_redirect() {
+            HttpError::Request { url, source }
+        } else if source.is_connect() {
+            HttpError::Connect { url, source }
+        } else if source.is_body() || source.is_decode() {
+            HttpError::Body { url, source }
+        } else {
+            HttpError::Transport { url, source }
+        }
+    }
+}
+
+/// The URL as messages show it: no user name, no password, no query string, no fragment.
+pub fn redact(url: &Url) -> String {
+    let mut url = url.clone();
+    // Both fail only for URLs that cannot have credentials (e.g. `data:`), which then have none to hide.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.set_fragment(None);
+    url.into()
+}
+
+fn seconds(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis.is_multiple_of(1000) {
+        format!("{} s", millis / 1000)
+    } else {
+        format!("{:.3} s", duration.as_secs_f64())
+    }
+}
+
+fn excerpt_suffix(body: &str) -> String {
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_drops_query_and_credentials() {
+        let check = |input: &str, expect: &str| assert_eq!(redact(&Url::parse(input).unwrap()), expect);
+        check(
+            "https://user:pw@jira.example.com/rest/api/3/search?token=abc#x",
+            "https://jira.example.com/rest/api/3/search",
+        );
+        check("http://127.0.0.1:8080/a?b=c", "http://127.0.0.1:8080/a");
+        check("https://api.github.com/", "https://api.github.com/");
+    }
+
+    #[test]
+    fn messages_are_lowercase_and_name_the_url() {
+        let url = "https://api.github.com/repos/o/r".to_owned();
+        let errors = [
+            HttpError::Timeout {
+                url: url.clone(),
+                after: Duration::from_millis(200),
+            },
+            HttpError::Status {
+                url: url.clone(),
+                status: StatusCode::NOT_FOUND,
+                body: "not found".into(),
+            },
+            HttpError::Unauthorized {
+                url: url.clone(),
+                status: StatusCode::UNAUTHORIZED,
+                credential: None,
+            },
+            HttpError::CircuitOpen {
+                url: url.clone(),
+                failures: 5,
+            },
+            HttpError::RetryAfterTooLong {
+                url: url.clone(),
+                wait: Duration::from_secs(120),
+                max: Duration::from_secs(60),
+            },
+        ];
+        for error in errors {
+            let message = error.to_string();
+            assert!(message.contains(&url), "{message}");
+            let first = message.chars().next().unwrap();
+            assert!(!first.is_uppercase(), "{message}");
+        }
+    }
+
+    #[test]
+    fn wording_of_each_message() {
+        let url = "https://x.example/api".to_owned();
+        let check = |error: HttpError, expect: &str| assert_eq!(error.to_string(), expect);
+        check(
+            HttpError::Timeout {
+                url: url.clone(),
+                after: Duration::from_millis(200),
+            },
+            "request to https://x.example/api timed out after 0.200 s",
+        );
+        check(
+            HttpError::Status {
+                url: url.clone(),
+                status: StatusCode::BAD_REQUEST,
+                body: "bad field".into(),
+            },
+            "https://x.example/api answered 400 Bad Request: bad field",
+        );
+        check(
+            HttpError::Status {
+                url: url.clone(),
+                status: StatusCode::NOT_FOUND,
+                body: String::new(),
+            },
+            "https://x.example/api answered 404 Not Found",
+        );
+        check(
+            HttpError::RetryAfterTooLong {
+                url: url.clone(),
+                wait: Duration::from_secs(3600),
+                max: Duration::from_secs(60),
+            },
+            "https://x.example/api asked to retry after 3600 s, longer than the 60 s this client waits",
+        );
+    }
+
+    #[test]
+    fn unauthorized_names_the_credential_to_check() {
+        let error = HttpError::Unauthorized {
+            url: "https://jira.example.com/rest/api/3/myself".into(),
+            status: StatusCode::UNAUTHORIZED,
+            credential: None,
+        };
+        assert!(error.to_string().ends_with("check the configured token"), "{error}");
+        let error = error.with_credential("JIRA_TOKEN");
+        assert_eq!(
+            error.to_string(),
+            "https://jira.example.com/rest/api/3/myself refused the credentials (401 Unauthorized); check JIRA_TOKEN"
+        );
+        let other = HttpError::CircuitOpen {
+            url: "u".into(),
+            failures: 1,
+        }
+        .with_credential("X");
+        assert_eq!(other.kind(), ErrorKind::CircuitOpen);
+    }
+
+    #[test]
+    fn kinds_have_distinct_indexes_and_names() {
+        for (i, kind) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), i);
+        }
+        let mut names: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+    }
+}
