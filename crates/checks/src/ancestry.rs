@@ -99,6 +99,7 @@ mod tests {
         let result = Ancestry::new(cfg).unwrap().run(&CheckContext {
             contents: &contents,
             rolled_back: &rolled_back,
+            tracker: Default::default(),
         });
         match expect {
             None => {

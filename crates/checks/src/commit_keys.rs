@@ -189,6 +189,7 @@ mod tests {
         let result = rules(cfg).run(&CheckContext {
             contents: &contents,
             rolled_back: &[],
+            tracker: Default::default(),
         });
         let subjects: Vec<String> = result.findings.iter().map(|f| f.subject.clone()).collect();
         let expect: Vec<String> = expect_subjects.iter().map(|i| format!("{i:040}")).collect();

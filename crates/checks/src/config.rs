@@ -4,12 +4,15 @@
 //! `file:line:column`. Does not own: finding or reading the file (the caller passes its text), or server settings.
 
 use std::fmt;
+use std::sync::Arc;
 
 use greenlight_core::{Check, CheckContext, CheckResult, KeyRules, KeySettings};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::{ancestry, commit_keys};
+use crate::toggle::Toggle;
+use crate::tracker::{self, ValidTracker};
+use crate::{ancestry, commit_keys, issue_exists, issue_fields, issue_status, ready_issues};
 
 /// The commented file `greenlight init` writes. Parsing it gives the defaults.
 pub const TEMPLATE: &str = include_str!("template.toml");
@@ -56,6 +59,7 @@ struct RawConfig {
     keys: RawKeys,
     #[serde(default)]
     checks: RawChecks,
+    tracker: Option<tracker::Config>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,6 +88,14 @@ struct RawChecks {
     ancestry: ancestry::cfg::Config,
     #[serde(default, rename = "commit-keys")]
     commit_keys: commit_keys::cfg::Config,
+    #[serde(default, rename = "issue-exists")]
+    issue_exists: Toggle,
+    #[serde(default, rename = "issue-status")]
+    issue_status: Toggle,
+    #[serde(default, rename = "issue-fields")]
+    issue_fields: Toggle,
+    #[serde(default, rename = "ready-issues")]
+    ready_issues: ready_issues::cfg::Config,
 }
 
 /// A repository's rules, validated: ready to run checks and to judge commit messages.
@@ -94,6 +106,12 @@ pub struct ValidConfig {
     pub keys: KeyRules,
     pub ancestry: ancestry::Ancestry,
     pub commit_keys: commit_keys::CommitKeys,
+    /// `[tracker]`, when the repository uses one.
+    pub tracker: Option<Arc<ValidTracker>>,
+    pub issue_exists: issue_exists::IssueExists,
+    pub issue_status: issue_status::IssueStatus,
+    pub issue_fields: issue_fields::IssueFields,
+    pub ready_issues: ready_issues::ReadyIssues,
 }
 
 impl Default for ValidConfig {
@@ -134,19 +152,39 @@ impl ValidConfig {
                 Invalid::at(&raw.keys.projects[*index], e.to_string())
             }
         })?;
+        let tracker = raw.tracker.map(tracker::Config::validate).transpose()?.map(Arc::new);
         Ok(Self {
             production: raw.deploy.production.filter(|p| !p.trim().is_empty()),
             keys,
             ancestry: ancestry::Ancestry::new(raw.checks.ancestry)?,
             commit_keys: commit_keys::CommitKeys::new(raw.checks.commit_keys)?,
+            issue_exists: issue_exists::IssueExists {
+                cfg: raw.checks.issue_exists,
+            },
+            issue_status: issue_status::IssueStatus {
+                cfg: raw.checks.issue_status,
+                tracker: tracker.clone(),
+            },
+            issue_fields: issue_fields::IssueFields {
+                cfg: raw.checks.issue_fields,
+                tracker: tracker.clone(),
+            },
+            ready_issues: ready_issues::ReadyIssues {
+                cfg: raw.checks.ready_issues,
+            },
+            tracker,
         })
     }
 
     /// Runs every check, in a fixed order. A disabled check reports `skipped`.
     pub fn run_checks(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
-        let checks: [(&dyn Check, bool); 2] = [
+        let checks: [(&dyn Check, bool); 6] = [
             (&self.ancestry, self.ancestry.enabled()),
             (&self.commit_keys, self.commit_keys.enabled()),
+            (&self.issue_exists, self.issue_exists.cfg.enabled),
+            (&self.issue_status, self.issue_status.cfg.enabled),
+            (&self.issue_fields, self.issue_fields.cfg.enabled),
+            (&self.ready_issues, self.ready_issues.cfg.enabled),
         ];
         checks
             .into_iter()
@@ -194,7 +232,7 @@ mod tests {
         );
         check_err(
             "[chekcs]\n",
-            "greenlight.toml:1:2: unknown field `chekcs`, expected one of `deploy`, `keys`, `checks`",
+            "greenlight.toml:1:2: unknown field `chekcs`, expected one of `deploy`, `keys`, `checks`, `tracker`",
         );
     }
 

@@ -8,5 +8,11 @@
 pub mod ancestry;
 pub mod commit_keys;
 pub mod config;
+pub mod issue_exists;
+pub mod issue_fields;
+pub mod issue_status;
+pub mod ready_issues;
+pub mod toggle;
+pub mod tracker;
 
 pub use config::{ConfigError, TEMPLATE, ValidConfig};

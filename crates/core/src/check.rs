@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::contents::{Commit, Contents};
+use crate::issues::Tracker;
 
 /// How much a finding matters. Only `deny` makes the gate say no.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -105,6 +106,8 @@ pub struct CheckContext<'a> {
     pub contents: &'a Contents,
     /// Commits production has that the deploy lacks (`to..from`), newest first: what the deploy would roll back.
     pub rolled_back: &'a [Commit],
+    /// What the issue tracker said, if it was asked.
+    pub tracker: Tracker<'a>,
 }
 
 /// A check: an id and a pure function from the context to a result. Its config is validated when it is built.

@@ -7,11 +7,13 @@
 
 pub mod check;
 pub mod contents;
+pub mod issues;
 pub mod keys;
 pub mod render;
 pub mod report;
 
 pub use check::{Check, CheckContext, CheckResult, Finding, Outcome, Severity};
 pub use contents::{Commit, Contents, IssueCommits};
+pub use issues::{FieldRef, FieldValue, Issue, Tracker, TrackerFacts};
 pub use keys::{IssueKey, KeyRules, KeySettings};
 pub use report::{Report, Verdict};

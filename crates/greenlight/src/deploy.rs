@@ -44,6 +44,7 @@ impl Deploy {
         let ctx = CheckContext {
             contents: &contents,
             rolled_back: &range.rolled_back,
+            tracker: Default::default(),
         };
         let checks = config.run_checks(&ctx);
         Report::new(contents.from.clone(), contents.to.clone(), checks)

@@ -1,0 +1,203 @@
+//! `[tracker]`: which issue tracker the repository uses, how to reach it, and what "ready to ship" means there.
+//! Shared by the tracker checks (`issue-exists`, `issue-status`, `issue-fields`, `ready-issues`).
+//!
+//! Owns: the section's shape and validation, and the rules all tracker checks share (which issue is judged for a
+//! sub-task). Does not own: talking to the tracker (`greenlight-tracker`; the binary hands it these settings).
+
+use greenlight_core::{CheckContext, CheckResult, Issue, IssueKey, Tracker, TrackerFacts};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::config::Invalid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrackerKind {
+    JiraCloud,
+    JiraDc,
+    Github,
+}
+
+/// How a sub-task is judged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subtasks {
+    /// By its parent: the parent's status and fields must be ready.
+    #[default]
+    Parent,
+    /// By itself.
+    #[serde(rename = "self")]
+    Itself,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub kind: TrackerKind,
+    pub url: Spanned<String>,
+    /// Jira Cloud: the variable holding the account's email. Not used by Data Center or GitHub.
+    pub user_env: Option<String>,
+    /// The variable holding the API token (Cloud), personal access token (Data Center) or GitHub token.
+    pub token_env: Option<String>,
+    #[serde(default)]
+    pub ready_statuses: Vec<String>,
+    /// Jira project keys (or `owner/repo` for GitHub) the tracker checks consider; others are ignored.
+    #[serde(default)]
+    pub projects: Vec<String>,
+    #[serde(default)]
+    pub subtasks: Subtasks,
+    #[serde(default)]
+    pub required_fields: Vec<RequiredField>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredField {
+    /// Display name (`Post-deploy checks`) or id (`customfield_10042`).
+    pub field: String,
+    /// Allowed values; absent: any non-empty value.
+    pub allowed: Option<Vec<String>>,
+    /// Issue types the rule applies to; absent: all.
+    pub issue_types: Option<Vec<String>>,
+}
+
+/// The validated section.
+#[derive(Debug, Clone)]
+pub struct ValidTracker {
+    pub kind: TrackerKind,
+    pub url: String,
+    pub user_env: Option<String>,
+    pub token_env: Option<String>,
+    pub ready_statuses: Vec<String>,
+    pub projects: Vec<String>,
+    pub subtasks: Subtasks,
+    pub required_fields: Vec<RequiredField>,
+}
+
+impl Config {
+    pub(crate) fn validate(self) -> Result<ValidTracker, Invalid> {
+        let url = self.url.get_ref().trim_end_matches('/').to_owned();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(Invalid::at(&self.url, "`url` must start with http:// or https://"));
+        }
+        Ok(ValidTracker {
+            kind: self.kind,
+            url,
+            user_env: self.user_env,
+            token_env: self.token_env,
+            ready_statuses: self.ready_statuses,
+            projects: self.projects,
+            subtasks: self.subtasks,
+            required_fields: self.required_fields,
+        })
+    }
+}
+
+impl ValidTracker {
+    /// Whether the tracker checks consider this key: a key of a listed project (any project when none is listed).
+    pub fn considers(&self, key: &IssueKey) -> bool {
+        if self.projects.is_empty() {
+            return true;
+        }
+        let project = match key.project() {
+            Some(project) => project,
+            None => key.as_str().rsplit_once('#').map_or("", |(repo, _)| repo),
+        };
+        self.projects.iter().any(|p| p.eq_ignore_ascii_case(project))
+    }
+
+    pub fn is_ready_status(&self, status: &str) -> bool {
+        self.ready_statuses.iter().any(|s| s.eq_ignore_ascii_case(status))
+    }
+}
+
+/// Runs `judge` when the tracker answered; otherwise `skipped` (not configured, offline) or `error` (unavailable).
+pub(crate) fn with_facts(
+    id: &str,
+    ctx: &CheckContext<'_>,
+    judge: impl FnOnce(&TrackerFacts) -> CheckResult,
+) -> CheckResult {
+    match ctx.tracker {
+        Tracker::NotConfigured => CheckResult::skipped(id, "no [tracker] in greenlight.toml"),
+        Tracker::Offline => CheckResult::skipped(id, "--offline: the tracker was not asked"),
+        Tracker::Unavailable(message) => CheckResult::error(id, message),
+        Tracker::Facts(facts) => judge(facts),
+    }
+}
+
+/// The issues to judge for the deploy's keys, each once, in key order: an issue, or its parent when it is a sub-task
+/// judged by its parent. With the key of the sub-task that led to a parent, for messages.
+pub(crate) fn units(facts: &TrackerFacts, subtasks: Subtasks) -> Vec<(&Issue, Option<&IssueKey>)> {
+    let mut units: Vec<(&Issue, Option<&IssueKey>)> = Vec::new();
+    for key in &facts.asked {
+        let Some(issue) = facts.issues.get(key) else { continue };
+        let unit = match (subtasks, issue.subtask, &issue.parent) {
+            (Subtasks::Parent, true, Some(parent)) => match facts.issues.get(parent) {
+                Some(parent) => (parent, Some(&issue.key)),
+                None => (issue, None),
+            },
+            _ => (issue, None),
+        };
+        if !units.iter().any(|(u, _)| u.key == unit.0.key) {
+            units.push(unit);
+        }
+    }
+    units.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    units
+}
+
+/// "ABC-1" or "ABC-1 (parent of sub-task ABC-2)".
+pub(crate) fn describe(issue: &Issue, via: Option<&IssueKey>) -> String {
+    match via {
+        Some(subtask) => format!("{} {:?} (parent of sub-task {subtask})", issue.key, issue.summary),
+        None => format!("{} {:?}", issue.key, issue.summary),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Facts and contexts for the tracker checks' tests.
+
+    use std::collections::BTreeMap;
+
+    use greenlight_core::{CheckContext, Contents, FieldValue, Issue, IssueKey, Tracker, TrackerFacts};
+
+    pub fn issue(key: &str, status: &str, issue_type: &str, parent: Option<&str>) -> Issue {
+        Issue {
+            key: IssueKey::new(key),
+            summary: format!("summary of {key}"),
+            status: status.to_owned(),
+            issue_type: issue_type.to_owned(),
+            subtask: parent.is_some(),
+            parent: parent.map(IssueKey::new),
+            url: format!("https://acme.atlassian.net/browse/{key}"),
+            fields: BTreeMap::new(),
+        }
+    }
+
+    pub fn with_field(mut issue: Issue, id: &str, value: FieldValue) -> Issue {
+        issue.fields.insert(id.to_owned(), value);
+        issue
+    }
+
+    pub fn facts(asked: &[&str], issues: Vec<Issue>) -> TrackerFacts {
+        TrackerFacts {
+            asked: asked.iter().map(|k| IssueKey::new(*k)).collect(),
+            issues: issues.into_iter().map(|i| (i.key.clone(), i)).collect(),
+            ready: Vec::new(),
+            fields: Vec::new(),
+        }
+    }
+
+    pub fn empty_contents() -> Contents {
+        Contents::assemble("f".repeat(40), "t".repeat(40), vec![])
+    }
+
+    pub fn ctx<'a>(contents: &'a Contents, facts: &'a TrackerFacts) -> CheckContext<'a> {
+        CheckContext {
+            contents,
+            rolled_back: &[],
+            tracker: Tracker::Facts(facts),
+        }
+    }
+}
