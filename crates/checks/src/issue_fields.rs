@@ -91,6 +91,7 @@ mod tests {
             url: "https://acme.atlassian.net".into(),
             user_env: None,
             token_env: None,
+            repository: None,
             ready_statuses: vec![],
             projects: vec![],
             subtasks: Subtasks::Parent,

@@ -73,6 +73,7 @@ mod tests {
             url: "https://acme.atlassian.net".into(),
             user_env: None,
             token_env: None,
+            repository: None,
             ready_statuses: vec!["Ready to Deploy".into()],
             projects: vec![],
             subtasks,

@@ -39,6 +39,8 @@ pub struct Config {
     pub user_env: Option<String>,
     /// The variable holding the API token (Cloud), personal access token (Data Center) or GitHub token.
     pub token_env: Option<String>,
+    /// GitHub: the `owner/repo` whose issues `#123` refers to.
+    pub repository: Option<String>,
     #[serde(default)]
     pub ready_statuses: Vec<String>,
     /// Jira project keys (or `owner/repo` for GitHub) the tracker checks consider; others are ignored.
@@ -68,6 +70,7 @@ pub struct ValidTracker {
     pub url: String,
     pub user_env: Option<String>,
     pub token_env: Option<String>,
+    pub repository: Option<String>,
     pub ready_statuses: Vec<String>,
     pub projects: Vec<String>,
     pub subtasks: Subtasks,
@@ -85,6 +88,7 @@ impl Config {
             url,
             user_env: self.user_env,
             token_env: self.token_env,
+            repository: self.repository,
             ready_statuses: self.ready_statuses,
             projects: self.projects,
             subtasks: self.subtasks,
