@@ -16,4 +16,4 @@ pub use check::{Check, CheckContext, CheckResult, Finding, Outcome, Severity};
 pub use contents::{Commit, Contents, IssueCommits};
 pub use issues::{FieldRef, FieldValue, Issue, Tracker, TrackerFacts};
 pub use keys::{IssueKey, KeyRules, KeySettings};
-pub use report::{Report, Verdict};
+pub use report::{Report, ReportIssue, Verdict};

@@ -10,7 +10,7 @@ use anstyle::{AnsiColor, Style};
 
 use crate::check::{CheckResult, Outcome, Severity};
 use crate::contents::Contents;
-use crate::report::{Report, Verdict};
+use crate::report::{Report, ReportIssue, Verdict};
 
 /// How many findings per check the Markdown lists before it says how many more there are. GitHub caps a job
 /// summary at 1 MiB, and nobody reads the 500th line.
@@ -209,6 +209,21 @@ pub fn report_human(report: &Report, color: bool) -> String {
             );
         }
     }
+    if !report.issues.is_empty() {
+        let _ = writeln!(out, "\n{}", p.bold(AnsiColor::White, "issues"));
+        for (issue, depth) in issue_tree(&report.issues) {
+            let indent = "  ".repeat(depth + 1);
+            let mut line = format!("{indent}{}", p.fg(AnsiColor::Cyan, issue.key.as_str()));
+            if let Some(status) = &issue.status {
+                let _ = write!(line, "  [{status}]");
+            }
+            if let Some(summary) = &issue.summary {
+                let _ = write!(line, "  {summary}");
+            }
+            let _ = write!(line, "  {}", p.dim(&plural(issue.commits.len(), "commit", "commits")));
+            let _ = writeln!(out, "{line}");
+        }
+    }
     out
 }
 
@@ -267,7 +282,53 @@ pub fn report_markdown(report: &Report) -> String {
     for check in report.checks.iter().filter(|c| !c.findings.is_empty()) {
         markdown_findings(&mut out, check);
     }
+    if !report.issues.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n<details><summary>{}</summary>\n",
+            plural(report.issues.len(), "issue", "issues")
+        );
+        for (issue, depth) in issue_tree(&report.issues) {
+            let key = match &issue.url {
+                Some(url) => format!("[{}]({})", markdown_escape(issue.key.as_str()), url.replace(')', "%29")),
+                None => markdown_escape(issue.key.as_str()),
+            };
+            let status = issue
+                .status
+                .as_deref()
+                .map(|s| format!(" · {}", markdown_escape(s)))
+                .unwrap_or_default();
+            let summary = issue
+                .summary
+                .as_deref()
+                .map(|s| format!(" {}", markdown_escape(s)))
+                .unwrap_or_default();
+            let commits = plural(issue.commits.len(), "commit", "commits");
+            let _ = writeln!(out, "{}- {key}{summary}{status} · {commits}", "  ".repeat(depth));
+        }
+        out.push_str("\n</details>\n");
+    }
     out
+}
+
+/// Issues in display order: each top-level issue followed by its sub-tasks (depth 1). A sub-task whose parent is
+/// not in the list stands at the top level.
+fn issue_tree(issues: &[ReportIssue]) -> Vec<(&ReportIssue, usize)> {
+    let is_listed = |key: &crate::IssueKey| issues.iter().any(|i| i.key == *key);
+    let mut tree = Vec::with_capacity(issues.len());
+    for issue in issues
+        .iter()
+        .filter(|i| i.parent.as_ref().is_none_or(|p| !is_listed(p)))
+    {
+        tree.push((issue, 0));
+        tree.extend(
+            issues
+                .iter()
+                .filter(|i| i.parent.as_ref() == Some(&issue.key))
+                .map(|i| (i, 1)),
+        );
+    }
+    tree
 }
 
 fn markdown_findings(out: &mut String, check: &CheckResult) {
@@ -334,6 +395,7 @@ mod tests {
                 CheckResult::from_findings("ancestry", "contains production", vec![]),
                 CheckResult::from_findings("commit-keys", "60 commits name no key", findings),
             ],
+            vec![],
         )
     }
 
@@ -348,6 +410,37 @@ mod tests {
         assert!(md.contains(r"names \*no\* key"), "{md}");
         assert_eq!(md.matches("- **deny**").count(), MARKDOWN_FINDINGS_PER_CHECK);
         assert!(md.contains("- … and 10 more"), "{md}");
+    }
+
+    #[test]
+    fn issues_are_grouped_under_their_parents() {
+        let issue = |key: &str, parent: Option<&str>, commits: usize| ReportIssue {
+            key: crate::IssueKey::new(key),
+            summary: Some(format!("about {key}")),
+            status: Some("In Review".into()),
+            issue_type: Some("Story".into()),
+            parent: parent.map(crate::IssueKey::new),
+            url: Some(format!("https://x/browse/{key}")),
+            commits: vec!["c".repeat(40); commits],
+        };
+        let mut report = report();
+        report.issues = vec![
+            issue("AB-1", None, 1),
+            issue("AB-2", None, 0),
+            issue("AB-3", Some("AB-2"), 2),
+        ];
+        let human = report_human(&report, false);
+        assert!(
+            human.ends_with(
+                "issues\n  AB-1  [In Review]  about AB-1  1 commit\n  AB-2  [In Review]  about AB-2  0 commits\n    AB-3  [In Review]  about AB-3  2 commits\n"
+            ),
+            "{human}"
+        );
+        let md = report_markdown(&report);
+        assert!(
+            md.contains("- [AB-2](https://x/browse/AB-2) about AB-2 · In Review · 0 commits\n  - [AB-3](https://x/browse/AB-3) about AB-3 · In Review · 2 commits\n"),
+            "{md}"
+        );
     }
 
     #[test]
