@@ -61,6 +61,9 @@ pub struct ContentsArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub range: RangeArgs,
+    /// Do not ask the issue tracker: its checks report `skipped`.
+    #[arg(long)]
+    pub offline: bool,
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
 }

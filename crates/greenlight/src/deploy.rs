@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use greenlight_checks::{TEMPLATE, ValidConfig};
-use greenlight_core::{CheckContext, Contents, Report};
+use greenlight_core::{CheckContext, Contents, Report, ReportIssue, Tracker};
 use greenlight_git::{Range, Repo};
 
 use crate::cli::{InitArgs, RangeArgs};
@@ -38,16 +38,25 @@ impl Deploy {
         Contents::assemble(self.range.from.to_string(), self.range.to.to_string(), self.range.added)
     }
 
-    pub fn check(self) -> Report {
+    /// Gathers the facts (the tracker's, unless `offline`), runs every check, and sums them up.
+    pub fn check(self, offline: bool) -> Report {
         let Self { config, range } = self;
         let contents = Contents::assemble(range.from.to_string(), range.to.to_string(), range.added);
-        let ctx = CheckContext {
-            contents: &contents,
-            rolled_back: &range.rolled_back,
-            tracker: Default::default(),
+        let asked: Option<Result<greenlight_core::TrackerFacts, String>> = match &config.tracker {
+            None => None,
+            Some(_) if offline => None,
+            Some(_) => Some(Err("the tracker adapter is not wired into this build yet".to_owned())),
         };
+        let tracker = match (&config.tracker, &asked) {
+            (None, _) => Tracker::NotConfigured,
+            (Some(_), None) => Tracker::Offline,
+            (Some(_), Some(Ok(facts))) => Tracker::Facts(facts),
+            (Some(_), Some(Err(message))) => Tracker::Unavailable(message),
+        };
+        let ctx = CheckContext { contents: &contents, rolled_back: &range.rolled_back, tracker };
         let checks = config.run_checks(&ctx);
-        Report::new(contents.from.clone(), contents.to.clone(), checks)
+        let issues = ReportIssue::list(&contents, &tracker);
+        Report::new(contents.from.clone(), contents.to.clone(), checks, issues)
     }
 }
 

@@ -35,7 +35,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
         }
         cli::Command::Check(args) => {
             let deploy = deploy::Deploy::load(&args.range)?;
-            let report = deploy.check();
+            let report = deploy.check(args.offline);
             output::report(&report, args.format, color)?;
             Ok(report.verdict.exit_code())
         }
