@@ -53,7 +53,11 @@ impl Deploy {
             (Some(_), Some(Ok(facts))) => Tracker::Facts(facts),
             (Some(_), Some(Err(message))) => Tracker::Unavailable(message),
         };
-        let ctx = CheckContext { contents: &contents, rolled_back: &range.rolled_back, tracker };
+        let ctx = CheckContext {
+            contents: &contents,
+            rolled_back: &range.rolled_back,
+            tracker,
+        };
         let checks = config.run_checks(&ctx);
         let issues = ReportIssue::list(&contents, &tracker);
         Report::new(contents.from.clone(), contents.to.clone(), checks, issues)
