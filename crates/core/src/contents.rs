@@ -3,8 +3,6 @@
 //! Owns: the `Commit` and `Contents` values and the JSON shape documented in `docs/contents-json.md`. Does not own:
 //! reading git (that is `greenlight-git`, which hands over commits newest first) or judging the contents (checks).
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::keys::IssueKey;
@@ -58,7 +56,7 @@ impl Contents {
     /// Indexes commits (newest first, each with its keys) by issue.
     pub fn assemble(from: String, to: String, commits: Vec<Commit>) -> Self {
         let mut issues: Vec<IssueCommits> = Vec::new();
-        let mut index: HashMap<&IssueKey, usize> = HashMap::new();
+        let mut index: rustc_hash::FxHashMap<&IssueKey, usize> = rustc_hash::FxHashMap::default();
         let mut commits_without_key = Vec::new();
         for commit in &commits {
             if commit.keys.is_empty() && !commit.merge {

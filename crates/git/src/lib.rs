@@ -196,14 +196,9 @@ fn decode(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>, keys: &KeyRu
 
 /// RFC 3339 in the committer's own offset, as git shows it with `%cI`.
 fn rfc3339(seconds: i64, offset: i32) -> String {
-    let fallback = || jiff::Timestamp::UNIX_EPOCH.to_string();
-    let Ok(ts) = jiff::Timestamp::from_second(seconds) else {
-        return fallback();
-    };
+    let ts = jiff::Timestamp::from_second(seconds).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let offset = jiff::tz::Offset::from_seconds(offset).unwrap_or(jiff::tz::Offset::UTC);
-    ts.to_zoned(offset.to_time_zone())
-        .strftime("%Y-%m-%dT%H:%M:%S%:z")
-        .to_string()
+    ts.display_with_offset(offset).to_string()
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ pub(crate) struct Walk<'r> {
     /// Nodes of commits the graph lacks, by id.
     by_id: HashMap<ObjectId, usize>,
     /// Nodes of commits in the graph, by position.
-    by_position: std::collections::HashMap<u32, usize>,
+    by_position: rustc_hash::FxHashMap<u32, usize>,
     queue: BinaryHeap<(u32, i64, Reverse<u32>, usize)>,
     pushes: u32,
     /// Queued commits not yet reached by both tips. The walk ends when this is zero.
@@ -92,7 +92,7 @@ impl<'r> Walk<'r> {
             shallow,
             nodes: Vec::new(),
             by_id: HashMap::default(),
-            by_position: std::collections::HashMap::new(),
+            by_position: rustc_hash::FxHashMap::default(),
             queue: BinaryHeap::new(),
             pushes: 0,
             undecided: 0,
