@@ -102,15 +102,15 @@ impl Repo {
     pub fn range(&self, from: ObjectId, to: ObjectId, keys: &KeyRules) -> Result<Range, GitError> {
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let shared = self.repo.clone().into_sync();
-        let (batches, queue) = std::sync::mpsc::channel::<Vec<ObjectId>>();
+        let (batches, queue) = std::sync::mpsc::channel::<Vec<(u32, ObjectId)>>();
         let queue = std::sync::Mutex::new(queue);
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..workers)
                 .map(|_| scope.spawn(|| decode_batches(&shared.to_thread_local(), &queue, keys)))
                 .collect();
             let mut batch = Vec::with_capacity(DECODE_BATCH);
-            let walked = walk::Walk::new(&self.repo)?.run(from, to, |id| {
-                batch.push(id);
+            let walked = walk::Walk::new(&self.repo)?.run(from, to, |n, id| {
+                batch.push((n, id));
                 if batch.len() == DECODE_BATCH {
                     // A send fails only when every worker has stopped on an error, which is reported below.
                     let _ = batches.send(std::mem::replace(&mut batch, Vec::with_capacity(DECODE_BATCH)));
@@ -118,20 +118,27 @@ impl Repo {
             });
             let _ = batches.send(batch);
             drop(batches);
-            let mut decoded = gix::hashtable::HashMap::default();
+            let mut decoded: Vec<Option<Commit>> = Vec::new();
             for handle in handles {
                 let part = handle
                     .join()
                     .map_err(|_| GitError::Other("a decoding thread panicked".into()))??;
-                decoded.extend(part);
+                for (n, commit) in part {
+                    let n = n as usize;
+                    if decoded.len() <= n {
+                        decoded.resize_with(n + 1, || None);
+                    }
+                    decoded[n] = Some(commit);
+                }
             }
             let sides = walked?;
-            let mut take = |ids: Vec<ObjectId>| {
-                ids.into_iter()
-                    .map(|id| {
+            let mut take = |side: Vec<u32>| {
+                side.into_iter()
+                    .map(|n| {
                         decoded
-                            .remove(&id)
-                            .ok_or_else(|| GitError::MissingCommit { id: id.to_string() })
+                            .get_mut(n as usize)
+                            .and_then(Option::take)
+                            .ok_or_else(|| GitError::Other(format!("commit number {n} of the walk was not decoded")))
                     })
                     .collect::<Result<Vec<_>, _>>()
             };
@@ -151,9 +158,9 @@ const DECODE_BATCH: usize = 128;
 /// A decoding thread: takes batches until the walk is done.
 fn decode_batches(
     repo: &gix::Repository,
-    queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Vec<ObjectId>>>,
+    queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Vec<(u32, ObjectId)>>>,
     keys: &KeyRules,
-) -> Result<Vec<(ObjectId, Commit)>, GitError> {
+) -> Result<Vec<(u32, Commit)>, GitError> {
     let mut buf = Vec::new();
     let mut out = Vec::new();
     loop {
@@ -162,8 +169,8 @@ fn decode_batches(
             Err(_) => return Err(GitError::Other("a decoding thread panicked".into())),
         };
         let Ok(batch) = batch else { return Ok(out) };
-        for id in batch {
-            out.push((id, decode(repo, &id, &mut buf, keys)?));
+        for (n, id) in batch {
+            out.push((n, decode(repo, &id, &mut buf, keys)?));
         }
     }
 }
@@ -181,13 +188,14 @@ fn decode(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>, keys: &KeyRu
     let commit = gix::objs::CommitRef::from_bytes(data.data, repo.object_hash()).map_err(|e| corrupt(e.to_string()))?;
     let author = commit.author().map_err(|e| corrupt(e.to_string()))?.trim();
     let committed = commit.time().map_err(|e| corrupt(e.to_string()))?;
-    let message = commit.message.to_string();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let message = text(commit.message);
     Ok(Commit {
         sha: id.to_string(),
-        author: author.name.to_string(),
-        email: author.email.to_string(),
+        author: text(author.name),
+        email: text(author.email),
         time: rfc3339(committed.seconds, committed.offset),
-        subject: commit.message().summary().to_string(),
+        subject: text(&commit.message().summary()),
         keys: keys.extract(&message),
         message,
         merge: commit.parents.len() > 1,

@@ -52,12 +52,14 @@ struct Node {
     shallow: bool,
     /// When it was processed; ties between equal commit times keep this order.
     processed: u32,
+    /// Its number among the commits handed to `settled`, if it was.
+    settled: Option<u32>,
 }
 
-/// The ids of each side, newest first.
+/// Each side, newest first, as the numbers `settled` gave its commits.
 pub(crate) struct Sides {
-    pub added: Vec<ObjectId>,
-    pub rolled_back: Vec<ObjectId>,
+    pub added: Vec<u32>,
+    pub rolled_back: Vec<u32>,
 }
 
 pub(crate) struct Walk<'r> {
@@ -100,14 +102,15 @@ impl<'r> Walk<'r> {
         })
     }
 
-    /// Walks until both sides are known. `settled` hears of each commit when it is taken from the queue on one side
-    /// only: with a commit-graph that is final; without one, a skewed clock may still move it to both sides, so the
-    /// returned `Sides` are the answer and `settled` is a head start.
+    /// Walks until both sides are known. `settled` hears of each commit, numbered from 0, when it is taken from the
+    /// queue on one side only: with a commit-graph that is final; without one, a skewed clock may still move it to
+    /// both sides, so the returned `Sides` are the answer and `settled` is a head start. Every commit of a side was
+    /// handed to `settled` exactly once.
     pub(crate) fn run(
         mut self,
         from: ObjectId,
         to: ObjectId,
-        mut settled: impl FnMut(ObjectId),
+        mut settled: impl FnMut(u32, ObjectId),
     ) -> Result<Sides, GitError> {
         let to = self.load(Parent::Id(to))?;
         self.mark(to, ADDED);
@@ -115,6 +118,7 @@ impl<'r> Walk<'r> {
         self.mark(from, KEPT);
 
         let mut processed = 0;
+        let mut handed = 0;
         while self.undecided > 0 {
             let Some((_, _, _, i)) = self.queue.pop() else {
                 break;
@@ -128,7 +132,11 @@ impl<'r> Walk<'r> {
             processed += 1;
             if node.flags != BOTH {
                 self.undecided -= 1;
-                settled(node.id);
+                if node.settled.is_none() {
+                    node.settled = Some(handed);
+                    settled(handed, node.id);
+                    handed += 1;
+                }
             }
             let flags = node.flags;
             let parents = std::mem::take(&mut self.nodes[i].parents);
@@ -175,14 +183,14 @@ impl<'r> Walk<'r> {
         }
     }
 
-    fn side(&self, flags: u8) -> Vec<ObjectId> {
+    fn side(&self, flags: u8) -> Vec<u32> {
         let mut side: Vec<&Node> = self
             .nodes
             .iter()
             .filter(|n| n.flags == flags && n.state == State::Done)
             .collect();
         side.sort_by_key(|n| (Reverse(n.time), n.processed));
-        side.into_iter().map(|n| n.id).collect()
+        side.into_iter().filter_map(|n| n.settled).collect()
     }
 
     /// The node for a commit, read from the commit-graph when it has it and from the object otherwise.
@@ -238,6 +246,7 @@ impl<'r> Walk<'r> {
             state: State::New,
             shallow,
             processed: 0,
+            settled: None,
         });
         match commit {
             Parent::Graph(pos) => self.by_position.insert(pos.0, i),
