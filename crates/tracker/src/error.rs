@@ -1,0 +1,37 @@
+//! What can stop the tracker from being asked: [`TrackerError`].
+//!
+//! Owns the wording of the adapter's own failures. Does not own HTTP failures: those are `greenlight_http::HttpError`
+//! passed through unchanged, because they already name the URL on the tracker and, for 401/403, the credential the
+//! client was built with. A key the tracker does not know is never an error here.
+
+use greenlight_http::HttpError;
+
+/// The tracker could not be asked. Every message names a URL on the tracker.
+#[derive(Debug, thiserror::Error)]
+pub enum TrackerError {
+    /// A call failed: unreachable, timed out, refused the credentials, answered with an error or with malformed JSON.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+
+    /// The configured tracker URL cannot be used.
+    #[error("tracker url {url:?} is not usable: {reason}")]
+    Url { url: String, reason: String },
+
+    /// A paginated answer kept going (or repeated itself); reading stopped instead of looping.
+    #[error("{url} kept sending more pages ({pages} read); stopped reading")]
+    TooManyPages { url: String, pages: usize },
+
+    /// A GitHub `Link` header pointed the next page at another host, which would receive the credentials.
+    #[error("{url} linked its next page to another host ({next}); not following it")]
+    ForeignLink { url: String, next: String },
+}
+
+impl TrackerError {
+    /// The underlying HTTP failure, for callers that branch on it (e.g. `kind()` for a metric).
+    pub fn http(&self) -> Option<&HttpError> {
+        match self {
+            TrackerError::Http(error) => Some(error),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! Jira Cloud (REST API 3) and Jira Data Center / Server (REST API 2): field names to ids, bulk reads of the
+//! deploy's keys and of their sub-tasks' parents, the ready search, and the mapping of issues onto
+//! `greenlight_core::Issue`.
+//!
+//! Owns the request and response shapes of `/field`, `/issue/bulkfetch`, `/search/jql` (token pages) and `/search`
+//! (`startAt` / `total` pages), and the rule that no key is asked for twice in one run. Does not own JQL quoting
+//! (`jql`), value mapping (`value`) or transport (`api`, `greenlight-http`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use futures_util::{StreamExt, TryStreamExt, future, stream};
+use greenlight_core::{FieldRef, Issue, IssueKey, TrackerFacts};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::api::{Api, MAX_PAGES, shown};
+use crate::{JIRA_CONCURRENCY, KEYS_PER_READ, Kind, Settings, TrackerError, jql, value};
+
+/// Fields every read asks for: what `Issue` is made of.
+const BASE_FIELDS: [&str; 4] = ["summary", "status", "issuetype", "parent"];
+
+/// How a Data Center bulk read treats keys that do not exist: with the default (`strict`) Jira answers 400 for the
+/// whole query; `warn` returns the issues that exist and lists the rest in `warningMessages`.
+const BULK_VALIDATION: &str = "warn";
+
+/// One entry of `GET /rest/api/{2,3}/field`.
+#[derive(Debug, Deserialize)]
+struct FieldDef {
+    id: String,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawIssue {
+    key: String,
+    #[serde(default)]
+    fields: Map<String, Value>,
+}
+
+/// `POST /rest/api/3/issue/bulkfetch`. Keys that do not exist are absent from `issues` (listed in `issueErrors`).
+#[derive(Debug, Deserialize)]
+struct BulkFetch {
+    #[serde(default)]
+    issues: Vec<RawIssue>,
+}
+
+/// `POST /rest/api/3/search/jql`: `nextPageToken` is absent on the last page.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenPage {
+    #[serde(default)]
+    issues: Vec<RawIssue>,
+    next_page_token: Option<String>,
+    is_last: Option<bool>,
+}
+
+/// `POST /rest/api/2/search`.
+#[derive(Debug, Deserialize)]
+struct OffsetPage {
+    #[serde(default)]
+    issues: Vec<RawIssue>,
+    #[serde(default)]
+    total: u64,
+}
+
+struct Jira<'a> {
+    api: &'a Api<'a>,
+    cloud: bool,
+    fields: Vec<FieldRef>,
+    /// What every read and search asks for: the base fields and the resolved ids.
+    wanted: Vec<String>,
+}
+
+pub(crate) async fn gather(
+    api: &Api<'_>,
+    settings: &Settings,
+    asked: Vec<IssueKey>,
+) -> Result<TrackerFacts, TrackerError> {
+    let cloud = settings.kind == Kind::JiraCloud;
+    let fields = resolve_fields(api, cloud, &settings.fields).await?;
+    let mut wanted: Vec<String> = BASE_FIELDS.map(String::from).into();
+    for field in &fields {
+        if !wanted.contains(&field.id) {
+            wanted.push(field.id.clone());
+        }
+    }
+    let jira = Jira {
+        api,
+        cloud,
+        fields,
+        wanted,
+    };
+    let ready_jql = match settings.ready_query.as_deref().map(str::trim) {
+        Some(query) if !query.is_empty() => Some(query.to_owned()),
+        _ => jql::ready(&settings.ready_statuses, &settings.projects),
+    };
+    let (issues, ready) = future::try_join(jira.read_with_parents(&asked), jira.ready(ready_jql.as_deref())).await?;
+    Ok(TrackerFacts {
+        asked,
+        issues,
+        ready,
+        fields: jira.fields,
+    })
+}
+
+/// Resolves configured fields to ids. The field list is read once, and only when some field is given by name; a
+/// field the tracker lacks is left out (the checks report it).
+async fn resolve_fields(api: &Api<'_>, cloud: bool, configured: &[String]) -> Result<Vec<FieldRef>, TrackerError> {
+    if configured.iter().all(|field| looks_like_id(field)) {
+        return Ok(configured
+            .iter()
+            .map(|field| FieldRef {
+                name: field.clone(),
+                id: field.clone(),
+            })
+            .collect());
+    }
+    let path = if cloud {
+        "/rest/api/3/field"
+    } else {
+        "/rest/api/2/field"
+    };
+    let defs: Vec<FieldDef> = api.get(api.url(path)?).await?;
+    Ok(match_fields(configured, &defs))
+}
+
+/// Ids of Jira's own fields that a team may require. Anything else that is not `customfield_N` may be a display
+/// name (`risk`, `team`), so it is looked up in the field list.
+const SYSTEM_FIELDS: [&str; 16] = [
+    "assignee",
+    "components",
+    "description",
+    "duedate",
+    "environment",
+    "fixVersions",
+    "issuelinks",
+    "labels",
+    "priority",
+    "reporter",
+    "resolution",
+    "security",
+    "summary",
+    "timetracking",
+    "versions",
+    "status",
+];
+
+/// `customfield_10042`, or the id of one of Jira's own fields (`labels`, `fixVersions`): sure to be an id.
+fn looks_like_id(field: &str) -> bool {
+    if let Some(number) = field.strip_prefix("customfield_") {
+        return !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
+    }
+    SYSTEM_FIELDS.contains(&field)
+}
+
+/// Each configured field by id, else by display name (case-insensitive, the first of equal names).
+fn match_fields(configured: &[String], defs: &[FieldDef]) -> Vec<FieldRef> {
+    configured
+        .iter()
+        .filter_map(|wanted| {
+            let wanted_trimmed = wanted.trim();
+            let def = defs
+                .iter()
+                .find(|d| d.id.eq_ignore_ascii_case(wanted_trimmed))
+                .or_else(|| defs.iter().find(|d| d.name.trim().eq_ignore_ascii_case(wanted_trimmed)))?;
+            Some(FieldRef {
+                name: wanted.clone(),
+                id: def.id.clone(),
+            })
+        })
+        .collect()
+}
+
+impl Jira<'_> {
+    /// Reads `asked` in bulk, then the parents of sub-tasks that were not read yet, until none is missing. Every key
+    /// is asked for at most once. Keys the tracker does not know are simply absent.
+    async fn read_with_parents(&self, asked: &[IssueKey]) -> Result<BTreeMap<IssueKey, Issue>, TrackerError> {
+        // Upper-cased key → the key as requested: Jira answers with its canonical (upper-case) key.
+        let mut requested: HashMap<String, IssueKey> = HashMap::new();
+        let mut issues = BTreeMap::new();
+        let mut pending: Vec<IssueKey> = asked.to_vec();
+        while !pending.is_empty() {
+            for key in &pending {
+                requested.insert(key.as_str().to_ascii_uppercase(), key.clone());
+            }
+            let keys: Vec<&str> = pending.iter().map(IssueKey::as_str).collect();
+            let answers: Vec<Vec<RawIssue>> = stream::iter(keys.chunks(KEYS_PER_READ))
+                .map(|chunk| self.read(chunk))
+                .buffer_unordered(JIRA_CONCURRENCY)
+                .try_collect()
+                .await?;
+            let mut parents = Vec::new();
+            for raw in answers.into_iter().flatten() {
+                // An issue moved to another project answers under its new key; it is not the one asked for.
+                let Some(key) = requested.get(&raw.key.to_ascii_uppercase()).cloned() else {
+                    continue;
+                };
+                let issue = self.issue(raw, key);
+                if issue.subtask
+                    && let Some(parent) = &issue.parent
+                    && !requested.contains_key(&parent.as_str().to_ascii_uppercase())
+                {
+                    parents.push(parent.clone());
+                }
+                issues.insert(issue.key.clone(), issue);
+            }
+            parents.sort();
+            parents.dedup();
+            pending = parents;
+        }
+        Ok(issues)
+    }
+
+    /// One bulk read of at most `KEYS_PER_READ` keys.
+    async fn read(&self, keys: &[&str]) -> Result<Vec<RawIssue>, TrackerError> {
+        if self.cloud {
+            let body = json!({"issueIdsOrKeys": keys, "fields": self.wanted});
+            let answer: BulkFetch = self
+                .api
+                .post(self.api.url("/rest/api/3/issue/bulkfetch")?, &body)
+                .await?;
+            Ok(answer.issues)
+        } else {
+            self.search_offset(&jql::keys_in(keys), Some(BULK_VALIDATION)).await
+        }
+    }
+
+    /// The ready search, in key order; empty when there is nothing to search for.
+    async fn ready(&self, jql: Option<&str>) -> Result<Vec<Issue>, TrackerError> {
+        let Some(jql) = jql else {
+            return Ok(Vec::new());
+        };
+        let raw = if self.cloud {
+            self.search_token(jql).await?
+        } else {
+            self.search_offset(jql, None).await?
+        };
+        let mut ready: Vec<Issue> = raw
+            .into_iter()
+            .map(|raw| {
+                let key = IssueKey::new(raw.key.clone());
+                self.issue(raw, key)
+            })
+            .collect();
+        ready.sort_by(|a, b| a.key.cmp(&b.key));
+        ready.dedup_by(|a, b| a.key == b.key);
+        Ok(ready)
+    }
+
+    /// Jira Cloud's search: pages chained by `nextPageToken`.
+    async fn search_token(&self, jql: &str) -> Result<Vec<RawIssue>, TrackerError> {
+        let url = self.api.url("/rest/api/3/search/jql")?;
+        let mut issues = Vec::new();
+        let mut token: Option<String> = None;
+        let mut tokens = HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let mut body = json!({"jql": jql, "fields": self.wanted, "maxResults": KEYS_PER_READ});
+            if let Some(token) = &token {
+                body["nextPageToken"] = json!(token);
+            }
+            let page: TokenPage = self.api.post(url.clone(), &body).await?;
+            issues.extend(page.issues);
+            match page.next_page_token {
+                Some(next) if page.is_last != Some(true) => {
+                    // A token seen before would loop forever.
+                    if !tokens.insert(next.clone()) {
+                        break;
+                    }
+                    token = Some(next);
+                }
+                _ => return Ok(issues),
+            }
+        }
+        Err(TrackerError::TooManyPages {
+            url: shown(&url),
+            pages: tokens.len() + 1,
+        })
+    }
+
+    /// Jira Data Center's search: pages by `startAt` until `total` issues have been read.
+    async fn search_offset(&self, jql: &str, validation: Option<&str>) -> Result<Vec<RawIssue>, TrackerError> {
+        let url = self.api.url("/rest/api/2/search")?;
+        let mut issues = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let mut body = json!({
+                "jql": jql,
+                "fields": self.wanted,
+                "startAt": issues.len(),
+                "maxResults": KEYS_PER_READ,
+            });
+            if let Some(validation) = validation {
+                body["validateQuery"] = json!(validation);
+            }
+            let page: OffsetPage = self.api.post(url.clone(), &body).await?;
+            let got = page.issues.len();
+            issues.extend(page.issues);
+            if got == 0 || issues.len() as u64 >= page.total {
+                return Ok(issues);
+            }
+        }
+        Err(TrackerError::TooManyPages {
+            url: shown(&url),
+            pages: MAX_PAGES,
+        })
+    }
+
+    fn issue(&self, raw: RawIssue, key: IssueKey) -> Issue {
+        let fields = &raw.fields;
+        let name_of = |field: &str| {
+            fields
+                .get(field)
+                .and_then(|v| v.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Issue {
+            summary: fields
+                .get("summary")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            status: name_of("status"),
+            issue_type: name_of("issuetype"),
+            subtask: fields
+                .get("issuetype")
+                .and_then(|t| t.get("subtask"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            parent: fields
+                .get("parent")
+                .and_then(|p| p.get("key"))
+                .and_then(Value::as_str)
+                .map(IssueKey::new),
+            url: format!("{}/browse/{key}", self.api.base()),
+            fields: self
+                .fields
+                .iter()
+                .map(|field| (field.id.clone(), value::field_value(fields.get(&field.id))))
+                .collect(),
+            key,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_told_from_names() {
+        for id in ["customfield_10042", "labels", "fixVersions", "duedate"] {
+            assert!(looks_like_id(id), "{id}");
+        }
+        for name in [
+            "Post-deploy checks",
+            "Labels",
+            "customfield_x",
+            "story points",
+            "customfield_",
+            "risk",
+        ] {
+            assert!(!looks_like_id(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn fields_match_by_id_then_name() {
+        let defs = [
+            ("summary", "Summary"),
+            ("customfield_10042", "Post-deploy checks"),
+            ("customfield_10050", "Rollback plan"),
+            ("customfield_10051", "rollback plan"),
+        ]
+        .map(|(id, name)| FieldDef {
+            id: id.into(),
+            name: name.into(),
+        });
+        let configured = [
+            "post-deploy CHECKS",
+            "customfield_10050",
+            "Rollback Plan",
+            "Nope",
+            "summary",
+        ]
+        .map(String::from);
+        let got: Vec<(String, String)> = match_fields(&configured, &defs)
+            .into_iter()
+            .map(|f| (f.name, f.id))
+            .collect();
+        let expect = [
+            ("post-deploy CHECKS", "customfield_10042"),
+            ("customfield_10050", "customfield_10050"),
+            ("Rollback Plan", "customfield_10050"),
+            ("summary", "summary"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()));
+        assert_eq!(got, expect);
+    }
+}

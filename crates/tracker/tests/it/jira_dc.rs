@@ -1,0 +1,139 @@
+//! Jira Data Center / Server: REST API 2, bulk reads as `key in (…)` searches with relaxed validation, and
+//! `startAt` / `total` paging.
+
+use greenlight_core::{FieldValue, IssueKey};
+use greenlight_http::{Auth, Method, Url};
+use greenlight_tracker::{Kind, Settings, gather};
+use serde_json::json;
+
+use crate::support::*;
+
+const SEARCH: &str = "/rest/api/2/search";
+
+fn settings(fake: &Fake) -> Settings {
+    Settings::new(Kind::JiraDc, fake.url())
+}
+
+fn bearer() -> Auth {
+    Auth::Bearer("personal-access-token".into())
+}
+
+/// The fake answers like Jira Server: a `key in (…)` naming a key that does not exist fails the whole query with
+/// 400 unless validation is relaxed. This pins the fake, so the next test means something.
+#[tokio::test]
+async fn the_fake_rejects_unknown_keys_unless_validation_is_relaxed() {
+    let fake = Fake::start(Flavor::JiraDc).await;
+    fake.add(jira("AB-1", "Done").build());
+    let (client, _) = client("JIRA_TOKEN");
+    let url = Url::parse(&format!("{}{SEARCH}", fake.url())).unwrap();
+    let search = |body: serde_json::Value| {
+        client
+            .request(Method::POST, url.clone())
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    };
+    let error = client
+        .send(search(json!({"jql": r#"key in ("AB-1", "AB-404")"#})))
+        .await
+        .unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(400));
+    assert!(
+        error.to_string().contains("An issue with key 'AB-404' does not exist"),
+        "{error}"
+    );
+    let answer: serde_json::Value = client
+        .json(search(
+            json!({"jql": r#"key in ("AB-1", "AB-404")"#, "validateQuery": "warn"}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(answer["total"], 1);
+}
+
+#[tokio::test]
+async fn bulk_reads_tolerate_keys_that_do_not_exist() {
+    let fake = Fake::start(Flavor::JiraDc).await;
+    fake.add_field("customfield_10100", "Rollback plan");
+    fake.add(
+        jira("AB-1", "Done")
+            .field("customfield_10100", json!("redeploy 1.3"))
+            .build(),
+    );
+    fake.add(jira("AB-2", "In Review").subtask_of("AB-1").build());
+    let settings = Settings {
+        fields: vec!["Rollback Plan".into()],
+        ..settings(&fake)
+    };
+    let (client, _) = client("JIRA_TOKEN");
+    let facts = gather(&settings, &client, &bearer(), &keys(&["AB-2", "AB-404", "AB-1"]))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        facts.issues.keys().map(IssueKey::as_str).collect::<Vec<_>>(),
+        ["AB-1", "AB-2"]
+    );
+    assert_eq!(
+        facts.issues[&IssueKey::new("AB-1")].fields["customfield_10100"],
+        FieldValue::Text("redeploy 1.3".into())
+    );
+    assert_eq!(facts.issues[&IssueKey::new("AB-2")].parent, Some(IssueKey::new("AB-1")));
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    assert_eq!(seen[0].path, "/rest/api/2/field");
+    assert!(
+        seen.iter()
+            .all(|s| s.headers["authorization"] == "Bearer personal-access-token")
+    );
+    assert_eq!(
+        seen[1].body,
+        json!({
+            "jql": r#"key in ("AB-1", "AB-2", "AB-404")"#,
+            "fields": ["summary", "status", "issuetype", "parent", "customfield_10100"],
+            "startAt": 0,
+            "maxResults": 100,
+            "validateQuery": "warn",
+        })
+    );
+}
+
+#[tokio::test]
+async fn searches_page_by_start_at_until_total() {
+    let fake = Fake::start(Flavor::JiraDc).await;
+    // This server hands out at most 40 issues a page, whatever maxResults asks for.
+    fake.set_page_cap(40);
+    let mut named = Vec::new();
+    for n in 1..=100 {
+        fake.add(jira(&format!("AB-{n}"), "In Progress").build());
+        named.push(format!("AB-{n}"));
+    }
+    for n in 1..=90 {
+        fake.add(jira(&format!("RD-{n}"), "Ready").build());
+    }
+    let settings = Settings {
+        ready_statuses: vec!["Ready".into()],
+        ..settings(&fake)
+    };
+    let named: Vec<&str> = named.iter().map(String::as_str).collect();
+    let (client, _) = client("JIRA_TOKEN");
+    let facts = gather(&settings, &client, &bearer(), &keys(&named)).await.unwrap();
+
+    assert_eq!(facts.issues.len(), 100);
+    assert_eq!(facts.ready.len(), 90);
+    let starts = |prefix: &str| -> Vec<u64> {
+        fake.seen_at(SEARCH)
+            .iter()
+            .filter(|s| s.body["jql"].as_str().unwrap().starts_with(prefix))
+            .map(|s| s.body["startAt"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(starts("key in"), [0, 40, 80]);
+    assert_eq!(starts("status in"), [0, 40, 80]);
+    // The ready search keeps Jira's strict validation: a wrong status is a configuration error worth seeing.
+    assert!(
+        fake.seen_at(SEARCH)
+            .iter()
+            .filter(|s| s.body["jql"].as_str().unwrap().starts_with("status"))
+            .all(|s| s.body.get("validateQuery").is_none())
+    );
+}
