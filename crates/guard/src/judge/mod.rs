@@ -1,0 +1,220 @@
+//! The judges: from one metric's observations, interval by interval, to a verdict with its numbers and a sentence.
+//!
+//! Owns: dispatch over metric kinds (`MetricJudge`), the decision rule every judge shares (fail while a side's
+//! regression persists; inconclusive without data, or while evidence at the threshold waits for persistence; pass
+//! once every side's pass test rejects after the soak; otherwise inconclusive), and the statistics in the submodules: `mixture` (count
+//! e-process), `sign` (sign-test e-process), `rank` (Mann–Whitney, Hodges–Lehmann), `persistence`, `calibrate`
+//! (tempering and block size from pre-deploy data). Does not own: IO, clocks, the overall verdict across metrics, or
+//! configuration parsing.
+//!
+//! Error control: each metric gets α_m = α/M of the false-halt budget and splits it evenly over its sides (the
+//! directions it tests). Each side's e-process obeys Ville's inequality for all time, so by the union bound the
+//! chance of any false halt in a run is at most α whatever the looking schedule and the dependence between metrics.
+//! Persistence and the tolerance gate only ever remove halts, so they keep that bound.
+
+pub mod calibrate;
+pub mod mixture;
+pub mod persistence;
+pub mod rank;
+pub mod ratio;
+pub mod sign;
+pub mod value;
+
+use crate::config::{MetricKind, MetricSpec, Settings};
+use crate::input::Observation;
+use crate::report::{MetricInterval, MetricSummary, Side, Verdict, e_of, num};
+
+pub use ratio::RatioJudge;
+pub use value::ValueJudge;
+
+/// Shared per-judge settings derived from the run settings.
+#[derive(Clone, Debug)]
+pub(crate) struct Limits {
+    /// 1/α_side, the halt threshold, and its log.
+    pub threshold: f64,
+    pub log_threshold: f64,
+    /// 1/α_pass and its log.
+    pub pass_threshold: f64,
+    pub log_pass_threshold: f64,
+    pub fail_after: u32,
+    pub recover_after: u32,
+    pub soak: u32,
+}
+
+impl Limits {
+    pub fn new(settings: &Settings, alpha_metric: f64, sides: usize) -> Self {
+        let threshold = sides as f64 / alpha_metric;
+        let pass_threshold = 1.0 / settings.alpha_pass;
+        Self {
+            threshold,
+            log_threshold: threshold.ln(),
+            pass_threshold,
+            log_pass_threshold: pass_threshold.ln(),
+            fail_after: settings.fail_after,
+            recover_after: settings.recover_after,
+            soak: settings.soak(),
+        }
+    }
+
+    /// Intervals left out of the trimmed e-value.
+    pub fn trim(&self) -> usize {
+        self.fail_after.saturating_sub(1) as usize
+    }
+}
+
+/// What a side's state says, for the shared decision.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SideState {
+    pub side: Side,
+    pub log_e: f64,
+    pub log_e_trimmed: f64,
+    pub log_pass_e: f64,
+    pub streak: u32,
+    pub failing: bool,
+}
+
+/// The shared decision for one interval or the end of a run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Decision {
+    /// This side's regression persists.
+    Failing(usize),
+    NoData,
+    /// This side's evidence is at the threshold, but the regression has not persisted (yet): it needs `fail_after`
+    /// bad intervals in a row and evidence that holds without the worst of them.
+    Pending(usize),
+    Pass,
+    Soaking,
+    Undecided,
+}
+
+impl Decision {
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Decision::Failing(_) => Verdict::Fail,
+            Decision::Pass => Verdict::Pass,
+            _ => Verdict::Inconclusive,
+        }
+    }
+}
+
+pub(crate) fn decide(sides: &[SideState], has_data: bool, with_data: u32, limits: &Limits) -> Decision {
+    if let Some(i) = sides.iter().position(|s| s.failing) {
+        return Decision::Failing(i);
+    }
+    if !has_data {
+        return Decision::NoData;
+    }
+    if let Some(i) = sides.iter().position(|s| s.log_e >= limits.log_threshold) {
+        return Decision::Pending(i);
+    }
+    if with_data < limits.soak {
+        return Decision::Soaking;
+    }
+    if sides.iter().all(|s| s.log_pass_e >= limits.log_pass_threshold) {
+        return Decision::Pass;
+    }
+    Decision::Undecided
+}
+
+/// The side closest to halting and the side furthest from passing.
+pub(crate) fn deciding_sides(sides: &[SideState]) -> (usize, usize) {
+    let closest = (0..sides.len())
+        .max_by(|&a, &b| sides[a].log_e.total_cmp(&sides[b].log_e))
+        .unwrap_or(0);
+    let furthest = (0..sides.len())
+        .min_by(|&a, &b| sides[a].log_pass_e.total_cmp(&sides[b].log_pass_e))
+        .unwrap_or(0);
+    (closest, furthest)
+}
+
+/// The common tail of a sentence about evidence: "e = 3.1 < 400".
+pub(crate) fn evidence(log_e: f64, limits: &Limits) -> String {
+    let cmp = if log_e >= limits.log_threshold { "≥" } else { "<" };
+    format!("e = {} {cmp} {}", num(e_of(log_e)), num(limits.threshold))
+}
+
+/// How far a pending regression has come: "in 1 of the 2 consecutive intervals needed (e = 300 ≥ 200)", or why it
+/// does not count: the last interval was not worse, or the evidence does not hold without the worst intervals.
+pub(crate) fn pending(state: &SideState, limits: &Limits, gate: &str) -> String {
+    if state.streak == 0 {
+        format!(
+            "in earlier intervals ({}) but not in the last one, and the evidence does not persist: e = {} without the \
+             worst {}{gate}",
+            evidence(state.log_e, limits),
+            num(e_of(state.log_e_trimmed)),
+            limits.trim(),
+        )
+    } else if state.streak < limits.fail_after {
+        format!(
+            "in {} of the {} consecutive intervals needed ({})",
+            state.streak,
+            limits.fail_after,
+            evidence(state.log_e, limits)
+        )
+    } else {
+        format!(
+            "for {} consecutive intervals ({}), but the evidence does not persist: e = {} without the worst {}{gate}",
+            state.streak,
+            evidence(state.log_e, limits),
+            num(e_of(state.log_e_trimmed)),
+            limits.trim(),
+        )
+    }
+}
+
+/// One metric's judge.
+#[derive(Clone, Debug)]
+pub enum MetricJudge {
+    Ratio(RatioJudge),
+    Value(ValueJudge),
+}
+
+impl MetricJudge {
+    /// A judge for `spec`, with α_m = `alpha_metric`.
+    pub fn new(spec: &MetricSpec, settings: &Settings, alpha_metric: f64) -> Self {
+        match spec.kind {
+            MetricKind::Ratio { .. } => MetricJudge::Ratio(RatioJudge::new(spec, settings, alpha_metric)),
+            MetricKind::Value { .. } => MetricJudge::Value(ValueJudge::new(spec, settings, alpha_metric)),
+        }
+    }
+
+    /// Judges the next interval. `None` when the observation is of the other kind.
+    pub fn push(&mut self, observation: &Observation) -> Option<MetricInterval> {
+        match (self, observation) {
+            (MetricJudge::Ratio(j), Observation::Ratio(o)) => Some(j.push(Some(o))),
+            (MetricJudge::Ratio(j), Observation::Missing) => Some(j.push(None)),
+            (MetricJudge::Value(j), Observation::Value(o)) => Some(j.push(Some(o))),
+            (MetricJudge::Value(j), Observation::Missing) => Some(j.push(None)),
+            _ => None,
+        }
+    }
+
+    pub fn summary(&self) -> MetricSummary {
+        match self {
+            MetricJudge::Ratio(j) => j.summary(),
+            MetricJudge::Value(j) => j.summary(),
+        }
+    }
+
+    /// The interval at which this metric's regression first counted; cheap, unlike `summary`.
+    pub fn failed_at(&self) -> Option<usize> {
+        match self {
+            MetricJudge::Ratio(j) => j.failed_at(),
+            MetricJudge::Value(j) => j.failed_at(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            MetricJudge::Ratio(j) => j.name(),
+            MetricJudge::Value(j) => j.name(),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MetricJudge::Ratio(_) => "ratio",
+            MetricJudge::Value(_) => "value",
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Persistence: a regression counts only after `fail_after` consecutive bad intervals, and a failed metric counts as
+//! recovered after `recover_after` consecutive good ones.
+//!
+//! Owns: the per-side state machine over interval outcomes and the first interval at which it failed. Does not own:
+//! deciding whether an interval is bad (the judges do, from their evidence) or the run's verdict.
+//!
+//! An interval is *silent* when it carries no evidence (no data, or no bad events in either group): it neither
+//! extends nor breaks a streak. A *bad* interval's own data points worse than the margin or tolerance; any other
+//! interval with evidence is *good* and breaks the bad streak. The judge says whether the cumulative evidence is
+//! *persistent*: still at the halt threshold with the `fail_after − 1` most incriminating intervals left out (and
+//! past any gate, such as the tolerance). The state fails when both the streak and that hold, so one interval,
+//! however extreme, never halts, and the false-halt bound of the untrimmed e-process still holds.
+
+use serde::Serialize;
+
+/// What one interval showed for one side of a metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// No evidence either way.
+    Silent,
+    /// The interval's own data points worse than the margin or tolerance.
+    Worse {
+        /// The trimmed e-value is at the threshold (and any gate, such as the tolerance, is passed).
+        persistent: bool,
+    },
+    /// The interval's own data does not point worse.
+    NotWorse,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Persistence {
+    /// Consecutive bad intervals (silent ones skipped).
+    pub streak: u32,
+    /// Consecutive good intervals since the side failed.
+    pub good_run: u32,
+    /// The side is failing now.
+    pub failing: bool,
+    /// Index of the interval at which the side first failed.
+    pub failed_at: Option<usize>,
+    /// Index of the interval at which the side last recovered.
+    pub recovered_at: Option<usize>,
+}
+
+impl Persistence {
+    /// Applies interval `index`'s outcome.
+    pub fn step(&mut self, index: usize, outcome: Outcome, fail_after: u32, recover_after: u32) {
+        let mut persistent = false;
+        match outcome {
+            Outcome::Silent => return,
+            Outcome::Worse { persistent: p } => {
+                self.good_run = 0;
+                self.streak += 1;
+                persistent = p;
+            }
+            Outcome::NotWorse => {
+                self.streak = 0;
+                if self.failing {
+                    self.good_run += 1;
+                    if self.good_run >= recover_after {
+                        self.failing = false;
+                        self.good_run = 0;
+                        self.recovered_at = Some(index);
+                    }
+                }
+            }
+        }
+        if !self.failing && self.streak >= fail_after && persistent {
+            self.failing = true;
+            self.good_run = 0;
+            self.failed_at.get_or_insert(index);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BAD: Outcome = Outcome::Worse { persistent: true };
+    const SPIKE: Outcome = Outcome::Worse { persistent: false };
+    const GOOD: Outcome = Outcome::NotWorse;
+
+    /// Runs the outcomes with fail_after = 2, recover_after = 2 and returns `failing` after each.
+    fn check(outcomes: &[Outcome], expect: &[bool]) {
+        let mut p = Persistence::default();
+        let got: Vec<bool> = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, &o)| {
+                p.step(i, o, 2, 2);
+                p.failing
+            })
+            .collect();
+        assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn two_bad_in_a_row_fail() {
+        check(&[BAD, BAD], &[false, true]);
+        check(&[BAD, GOOD, BAD], &[false, false, false]);
+        check(&[BAD, Outcome::Silent, BAD], &[false, false, true]);
+    }
+
+    #[test]
+    fn a_spike_without_persistent_evidence_never_fails() {
+        check(&[SPIKE, SPIKE, SPIKE], &[false, false, false]);
+        check(&[SPIKE, BAD], &[false, true]);
+    }
+
+    #[test]
+    fn recovery_needs_consecutive_good_intervals() {
+        check(
+            &[BAD, BAD, GOOD, BAD, GOOD, GOOD],
+            &[false, true, true, true, true, false],
+        );
+        let mut p = Persistence::default();
+        for (i, o) in [BAD, BAD, GOOD, GOOD].into_iter().enumerate() {
+            p.step(i, o, 2, 2);
+        }
+        assert_eq!((p.failed_at, p.recovered_at), (Some(1), Some(3)));
+    }
+
+    #[test]
+    fn silence_neither_extends_nor_breaks() {
+        let silent = Outcome::Silent;
+        check(&[BAD, silent, silent, BAD], &[false, false, false, true]);
+        check(
+            &[BAD, BAD, silent, silent, GOOD, silent, GOOD],
+            &[false, true, true, true, true, true, false],
+        );
+    }
+}

@@ -1,0 +1,585 @@
+//! The ratio judge: bad events over all events, canary against baseline, by the one-sided conditional-binomial
+//! mixture e-process of the notes (§1).
+//!
+//! Owns: projecting an interval's counts onto each tested side, the margin δ (null r ≤ 1 + δ), the pass test
+//! (H0': r ≥ r_pass, so passing means an anytime upper confidence bound below r_pass), what makes an interval point
+//! worse (the canary's share of bad events above θ(1 + δ)), and the sentences. Does not own: the e-process
+//! arithmetic (`mixture`), persistence, or the overall verdict.
+//!
+//! Conditioning on the bad events of both groups removes the baseline's rate, so nothing divides by it: a baseline
+//! with zero errors is sound, and each canary error then multiplies the evidence by at most
+//! (1 + δρ)/((1 + δ)ρ) (notes §1.4). Both groups silent is no evidence, never a halt.
+//!
+//! Sides per direction: `increase` tests the counted ratio rising (`higher`), as the notes set it up for errors.
+//! `decrease` swaps the groups (`lower`, notes §1.7) and also tests the complement rising (`rest-higher`): a
+//! success ratio of 99 % that falls to 95 % is a 5× rise in failures that a swapped test of successes (at most
+//! 1.04×) could never see, while a 5 % conversion ratio that halves is seen only by the swapped test. `either`
+//! tests all four. The metric's α_m is split evenly over its sides.
+//!
+//! Data rules: an interval counts only when both totals are present and positive, and each group has at least
+//! `min_total` events; otherwise it is inconclusive and adds no evidence. Tempering c = 1/φ0 multiplies every
+//! log-likelihood ratio (notes §1.6).
+
+use crate::config::{Direction, MetricKind, MetricSpec, Settings};
+use crate::input::{CleanCounts, NoData, RatioObservation, clean_counts};
+use crate::report::{MetricInterval, MetricSummary, Numbers, RatioNumbers, Side, SideNumbers, e_of, num, pct};
+
+use super::mixture::{CountStep, MixtureProcess, share_of_bad, upper_bound};
+use super::persistence::{Outcome, Persistence};
+use super::{Decision, Limits, SideState, decide, deciding_sides, evidence, pending};
+
+#[derive(Clone, Debug)]
+struct RatioSide {
+    side: Side,
+    worse: MixtureProcess,
+    pass: MixtureProcess,
+    steps: Vec<CountStep>,
+    persistence: Persistence,
+}
+
+/// One side's view of an interval: y of m bad events in the group whose being worse is tested.
+fn project(side: Side, baseline: CleanCounts, canary: CleanCounts) -> CountStep {
+    let canary_share = canary.total / (canary.total + baseline.total);
+    let (treated, other, share) = match side {
+        Side::Higher => (canary.bad, baseline.bad, canary_share),
+        Side::Lower => (baseline.bad, canary.bad, 1.0 - canary_share),
+        Side::RestHigher => (canary.total - canary.bad, baseline.total - baseline.bad, canary_share),
+        Side::RestLower => (
+            baseline.total - baseline.bad,
+            canary.total - canary.bad,
+            1.0 - canary_share,
+        ),
+    };
+    CountStep {
+        y: treated,
+        m: treated + other,
+        share,
+    }
+}
+
+fn sides_for(direction: Direction) -> Vec<Side> {
+    match direction {
+        Direction::Increase => vec![Side::Higher],
+        Direction::Decrease => vec![Side::Lower, Side::RestHigher],
+        Direction::Either => vec![Side::Higher, Side::Lower, Side::RestHigher, Side::RestLower],
+    }
+}
+
+/// Judges one ratio metric, one interval at a time.
+#[derive(Clone, Debug)]
+pub struct RatioJudge {
+    name: String,
+    critical: bool,
+    min_total: f64,
+    margin: f64,
+    temper: f64,
+    pass_ratio: f64,
+    alpha_pass: f64,
+    limits: Limits,
+    sides: Vec<RatioSide>,
+    index: usize,
+    with_data: u32,
+    /// Cumulative (baseline, canary) counts over intervals with data.
+    totals: (CleanCounts, CleanCounts),
+}
+
+impl RatioJudge {
+    /// A judge for a ratio `spec`; a value spec gets the ratio defaults.
+    pub fn new(spec: &MetricSpec, settings: &Settings, alpha_metric: f64) -> Self {
+        let (min_total, margin, temper) = match spec.kind {
+            MetricKind::Ratio {
+                min_total,
+                margin,
+                temper,
+            } => (min_total, margin, temper),
+            MetricKind::Value { .. } => (0.0, crate::config::DEFAULT_MARGIN, 1.0),
+        };
+        let sides = sides_for(spec.direction);
+        let limits = Limits::new(settings, alpha_metric, sides.len());
+        let zero = CleanCounts { bad: 0.0, total: 0.0 };
+        Self {
+            name: spec.name.clone(),
+            critical: spec.critical,
+            min_total,
+            margin,
+            temper,
+            pass_ratio: settings.pass_ratio,
+            alpha_pass: settings.alpha_pass,
+            sides: sides
+                .into_iter()
+                .map(|side| RatioSide {
+                    side,
+                    worse: MixtureProcess::worse_than(1.0 + margin, temper, limits.trim()),
+                    pass: MixtureProcess::better_than(settings.pass_ratio, temper),
+                    steps: Vec::new(),
+                    persistence: Persistence::default(),
+                })
+                .collect(),
+            limits,
+            index: 0,
+            with_data: 0,
+            totals: (zero, zero),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The interval at which a side's regression first counted.
+    pub fn failed_at(&self) -> Option<usize> {
+        self.sides.iter().filter_map(|s| s.persistence.failed_at).min()
+    }
+
+    fn clean(&self, o: &RatioObservation) -> Result<(CleanCounts, CleanCounts), NoData> {
+        let baseline = clean_counts(o.baseline, "baseline")?;
+        let canary = clean_counts(o.canary, "canary")?;
+        for (group, c) in [("canary", canary), ("baseline", baseline)] {
+            if c.total < self.min_total {
+                return Err(NoData::BelowMinimum {
+                    group,
+                    total: c.total,
+                    min_total: self.min_total,
+                });
+            }
+        }
+        Ok((baseline, canary))
+    }
+
+    /// Judges the next interval; `None` is a missing observation.
+    pub fn push(&mut self, observation: Option<&RatioObservation>) -> MetricInterval {
+        let index = self.index;
+        self.index += 1;
+        let data = match observation {
+            None => Err(NoData::Missing),
+            Some(o) => self.clean(o),
+        };
+        let null = 1.0 + self.margin;
+        match data {
+            Ok((baseline, canary)) => {
+                self.with_data += 1;
+                self.totals.0.bad += baseline.bad;
+                self.totals.0.total += baseline.total;
+                self.totals.1.bad += canary.bad;
+                self.totals.1.total += canary.total;
+                for s in &mut self.sides {
+                    let step = project(s.side, baseline, canary);
+                    s.worse.update(step);
+                    s.pass.update(step);
+                    s.steps.push(step);
+                    let outcome = if step.m <= 0.0 {
+                        Outcome::Silent
+                    } else if step.y > step.m * share_of_bad(null, step.share) {
+                        Outcome::Worse {
+                            persistent: s.worse.log_e_trimmed() >= self.limits.log_threshold,
+                        }
+                    } else {
+                        Outcome::NotWorse
+                    };
+                    s.persistence
+                        .step(index, outcome, self.limits.fail_after, self.limits.recover_after);
+                }
+            }
+            Err(_) => {
+                for s in &mut self.sides {
+                    s.persistence.step(
+                        index,
+                        Outcome::Silent,
+                        self.limits.fail_after,
+                        self.limits.recover_after,
+                    );
+                }
+            }
+        }
+        let states = self.states();
+        let decision = decide(&states, data.is_ok(), self.with_data, &self.limits);
+        let counts = data.as_ref().ok().copied();
+        let reason = match &data {
+            Err(no_data) if decision == Decision::NoData => no_data.sentence(),
+            _ => self.reason(decision, &states, counts, false),
+        };
+        MetricInterval {
+            name: self.name.clone(),
+            verdict: decision.verdict(),
+            reason,
+            critical: self.critical,
+            numbers: Numbers::Ratio(self.numbers(counts, &states, false)),
+        }
+    }
+
+    /// The metric over the run so far: fail if its regression ever counted (the halt is final), otherwise the
+    /// shared decision on all evidence.
+    pub fn summary(&self) -> MetricSummary {
+        let states = self.states();
+        let failed = (0..self.sides.len())
+            .filter(|&i| self.sides[i].persistence.failed_at.is_some())
+            .min_by_key(|&i| self.sides[i].persistence.failed_at);
+        let decision = match failed {
+            Some(i) => Decision::Failing(i),
+            None => decide(&states, self.with_data > 0, self.with_data, &self.limits),
+        };
+        let totals = (self.with_data > 0).then_some(self.totals);
+        let reason = if decision == Decision::NoData {
+            format!("no data: none of the {} intervals had usable counts", self.index)
+        } else {
+            self.reason(decision, &states, totals, true)
+        };
+        MetricSummary {
+            name: self.name.clone(),
+            verdict: decision.verdict(),
+            reason,
+            critical: self.critical,
+            failed_at: failed.and_then(|i| self.sides[i].persistence.failed_at),
+            recovered_at: failed.and_then(|i| self.sides[i].persistence.recovered_at),
+            intervals_with_data: self.with_data,
+            numbers: Numbers::Ratio(self.numbers(totals, &states, true)),
+        }
+    }
+
+    fn states(&self) -> Vec<SideState> {
+        self.sides
+            .iter()
+            .map(|s| SideState {
+                side: s.side,
+                log_e: s.worse.log_e(),
+                log_e_trimmed: s.worse.log_e_trimmed(),
+                log_pass_e: s.pass.log_e(),
+                streak: s.persistence.streak,
+                failing: s.persistence.failing,
+            })
+            .collect()
+    }
+
+    fn numbers(&self, counts: Option<(CleanCounts, CleanCounts)>, states: &[SideState], summary: bool) -> RatioNumbers {
+        let (closest, furthest) = deciding_sides(states);
+        let ratio = |c: CleanCounts| c.bad / c.total;
+        let (baseline_ratio, canary_ratio) = match counts {
+            Some((b, c)) => (Some(ratio(b)), Some(ratio(c))),
+            None => (None, None),
+        };
+        let rate_ratio = match (baseline_ratio, canary_ratio) {
+            (Some(b), Some(c)) if b > 0.0 => Some(c / b),
+            _ => None,
+        };
+        RatioNumbers {
+            baseline: counts.map(|c| c.0),
+            canary: counts.map(|c| c.1),
+            baseline_ratio,
+            canary_ratio,
+            canary_share: counts.map(|(b, c)| c.total / (b.total + c.total)),
+            rate_ratio,
+            margin: self.margin,
+            e_value: e_of(states[closest].log_e),
+            threshold: self.limits.threshold,
+            pass_e_value: e_of(states[furthest].log_pass_e),
+            pass_threshold: self.limits.pass_threshold,
+            upper_bound: if summary {
+                upper_bound(&self.sides[furthest].steps, self.temper, self.alpha_pass)
+            } else {
+                None
+            },
+            sides: self
+                .sides
+                .iter()
+                .zip(states)
+                .map(|(s, st)| SideNumbers {
+                    side: s.side,
+                    e_value: e_of(st.log_e),
+                    trimmed_e_value: e_of(st.log_e_trimmed),
+                    threshold: self.limits.threshold,
+                    pass_e_value: e_of(st.log_pass_e),
+                    streak: st.streak,
+                    failing: st.failing,
+                    signs: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// What being worse means for a side, for sentences.
+    fn worse_phrase(&self, side: Side, by: f64) -> String {
+        match side {
+            Side::Higher => format!("the canary's ratio is above {}× the baseline's", num(by)),
+            Side::Lower => format!("the canary's ratio is below 1/{} of the baseline's", num(by)),
+            Side::RestHigher => format!(
+                "the canary's complement (1 − ratio) is above {}× the baseline's",
+                num(by)
+            ),
+            Side::RestLower => format!(
+                "the canary's complement (1 − ratio) is below 1/{} of the baseline's",
+                num(by)
+            ),
+        }
+    }
+
+    fn reason(
+        &self,
+        decision: Decision,
+        states: &[SideState],
+        counts: Option<(CleanCounts, CleanCounts)>,
+        summary: bool,
+    ) -> String {
+        let null = 1.0 + self.margin;
+        let counts = match counts {
+            Some((b, c)) => format!(
+                "canary {}/{} ({}) vs baseline {}/{} ({})",
+                num(c.bad),
+                num(c.total),
+                pct(c.bad / c.total),
+                num(b.bad),
+                num(b.total),
+                pct(b.bad / b.total)
+            ),
+            None => "no usable counts".to_owned(),
+        };
+        let (closest, furthest) = deciding_sides(states);
+        let trim = self.limits.trim();
+        match decision {
+            Decision::Failing(i) => {
+                let s = &self.sides[i];
+                let p = &s.persistence;
+                let at = p.failed_at.map_or_else(String::new, |f| format!(" at interval {f}"));
+                let recovery = if summary {
+                    p.recovered_at
+                        .map_or_else(String::new, |r| format!("; it recovered at interval {r}"))
+                } else if p.good_run > 0 {
+                    format!(
+                        "; {} of {} good intervals toward recovery",
+                        p.good_run, self.limits.recover_after
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    "regression counted{at}: {} for {} consecutive intervals ({}, {} without the worst {trim}); \
+                     {counts}{recovery}",
+                    self.worse_phrase(s.side, null),
+                    self.limits.fail_after,
+                    evidence(states[i].log_e, &self.limits),
+                    num(e_of(states[i].log_e_trimmed)),
+                )
+            }
+            Decision::NoData => format!("no data; {counts}"),
+            Decision::Pending(i) => format!(
+                "possible regression: {} {}; {counts}",
+                self.worse_phrase(states[i].side, null),
+                pending(&states[i], &self.limits, ""),
+            ),
+            Decision::Pass => format!(
+                "no regression: {} is excluded (pass e = {} ≥ {}) and there is no evidence of worse than {}× ({}); \
+                 {counts}",
+                self.worse_phrase(states[furthest].side, self.pass_ratio)
+                    .replacen("is ", "being ", 1),
+                num(e_of(states[furthest].log_pass_e)),
+                num(self.limits.pass_threshold),
+                num(null),
+                evidence(states[closest].log_e, &self.limits),
+            ),
+            Decision::Soaking => format!(
+                "soaking: {} of {} intervals with data before a pass ({}); {counts}",
+                self.with_data,
+                self.limits.soak,
+                evidence(states[closest].log_e, &self.limits),
+            ),
+            Decision::Undecided => format!(
+                "not enough data to tell: no regression shown ({}) and {} not yet excluded (pass e = {} < {}); \
+                 {counts}",
+                evidence(states[closest].log_e, &self.limits),
+                self.worse_phrase(states[furthest].side, self.pass_ratio)
+                    .replacen("is ", "being ", 1),
+                num(e_of(states[furthest].log_pass_e)),
+                num(self.limits.pass_threshold),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Verdict;
+
+    fn judge(spec: MetricSpec) -> RatioJudge {
+        RatioJudge::new(&spec, &Settings::default(), 0.005)
+    }
+
+    fn obs(baseline: (f64, f64), canary: (f64, f64)) -> RatioObservation {
+        RatioObservation::new(baseline, canary)
+    }
+
+    /// Pushes each interval and returns the verdicts.
+    fn check(j: &mut RatioJudge, intervals: &[Option<RatioObservation>], expect: &[Verdict]) {
+        let got: Vec<Verdict> = intervals.iter().map(|o| j.push(o.as_ref()).verdict).collect();
+        assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn sides_project_counts() {
+        let b = CleanCounts {
+            bad: 10.0,
+            total: 1000.0,
+        };
+        let c = CleanCounts {
+            bad: 30.0,
+            total: 3000.0,
+        };
+        assert_eq!(
+            project(Side::Higher, b, c),
+            CountStep {
+                y: 30.0,
+                m: 40.0,
+                share: 0.75
+            }
+        );
+        assert_eq!(
+            project(Side::Lower, b, c),
+            CountStep {
+                y: 10.0,
+                m: 40.0,
+                share: 0.25
+            }
+        );
+        assert_eq!(
+            project(Side::RestHigher, b, c),
+            CountStep {
+                y: 2970.0,
+                m: 3960.0,
+                share: 0.75
+            }
+        );
+    }
+
+    #[test]
+    fn a_tripled_error_ratio_fails_on_its_second_interval() {
+        use Verdict::*;
+        let mut j = judge(MetricSpec::ratio("errors"));
+        let bad = Some(obs((30.0, 3000.0), (90.0, 3000.0)));
+        check(&mut j, &[bad, bad, bad], &[Inconclusive, Fail, Fail]);
+        let s = j.summary();
+        assert_eq!((s.verdict, s.failed_at), (Fail, Some(1)));
+        assert!(s.reason.starts_with("regression counted at interval 1"), "{}", s.reason);
+    }
+
+    #[test]
+    fn equal_ratios_pass_after_the_soak() {
+        use Verdict::*;
+        let mut j = judge(MetricSpec::ratio("errors"));
+        let same = Some(obs((30.0, 3000.0), (30.0, 3000.0)));
+        check(&mut j, &[same, same, same], &[Inconclusive, Pass, Pass]);
+        let s = j.summary();
+        assert_eq!(s.verdict, Pass);
+        let Numbers::Ratio(n) = s.numbers else { panic!() };
+        let bound = n.upper_bound.unwrap();
+        assert!(bound > 1.0 && bound < 2.0, "{bound}");
+        assert_eq!(n.rate_ratio, Some(1.0));
+    }
+
+    #[test]
+    fn missing_nan_and_low_traffic_are_inconclusive_and_add_nothing() {
+        let mut j = judge(MetricSpec::ratio("errors").min_total(200.0));
+        let nan = Some(RatioObservation::new((f64::NAN, 100.0), (1.0, 100.0)));
+        let low = Some(obs((0.0, 150.0), (60.0, 150.0)));
+        for o in [None, nan, low, low, low] {
+            let m = j.push(o.as_ref());
+            assert_eq!(m.verdict, Verdict::Inconclusive);
+            assert!(
+                m.reason.starts_with("no data") || m.reason.starts_with("too little traffic"),
+                "{}",
+                m.reason
+            );
+        }
+        let s = j.summary();
+        assert_eq!((s.verdict, s.intervals_with_data), (Verdict::Inconclusive, 0));
+        let Numbers::Ratio(n) = s.numbers else { panic!() };
+        assert!((n.e_value - 1.0).abs() < 1e-12, "no evidence was gathered");
+    }
+
+    #[test]
+    fn a_silent_baseline_with_canary_errors_fails() {
+        let mut j = judge(MetricSpec::ratio("errors"));
+        let verdicts: Vec<Verdict> = (0..10)
+            .map(|_| j.push(Some(&obs((0.0, 3000.0), (5.0, 3000.0)))).verdict)
+            .collect();
+        let first = verdicts.iter().position(|v| *v == Verdict::Fail).expect("never failed");
+        // ≈15 errors reach the threshold; persistence needs one more interval beyond it.
+        assert!((3..=5).contains(&first), "{verdicts:?}");
+    }
+
+    #[test]
+    fn both_silent_is_never_a_halt_nor_a_pass() {
+        let mut j = judge(MetricSpec::ratio("errors"));
+        for _ in 0..50 {
+            let m = j.push(Some(&obs((0.0, 3000.0), (0.0, 3000.0))));
+            assert_eq!(m.verdict, Verdict::Inconclusive);
+        }
+    }
+
+    #[test]
+    fn a_falling_success_ratio_fails_through_its_complement() {
+        // Successes 99 % → 95 %: at most 1.04× in the successes, 5× in the failures.
+        let mut j = judge(MetricSpec::ratio("success").direction(Direction::Decrease));
+        let v: Vec<Verdict> = (0..3)
+            .map(|_| j.push(Some(&obs((2970.0, 3000.0), (2850.0, 3000.0)))).verdict)
+            .collect();
+        assert_eq!(v[1], Verdict::Fail);
+        let s = j.summary();
+        let Numbers::Ratio(n) = s.numbers else { panic!() };
+        assert!(n.sides[1].failing && n.sides[1].side == Side::RestHigher);
+    }
+
+    #[test]
+    fn a_halved_conversion_ratio_fails_through_the_swapped_groups() {
+        let mut j = judge(MetricSpec::ratio("conversions").direction(Direction::Decrease));
+        let v: Vec<Verdict> = (0..4)
+            .map(|_| j.push(Some(&obs((150.0, 3000.0), (60.0, 3000.0)))).verdict)
+            .collect();
+        assert!(v.contains(&Verdict::Fail), "{v:?}");
+        let Numbers::Ratio(n) = j.summary().numbers else {
+            panic!()
+        };
+        assert!(n.sides[0].failing && n.sides[0].side == Side::Lower);
+    }
+
+    #[test]
+    fn either_direction_catches_both_ways() {
+        for canary in [(90.0, 3000.0), (2.0, 3000.0)] {
+            let mut j = judge(MetricSpec::ratio("cache-hits").direction(Direction::Either));
+            let failed = (0..5).any(|_| j.push(Some(&obs((30.0, 3000.0), canary))).verdict == Verdict::Fail);
+            assert!(failed, "{canary:?}");
+        }
+        let mut j = judge(MetricSpec::ratio("cache-hits").direction(Direction::Increase));
+        assert!((0..5).all(|_| j.push(Some(&obs((30.0, 3000.0), (2.0, 3000.0)))).verdict != Verdict::Fail));
+    }
+
+    #[test]
+    fn a_better_canary_never_fails_an_increase_metric() {
+        let mut j = judge(MetricSpec::ratio("errors"));
+        for _ in 0..20 {
+            assert_ne!(
+                j.push(Some(&obs((90.0, 3000.0), (10.0, 3000.0)))).verdict,
+                Verdict::Fail
+            );
+        }
+        assert_eq!(j.summary().verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn reasons_carry_the_numbers() {
+        let mut j = judge(MetricSpec::ratio("errors"));
+        let bad = obs((30.0, 3000.0), (90.0, 3000.0));
+        let first = j.push(Some(&bad));
+        assert!(first.reason.starts_with("possible regression"), "{}", first.reason);
+        let second = j.push(Some(&bad));
+        assert!(
+            second.reason.contains("canary 90/3000 (3%) vs baseline 30/3000 (1%)"),
+            "{}",
+            second.reason
+        );
+        assert!(second.reason.contains("≥ 200"), "{}", second.reason);
+        let Numbers::Ratio(n) = second.numbers else { panic!() };
+        assert_eq!(
+            (n.rate_ratio, n.canary_share, n.threshold),
+            (Some(3.0), Some(0.5), 200.0)
+        );
+    }
+}
