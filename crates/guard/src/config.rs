@@ -376,6 +376,24 @@ mod tests {
     }
 
     #[test]
+    fn specs_read_like_the_issue_config() {
+        let errors: MetricSpec = serde_json::from_str(
+            r#"{"name": "http-errors", "kind": "ratio", "direction": "increase", "min_total": 200, "critical": true}"#,
+        )
+        .unwrap();
+        assert_eq!(errors, MetricSpec::ratio("http-errors").min_total(200.0).critical(true));
+        let latency: MetricSpec =
+            serde_json::from_str(r#"{"name": "latency-p99", "kind": "value", "tolerance": 0.1}"#).unwrap();
+        assert_eq!(latency, MetricSpec::value("latency-p99").tolerance(0.1));
+        let settings: Settings = serde_json::from_str(r#"{"fail_after": 3}"#).unwrap();
+        assert_eq!(
+            (settings.fail_after, settings.recover_after, settings.alpha),
+            (3, 2, 0.01)
+        );
+        assert!(serde_json::from_str::<Settings>(r#"{"fail_afer": 3}"#).is_err());
+    }
+
+    #[test]
     fn validation() {
         let ok = || vec![MetricSpec::ratio("errors")];
         check(Settings::default(), ok(), Ok(()));

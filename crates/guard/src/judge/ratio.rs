@@ -323,11 +323,11 @@ impl RatioJudge {
         let counts = match counts {
             Some((b, c)) => format!(
                 "canary {}/{} ({}) vs baseline {}/{} ({})",
-                num(c.bad),
-                num(c.total),
+                c.bad,
+                c.total,
                 pct(c.bad / c.total),
-                num(b.bad),
-                num(b.total),
+                b.bad,
+                b.total,
                 pct(b.bad / b.total)
             ),
             None => "no usable counts".to_owned(),

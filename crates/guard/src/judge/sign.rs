@@ -42,6 +42,9 @@ pub struct SignProcess {
     /// The `trim` largest per-interval counts of ones, largest first.
     top: Vec<u64>,
     trim: usize,
+    /// ln E and its trimmed version, kept current by `update`.
+    log_e: f64,
+    log_e_trimmed: f64,
 }
 
 impl SignProcess {
@@ -62,16 +65,22 @@ impl SignProcess {
                 self.top.truncate(self.trim);
             }
         }
+        self.log_e = log_sign_e(self.ones, self.zeros);
+        self.log_e_trimmed = if self.trim == 0 {
+            self.log_e
+        } else {
+            log_sign_e(self.ones - self.top.iter().sum::<u64>(), self.zeros)
+        };
     }
 
     pub fn log_e(&self) -> f64 {
-        log_sign_e(self.ones, self.zeros)
+        self.log_e
     }
 
     /// ln E with the ones of the `trim` intervals richest in ones removed (their zeros kept). E grows with ones and
     /// falls with zeros, so this is never above `log_e`, and never above the e-process of the remaining intervals.
     pub fn log_e_trimmed(&self) -> f64 {
-        log_sign_e(self.ones - self.top.iter().sum::<u64>(), self.zeros)
+        self.log_e_trimmed
     }
 }
 

@@ -366,7 +366,7 @@ impl ValueJudge {
                 pending(&states[i], &self.limits, ", or the shift is within the tolerance"),
             ),
             Decision::Pass => format!(
-                "no regression: that {} is excluded (pass e = {} ≥ {}) and {} shows no evidence of it ({}); {facts}",
+                "no regression: that {} is excluded (pass e = {} ≥ {}), and {} point that way ({}); {facts}",
                 self.worse_phrase(states[furthest].side),
                 num(e_of(states[furthest].log_pass_e)),
                 num(self.limits.pass_threshold),
