@@ -1,4 +1,7 @@
 //! A run over plain values: interval verdicts, the overall rule, the JSON shape, and input errors.
+//!
+//! Owns: checks of `Analysis` and `judge_window` through the public API. Does not own: randomness (see
+//! `simulate.rs`) or the statistics' internals (the unit tests beside them).
 
 mod common;
 

@@ -1,5 +1,8 @@
-//! Simulations with fixed seeds: the false-halt rate on A/A canaries stays within α, real regressions are caught,
-//! and what must not halt does not.
+//! Simulations with fixed seeds, after the notes' §5: the false-halt rate on A/A canaries stays within α, real
+//! regressions are caught, and what must not halt does not.
+//!
+//! Owns: the statistical claims checked by simulation. Does not own: single-interval arithmetic (the unit tests) or
+//! the accuracy benchmark on real series (`bench/guard`, later). Loops are bounded; nothing is timed.
 
 mod common;
 
