@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use greenlight_checks::{TEMPLATE, ValidConfig};
-use greenlight_core::{CheckContext, Contents, Report, ReportIssue, Tracker};
+use greenlight_core::{CheckContext, Contents, IssueKey, Report, ReportIssue, Tracker};
 use greenlight_git::{Range, Repo};
 
 use crate::cli::{InitArgs, RangeArgs};
@@ -42,10 +42,13 @@ impl Deploy {
     pub fn check(self, offline: bool) -> Report {
         let Self { config, range } = self;
         let contents = Contents::assemble(range.from.to_string(), range.to.to_string(), range.added);
-        let asked: Option<Result<greenlight_core::TrackerFacts, String>> = match &config.tracker {
+        let asked = match &config.tracker {
             None => None,
             Some(_) if offline => None,
-            Some(_) => Some(Err("the tracker adapter is not wired into this build yet".to_owned())),
+            Some(tracker) => {
+                let keys: Vec<IssueKey> = contents.issues.iter().map(|i| i.key.clone()).collect();
+                Some(crate::tracker::gather(tracker, config.ready_issues.query(), &keys))
+            }
         };
         let tracker = match (&config.tracker, &asked) {
             (None, _) => Tracker::NotConfigured,

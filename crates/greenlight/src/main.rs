@@ -7,6 +7,7 @@ mod cli;
 mod deploy;
 mod hook;
 mod output;
+mod tracker;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
             let deploy = deploy::Deploy::load(&args.range)?;
             let contents = deploy.contents();
             output::contents(&contents, args.format, color)?;
+            // The process ends here: freeing tens of thousands of strings one by one would only delay the exit.
+            std::mem::forget(contents);
             Ok(0)
         }
         cli::Command::Check(args) => {

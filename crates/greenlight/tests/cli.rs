@@ -389,3 +389,132 @@ fn hook_install_honours_core_hooks_path() {
     assert!(repo.path().join("githooks/commit-msg").exists());
     assert!(!commit_with_hook(&repo, "no key").status.success());
 }
+
+/// A repository whose deploy names two Jira keys, with a `[tracker]` pointing at `url`.
+fn tracked_repo(url: &str) -> (TestRepo, String) {
+    let repo = TestRepo::new();
+    let prod = repo.commit_file("a", "1", "SHOP-1 one");
+    repo.commit_file("a", "2", "SHOP-2 two");
+    repo.commit_file("a", "3", "SHOP-3 three");
+    std::fs::write(
+        repo.path().join("greenlight.toml"),
+        format!(
+            "[tracker]\nkind = \"jira-cloud\"\nurl = \"{url}\"\nuser_env = \"GL_TEST_JIRA_USER\"\n\
+             token_env = \"GL_TEST_JIRA_TOKEN\"\nready_statuses = [\"Ready to Deploy\"]\n"
+        ),
+    )
+    .unwrap();
+    (repo, prod)
+}
+
+fn with_jira_credentials(cmd: &mut Command) -> &mut Command {
+    cmd.env("GL_TEST_JIRA_USER", "ada@example.com")
+        .env("GL_TEST_JIRA_TOKEN", "secret-token")
+}
+
+/// A port on loopback that nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn an_unreachable_tracker_is_an_error_never_a_pass() {
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let (repo, prod) = tracked_repo(&url);
+    let out = with_jira_credentials(Command::new(env!("CARGO_BIN_EXE_greenlight")).current_dir(repo.path()))
+        .args(["check", "--from", &prod, "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "error");
+    let exists = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "issue-exists")
+        .unwrap();
+    assert_eq!(exists["outcome"], "error");
+    assert!(exists["summary"].as_str().unwrap().contains(&url), "{exists}");
+}
+
+#[test]
+fn offline_skips_the_tracker_checks() {
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let (repo, prod) = tracked_repo(&url);
+    let report = json(
+        repo.path(),
+        &["check", "--from", &prod, "--offline", "--format", "json"],
+    );
+    assert_eq!(report["verdict"], "pass", "{report}");
+    for id in ["issue-exists", "issue-status", "issue-fields", "ready-issues"] {
+        let check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap();
+        assert_eq!(check["outcome"], "skipped", "{check}");
+    }
+}
+
+#[test]
+fn a_missing_credential_names_its_variable() {
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let (repo, prod) = tracked_repo(&url);
+    let out = run(repo.path(), &["check", "--from", &prod, "--format", "json"]);
+    assert_eq!(out.code, 2);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let exists = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "issue-exists")
+        .unwrap();
+    assert!(
+        exists["summary"]
+            .as_str()
+            .unwrap()
+            .contains("GL_TEST_JIRA_USER is not set"),
+        "{exists}"
+    );
+}
+
+#[test]
+fn unauthorized_names_the_credential_variables() {
+    // A one-shot tracker that answers every request with 401.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        listener.set_nonblocking(false).unwrap();
+        for stream in listener.incoming().take(8) {
+            let Ok(mut stream) = stream else { break };
+            let mut buf = [0u8; 16384];
+            let _ = stream.read(&mut buf);
+            let body = r#"{"errorMessages":["unauthorized"]}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let (repo, prod) = tracked_repo(&url);
+    let out = with_jira_credentials(Command::new(env!("CARGO_BIN_EXE_greenlight")).current_dir(repo.path()))
+        .args(["check", "--from", &prod, "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let exists = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "issue-exists")
+        .unwrap();
+    let summary = exists["summary"].as_str().unwrap();
+    assert!(summary.contains("GL_TEST_JIRA_TOKEN"), "{summary}");
+    drop(server);
+}
