@@ -518,3 +518,131 @@ fn unauthorized_names_the_credential_variables() {
     assert!(summary.contains("GL_TEST_JIRA_TOKEN"), "{summary}");
     drop(server);
 }
+
+/// A small Jira Cloud on loopback: answers `bulkfetch` with the issues it holds and `search/jql` with the ready
+/// ones, one connection at a time, for at most `requests` requests.
+fn fake_jira_cloud(issues: Vec<Value>, ready: Vec<Value>, requests: usize) -> String {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let answer = if request_line.contains("/rest/api/3/issue/bulkfetch") {
+                let wanted: Vec<&str> = body["issueIdsOrKeys"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|k| k.as_str().unwrap())
+                    .collect();
+                let found: Vec<&Value> = issues
+                    .iter()
+                    .filter(|i| wanted.contains(&i["key"].as_str().unwrap()))
+                    .collect();
+                serde_json::json!({"issues": found, "issueErrors": []})
+            } else if request_line.contains("/rest/api/3/search/jql") {
+                serde_json::json!({"issues": ready})
+            } else {
+                serde_json::json!([])
+            };
+            let answer = answer.to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    url
+}
+
+fn jira_issue(key: &str, status: &str, issue_type: &str, parent: Option<&str>) -> Value {
+    let mut fields = serde_json::json!({
+        "summary": format!("work on {key}"),
+        "status": {"name": status},
+        "issuetype": {"name": issue_type, "subtask": parent.is_some()},
+    });
+    if let Some(parent) = parent {
+        fields["parent"] = serde_json::json!({"key": parent});
+    }
+    serde_json::json!({"id": "1", "key": key, "fields": fields})
+}
+
+#[test]
+fn tracker_checks_end_to_end() {
+    let issues = vec![
+        jira_issue("SHOP-1", "Done", "Story", None),
+        jira_issue("SHOP-2", "Ready to Deploy", "Story", None),
+        jira_issue("SHOP-3", "Ready to Deploy", "Sub-task", Some("SHOP-9")),
+        jira_issue("SHOP-9", "In Review", "Story", None),
+    ];
+    let ready = vec![
+        jira_issue("SHOP-2", "Ready to Deploy", "Story", None),
+        jira_issue("SHOP-7", "Ready to Deploy", "Bug", None),
+    ];
+    let url = fake_jira_cloud(issues, ready, 16);
+    let (repo, prod) = tracked_repo(&url);
+    repo.commit_file("a", "4", "SHOP-404 typo in the key");
+    let out = with_jira_credentials(Command::new(env!("CARGO_BIN_EXE_greenlight")).current_dir(repo.path()))
+        .args(["check", "--from", &prod, "--format", "json"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings: Vec<(String, String)> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["findings"].as_array().unwrap().iter())
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_owned(),
+                f["subject"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("issue-not-found", "SHOP-404"),
+        ("issue-wrong-status", "SHOP-9"),
+        ("ready-issue-not-in-deploy", "SHOP-7"),
+    ];
+    assert_eq!(findings, expect.map(|(c, s)| (c.to_owned(), s.to_owned())), "{report}");
+    // The issue list carries the tracker's facts and brings in the sub-task's parent.
+    let issues: Vec<(&str, &str)> = report["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["key"].as_str().unwrap(), i["status"].as_str().unwrap_or("-")))
+        .collect();
+    assert_eq!(
+        issues,
+        [
+            ("SHOP-2", "Ready to Deploy"),
+            ("SHOP-3", "Ready to Deploy"),
+            ("SHOP-9", "In Review"),
+            ("SHOP-404", "-")
+        ]
+    );
+    assert_eq!(report["issues"][1]["parent"], "SHOP-9");
+    assert_eq!(report["issues"][2]["commits"], serde_json::json!([]));
+}
