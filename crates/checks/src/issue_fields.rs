@@ -82,22 +82,8 @@ impl Check for IssueFields {
 mod tests {
     use super::*;
     use crate::tracker::fixtures::*;
-    use crate::tracker::{RequiredField, Subtasks, TrackerKind};
+    use crate::tracker::{RequiredField, Subtasks};
     use greenlight_core::{FieldRef, Outcome};
-
-    fn tracker(rules: Vec<RequiredField>) -> Arc<ValidTracker> {
-        Arc::new(ValidTracker {
-            kind: TrackerKind::JiraCloud,
-            url: "https://acme.atlassian.net".into(),
-            user_env: None,
-            token_env: None,
-            repository: None,
-            ready_statuses: vec![],
-            projects: vec![],
-            subtasks: Subtasks::Parent,
-            required_fields: rules,
-        })
-    }
 
     fn rule(field: &str, allowed: Option<&[&str]>, types: Option<&[&str]>) -> RequiredField {
         RequiredField {
@@ -136,14 +122,17 @@ mod tests {
         ];
         let check = IssueFields {
             cfg: Toggle::default(),
-            tracker: Some(tracker(vec![
-                rule(
-                    "Post-deploy checks",
-                    Some(&["Written", "Not needed"]),
-                    Some(&["Story", "Bug"]),
-                ),
-                rule("Deploy type", Some(&["web", "worker"]), Some(&["Bug"])),
-            ])),
+            tracker: Some(tracker(
+                Subtasks::Parent,
+                vec![
+                    rule(
+                        "Post-deploy checks",
+                        Some(&["Written", "Not needed"]),
+                        Some(&["Story", "Bug"]),
+                    ),
+                    rule("Deploy type", Some(&["web", "worker"]), Some(&["Bug"])),
+                ],
+            )),
         };
         let contents = empty_contents();
         let result = check.run(&ctx(&contents, &facts));
@@ -172,7 +161,7 @@ mod tests {
         let facts = facts(&["AB-1"], vec![issue("AB-1", "Done", "Story", None)]);
         let check = IssueFields {
             cfg: Toggle::default(),
-            tracker: Some(tracker(vec![rule("Nope", None, None)])),
+            tracker: Some(tracker(Subtasks::Parent, vec![rule("Nope", None, None)])),
         };
         let contents = empty_contents();
         let result = check.run(&ctx(&contents, &facts));

@@ -64,22 +64,8 @@ impl Check for IssueStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tracker::Subtasks;
     use crate::tracker::fixtures::*;
-    use crate::tracker::{Subtasks, TrackerKind};
-
-    fn tracker(subtasks: Subtasks) -> Arc<ValidTracker> {
-        Arc::new(ValidTracker {
-            kind: TrackerKind::JiraCloud,
-            url: "https://acme.atlassian.net".into(),
-            user_env: None,
-            token_env: None,
-            repository: None,
-            ready_statuses: vec!["Ready to Deploy".into()],
-            projects: vec![],
-            subtasks,
-            required_fields: vec![],
-        })
-    }
 
     fn check(subtasks: Subtasks, expect: &[(&str, &str)]) {
         let facts = facts(
@@ -94,7 +80,7 @@ mod tests {
         let contents = empty_contents();
         let check = IssueStatus {
             cfg: Toggle::default(),
-            tracker: Some(tracker(subtasks)),
+            tracker: Some(tracker(subtasks, vec![])),
         };
         let result = check.run(&ctx(&contents, &facts));
         let got: Vec<(&str, &str)> = result

@@ -164,7 +164,26 @@ pub(crate) mod fixtures {
 
     use std::collections::BTreeMap;
 
+    use std::sync::Arc;
+
     use greenlight_core::{CheckContext, Contents, FieldValue, Issue, IssueKey, Tracker, TrackerFacts};
+
+    use super::{RequiredField, Subtasks, TrackerKind, ValidTracker};
+
+    /// A Jira Cloud `[tracker]` with "Ready to Deploy" as its one ready status.
+    pub fn tracker(subtasks: Subtasks, required_fields: Vec<RequiredField>) -> Arc<ValidTracker> {
+        Arc::new(ValidTracker {
+            kind: TrackerKind::JiraCloud,
+            url: "https://acme.atlassian.net".into(),
+            user_env: None,
+            token_env: None,
+            repository: None,
+            ready_statuses: vec!["Ready to Deploy".into()],
+            projects: vec![],
+            subtasks,
+            required_fields,
+        })
+    }
 
     pub fn issue(key: &str, status: &str, issue_type: &str, parent: Option<&str>) -> Issue {
         Issue {

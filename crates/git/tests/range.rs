@@ -9,6 +9,12 @@ fn shas(commits: &[greenlight_core::Commit]) -> Vec<String> {
     commits.iter().map(|c| c.sha.clone()).collect()
 }
 
+/// Both sides of `from...to` as greenlight reads them, with the default key rules.
+fn read(gl: &Repo, from: &str, to: &str) -> greenlight_git::Range {
+    gl.range(gl.resolve(from).unwrap(), gl.resolve(to).unwrap(), &KeyRules::default())
+        .unwrap()
+}
+
 /// git's answer for `from..to`, newest first by commit time.
 fn rev_list(repo: &TestRepo, from: &str, to: &str) -> Vec<String> {
     let out = repo.git(&["rev-list", "--date-order", to, &format!("^{from}")]);
@@ -18,9 +24,7 @@ fn rev_list(repo: &TestRepo, from: &str, to: &str) -> Vec<String> {
 /// Both sides of the walk must equal git's, in git's order (every commit time differs in these histories).
 fn check(repo: &TestRepo, from: &str, to: &str) {
     let gl = Repo::discover(repo.path()).unwrap();
-    let range = gl
-        .range(gl.resolve(from).unwrap(), gl.resolve(to).unwrap(), &KeyRules::default())
-        .unwrap();
+    let range = read(&gl, from, to);
     assert_eq!(
         shas(&range.added),
         rev_list(repo, from, to),
@@ -40,13 +44,7 @@ fn linear_history() {
     let tip = repo.chain(&base, &["AB-2 two", "AB-3 three", "no key"]);
     check(&repo, &base, &tip);
     let gl = Repo::discover(repo.path()).unwrap();
-    let range = gl
-        .range(
-            gl.resolve(&base).unwrap(),
-            gl.resolve(&tip).unwrap(),
-            &KeyRules::default(),
-        )
-        .unwrap();
+    let range = read(&gl, &base, &tip);
     let subjects: Vec<&str> = range.added.iter().map(|c| c.subject.as_str()).collect();
     assert_eq!(subjects, ["no key", "AB-3 three", "AB-2 two"]);
     let keys: Vec<Vec<&str>> = range
@@ -85,13 +83,7 @@ fn merges_octopus_and_criss_cross() {
         check(&repo, from, to);
     }
     let gl = Repo::discover(repo.path()).unwrap();
-    let range = gl
-        .range(
-            gl.resolve(&root).unwrap(),
-            gl.resolve(&octopus).unwrap(),
-            &KeyRules::default(),
-        )
-        .unwrap();
+    let range = read(&gl, &root, &octopus);
     assert!(range.added.iter().find(|c| c.sha == octopus).unwrap().merge);
     assert_eq!(range.added.iter().filter(|c| c.merge).count(), 1);
 }
@@ -104,13 +96,7 @@ fn from_not_an_ancestor_lists_what_would_roll_back() {
     let deploy = repo.chain(&root, &["AB-1 feature", "AB-2 more"]);
     check(&repo, &production, &deploy);
     let gl = Repo::discover(repo.path()).unwrap();
-    let range = gl
-        .range(
-            gl.resolve(&production).unwrap(),
-            gl.resolve(&deploy).unwrap(),
-            &KeyRules::default(),
-        )
-        .unwrap();
+    let range = read(&gl, &production, &deploy);
     assert_eq!(shas(&range.rolled_back), [production]);
     assert_eq!(range.added.len(), 2);
 }
@@ -121,22 +107,10 @@ fn empty_range_and_same_commit() {
     let root = repo.commit_tree("root", &[]);
     let tip = repo.chain(&root, &["one", "two"]);
     let gl = Repo::discover(repo.path()).unwrap();
-    let range = gl
-        .range(
-            gl.resolve(&tip).unwrap(),
-            gl.resolve(&root).unwrap(),
-            &KeyRules::default(),
-        )
-        .unwrap();
+    let range = read(&gl, &tip, &root);
     assert!(range.added.is_empty());
     assert_eq!(range.rolled_back.len(), 2);
-    let same = gl
-        .range(
-            gl.resolve(&tip).unwrap(),
-            gl.resolve(&tip).unwrap(),
-            &KeyRules::default(),
-        )
-        .unwrap();
+    let same = read(&gl, &tip, &tip);
     assert!(same.added.is_empty() && same.rolled_back.is_empty());
 }
 
@@ -167,13 +141,7 @@ fn skewed_clocks_are_exact_with_a_commit_graph() {
     repo.branch("deploy", &deploy);
     repo.write_commit_graph();
     let gl = Repo::discover(repo.path()).unwrap();
-    let range = gl
-        .range(
-            gl.resolve(&production).unwrap(),
-            gl.resolve(&deploy).unwrap(),
-            &KeyRules::default(),
-        )
-        .unwrap();
+    let range = read(&gl, &production, &deploy);
     let mut got = shas(&range.added);
     let mut want = rev_list(&repo, &production, &deploy);
     got.sort();
