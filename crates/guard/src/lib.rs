@@ -3,8 +3,10 @@
 //!
 //! This crate owns the pure statistics of the guard and the shapes of its answer: the config values it judges by
 //! (`config`), what a source hands it per interval (`input`), the judges (`judge`), a run over intervals
-//! (`analysis`) and the verdicts with their numbers (`report`). It deliberately does no IO: no Prometheus, no
-//! files, no clock, no async, no hooks. A later layer fetches metrics, runs the watch loop and renders reports.
+//! (`analysis`) and the verdicts with their numbers (`report`). Those modules do no IO: no Prometheus, no files,
+//! no clock, no async, no hooks. Beside them, and only beside them, sit the source side: `guard.toml` (`file`),
+//! Prometheus through greenlight's HTTP client (`prometheus`) and the cutting of query results into interval inputs
+//! (`fetch`). The binary reads files, runs the runtime and renders.
 //!
 //! The guarantees, from `../shared/notes/guard-statistics.md`:
 //! - false halts: at most α per run (default 0.01), over all metrics and however often it looks, because every
@@ -16,13 +18,19 @@
 
 pub mod analysis;
 pub mod config;
+pub mod fetch;
+pub mod file;
 pub mod input;
 pub mod judge;
+pub mod prometheus;
 pub mod report;
 
 pub use analysis::{Analysis, InputError, judge_window};
 pub use config::{ConfigError, Direction, MetricKind, MetricSpec, Settings, ValidConfig};
+pub use fetch::{FetchError, Window, fetch_window};
+pub use file::{FileError, GuardFile, Queries};
 pub use input::{Counts, IntervalInput, Observation, RatioObservation, ValueObservation};
+pub use prometheus::{MetricSource, Prometheus, Series, SourceError};
 pub use report::{
     IntervalReport, MetricInterval, MetricSummary, Numbers, RatioNumbers, Report, Side, SideNumbers, ValueNumbers,
     Verdict, overall,

@@ -1,0 +1,300 @@
+//! From a `guard.toml` and a past window to the per-interval inputs of the judges.
+//!
+//! Owns: cutting a window into intervals, the queries each metric needs (one per group, `$group` replaced), and
+//! turning their series into `IntervalInput`s. A ratio query counts the events of one interval before each
+//! evaluation (`increase(…[1m])` with `interval = "1m"`), so it is evaluated once per interval, at the interval's
+//! end, and an interval's count is the sum of its points, each event counted once. A value query is evaluated every
+//! `step`; an interval takes the steps in (start, end], aligned by time across groups, NaN where a group has none.
+//! An empty result is "no data", never zero. Does not own: HTTP (`prometheus`) or judging (`analysis`).
+
+use jiff::{SignedDuration, Timestamp};
+use thiserror::Error;
+
+use crate::file::{GuardFile, Queries};
+use crate::input::{Counts, IntervalInput, Observation, RatioObservation, ValueObservation};
+use crate::prometheus::{MetricSource, Series, SourceError, with_group};
+
+#[derive(Debug, Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("the window from {start} to {end} is shorter than one interval ({interval})")]
+    TooShort {
+        start: Timestamp,
+        end: Timestamp,
+        interval: String,
+    },
+    #[error(
+        "metric `{metric}`: the query `{query}` returned {count} series; aggregate it to one per group, with sum(…) \
+         or by (le)"
+    )]
+    TooManySeries {
+        metric: String,
+        query: String,
+        count: usize,
+    },
+}
+
+/// Whole intervals from `start`; a partial interval at the end is left out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Window {
+    pub start: Timestamp,
+    pub interval: SignedDuration,
+    pub count: usize,
+}
+
+impl Window {
+    pub fn new(start: Timestamp, end: Timestamp, interval: SignedDuration) -> Result<Self, FetchError> {
+        let span = end.duration_since(start);
+        let count = if span.is_negative() {
+            0
+        } else {
+            (span.as_millis() / interval.as_millis()) as usize
+        };
+        if count == 0 {
+            return Err(FetchError::TooShort {
+                start,
+                end,
+                interval: format!("{}s", interval.as_secs_f64()),
+            });
+        }
+        Ok(Self { start, interval, count })
+    }
+
+    /// The start and end of interval `index`.
+    pub fn bounds(&self, index: usize) -> (Timestamp, Timestamp) {
+        let start = self.start + self.interval * index as i32;
+        (start, start + self.interval)
+    }
+
+    pub fn end(&self) -> Timestamp {
+        self.bounds(self.count - 1).1
+    }
+}
+
+fn secs(t: Timestamp) -> f64 {
+    t.as_millisecond() as f64 / 1000.0
+}
+
+/// Points of `series` at times in (start, end].
+fn points_in(series: &Series, start: Timestamp, end: Timestamp) -> impl Iterator<Item = (f64, f64)> + '_ {
+    let (s, e) = (secs(start) + 1e-6, secs(end) + 1e-6);
+    series.points.iter().copied().filter(move |(t, _)| *t > s && *t <= e)
+}
+
+fn sum_in(series: Option<&Series>, start: Timestamp, end: Timestamp) -> Option<f64> {
+    let mut points = points_in(series?, start, end).peekable();
+    points.peek()?;
+    Some(points.map(|(_, v)| v).sum())
+}
+
+/// Ratio observations per interval from the bad and total series of each group (`None`: empty result).
+pub fn ratio_observations(
+    window: &Window,
+    baseline: [Option<&Series>; 2],
+    canary: [Option<&Series>; 2],
+) -> Vec<Observation> {
+    (0..window.count)
+        .map(|i| {
+            let (start, end) = window.bounds(i);
+            let counts = |[bad, total]: [Option<&Series>; 2]| Counts {
+                bad: sum_in(bad, start, end),
+                total: sum_in(total, start, end),
+            };
+            let (baseline, canary) = (counts(baseline), counts(canary));
+            if baseline.total.is_none() && canary.total.is_none() && baseline.bad.is_none() && canary.bad.is_none() {
+                Observation::Missing
+            } else {
+                Observation::Ratio(RatioObservation { baseline, canary })
+            }
+        })
+        .collect()
+}
+
+/// Value observations per interval, aligned step by step (`None`: empty result).
+pub fn value_observations(
+    window: &Window,
+    step: SignedDuration,
+    baseline: Option<&Series>,
+    canary: Option<&Series>,
+) -> Vec<Observation> {
+    let steps = (window.interval.as_millis() / step.as_millis()) as i32;
+    let at = |series: Option<&Series>, t: Timestamp| {
+        let t = secs(t);
+        series
+            .and_then(|s| s.points.iter().find(|(pt, _)| (pt - t).abs() < 1e-3))
+            .map_or(f64::NAN, |(_, v)| *v)
+    };
+    (0..window.count)
+        .map(|i| {
+            let (start, _) = window.bounds(i);
+            let times: Vec<_> = (1..=steps).map(|k| start + step * k).collect();
+            let baseline_values: Vec<f64> = times.iter().map(|t| at(baseline, *t)).collect();
+            let canary_values: Vec<f64> = times.iter().map(|t| at(canary, *t)).collect();
+            if baseline_values.iter().chain(&canary_values).all(|v| v.is_nan())
+                && (baseline.is_none() || canary.is_none())
+            {
+                Observation::Missing
+            } else {
+                Observation::Value(ValueObservation {
+                    baseline: baseline_values,
+                    canary: canary_values,
+                })
+            }
+        })
+        .collect()
+}
+
+/// Runs every query of `file` over `window` and cuts the answers into one input per interval.
+pub async fn fetch_window(
+    source: &impl MetricSource,
+    file: &GuardFile,
+    window: &Window,
+) -> Result<Vec<IntervalInput>, FetchError> {
+    let mut per_metric = Vec::new();
+    for (spec, queries) in file.config.metrics().iter().zip(&file.queries) {
+        let one = |query: &str, series: Vec<Series>| -> Result<Option<Series>, FetchError> {
+            match series.len() {
+                0 | 1 => Ok(series.into_iter().next()),
+                count => Err(FetchError::TooManySeries {
+                    metric: spec.name.clone(),
+                    query: query.to_owned(),
+                    count,
+                }),
+            }
+        };
+        let observations = match queries {
+            Queries::Ratio { bad, total } => {
+                let mut got = Vec::new();
+                for group in [&file.baseline, &file.canary] {
+                    for query in [bad, total] {
+                        let query = with_group(query, group);
+                        let (first, _) = window.bounds(0);
+                        let series = source
+                            .query_range(&query, first + window.interval, window.end(), window.interval)
+                            .await?;
+                        got.push(one(&query, series)?);
+                    }
+                }
+                ratio_observations(
+                    window,
+                    [got[0].as_ref(), got[1].as_ref()],
+                    [got[2].as_ref(), got[3].as_ref()],
+                )
+            }
+            Queries::Value { query } => {
+                let mut got = Vec::new();
+                for group in [&file.baseline, &file.canary] {
+                    let query = with_group(query, group);
+                    let series = source
+                        .query_range(&query, window.start + file.step, window.end(), file.step)
+                        .await?;
+                    got.push(one(&query, series)?);
+                }
+                value_observations(window, file.step, got[0].as_ref(), got[1].as_ref())
+            }
+        };
+        per_metric.push(observations);
+    }
+    Ok((0..window.count)
+        .map(|i| {
+            let (start, end) = window.bounds(i);
+            IntervalInput {
+                start,
+                end,
+                observations: per_metric.iter().map(|m| m[i].clone()).collect(),
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(points: &[(f64, f64)]) -> Series {
+        Series {
+            labels: Default::default(),
+            points: points.to_vec(),
+        }
+    }
+
+    fn window(count: usize) -> Window {
+        let start = Timestamp::from_second(1_000).unwrap();
+        Window::new(
+            start,
+            start + SignedDuration::from_secs(60 * count as i64 + 30),
+            SignedDuration::from_secs(60),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn windows_take_whole_intervals() {
+        let w = window(3);
+        assert_eq!(w.count, 3);
+        assert_eq!(w.end().as_second(), 1_180);
+        let start = Timestamp::from_second(1_000).unwrap();
+        assert!(
+            Window::new(
+                start,
+                start + SignedDuration::from_secs(59),
+                SignedDuration::from_secs(60)
+            )
+            .is_err()
+        );
+        assert!(
+            Window::new(
+                start,
+                start - SignedDuration::from_secs(60),
+                SignedDuration::from_secs(60)
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn ratio_counts_per_interval() {
+        let w = window(3);
+        let bad = series(&[(1060.0, 2.0), (1120.0, 0.0)]);
+        let total = series(&[(1060.0, 100.0), (1120.0, 90.0), (1180.0, 80.0)]);
+        let obs = ratio_observations(&w, [Some(&bad), Some(&total)], [None, Some(&total)]);
+        assert_eq!(
+            obs[0],
+            Observation::Ratio(RatioObservation::new((2.0, 100.0), (0.0, 100.0)).canary_bad_none())
+        );
+        // The bad series has no point in the third interval while the total has: 0 bad events, not no data.
+        let Observation::Ratio(third) = &obs[2] else { panic!() };
+        assert_eq!((third.baseline.bad, third.baseline.total), (None, Some(80.0)));
+        assert_eq!(
+            ratio_observations(&w, [None, None], [None, None]),
+            vec![Observation::Missing; 3]
+        );
+    }
+
+    #[test]
+    fn values_align_by_time() {
+        let w = window(1);
+        let step = SignedDuration::from_secs(15);
+        let baseline = series(&[(1015.0, 1.0), (1030.0, 2.0), (1045.0, 3.0), (1060.0, 4.0)]);
+        let canary = series(&[(1030.0, 5.0), (1060.0, f64::NAN)]);
+        let Observation::Value(v) = &value_observations(&w, step, Some(&baseline), Some(&canary))[0] else {
+            panic!()
+        };
+        assert_eq!(v.baseline, vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(v.canary[1], 5.0);
+        assert!(v.canary[0].is_nan() && v.canary[2].is_nan() && v.canary[3].is_nan());
+        assert_eq!(value_observations(&w, step, Some(&baseline), None).len(), 1);
+        assert_eq!(value_observations(&w, step, None, None), vec![Observation::Missing]);
+    }
+
+    trait CanaryBadNone {
+        fn canary_bad_none(self) -> Self;
+    }
+    impl CanaryBadNone for RatioObservation {
+        fn canary_bad_none(mut self) -> Self {
+            self.canary.bad = None;
+            self
+        }
+    }
+}

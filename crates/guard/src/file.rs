@@ -1,0 +1,434 @@
+//! `guard.toml`: where the metrics live and how to ask for them, mapped onto the judging core's `ValidConfig`.
+//!
+//! Owns: the shape of the file (`prometheus`, `step`, `interval`, `fail_after`, `recover_after`, `[groups]`,
+//! `[[metrics]]`), refusing unknown keys, durations such as `15s`, and errors at `file:line:column`. Does not own:
+//! sending queries (`prometheus`), cutting results into intervals (`fetch`), or any statistics.
+
+use std::ops::Range;
+
+use jiff::SignedDuration;
+use serde::Deserialize;
+use thiserror::Error;
+use toml::Spanned;
+
+use crate::config::{ConfigError, Direction, MetricSpec, Settings, ValidConfig};
+
+/// A config problem, located in the file.
+#[derive(Debug, Error, PartialEq)]
+#[error("{origin}:{line}:{column}: {message}")]
+pub struct FileError {
+    pub origin: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// The queries of one metric, in the order of the metric specs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Queries {
+    /// Bad events and all events; `$group` not yet replaced.
+    Ratio { bad: String, total: String },
+    /// A series of values; `$group` not yet replaced.
+    Value { query: String },
+}
+
+/// A checked `guard.toml`.
+#[derive(Clone, Debug)]
+pub struct GuardFile {
+    /// The Prometheus base URL, for example `http://127.0.0.1:9090`.
+    pub prometheus: String,
+    /// Query resolution.
+    pub step: SignedDuration,
+    /// One decision per interval; a whole number of steps.
+    pub interval: SignedDuration,
+    /// Label matchers of the baseline, replacing `$group`.
+    pub baseline: String,
+    /// Label matchers of the canary, replacing `$group`.
+    pub canary: String,
+    /// One entry per metric of `config`, same order.
+    pub queries: Vec<Queries>,
+    pub config: ValidConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    prometheus: Spanned<String>,
+    step: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+    fail_after: Option<Spanned<i64>>,
+    recover_after: Option<Spanned<i64>>,
+    alpha: Option<Spanned<f64>>,
+    groups: Option<Spanned<RawGroups>>,
+    before_after: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    metrics: Vec<Spanned<RawMetric>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroups {
+    baseline: Spanned<String>,
+    canary: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetric {
+    name: Spanned<String>,
+    kind: Spanned<String>,
+    bad: Option<Spanned<String>>,
+    total: Option<Spanned<String>>,
+    min_total: Option<Spanned<f64>>,
+    query: Option<Spanned<String>>,
+    tolerance: Option<Spanned<f64>>,
+    direction: Option<Spanned<Direction>>,
+    #[serde(default)]
+    critical: bool,
+}
+
+struct Invalid {
+    at: usize,
+    message: String,
+}
+
+fn at<T>(value: &Spanned<T>, message: impl Into<String>) -> Invalid {
+    Invalid {
+        at: value.span().start,
+        message: message.into(),
+    }
+}
+
+impl GuardFile {
+    /// Parses and checks the text of a `guard.toml`; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, FileError> {
+        let locate = |offset: usize, message: String| {
+            let (line, column) = line_column(text, offset);
+            FileError {
+                origin: origin.to_owned(),
+                line,
+                column,
+                message,
+            }
+        };
+        let raw: Raw = toml::from_str(text)
+            .map_err(|e| locate(e.span().map_or(0, |s| s.start), e.message().trim_end().to_owned()))?;
+        Self::check(raw).map_err(|invalid| locate(invalid.at, invalid.message))
+    }
+
+    fn check(raw: Raw) -> Result<Self, Invalid> {
+        if let Some(before_after) = &raw.before_after {
+            return Err(at(
+                before_after,
+                "[before_after] is not supported yet; compare side by side with [groups]",
+            ));
+        }
+        let prometheus = raw.prometheus.get_ref().trim().trim_end_matches('/').to_owned();
+        if !(prometheus.starts_with("http://") || prometheus.starts_with("https://")) {
+            return Err(at(&raw.prometheus, "`prometheus` must be an http:// or https:// URL"));
+        }
+        let duration = |value: &Option<Spanned<String>>, default: SignedDuration| match value {
+            None => Ok(default),
+            Some(v) => parse_duration(v.get_ref()).ok_or_else(|| {
+                at(
+                    v,
+                    format!(
+                        "`{}` is not a duration; write a number and a unit: 15s, 1m, 1h",
+                        v.get_ref()
+                    ),
+                )
+            }),
+        };
+        let step = duration(&raw.step, SignedDuration::from_secs(15))?;
+        let interval = duration(&raw.interval, SignedDuration::from_secs(60))?;
+        let whole = interval.as_millis() % step.as_millis() == 0 && interval >= step;
+        if !whole {
+            let span = raw.interval.as_ref().or(raw.step.as_ref()).expect("defaults divide");
+            return Err(at(span, "`interval` must be a whole number of steps"));
+        }
+        let groups = raw
+            .groups
+            .ok_or(Invalid {
+                at: 0,
+                message: "missing [groups] with `baseline` and `canary` label matchers".to_owned(),
+            })?
+            .into_inner();
+        for group in [&groups.baseline, &groups.canary] {
+            if group.get_ref().trim().is_empty() {
+                return Err(at(group, "a group needs label matchers, for example 'version=\"v1\"'"));
+            }
+        }
+        if groups.baseline.get_ref().trim() == groups.canary.get_ref().trim() {
+            return Err(at(&groups.canary, "the canary's matchers are the baseline's"));
+        }
+        let mut settings = Settings::default();
+        let count = |v: &Spanned<i64>, name: &str| {
+            u32::try_from(*v.get_ref())
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| at(v, format!("`{name}` must be a whole number at least 1")))
+        };
+        if let Some(v) = &raw.fail_after {
+            settings.fail_after = count(v, "fail_after")?;
+        }
+        if let Some(v) = &raw.recover_after {
+            settings.recover_after = count(v, "recover_after")?;
+        }
+        if let Some(v) = &raw.alpha {
+            settings.alpha = *v.get_ref();
+        }
+        if raw.metrics.is_empty() {
+            return Err(Invalid {
+                at: 0,
+                message: "no [[metrics]] to judge".to_owned(),
+            });
+        }
+        let mut specs = Vec::new();
+        let mut queries = Vec::new();
+        let mut spans = Vec::new();
+        for metric in &raw.metrics {
+            let (spec, query) = check_metric(metric)?;
+            let m = metric.get_ref();
+            let field_at = |field: &str| match field {
+                "tolerance" => m.tolerance.as_ref().map(|v| v.span().start),
+                "min_total" => m.min_total.as_ref().map(|v| v.span().start),
+                _ => None,
+            };
+            spans.push((m.name.span().start, field_at("tolerance"), field_at("min_total")));
+            specs.push(spec);
+            queries.push(query);
+        }
+        let config = ValidConfig::new(settings, specs.clone()).map_err(|e| {
+            let metric_at = |name: &String| specs.iter().rposition(|s| &s.name == name).map(|i| spans[i]);
+            let offset = match &e {
+                ConfigError::Metric { name, field, .. } => {
+                    metric_at(name).map_or(0, |(at, tolerance, min_total)| match *field {
+                        "tolerance" => tolerance.unwrap_or(at),
+                        "min_total" => min_total.unwrap_or(at),
+                        _ => at,
+                    })
+                }
+                ConfigError::DuplicateName(name) => metric_at(name).map_or(0, |(at, _, _)| at),
+                ConfigError::Setting { field: "alpha", .. } => raw.alpha.as_ref().map_or(0, |v| v.span().start),
+                _ => 0,
+            };
+            Invalid {
+                at: offset,
+                message: e.to_string(),
+            }
+        })?;
+        Ok(Self {
+            prometheus,
+            step,
+            interval,
+            baseline: groups.baseline.into_inner().trim().to_owned(),
+            canary: groups.canary.into_inner().trim().to_owned(),
+            queries,
+            config,
+        })
+    }
+}
+
+fn check_metric(metric: &Spanned<RawMetric>) -> Result<(MetricSpec, Queries), Invalid> {
+    let m = metric.get_ref();
+    let name = m.name.get_ref().clone();
+    let needs = |field: &Option<Spanned<String>>, key: &str, kind: &str| -> Result<String, Invalid> {
+        match field {
+            Some(q) if !q.get_ref().trim().is_empty() => Ok(q.get_ref().clone()),
+            Some(q) => Err(at(q, format!("metric `{name}`: `{key}` is empty"))),
+            None => Err(at(&m.name, format!("metric `{name}`: a {kind} metric needs `{key}`"))),
+        }
+    };
+    let refuse = |span: Option<Range<usize>>, key: &str, kind: &str| match span {
+        Some(span) => Err(Invalid {
+            at: span.start,
+            message: format!("metric `{name}`: `{key}` does not apply to a {kind} metric"),
+        }),
+        None => Ok(()),
+    };
+    let (mut spec, queries) = match m.kind.get_ref().as_str() {
+        "ratio" => {
+            refuse(m.query.as_ref().map(Spanned::span), "query", "ratio")?;
+            refuse(m.tolerance.as_ref().map(Spanned::span), "tolerance", "ratio")?;
+            let mut spec = MetricSpec::ratio(&name);
+            if let Some(min_total) = &m.min_total {
+                spec = spec.min_total(*min_total.get_ref());
+            }
+            let queries = Queries::Ratio {
+                bad: needs(&m.bad, "bad", "ratio")?,
+                total: needs(&m.total, "total", "ratio")?,
+            };
+            (spec, queries)
+        }
+        "value" => {
+            refuse(m.bad.as_ref().map(Spanned::span), "bad", "value")?;
+            refuse(m.total.as_ref().map(Spanned::span), "total", "value")?;
+            refuse(m.min_total.as_ref().map(Spanned::span), "min_total", "value")?;
+            let mut spec = MetricSpec::value(&name);
+            if let Some(tolerance) = &m.tolerance {
+                spec = spec.tolerance(*tolerance.get_ref());
+            }
+            (
+                spec,
+                Queries::Value {
+                    query: needs(&m.query, "query", "value")?,
+                },
+            )
+        }
+        other => {
+            return Err(at(
+                &m.kind,
+                format!("metric `{name}`: unknown kind `{other}`, expected `ratio` or `value`"),
+            ));
+        }
+    };
+    if let Some(direction) = &m.direction {
+        spec = spec.direction(*direction.get_ref());
+    }
+    Ok((spec.critical(m.critical), queries))
+}
+
+/// `15s`, `1m`, `2h`, `500ms`, `1m30s`: a positive duration.
+pub fn parse_duration(text: &str) -> Option<SignedDuration> {
+    let mut rest = text.trim();
+    let mut millis: i64 = 0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let number: i64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        millis = millis.checked_add(number.checked_mul(unit)?)?;
+    }
+    (millis > 0).then(|| SignedDuration::from_millis(millis))
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUE: &str = r#"prometheus = "http://127.0.0.1:9090"
+step = "15s"
+interval = "1m"
+fail_after = 2
+recover_after = 2
+
+[groups]
+baseline = 'version="v1"'
+canary = 'version="v2"'
+
+[[metrics]]
+name = "http-errors"
+kind = "ratio"
+bad = 'sum(increase(http_requests_total{status=~"5..",$group}[1m]))'
+total = 'sum(increase(http_requests_total{$group}[1m]))'
+direction = "increase"
+min_total = 200
+critical = true
+
+[[metrics]]
+name = "latency-p99"
+kind = "value"
+query = 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{$group}[1m])))'
+direction = "increase"
+tolerance = 0.10
+"#;
+
+    fn err(text: &str) -> String {
+        GuardFile::parse(text, "guard.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_issue_example_parses() {
+        let file = GuardFile::parse(ISSUE, "guard.toml").unwrap();
+        assert_eq!(file.prometheus, "http://127.0.0.1:9090");
+        assert_eq!((file.step.as_secs(), file.interval.as_secs()), (15, 60));
+        assert_eq!(
+            (file.baseline.as_str(), file.canary.as_str()),
+            ("version=\"v1\"", "version=\"v2\"")
+        );
+        let metrics = file.config.metrics();
+        assert_eq!(
+            metrics[0],
+            MetricSpec::ratio("http-errors").min_total(200.0).critical(true)
+        );
+        assert_eq!(metrics[1], MetricSpec::value("latency-p99").tolerance(0.1));
+        assert!(matches!(&file.queries[1], Queries::Value { query } if query.contains("$group")));
+    }
+
+    #[test]
+    fn errors_point_at_the_line() {
+        assert_eq!(
+            err(&ISSUE.replace("fail_after", "fail_aftr")),
+            "guard.toml:4:1: unknown field `fail_aftr`, expected one of `prometheus`, `step`, `interval`, \
+             `fail_after`, `recover_after`, `alpha`, `groups`, `before_after`, `metrics`"
+        );
+        assert!(err(&ISSUE.replace("min_total", "min_totl")).starts_with("guard.toml:17:1: unknown field `min_totl`"));
+        assert_eq!(
+            err(&ISSUE.replace("\"1m\"", "\"1 minute\"")),
+            "guard.toml:3:12: `1 minute` is not a duration; write a number and a unit: 15s, 1m, 1h"
+        );
+        assert_eq!(
+            err(&ISSUE.replace("\"1m\"", "\"20s\"")),
+            "guard.toml:3:12: `interval` must be a whole number of steps"
+        );
+        assert_eq!(
+            err(&ISSUE.replace("kind = \"value\"", "kind = \"values\"")),
+            "guard.toml:22:8: metric `latency-p99`: unknown kind `values`, expected `ratio` or `value`"
+        );
+        assert_eq!(
+            err(&ISSUE.replace("tolerance = 0.10", "tolerance = -1.0")),
+            "guard.toml:25:13: metric `latency-p99`: `tolerance` must be between 0 and 10"
+        );
+        assert_eq!(
+            err(&ISSUE.replace("total = 'sum", "totl = 'sum")),
+            "guard.toml:15:1: unknown field `totl`, expected one of `name`, `kind`, `bad`, `total`, `min_total`, \
+             `query`, `tolerance`, `direction`, `critical`"
+        );
+        assert_eq!(
+            err(&ISSUE
+                .replace("min_total = 200\n", "")
+                .replace("tolerance = 0.10", "min_total = 3.0")),
+            "guard.toml:24:13: metric `latency-p99`: `min_total` does not apply to a value metric"
+        );
+        assert_eq!(
+            err(&ISSUE.replace("direction = \"increase\"\nmin", "direction = \"up\"\nmin")),
+            "guard.toml:16:13: unknown variant `up`, expected one of `increase`, `decrease`, `either`"
+        );
+        assert!(err(&ISSUE.replace("http://127", "tcp://127")).starts_with("guard.toml:1:14: `prometheus` must be"));
+    }
+
+    #[test]
+    fn durations() {
+        let secs = |t: &str| parse_duration(t).map(|d| d.as_millis());
+        assert_eq!(secs("15s"), Some(15_000));
+        assert_eq!(secs("1m30s"), Some(90_000));
+        assert_eq!(secs("500ms"), Some(500));
+        assert_eq!(secs("2h"), Some(7_200_000));
+        assert_eq!(secs("0s"), None);
+        assert_eq!(secs("15"), None);
+        assert_eq!(secs(""), None);
+    }
+}

@@ -1,0 +1,261 @@
+//! Prometheus as a `MetricSource`: `query_range` through greenlight's one HTTP client, and the matrix answer.
+//!
+//! Owns: the request (`GET /api/v1/query_range`), decoding `{"status":"success","data":{"resultType":"matrix",…}}`
+//! with values as strings (so NaN and ±Inf survive), turning error answers (`{"status":"error",…}`, 400, 422, 503)
+//! and unreachable servers into one-line errors that name the URL, and replacing `$group`. Does not own: retries
+//! and timeouts (`greenlight_http::Client`), cutting series into intervals (`fetch`), or judging.
+
+use std::collections::BTreeMap;
+
+use greenlight_http::{Client, HttpError, Method, Url};
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+use thiserror::Error;
+
+/// One series of a range query: its labels and its (unix seconds, value) points in time order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub labels: BTreeMap<String, String>,
+    pub points: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error("Prometheus at {url}: {source}")]
+    Http {
+        url: String,
+        #[source]
+        source: HttpError,
+    },
+    #[error("Prometheus at {url} refused the query `{query}`: {message}")]
+    Refused {
+        url: String,
+        query: String,
+        message: String,
+    },
+    #[error("Prometheus at {url} answered something that is not a range-query result: {message}")]
+    Malformed { url: String, message: String },
+    #[error("`{0}` is not a valid Prometheus URL")]
+    BadUrl(String),
+}
+
+/// Where the guard reads metrics from. An empty result is "no data", never zero.
+#[allow(async_fn_in_trait)]
+pub trait MetricSource {
+    /// Evaluates `query` at `start`, `start + step`, … up to `end`.
+    async fn query_range(
+        &self,
+        query: &str,
+        start: Timestamp,
+        end: Timestamp,
+        step: SignedDuration,
+    ) -> Result<Vec<Series>, SourceError>;
+}
+
+/// A Prometheus server's HTTP API.
+#[derive(Clone, Debug)]
+pub struct Prometheus {
+    client: Client,
+    base: String,
+}
+
+impl Prometheus {
+    /// `base` is the server's URL, for example `http://127.0.0.1:9090` (a path prefix is kept).
+    pub fn new(client: Client, base: &str) -> Result<Self, SourceError> {
+        let base = base.trim_end_matches('/').to_owned();
+        Url::parse(&format!("{base}/api/v1/query_range")).map_err(|_| SourceError::BadUrl(base.clone()))?;
+        Ok(Self { client, base })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+}
+
+impl MetricSource for Prometheus {
+    async fn query_range(
+        &self,
+        query: &str,
+        start: Timestamp,
+        end: Timestamp,
+        step: SignedDuration,
+    ) -> Result<Vec<Series>, SourceError> {
+        let endpoint = format!("{}/api/v1/query_range", self.base);
+        let mut url = Url::parse(&endpoint).map_err(|_| SourceError::BadUrl(self.base.clone()))?;
+        url.query_pairs_mut()
+            .append_pair("query", query)
+            .append_pair("start", &seconds(start))
+            .append_pair("end", &seconds(end))
+            .append_pair("step", &format!("{}", step.as_secs_f64()));
+        let request = self.client.request(Method::GET, url);
+        let body = match self.client.send(request).await {
+            Ok(response) => response.text().await.map_err(|source| SourceError::Http {
+                url: endpoint.clone(),
+                source,
+            })?,
+            Err(HttpError::Status { status, body, .. }) => {
+                let message = error_message(&body).unwrap_or_else(|| format!("HTTP {status}"));
+                return Err(SourceError::Refused {
+                    url: endpoint,
+                    query: query.to_owned(),
+                    message: format!("{message} (HTTP {})", status.as_u16()),
+                });
+            }
+            Err(source) => return Err(SourceError::Http { url: endpoint, source }),
+        };
+        parse_matrix(&body).map_err(|e| match e {
+            Answer::Error(message) => SourceError::Refused {
+                url: endpoint,
+                query: query.to_owned(),
+                message,
+            },
+            Answer::Malformed(message) => SourceError::Malformed { url: endpoint, message },
+        })
+    }
+}
+
+fn seconds(t: Timestamp) -> String {
+    let ms = t.as_millisecond();
+    if ms % 1000 == 0 {
+        format!("{}", ms / 1000)
+    } else {
+        format!("{:.3}", ms as f64 / 1000.0)
+    }
+}
+
+/// Why a body is not a matrix.
+#[derive(Debug, PartialEq)]
+pub enum Answer {
+    /// Prometheus said `"status":"error"`.
+    Error(String),
+    Malformed(String),
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    status: String,
+    data: Option<Data>,
+    #[serde(rename = "errorType")]
+    error_type: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: Vec<RawSeries>,
+}
+
+#[derive(Deserialize)]
+struct RawSeries {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+    #[serde(default)]
+    values: Vec<(f64, String)>,
+}
+
+fn error_message(body: &str) -> Option<String> {
+    let envelope: Envelope = serde_json::from_str(body).ok()?;
+    let error = envelope.error?;
+    Some(match envelope.error_type {
+        Some(kind) => format!("{kind}: {error}"),
+        None => error,
+    })
+}
+
+/// Decodes a `query_range` answer. Values are strings: `"NaN"`, `"+Inf"` and `"-Inf"` become the floats.
+pub fn parse_matrix(body: &str) -> Result<Vec<Series>, Answer> {
+    let envelope: Envelope = serde_json::from_str(body).map_err(|e| Answer::Malformed(e.to_string()))?;
+    if envelope.status != "success" {
+        return Err(Answer::Error(
+            error_message(body).unwrap_or_else(|| format!("status `{}`", envelope.status)),
+        ));
+    }
+    let data = envelope.data.ok_or_else(|| Answer::Malformed("no `data`".to_owned()))?;
+    if data.result_type != "matrix" {
+        return Err(Answer::Malformed(format!(
+            "a `{}` result where a matrix was expected",
+            data.result_type
+        )));
+    }
+    data.result
+        .into_iter()
+        .map(|raw| {
+            let points = raw
+                .values
+                .into_iter()
+                .map(|(t, v)| {
+                    parse_value(&v)
+                        .map(|v| (t, v))
+                        .ok_or_else(|| Answer::Malformed(format!("`{v}` is not a number")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Series {
+                labels: raw.metric,
+                points,
+            })
+        })
+        .collect()
+}
+
+fn parse_value(text: &str) -> Option<f64> {
+    match text {
+        "NaN" => Some(f64::NAN),
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        _ => text.parse().ok(),
+    }
+}
+
+/// Replaces every `$group` in `query` with the group's label matchers.
+pub fn with_group(query: &str, matchers: &str) -> String {
+    query.replace("$group", matchers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrix_with_special_values() {
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"version":"v1"},"values":[[1700000000,"1.5"],[1700000015.5,"NaN"],[1700000030,"+Inf"],
+            [1700000045,"-Inf"]]}]}}"#;
+        let series = parse_matrix(body).unwrap();
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].labels["version"], "v1");
+        let p = &series[0].points;
+        assert_eq!((p[0], p[1].0), ((1700000000.0, 1.5), 1700000015.5));
+        assert!(p[1].1.is_nan());
+        assert_eq!((p[2].1, p[3].1), (f64::INFINITY, f64::NEG_INFINITY));
+    }
+
+    #[test]
+    fn empty_result_is_no_series() {
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+        assert_eq!(parse_matrix(body).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn errors() {
+        let body = r#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#;
+        assert_eq!(
+            parse_matrix(body),
+            Err(Answer::Error("bad_data: parse error at char 5".to_owned()))
+        );
+        let vector = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+        assert!(matches!(parse_matrix(vector), Err(Answer::Malformed(m)) if m.contains("vector")));
+        assert!(matches!(parse_matrix("<html>"), Err(Answer::Malformed(_))));
+        let text = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"x"]]}]}}"#;
+        assert!(matches!(parse_matrix(text), Err(Answer::Malformed(m)) if m.contains("`x`")));
+    }
+
+    #[test]
+    fn group_matchers() {
+        assert_eq!(
+            with_group(r#"sum(increase(r{status=~"5..",$group}[1m]))"#, r#"version="v2""#),
+            r#"sum(increase(r{status=~"5..",version="v2"}[1m]))"#
+        );
+    }
+}
