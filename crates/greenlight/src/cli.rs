@@ -30,6 +30,23 @@ pub enum Command {
     /// The commit-msg hook that applies the same key rules to each new commit.
     #[command(subcommand)]
     Hook(HookCommand),
+    /// Judge a canary against its baseline in Prometheus. Exit 0: pass; 1: fail (halt); 2: error; 3: inconclusive.
+    Guard(GuardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    /// The guard's config: Prometheus, groups and metrics.
+    #[arg(long, default_value = "guard.toml")]
+    pub config: PathBuf,
+    /// Start of the past window to judge: RFC 3339 or unix seconds.
+    #[arg(long)]
+    pub start: String,
+    /// End of the past window to judge: RFC 3339 or unix seconds.
+    #[arg(long)]
+    pub end: String,
+    #[arg(long, value_enum, default_value_t = ContentsFormat::Human)]
+    pub format: ContentsFormat,
 }
 
 /// Which deploy: the repository and the two revisions.

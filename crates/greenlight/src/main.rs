@@ -1,10 +1,12 @@
 //! The `greenlight` binary: parses the command line, wires the adapters together, prints, and maps outcomes to
 //! exit codes. Thin on purpose: logic lives in the library crates.
 //!
-//! Exit codes: `0` pass, `1` the gate says no, `2` could not run (bad input, unknown revision, broken config).
+//! Exit codes: `0` pass, `1` the gate says no, `2` could not run (bad input, unknown revision, broken config),
+//! `3` the guard cannot tell (inconclusive).
 
 mod cli;
 mod deploy;
+mod guard;
 mod hook;
 mod output;
 mod tracker;
@@ -45,5 +47,6 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
         cli::Command::Init(args) => deploy::init(&args),
         cli::Command::Hook(cli::HookCommand::Install(args)) => hook::install(&args),
         cli::Command::Hook(cli::HookCommand::CommitMsg(args)) => hook::commit_msg(&args),
+        cli::Command::Guard(args) => guard::run(&args, color),
     }
 }
