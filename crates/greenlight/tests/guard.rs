@@ -1,0 +1,419 @@
+//! `greenlight guard` end to end against a real Prometheus: each test writes OpenMetrics, backfills it with
+//! `promtool tsdb create-blocks-from openmetrics`, starts its own `prometheus` on a free loopback port, and judges an
+//! explicit past window. `scripts/test` installs Prometheus (the Debian package ships both binaries).
+
+use std::fmt::Write as _;
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const STEP: i64 = 15;
+const MINUTES: i64 = 30;
+
+/// Traffic of one group in one minute.
+#[derive(Clone, Copy)]
+struct Traffic {
+    /// Requests per second.
+    rps: f64,
+    error_ratio: f64,
+    /// Seconds; `None`: the group exports no latency series at all.
+    latency: Option<f64>,
+}
+
+const HEALTHY: Traffic = Traffic {
+    rps: 100.0,
+    error_ratio: 0.01,
+    latency: Some(0.2),
+};
+
+/// A deterministic noise source in [-1, 1].
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+}
+
+/// The start of the backfilled data: whole hours, well older than the 3 h Prometheus keeps in its head block.
+fn data_start() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    now - now % 3600 - 10 * 3600
+}
+
+/// OpenMetrics text for a baseline (`v1`) and a canary (`v2`), minute by minute, scraped every 15 s.
+fn openmetrics(start: i64, baseline: impl Fn(i64) -> Traffic, canary: impl Fn(i64) -> Traffic) -> String {
+    let groups: [(&str, &dyn Fn(i64) -> Traffic); 2] = [("v1", &baseline), ("v2", &canary)];
+    let mut requests = String::from("# TYPE http_requests counter\n");
+    let mut latency = String::from("# TYPE latency_seconds gauge\n");
+    for (seed, (version, traffic)) in groups.iter().enumerate() {
+        let mut noise = Noise(seed as u64 + 7);
+        let (mut ok, mut errors) = (String::new(), String::new());
+        let (mut ok_total, mut error_total) = (0.0f64, 0.0f64);
+        let mut lat = String::new();
+        for k in 0..=(MINUTES * 60 / STEP) {
+            let t = start + k * STEP;
+            // The increments of sample k are the traffic of (t - 15 s, t]; its gauge reads that minute too.
+            let now = traffic(((k - 1).max(0) * STEP) / 60);
+            if k > 0 {
+                let n = (now.rps * STEP as f64 * (1.0 + 0.1 * noise.next())).round();
+                let bad = (n * now.error_ratio * (1.0 + 0.3 * noise.next())).round();
+                ok_total += n - bad;
+                error_total += bad;
+            }
+            writeln!(
+                ok,
+                "http_requests_total{{version=\"{version}\",status=\"200\"}} {ok_total} {t}"
+            )
+            .unwrap();
+            writeln!(
+                errors,
+                "http_requests_total{{version=\"{version}\",status=\"500\"}} {error_total} {t}"
+            )
+            .unwrap();
+            if let Some(l) = now.latency {
+                writeln!(
+                    lat,
+                    "latency_seconds{{version=\"{version}\"}} {:.5} {t}",
+                    l * (1.0 + 0.05 * noise.next())
+                )
+                .unwrap();
+            }
+        }
+        requests.push_str(&ok);
+        requests.push_str(&errors);
+        latency.push_str(&lat);
+    }
+    format!("{requests}{latency}# EOF\n")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn require(tool: &str) {
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "`{tool}` is not on PATH: these tests need a real Prometheus; scripts/test installs it (apt-get install prometheus)"
+    );
+}
+
+/// A Prometheus serving backfilled data; killed when dropped.
+struct Prometheus {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+impl Prometheus {
+    fn start(openmetrics: &str) -> Self {
+        require("promtool");
+        require("prometheus");
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let input = dir.path().join("metrics.om");
+        std::fs::write(&input, openmetrics).unwrap();
+        let out = Command::new("promtool")
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(&input)
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(&config, "global: {}\nscrape_configs: []\n").unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        let mut child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--storage.tsdb.retention.time=3650d")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        for _ in 0..400 {
+            if get(port, "/-/ready").is_some_and(|a| a.starts_with("HTTP/1.0 200") || a.starts_with("HTTP/1.1 200")) {
+                return Self {
+                    child,
+                    url: format!("http://127.0.0.1:{port}"),
+                    _dir: dir,
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+                panic!("prometheus exited with {status}: {log}");
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = child.kill();
+        panic!("prometheus on port {port} did not become ready");
+    }
+}
+
+const ERRORS: &str = r#"
+[[metrics]]
+name = "http-errors"
+kind = "ratio"
+bad = 'sum(increase(http_requests_total{status="500",$group}[1m]))'
+total = 'sum(increase(http_requests_total{$group}[1m]))'
+direction = "increase"
+min_total = 200
+critical = true
+"#;
+
+const LATENCY: &str = r#"
+[[metrics]]
+name = "latency"
+kind = "value"
+query = 'max(latency_seconds{$group})'
+direction = "increase"
+tolerance = 0.10
+"#;
+
+fn config(dir: &Path, url: &str, metrics: &[&str]) -> PathBuf {
+    let path = dir.join("guard.toml");
+    let text = format!(
+        "prometheus = \"{url}\"\nstep = \"15s\"\ninterval = \"1m\"\nfail_after = 2\nrecover_after = 2\n\n\
+         [groups]\nbaseline = 'version=\"v1\"'\ncanary = 'version=\"v2\"'\n{}",
+        metrics.concat()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+struct Run {
+    code: i32,
+    json: Value,
+    stderr: String,
+}
+
+/// Judges minutes 2..MINUTES of the data.
+fn guard(config: &Path, start: i64) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .arg("guard")
+        .arg("--config")
+        .arg(config)
+        .args([
+            "--start",
+            &(start + 120).to_string(),
+            "--end",
+            &(start + MINUTES * 60).to_string(),
+        ])
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    Run {
+        code: out.status.code().expect("exited"),
+        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn scenario(baseline: impl Fn(i64) -> Traffic, canary: impl Fn(i64) -> Traffic, metrics: &[&str]) -> Run {
+    let start = data_start();
+    let prometheus = Prometheus::start(&openmetrics(start, baseline, canary));
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &prometheus.url, metrics);
+    let run = guard(&config, start);
+    assert!(
+        run.json != Value::Null,
+        "no JSON report; exit {}: {}",
+        run.code,
+        run.stderr
+    );
+    run
+}
+
+fn metric<'a>(run: &'a Run, name: &str) -> &'a Value {
+    run.json["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap()
+}
+
+fn summary(run: &Run) -> String {
+    let metrics: Vec<String> = run.json["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{}: {} ({})", m["name"], m["verdict"], m["reason"]))
+        .collect();
+    format!("exit {}, {}: {}", run.code, run.json["verdict"], metrics.join("; "))
+}
+
+#[test]
+fn healthy_canary_passes() {
+    let run = scenario(|_| HEALTHY, |_| HEALTHY, &[ERRORS, LATENCY]);
+    assert_eq!(run.code, 0, "{}", summary(&run));
+    assert_eq!(run.json["verdict"], "pass");
+    assert_eq!(run.json["intervals"].as_array().unwrap().len(), (MINUTES - 2) as usize);
+    assert_eq!(metric(&run, "http-errors")["verdict"], "pass", "{}", summary(&run));
+}
+
+#[test]
+fn three_times_the_error_ratio_fails() {
+    let bad = Traffic {
+        error_ratio: 0.03,
+        ..HEALTHY
+    };
+    let run = scenario(|_| HEALTHY, move |_| bad, &[ERRORS, LATENCY]);
+    assert_eq!(run.code, 1, "{}", summary(&run));
+    assert_eq!(run.json["verdict"], "fail");
+    assert_eq!(metric(&run, "http-errors")["verdict"], "fail");
+    assert!(run.json["halted_at"].as_u64().unwrap() <= 3, "{}", summary(&run));
+}
+
+#[test]
+fn latency_regression_fails() {
+    let slow = Traffic {
+        latency: Some(0.4),
+        ..HEALTHY
+    };
+    let run = scenario(|_| HEALTHY, move |_| slow, &[ERRORS, LATENCY]);
+    assert_eq!(run.code, 1, "{}", summary(&run));
+    assert_eq!(metric(&run, "latency")["verdict"], "fail", "{}", summary(&run));
+    assert_eq!(metric(&run, "http-errors")["verdict"], "pass", "{}", summary(&run));
+}
+
+#[test]
+fn errors_against_a_baseline_without_errors_fail() {
+    let clean = Traffic {
+        error_ratio: 0.0,
+        ..HEALTHY
+    };
+    let failing = Traffic {
+        error_ratio: 0.02,
+        ..HEALTHY
+    };
+    let run = scenario(move |_| clean, move |_| failing, &[ERRORS]);
+    assert_eq!(run.code, 1, "{}", summary(&run));
+    assert_eq!(metric(&run, "http-errors")["verdict"], "fail");
+}
+
+#[test]
+fn low_traffic_is_inconclusive() {
+    let quiet = Traffic { rps: 1.0, ..HEALTHY };
+    let run = scenario(move |_| quiet, move |_| quiet, &[ERRORS]);
+    assert_eq!(run.code, 3, "{}", summary(&run));
+    assert_eq!(run.json["verdict"], "inconclusive");
+    let reason = metric(&run, "http-errors")["reason"].as_str().unwrap().to_owned();
+    let first = &run.json["intervals"][0]["metrics"][0]["reason"];
+    assert!(first.as_str().unwrap().contains("min_total"), "{reason} / {first}");
+}
+
+#[test]
+fn a_missing_series_is_inconclusive() {
+    let silent = Traffic {
+        latency: None,
+        ..HEALTHY
+    };
+    let critical_latency = LATENCY.replace("tolerance = 0.10", "tolerance = 0.10\ncritical = true");
+    let run = scenario(|_| HEALTHY, move |_| silent, &[ERRORS, &critical_latency]);
+    assert_eq!(run.code, 3, "{}", summary(&run));
+    assert_eq!(metric(&run, "latency")["verdict"], "inconclusive");
+    assert_eq!(metric(&run, "http-errors")["verdict"], "pass", "{}", summary(&run));
+}
+
+#[test]
+fn a_single_interval_spike_does_not_halt() {
+    let run = scenario(
+        |_| HEALTHY,
+        |minute| {
+            if minute == 10 {
+                Traffic {
+                    error_ratio: 0.3,
+                    ..HEALTHY
+                }
+            } else {
+                HEALTHY
+            }
+        },
+        &[ERRORS, LATENCY],
+    );
+    assert_ne!(run.code, 1, "{}", summary(&run));
+    assert_ne!(run.json["verdict"], "fail");
+    assert!(run.json["halted_at"].is_null());
+}
+
+#[test]
+fn prometheus_down_is_an_error_naming_the_url() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let config = config(dir.path(), &url, &[ERRORS]);
+    let run = guard(&config, data_start());
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains(&url), "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn a_bad_query_is_an_error_naming_the_url() {
+    let start = data_start();
+    let prometheus = Prometheus::start(&openmetrics(start, |_| HEALTHY, |_| HEALTHY));
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &prometheus.url, &[&LATENCY.replace("max(", "max((")]);
+    let run = guard(&config, start);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains(&prometheus.url), "{}", run.stderr);
+    assert!(run.stderr.contains("bad_data"), "{}", run.stderr);
+}
+
+#[test]
+fn a_bad_config_points_at_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        &[&ERRORS.replace("min_total", "min_totl")],
+    );
+    let run = guard(&path, data_start());
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("guard.toml:17:1: unknown field `min_totl`"),
+        "{}",
+        run.stderr
+    );
+}
