@@ -66,7 +66,7 @@ fn word(verdict: Verdict) -> &'static str {
 
 fn human(out: &mut impl std::io::Write, report: &Report) -> std::io::Result<()> {
     let halt = match report.halted_at.and_then(|i| report.intervals.get(i)) {
-        Some(interval) => format!(" (halt at interval {}, {})", interval.index + 1, interval.end),
+        Some(interval) => format!(" (halt at interval {}, {})", interval.index, interval.end),
         None => String::new(),
     };
     writeln!(out, "guard: {}{halt}", word(report.verdict))?;
@@ -85,7 +85,7 @@ fn human(out: &mut impl std::io::Write, report: &Report) -> std::io::Result<()> 
         writeln!(
             out,
             "  {:>3} {} .. {}  {}",
-            interval.index + 1,
+            interval.index,
             interval.start,
             interval.end,
             word(interval.verdict)

@@ -228,7 +228,17 @@ struct Run {
 
 /// Judges minutes 2..MINUTES of the data.
 fn guard(config: &Path, start: i64) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+    let out = guard_output(config, start, "json");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    Run {
+        code: out.status.code().expect("exited"),
+        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn guard_output(config: &Path, start: i64, format: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_greenlight"))
         .arg("guard")
         .arg("--config")
         .arg(config)
@@ -238,15 +248,9 @@ fn guard(config: &Path, start: i64) -> Run {
             "--end",
             &(start + MINUTES * 60).to_string(),
         ])
-        .args(["--format", "json"])
+        .args(["--format", format])
         .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    Run {
-        code: out.status.code().expect("exited"),
-        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+        .unwrap()
 }
 
 fn scenario(baseline: impl Fn(i64) -> Traffic, canary: impl Fn(i64) -> Traffic, metrics: &[&str]) -> Run {
@@ -261,6 +265,12 @@ fn scenario(baseline: impl Fn(i64) -> Traffic, canary: impl Fn(i64) -> Traffic, 
         run.code,
         run.stderr
     );
+    let human = guard_output(&config, start, "human");
+    assert_eq!(human.status.code(), Some(run.code));
+    let text = String::from_utf8(human.stdout).unwrap();
+    let verdict = run.json["verdict"].as_str().unwrap();
+    assert!(text.starts_with(&format!("guard: {verdict}")), "{text}");
+    eprintln!("{text}");
     run
 }
 

@@ -21,12 +21,9 @@ pub struct Series {
 
 #[derive(Debug, Error)]
 pub enum SourceError {
-    #[error("Prometheus at {url}: {source}")]
-    Http {
-        url: String,
-        #[source]
-        source: HttpError,
-    },
+    /// Unreachable, timed out, or a broken answer; `detail` is the HTTP error with its root cause.
+    #[error("cannot query Prometheus at {url}: {detail}")]
+    Http { url: String, detail: String },
     #[error("Prometheus at {url} refused the query `{query}`: {message}")]
     Refused {
         url: String,
@@ -89,10 +86,7 @@ impl MetricSource for Prometheus {
             .append_pair("step", &format!("{}", step.as_secs_f64()));
         let request = self.client.request(Method::GET, url);
         let body = match self.client.send(request).await {
-            Ok(response) => response.text().await.map_err(|source| SourceError::Http {
-                url: endpoint.clone(),
-                source,
-            })?,
+            Ok(response) => response.text().await.map_err(|e| http(&endpoint, &e))?,
             Err(HttpError::Status { status, body, .. }) => {
                 let message = error_message(&body).unwrap_or_else(|| format!("HTTP {status}"));
                 return Err(SourceError::Refused {
@@ -101,7 +95,7 @@ impl MetricSource for Prometheus {
                     message: format!("{message} (HTTP {})", status.as_u16()),
                 });
             }
-            Err(source) => return Err(SourceError::Http { url: endpoint, source }),
+            Err(e) => return Err(http(&endpoint, &e)),
         };
         parse_matrix(&body).map_err(|e| match e {
             Answer::Error(message) => SourceError::Refused {
@@ -111,6 +105,24 @@ impl MetricSource for Prometheus {
             },
             Answer::Malformed(message) => SourceError::Malformed { url: endpoint, message },
         })
+    }
+}
+
+/// The HTTP error (which names the URL) and, when it adds something, its root cause.
+fn http(endpoint: &str, error: &HttpError) -> SourceError {
+    let mut root: &dyn std::error::Error = error;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    let (text, cause) = (error.to_string(), root.to_string());
+    let detail = if std::ptr::addr_eq(root, error as &dyn std::error::Error) || text.contains(&cause) {
+        text
+    } else {
+        format!("{text} ({cause})")
+    };
+    SourceError::Http {
+        url: endpoint.to_owned(),
+        detail,
     }
 }
 
