@@ -40,11 +40,14 @@ pub struct GuardArgs {
     #[arg(long, default_value = "guard.toml")]
     pub config: PathBuf,
     /// Start of the past window to judge: RFC 3339 or unix seconds.
-    #[arg(long)]
-    pub start: String,
+    #[arg(long, requires = "end", required_unless_present = "watch", conflicts_with = "watch")]
+    pub start: Option<String>,
     /// End of the past window to judge: RFC 3339 or unix seconds.
-    #[arg(long)]
-    pub end: String,
+    #[arg(long, requires = "start", conflicts_with = "watch")]
+    pub end: Option<String>,
+    /// Judge live, once per interval from now, until this long has passed (`10m`, `1h`) or the deploy halts.
+    #[arg(long, value_name = "DURATION")]
+    pub watch: Option<String>,
     #[arg(long, value_enum, default_value_t = ContentsFormat::Human)]
     pub format: ContentsFormat,
 }

@@ -1,15 +1,16 @@
-//! `greenlight guard`: judge a past window of a canary against its baseline in Prometheus.
+//! `greenlight guard`: judge a canary against its baseline in Prometheus, over a past window or live.
 //!
-//! Owns: reading `guard.toml`, parsing `--start/--end`, running the Prometheus queries on a small runtime, and
+//! Owns: reading `guard.toml`, parsing `--start/--end`, the `--watch` loop (one look per interval), running the Prometheus queries on a small runtime, and
 //! printing the report (human or JSON). Does not own: the file's shape, the queries or the judges
 //! (`greenlight-guard`), or HTTP behaviour (`greenlight-http`).
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 
 use anyhow::{Context as _, anyhow, bail};
-use greenlight_guard::{GuardFile, Prometheus, Report, Verdict, Window, fetch_window, judge_window};
+use greenlight_guard::file::parse_duration;
+use greenlight_guard::{Analysis, GuardFile, Prometheus, Report, Verdict, Window, fetch_window, judge_window};
 use greenlight_http::Client;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::cli::{ContentsFormat, GuardArgs};
 
@@ -17,20 +18,30 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
     let origin = args.config.display().to_string();
     let text = std::fs::read_to_string(&args.config).with_context(|| format!("cannot read {origin}"))?;
     let file = GuardFile::parse(&text, &origin)?;
-    let start = parse_time(&args.start).with_context(|| format!("--start `{}`", args.start))?;
-    let end = parse_time(&args.end).with_context(|| format!("--end `{}`", args.end))?;
-    if end <= start {
-        bail!("--end {end} is not after --start {start}");
-    }
-    let window = Window::new(start, end, file.interval)?;
     let client = Client::new().map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
     let prometheus = Prometheus::new(client, &file.prometheus)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let inputs = runtime.block_on(fetch_window(&prometheus, &file, &window))?;
-    let report = judge_window(file.config.clone(), inputs)?;
+    let report = match (&args.watch, &args.start, &args.end) {
+        (Some(watch), _, _) => {
+            let duration = parse_duration(watch)
+                .ok_or_else(|| anyhow!("--watch `{watch}` is not a duration; write a number and a unit: 10m, 1h"))?;
+            live(&file, &prometheus, &runtime, duration)?
+        }
+        (None, Some(start), Some(end)) => {
+            let start = parse_time(start).with_context(|| format!("--start `{start}`"))?;
+            let end = parse_time(end).with_context(|| format!("--end `{end}`"))?;
+            if end <= start {
+                bail!("--end {end} is not after --start {start}");
+            }
+            let window = Window::new(start, end, file.interval)?;
+            let inputs = runtime.block_on(fetch_window(&prometheus, &file, &window))?;
+            judge_window(file.config.clone(), inputs)?
+        }
+        _ => bail!("give --start and --end for a past window, or --watch DURATION"),
+    };
     let mut out = std::io::stdout().lock();
     match args.format {
         ContentsFormat::Json => {
@@ -41,6 +52,66 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
     }
     out.flush()?;
     Ok(report.verdict.exit_code())
+}
+
+/// Judges live: interval after interval from now, each once its end plus one `step` has passed (so Prometheus has
+/// evaluated it), until `duration` has passed or a regression counts. Progress goes to a terminal's stderr.
+fn live(
+    file: &GuardFile,
+    prometheus: &Prometheus,
+    runtime: &tokio::runtime::Runtime,
+    duration: SignedDuration,
+) -> anyhow::Result<Report> {
+    if duration < file.interval {
+        bail!(
+            "--watch must last at least one interval ({}s)",
+            file.interval.as_secs_f64()
+        );
+    }
+    let progress = std::io::stderr().is_terminal();
+    let begin = Timestamp::now();
+    let until = begin + duration;
+    let mut analysis = Analysis::new(file.config.clone());
+    for index in 0.. {
+        let start = begin + file.interval * index;
+        let end = start + file.interval;
+        if end > until {
+            break;
+        }
+        let ready = end + file.step;
+        let wait = ready.duration_since(Timestamp::now());
+        if wait.is_positive() {
+            std::thread::sleep(wait.unsigned_abs());
+        }
+        let window = Window::new(start, end, file.interval)?;
+        for input in runtime.block_on(fetch_window(prometheus, file, &window))? {
+            let interval = analysis.push(input)?;
+            if progress {
+                let failing: Vec<&str> = interval
+                    .metrics
+                    .iter()
+                    .filter(|m| m.verdict == Verdict::Fail)
+                    .map(|m| m.name.as_str())
+                    .collect();
+                eprintln!(
+                    "guard: interval {} ({} .. {}): {}{}",
+                    interval.index,
+                    interval.start,
+                    interval.end,
+                    word(interval.verdict),
+                    if failing.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", failing.join(", "))
+                    }
+                );
+            }
+        }
+        if analysis.halted_at().is_some() {
+            break;
+        }
+    }
+    Ok(analysis.report())
 }
 
 /// RFC 3339 (`2026-11-22T05:00:00Z`) or unix seconds (`1795323600`, decimals allowed).

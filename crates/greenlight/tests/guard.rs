@@ -145,18 +145,20 @@ impl Prometheus {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let input = dir.path().join("metrics.om");
-        std::fs::write(&input, openmetrics).unwrap();
-        let out = Command::new("promtool")
-            .args(["tsdb", "create-blocks-from", "openmetrics"])
-            .arg(&input)
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "promtool: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if !openmetrics.is_empty() {
+            std::fs::write(&input, openmetrics).unwrap();
+            let out = Command::new("promtool")
+                .args(["tsdb", "create-blocks-from", "openmetrics"])
+                .arg(&input)
+                .arg(&data)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "promtool: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, "global: {}\nscrape_configs: []\n").unwrap();
         let port = free_port();
@@ -426,4 +428,59 @@ fn a_bad_config_points_at_the_line() {
         "{}",
         run.stderr
     );
+}
+
+/// `--watch` judges live from now. Live data comes from PromQL that needs no samples: `vector(N)` with the group
+/// spliced in, so the canary's error ratio is 3 × the baseline's in every interval.
+fn watch(prometheus: &Prometheus, groups: (&str, &str), bad: &str, total: &str, duration: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guard.toml");
+    let text = format!(
+        "prometheus = \"{}\"\nstep = \"1s\"\ninterval = \"1s\"\nfail_after = 2\n\n[groups]\nbaseline = '{}'\n\
+         canary = '{}'\n\n[[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = '{bad}'\ntotal = '{total}'\n\
+         critical = true\n",
+        prometheus.url, groups.0, groups.1
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .arg("guard")
+        .arg("--config")
+        .arg(&path)
+        .args(["--watch", duration, "--format", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    Run {
+        code: out.status.code().expect("exited"),
+        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+#[test]
+fn watch_halts_on_a_live_regression() {
+    let prometheus = Prometheus::start("");
+    let run = watch(&prometheus, ("10", "30"), "vector($group)", "vector(1000)", "60s");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.json["verdict"], "fail");
+    let intervals = run.json["intervals"].as_array().unwrap().len();
+    let halted_at = run.json["halted_at"].as_u64().unwrap() as usize;
+    assert_eq!(intervals, halted_at + 1, "the watch stops at the halt");
+    assert!(halted_at < 5, "{}", summary(&run));
+}
+
+#[test]
+fn watch_without_data_is_inconclusive_when_the_time_is_up() {
+    let prometheus = Prometheus::start("");
+    let run = watch(
+        &prometheus,
+        ("job=\"a\"", "job=\"b\""),
+        "sum(nothing{$group})",
+        "sum(nothing{$group})",
+        "2s",
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.json["intervals"].as_array().unwrap().len(), 2);
+    let reason = run.json["intervals"][0]["metrics"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("no data"), "{reason}");
 }
