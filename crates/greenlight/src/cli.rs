@@ -48,6 +48,9 @@ pub struct GuardArgs {
     /// Judge live, once per interval from now, until this long has passed (`10m`, `1h`) or the deploy halts.
     #[arg(long, value_name = "DURATION")]
     pub watch: Option<String>,
+    /// Also write one self-contained HTML page with a chart per metric and each interval's reasons.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = ContentsFormat::Human)]
     pub format: ContentsFormat,
 }

@@ -42,6 +42,15 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
         }
         _ => bail!("give --start and --end for a past window, or --watch DURATION"),
     };
+    if let Some(path) = &args.report {
+        let title = match (&args.watch, &args.start, &args.end) {
+            (Some(watch), _, _) => format!("{origin}, watched for {watch}"),
+            (_, Some(start), Some(end)) => format!("{origin}, {start} to {end}"),
+            _ => origin.clone(),
+        };
+        std::fs::write(path, greenlight_guard::html::render(&report, &title))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let mut out = std::io::stdout().lock();
     match args.format {
         ContentsFormat::Json => {

@@ -226,6 +226,8 @@ struct Run {
     code: i32,
     json: Value,
     stderr: String,
+    /// The `--report` page, when one was asked for.
+    page: Option<String>,
 }
 
 /// Judges minutes 2..MINUTES of the data.
@@ -236,6 +238,7 @@ fn guard(config: &Path, start: i64) -> Run {
         code: out.status.code().expect("exited"),
         json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
         stderr: String::from_utf8(out.stderr).unwrap(),
+        page: None,
     }
 }
 
@@ -267,6 +270,24 @@ fn scenario(baseline: impl Fn(i64) -> Traffic, canary: impl Fn(i64) -> Traffic, 
         run.code,
         run.stderr
     );
+    let page = dir.path().join("report.html");
+    let with_page = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .arg("guard")
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "--start",
+            &(start + 120).to_string(),
+            "--end",
+            &(start + MINUTES * 60).to_string(),
+        ])
+        .arg("--report")
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert_eq!(with_page.status.code(), Some(run.code));
+    let mut run = run;
+    run.page = Some(std::fs::read_to_string(&page).unwrap());
     let human = guard_output(&config, start, "human");
     assert_eq!(human.status.code(), Some(run.code));
     let text = String::from_utf8(human.stdout).unwrap();
@@ -298,6 +319,9 @@ fn summary(run: &Run) -> String {
 #[test]
 fn healthy_canary_passes() {
     let run = scenario(|_| HEALTHY, |_| HEALTHY, &[ERRORS, LATENCY]);
+    let page = run.page.as_deref().expect("the HTML report");
+    assert_eq!(page.matches("<svg").count(), 2);
+    assert!(page.contains("<polyline"));
     assert_eq!(run.code, 0, "{}", summary(&run));
     assert_eq!(run.json["verdict"], "pass");
     assert_eq!(run.json["intervals"].as_array().unwrap().len(), (MINUTES - 2) as usize);
@@ -454,6 +478,7 @@ fn watch(prometheus: &Prometheus, groups: (&str, &str), bad: &str, total: &str, 
         code: out.status.code().expect("exited"),
         json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
         stderr: String::from_utf8(out.stderr).unwrap(),
+        page: None,
     }
 }
 

@@ -20,6 +20,7 @@ pub mod analysis;
 pub mod config;
 pub mod fetch;
 pub mod file;
+pub mod html;
 pub mod input;
 pub mod judge;
 pub mod prometheus;
