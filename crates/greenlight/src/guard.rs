@@ -8,8 +8,8 @@ use std::io::{IsTerminal as _, Write as _};
 
 use anyhow::{Context as _, anyhow, bail};
 use greenlight_guard::file::parse_duration;
-use greenlight_guard::{Analysis, GuardFile, Prometheus, Report, Verdict, Window, fetch_window, judge_window};
-use greenlight_http::Client;
+use greenlight_guard::{Analysis, GuardFile, OnFail, Prometheus, Report, Verdict, Window, fetch_window, judge_window};
+use greenlight_http::{Client, Method, Policy, Url, header};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::cli::{ContentsFormat, GuardArgs};
@@ -60,7 +60,103 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
         ContentsFormat::Human => human(&mut out, &report)?,
     }
     out.flush()?;
+    drop(out);
+    if report.verdict == Verdict::Fail
+        && let Some(hooks) = &file.on_fail
+    {
+        for problem in on_fail(hooks, &report, &runtime) {
+            eprintln!("greenlight: on_fail: {problem}");
+        }
+    }
     Ok(report.verdict.exit_code())
+}
+
+/// Runs `[on_fail]` after a fail verdict: the command with the JSON report on stdin (up to 3 attempts, backing off
+/// 0.5 s then 1 s), and the signed POST through the HTTP client (its retries with backoff, from a small reserved
+/// budget). Returns what went wrong; the verdict stays fail whatever the hooks do.
+fn on_fail(hooks: &OnFail, report: &Report, runtime: &tokio::runtime::Runtime) -> Vec<String> {
+    let mut problems = Vec::new();
+    let body = match serde_json::to_vec(report) {
+        Ok(body) => body,
+        Err(e) => return vec![format!("cannot encode the report: {e}")],
+    };
+    if let Some(command) = &hooks.command
+        && let Err(e) = run_command(command, &body)
+    {
+        problems.push(e);
+    }
+    if let Some(url) = &hooks.url
+        && let Err(e) = post(url, hooks.secret_env.as_deref(), body, runtime)
+    {
+        problems.push(e);
+    }
+    problems
+}
+
+fn run_command(command: &[String], body: &[u8]) -> Result<(), String> {
+    const ATTEMPTS: u32 = 3;
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(500 << (attempt - 1)));
+        }
+        let child = std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .env("GREENLIGHT_GUARD_VERDICT", "fail")
+            .stdin(std::process::Stdio::piped())
+            .spawn();
+        let mut child = match child {
+            Ok(child) => child,
+            Err(e) => return Err(format!("cannot run `{}`: {e}", command[0])),
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            // A command that does not read its input is fine.
+            let _ = stdin.write_all(body);
+        }
+        match child.wait() {
+            Ok(status) if status.success() => return Ok(()),
+            Ok(status) => last = format!("`{}` {status}", command.join(" ")),
+            Err(e) => last = format!("`{}`: {e}", command[0]),
+        }
+    }
+    Err(format!("{last} ({ATTEMPTS} attempts)"))
+}
+
+fn post(url: &str, secret_env: Option<&str>, body: Vec<u8>, runtime: &tokio::runtime::Runtime) -> Result<(), String> {
+    let secret = match secret_env {
+        Some(var) => match std::env::var(var) {
+            Ok(value) if !value.is_empty() => Some(value),
+            _ => {
+                return Err(format!(
+                    "{var} is not set: it must hold the secret that signs the POST to {url}"
+                ));
+            }
+        },
+        None => None,
+    };
+    let policy = Policy {
+        retry_budget_reserve: 3,
+        ..Policy::default()
+    };
+    let client = Client::builder()
+        .policy(policy)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let parsed = Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let mut request = client
+        .request(Method::POST, parsed)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("X-Greenlight-Event", "guard.fail");
+    if let Some(secret) = secret {
+        request = request.header(
+            "X-Hub-Signature-256",
+            greenlight_github::webhook::sign(secret.as_bytes(), &body),
+        );
+    }
+    runtime
+        .block_on(client.send(request.body(body)))
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// Judges live: interval after interval from now, each once its end plus one `step` has passed (so Prometheus has

@@ -32,6 +32,17 @@ pub enum Queries {
     Value { query: String },
 }
 
+/// `[on_fail]`: what to run when the verdict is fail. At least one of `command` and `url`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OnFail {
+    /// A program and its arguments (no shell); it gets the JSON report on standard input.
+    pub command: Option<Vec<String>>,
+    /// A URL to POST the JSON report to.
+    pub url: Option<String>,
+    /// The environment variable holding the shared secret that signs the POST (`X-Hub-Signature-256`).
+    pub secret_env: Option<String>,
+}
+
 /// A checked `guard.toml`.
 #[derive(Clone, Debug)]
 pub struct GuardFile {
@@ -48,6 +59,7 @@ pub struct GuardFile {
     /// One entry per metric of `config`, same order.
     pub queries: Vec<Queries>,
     pub config: ValidConfig,
+    pub on_fail: Option<OnFail>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +75,15 @@ struct Raw {
     before_after: Option<Spanned<toml::Value>>,
     #[serde(default)]
     metrics: Vec<Spanned<RawMetric>>,
+    on_fail: Option<Spanned<RawOnFail>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOnFail {
+    command: Option<Spanned<Vec<String>>>,
+    url: Option<Spanned<String>>,
+    secret_env: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -217,7 +238,9 @@ impl GuardFile {
                 message: e.to_string(),
             }
         })?;
+        let on_fail = raw.on_fail.as_ref().map(check_on_fail).transpose()?;
         Ok(Self {
+            on_fail,
             prometheus,
             step,
             interval,
@@ -227,6 +250,42 @@ impl GuardFile {
             config,
         })
     }
+}
+
+fn check_on_fail(raw: &Spanned<RawOnFail>) -> Result<OnFail, Invalid> {
+    let r = raw.get_ref();
+    if r.command.is_none() && r.url.is_none() {
+        return Err(at(raw, "[on_fail] needs a `command`, a `url`, or both"));
+    }
+    if let Some(command) = &r.command
+        && command
+            .get_ref()
+            .first()
+            .is_none_or(|program| program.trim().is_empty())
+    {
+        return Err(at(command, "`command` needs a program: [\"program\", \"argument\", …]"));
+    }
+    if let Some(url) = &r.url
+        && !(url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://"))
+    {
+        return Err(at(url, "`url` must be an http:// or https:// URL"));
+    }
+    if let Some(secret) = &r.secret_env {
+        if r.url.is_none() {
+            return Err(at(secret, "`secret_env` signs the POST to `url`; there is no `url`"));
+        }
+        if secret.get_ref().trim().is_empty() || secret.get_ref().contains('=') {
+            return Err(at(
+                secret,
+                "`secret_env` names an environment variable (the secret stays out of the file)",
+            ));
+        }
+    }
+    Ok(OnFail {
+        command: r.command.as_ref().map(|c| c.get_ref().clone()),
+        url: r.url.as_ref().map(|u| u.get_ref().clone()),
+        secret_env: r.secret_env.as_ref().map(|s| s.get_ref().clone()),
+    })
 }
 
 fn check_metric(metric: &Spanned<RawMetric>) -> Result<(MetricSpec, Queries), Invalid> {
@@ -383,7 +442,7 @@ tolerance = 0.10
         assert_eq!(
             err(&ISSUE.replace("fail_after", "fail_aftr")),
             "guard.toml:4:1: unknown field `fail_aftr`, expected one of `prometheus`, `step`, `interval`, \
-             `fail_after`, `recover_after`, `alpha`, `groups`, `before_after`, `metrics`"
+             `fail_after`, `recover_after`, `alpha`, `groups`, `before_after`, `metrics`, `on_fail`"
         );
         assert!(err(&ISSUE.replace("min_total", "min_totl")).starts_with("guard.toml:17:1: unknown field `min_totl`"));
         assert_eq!(
@@ -418,6 +477,26 @@ tolerance = 0.10
             "guard.toml:16:13: unknown variant `up`, expected one of `increase`, `decrease`, `either`"
         );
         assert!(err(&ISSUE.replace("http://127", "tcp://127")).starts_with("guard.toml:1:14: `prometheus` must be"));
+    }
+
+    #[test]
+    fn on_fail() {
+        let text = format!(
+            "{ISSUE}\n[on_fail]\ncommand = [\"rollback\", \"v2\"]\nurl = \"https://hooks.example/halt\"\nsecret_env = \"HOOK_SECRET\"\n"
+        );
+        let file = GuardFile::parse(&text, "guard.toml").unwrap();
+        let on_fail = file.on_fail.unwrap();
+        assert_eq!(on_fail.command.unwrap(), ["rollback", "v2"]);
+        assert_eq!(on_fail.secret_env.as_deref(), Some("HOOK_SECRET"));
+        assert_eq!(
+            err(&format!("{ISSUE}\n[on_fail]\nsecret_env = \"S\"\n")),
+            "guard.toml:27:1: [on_fail] needs a `command`, a `url`, or both"
+        );
+        assert_eq!(
+            err(&format!("{ISSUE}\n[on_fail]\ncommand = []\n")),
+            "guard.toml:28:11: `command` needs a program: [\"program\", \"argument\", …]"
+        );
+        assert!(err(&format!("{ISSUE}\n[on_fail]\nurl = \"x\"\nsecret = \"s\"\n")).contains("unknown field `secret`"));
     }
 
     #[test]
