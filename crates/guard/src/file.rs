@@ -103,6 +103,8 @@ struct RawMetric {
     min_total: Option<Spanned<f64>>,
     query: Option<Spanned<String>>,
     tolerance: Option<Spanned<f64>>,
+    margin: Option<Spanned<f64>>,
+    block: Option<Spanned<i64>>,
     direction: Option<Spanned<Direction>>,
     #[serde(default)]
     critical: bool,
@@ -213,9 +215,15 @@ impl GuardFile {
             let field_at = |field: &str| match field {
                 "tolerance" => m.tolerance.as_ref().map(|v| v.span().start),
                 "min_total" => m.min_total.as_ref().map(|v| v.span().start),
+                "margin" => m.margin.as_ref().map(|v| v.span().start),
                 _ => None,
             };
-            spans.push((m.name.span().start, field_at("tolerance"), field_at("min_total")));
+            spans.push((
+                m.name.span().start,
+                field_at("tolerance"),
+                field_at("min_total"),
+                field_at("margin"),
+            ));
             specs.push(spec);
             queries.push(query);
         }
@@ -223,13 +231,14 @@ impl GuardFile {
             let metric_at = |name: &String| specs.iter().rposition(|s| &s.name == name).map(|i| spans[i]);
             let offset = match &e {
                 ConfigError::Metric { name, field, .. } => {
-                    metric_at(name).map_or(0, |(at, tolerance, min_total)| match *field {
+                    metric_at(name).map_or(0, |(at, tolerance, min_total, margin)| match *field {
                         "tolerance" => tolerance.unwrap_or(at),
                         "min_total" => min_total.unwrap_or(at),
+                        "margin" => margin.unwrap_or(at),
                         _ => at,
                     })
                 }
-                ConfigError::DuplicateName(name) => metric_at(name).map_or(0, |(at, _, _)| at),
+                ConfigError::DuplicateName(name) => metric_at(name).map_or(0, |(at, _, _, _)| at),
                 ConfigError::Setting { field: "alpha", .. } => raw.alpha.as_ref().map_or(0, |v| v.span().start),
                 _ => 0,
             };
@@ -309,7 +318,11 @@ fn check_metric(metric: &Spanned<RawMetric>) -> Result<(MetricSpec, Queries), In
         "ratio" => {
             refuse(m.query.as_ref().map(Spanned::span), "query", "ratio")?;
             refuse(m.tolerance.as_ref().map(Spanned::span), "tolerance", "ratio")?;
+            refuse(m.block.as_ref().map(Spanned::span), "block", "ratio")?;
             let mut spec = MetricSpec::ratio(&name);
+            if let Some(margin) = &m.margin {
+                spec = spec.margin(*margin.get_ref());
+            }
             if let Some(min_total) = &m.min_total {
                 spec = spec.min_total(*min_total.get_ref());
             }
@@ -323,7 +336,20 @@ fn check_metric(metric: &Spanned<RawMetric>) -> Result<(MetricSpec, Queries), In
             refuse(m.bad.as_ref().map(Spanned::span), "bad", "value")?;
             refuse(m.total.as_ref().map(Spanned::span), "total", "value")?;
             refuse(m.min_total.as_ref().map(Spanned::span), "min_total", "value")?;
+            refuse(m.margin.as_ref().map(Spanned::span), "margin", "value")?;
             let mut spec = MetricSpec::value(&name);
+            if let Some(block) = &m.block {
+                let steps = u32::try_from(*block.get_ref())
+                    .ok()
+                    .filter(|b| *b >= 1)
+                    .ok_or_else(|| {
+                        at(
+                            block,
+                            format!("metric `{name}`: `block` must be a whole number at least 1"),
+                        )
+                    })?;
+                spec = spec.block(steps);
+            }
             if let Some(tolerance) = &m.tolerance {
                 spec = spec.tolerance(*tolerance.get_ref());
             }
@@ -464,7 +490,7 @@ tolerance = 0.10
         assert_eq!(
             err(&ISSUE.replace("total = 'sum", "totl = 'sum")),
             "guard.toml:15:1: unknown field `totl`, expected one of `name`, `kind`, `bad`, `total`, `min_total`, \
-             `query`, `tolerance`, `direction`, `critical`"
+             `query`, `tolerance`, `margin`, `block`, `direction`, `critical`"
         );
         assert_eq!(
             err(&ISSUE
@@ -497,6 +523,31 @@ tolerance = 0.10
             "guard.toml:28:11: `command` needs a program: [\"program\", \"argument\", …]"
         );
         assert!(err(&format!("{ISSUE}\n[on_fail]\nurl = \"x\"\nsecret = \"s\"\n")).contains("unknown field `secret`"));
+    }
+
+    #[test]
+    fn tuning() {
+        let text = ISSUE
+            .replace("min_total = 200", "min_total = 200\nmargin = 0.5")
+            .replace("tolerance = 0.10", "tolerance = 0.10\nblock = 4");
+        let file = GuardFile::parse(&text, "guard.toml").unwrap();
+        assert_eq!(
+            file.config.metrics()[0],
+            MetricSpec::ratio("http-errors")
+                .min_total(200.0)
+                .margin(0.5)
+                .critical(true)
+        );
+        assert_eq!(
+            file.config.metrics()[1],
+            MetricSpec::value("latency-p99").tolerance(0.1).block(4)
+        );
+        assert_eq!(
+            err(&ISSUE.replace("min_total = 200", "min_total = 200\nmargin = 1.5")),
+            "guard.toml:18:10: metric `http-errors`: `margin` must leave 1 + margin below pass_ratio"
+        );
+        assert!(err(&ISSUE.replace("tolerance = 0.10", "block = 0")).contains("`block` must be a whole number"));
+        assert!(err(&ISSUE.replace("min_total = 200", "block = 2")).contains("`block` does not apply to a ratio"));
     }
 
     #[test]
