@@ -7,6 +7,7 @@
 //! `step`; an interval takes the steps in (start, end], aligned by time across groups, NaN where a group has none.
 //! An empty result is "no data", never zero. Does not own: HTTP (`prometheus`) or judging (`analysis`).
 
+use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use jiff::{SignedDuration, Timestamp};
 use thiserror::Error;
 
@@ -145,52 +146,104 @@ pub fn value_observations(
         .collect()
 }
 
-/// Runs every query of `file` over `window` and cuts the answers into one input per interval.
+/// Points per `query_range` call; Prometheus refuses more than 11,000 per series.
+pub const MAX_POINTS: i64 = 10_000;
+/// Queries in flight at once.
+pub const IN_FLIGHT: usize = 8;
+
+/// One query over one range: which result slot it fills, and the piece of the range when a long window is split.
+struct Job {
+    slot: usize,
+    metric: usize,
+    query: String,
+    start: Timestamp,
+    end: Timestamp,
+    step: SignedDuration,
+}
+
+/// Splits [start, end] at `step` into ranges of at most `MAX_POINTS` evaluations.
+fn pieces(start: Timestamp, end: Timestamp, step: SignedDuration) -> Vec<(Timestamp, Timestamp)> {
+    let mut out = Vec::new();
+    let mut from = start;
+    while from <= end {
+        let to = (from + step * (MAX_POINTS - 1) as i32).min(end);
+        out.push((from, to));
+        from = to + step;
+    }
+    out
+}
+
+/// Runs every query of `file` over `window`, `IN_FLIGHT` at a time, and cuts the answers into one input per
+/// interval. The first error (unreachable, refused, too many series) ends the fetch.
 pub async fn fetch_window(
     source: &impl MetricSource,
     file: &GuardFile,
     window: &Window,
 ) -> Result<Vec<IntervalInput>, FetchError> {
-    let mut per_metric = Vec::new();
-    for (spec, queries) in file.config.metrics().iter().zip(&file.queries) {
-        let one = |query: &str, series: Vec<Series>| -> Result<Option<Series>, FetchError> {
-            match series.len() {
-                0 | 1 => Ok(series.into_iter().next()),
-                count => Err(FetchError::TooManySeries {
-                    metric: spec.name.clone(),
-                    query: query.to_owned(),
-                    count,
-                }),
-            }
+    let mut jobs = Vec::new();
+    let mut slots = 0;
+    for (metric, queries) in file.queries.iter().enumerate() {
+        let (texts, first, step): (Vec<&String>, Timestamp, SignedDuration) = match queries {
+            Queries::Ratio { bad, total } => (vec![bad, total], window.start + window.interval, window.interval),
+            Queries::Value { query } => (vec![query], window.start + file.step, file.step),
         };
-        let observations = match queries {
-            Queries::Ratio { bad, total } => {
-                let mut got = Vec::new();
-                for group in [&file.baseline, &file.canary] {
-                    for query in [bad, total] {
-                        let query = with_group(query, group);
-                        let (first, _) = window.bounds(0);
-                        let series = source
-                            .query_range(&query, first + window.interval, window.end(), window.interval)
-                            .await?;
-                        got.push(one(&query, series)?);
-                    }
+        for group in [&file.baseline, &file.canary] {
+            for text in &texts {
+                let query = with_group(text, group);
+                for (start, end) in pieces(first, window.end(), step) {
+                    jobs.push(Job {
+                        slot: slots,
+                        metric,
+                        query: query.clone(),
+                        start,
+                        end,
+                        step,
+                    });
                 }
+                slots += 1;
+            }
+        }
+    }
+    let answers: Vec<(Job, Vec<Series>)> = stream::iter(jobs)
+        .map(|job| async move {
+            let series = source.query_range(&job.query, job.start, job.end, job.step).await?;
+            Ok::<_, FetchError>((job, series))
+        })
+        .buffered(IN_FLIGHT)
+        .try_collect()
+        .await?;
+    let mut results: Vec<Option<Series>> = vec![None; slots];
+    for (job, series) in answers {
+        if series.len() > 1 {
+            return Err(FetchError::TooManySeries {
+                metric: file.config.metrics()[job.metric].name.clone(),
+                query: job.query,
+                count: series.len(),
+            });
+        }
+        if let Some(piece) = series.into_iter().next() {
+            match &mut results[job.slot] {
+                Some(whole) => whole.points.extend(piece.points),
+                empty => *empty = Some(piece),
+            }
+        }
+    }
+    let mut slot = 0;
+    let mut per_metric = Vec::new();
+    for queries in &file.queries {
+        let observations = match queries {
+            Queries::Ratio { .. } => {
+                let got = &results[slot..slot + 4];
+                slot += 4;
                 ratio_observations(
                     window,
                     [got[0].as_ref(), got[1].as_ref()],
                     [got[2].as_ref(), got[3].as_ref()],
                 )
             }
-            Queries::Value { query } => {
-                let mut got = Vec::new();
-                for group in [&file.baseline, &file.canary] {
-                    let query = with_group(query, group);
-                    let series = source
-                        .query_range(&query, window.start + file.step, window.end(), file.step)
-                        .await?;
-                    got.push(one(&query, series)?);
-                }
+            Queries::Value { .. } => {
+                let got = &results[slot..slot + 2];
+                slot += 2;
                 value_observations(window, file.step, got[0].as_ref(), got[1].as_ref())
             }
         };
@@ -227,6 +280,19 @@ mod tests {
             SignedDuration::from_secs(60),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn long_ranges_are_split() {
+        let start = Timestamp::from_second(0).unwrap();
+        let step = SignedDuration::from_secs(15);
+        let end = start + step * 25_000;
+        let got = pieces(start, end, step);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], (start, start + step * 9_999));
+        assert_eq!(got[1].0, start + step * 10_000);
+        assert_eq!(got[2].1, end);
+        assert_eq!(pieces(start, start, step), vec![(start, start)]);
     }
 
     #[test]
