@@ -44,11 +44,7 @@ impl Check for Ancestry {
             );
         }
         let n = rolled_back.len();
-        let commits = if n == 1 {
-            "1 commit".to_owned()
-        } else {
-            format!("{n} commits")
-        };
+        let commits = if n == 1 { "1 commit".to_owned() } else { format!("{n} commits") };
         let mut message =
             format!("the deploy does not contain production's tip {production}: it would roll back {commits}: ");
         for (i, commit) in rolled_back.iter().take(self.cfg.list).enumerate() {
@@ -92,10 +88,7 @@ mod tests {
     fn check(rolled_back: usize, list: usize, expect: Option<&str>) {
         let contents = Contents::assemble("f".repeat(40), "t".repeat(40), vec![]);
         let rolled_back: Vec<Commit> = (1..=rolled_back).map(commit).collect();
-        let cfg = cfg::Config {
-            list: toml::Spanned::new(0..0, list),
-            ..Default::default()
-        };
+        let cfg = cfg::Config { list: toml::Spanned::new(0..0, list), ..Default::default() };
         let result = Ancestry::new(cfg).unwrap().run(&CheckContext {
             contents: &contents,
             rolled_back: &rolled_back,

@@ -97,9 +97,7 @@ impl CommitKeys {
         {
             return Ok(());
         }
-        Err(Rejection {
-            example: keys.example(),
-        })
+        Err(Rejection { example: keys.example() })
     }
 }
 
@@ -136,12 +134,7 @@ impl Check for CommitKeys {
                 "commit-without-key",
                 Severity::Deny,
                 commit.sha.clone(),
-                format!(
-                    "commit {} {:?} by {} names no issue key",
-                    commit.short_sha(),
-                    commit.subject,
-                    commit.author
-                ),
+                format!("commit {} {:?} by {} names no issue key", commit.short_sha(), commit.subject, commit.author),
             ));
         }
         let summary = match (commits.len(), findings.len()) {
@@ -180,47 +173,23 @@ mod tests {
     }
 
     fn check(cfg: cfg::Config, commits: &[(&str, bool)], expect_subjects: &[usize], expect_summary: &str) {
-        let commits = commits
-            .iter()
-            .enumerate()
-            .map(|(i, (m, merge))| commit(i, m, *merge))
-            .collect();
+        let commits = commits.iter().enumerate().map(|(i, (m, merge))| commit(i, m, *merge)).collect();
         let contents = Contents::assemble("f".into(), "t".into(), commits);
-        let result = rules(cfg).run(&CheckContext {
-            contents: &contents,
-            rolled_back: &[],
-            tracker: Default::default(),
-        });
+        let result =
+            rules(cfg).run(&CheckContext { contents: &contents, rolled_back: &[], tracker: Default::default() });
         let subjects: Vec<String> = result.findings.iter().map(|f| f.subject.clone()).collect();
         let expect: Vec<String> = expect_subjects.iter().map(|i| format!("{i:040}")).collect();
         assert_eq!(subjects, expect);
         assert_eq!(result.summary, expect_summary);
-        assert_eq!(
-            result.outcome,
-            if expect.is_empty() {
-                Outcome::Pass
-            } else {
-                Outcome::Fail
-            }
-        );
-        assert!(
-            result
-                .findings
-                .iter()
-                .all(|f| f.code == "commit-without-key" && f.severity == Severity::Deny)
-        );
+        assert_eq!(result.outcome, if expect.is_empty() { Outcome::Pass } else { Outcome::Fail });
+        assert!(result.findings.iter().all(|f| f.code == "commit-without-key" && f.severity == Severity::Deny));
     }
 
     #[test]
     fn commits_without_keys_are_denied() {
         check(
             cfg::Config::default(),
-            &[
-                ("AB-1 one", false),
-                ("no key", false),
-                ("body only\n\nRefs AB-2", false),
-                ("also none", false),
-            ],
+            &[("AB-1 one", false), ("no key", false), ("body only\n\nRefs AB-2", false), ("also none", false)],
             &[1, 3],
             "2 of 4 commits name no issue key",
         );
@@ -237,12 +206,7 @@ mod tests {
             ("chore: release 1.2.3", false),
             ("AB-1 one", false),
         ];
-        check(
-            cfg::Config::default(),
-            &commits,
-            &[4],
-            "1 of 6 commits names no issue key",
-        );
+        check(cfg::Config::default(), &commits, &[4], "1 of 6 commits names no issue key");
         let strict = cfg::Config {
             allow_merge: false,
             allow_fixup: false,
@@ -251,16 +215,8 @@ mod tests {
             ..Default::default()
         };
         check(strict, &commits, &[0, 1, 3], "3 of 6 commits name no issue key");
-        let all_ok = cfg::Config {
-            ignore: vec![toml::Spanned::new(0..0, "^chore".to_owned())],
-            ..Default::default()
-        };
-        check(
-            all_ok,
-            &commits,
-            &[],
-            "all 6 commits name an issue key or are exempt (4 exempt)",
-        );
+        let all_ok = cfg::Config { ignore: vec![toml::Spanned::new(0..0, "^chore".to_owned())], ..Default::default() };
+        check(all_ok, &commits, &[], "all 6 commits name an issue key or are exempt (4 exempt)");
     }
 
     #[test]
@@ -269,19 +225,10 @@ mod tests {
         let ck = rules(cfg::Config::default());
         assert!(ck.judge_message("AB-12 fix\n", &keys, false).is_ok());
         assert!(ck.judge_message("fix\n\nCloses AB-12\n", &keys, false).is_ok());
-        assert!(
-            ck.judge_message("\n# Please enter the commit message\n", &keys, false)
-                .is_ok(),
-            "empty is git's call"
-        );
+        assert!(ck.judge_message("\n# Please enter the commit message\n", &keys, false).is_ok(), "empty is git's call");
         assert!(ck.judge_message("Merge branch 'x'\n", &keys, false).is_ok());
-        assert!(
-            ck.judge_message("anything\n", &keys, true).is_ok(),
-            "concluding a merge"
-        );
-        let rejection = ck
-            .judge_message("fix it\n# On branch AB-3-feature\n", &keys, false)
-            .unwrap_err();
+        assert!(ck.judge_message("anything\n", &keys, true).is_ok(), "concluding a merge");
+        let rejection = ck.judge_message("fix it\n# On branch AB-3-feature\n", &keys, false).unwrap_err();
         assert!(rejection.to_string().contains("ABC-123 Fix rounding"), "{rejection}");
         let scissors = "fix it\n# ------------------------ >8 ------------------------\ndiff AB-4\n";
         assert!(ck.judge_message(scissors, &keys, false).is_err());

@@ -43,10 +43,7 @@ pub(crate) struct Invalid {
 
 impl Invalid {
     pub(crate) fn at<T>(value: &Spanned<T>, message: impl Into<String>) -> Self {
-        Self {
-            span: value.span(),
-            message: message.into(),
-        }
+        Self { span: value.span(), message: message.into() }
     }
 }
 
@@ -125,12 +122,7 @@ impl ValidConfig {
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let locate = |offset: usize, message: String| {
             let (line, column) = line_column(text, offset);
-            ConfigError {
-                origin: origin.to_owned(),
-                line,
-                column,
-                message,
-            }
+            ConfigError { origin: origin.to_owned(), line, column, message }
         };
         let raw: RawConfig = toml::from_str(text)
             .map_err(|e| locate(e.span().map_or(0, |s| s.start), e.message().trim_end().to_owned()))?;
@@ -158,20 +150,10 @@ impl ValidConfig {
             keys,
             ancestry: ancestry::Ancestry::new(raw.checks.ancestry)?,
             commit_keys: commit_keys::CommitKeys::new(raw.checks.commit_keys)?,
-            issue_exists: issue_exists::IssueExists {
-                cfg: raw.checks.issue_exists,
-            },
-            issue_status: issue_status::IssueStatus {
-                cfg: raw.checks.issue_status,
-                tracker: tracker.clone(),
-            },
-            issue_fields: issue_fields::IssueFields {
-                cfg: raw.checks.issue_fields,
-                tracker: tracker.clone(),
-            },
-            ready_issues: ready_issues::ReadyIssues {
-                cfg: raw.checks.ready_issues,
-            },
+            issue_exists: issue_exists::IssueExists { cfg: raw.checks.issue_exists },
+            issue_status: issue_status::IssueStatus { cfg: raw.checks.issue_status, tracker: tracker.clone() },
+            issue_fields: issue_fields::IssueFields { cfg: raw.checks.issue_fields, tracker: tracker.clone() },
+            ready_issues: ready_issues::ReadyIssues { cfg: raw.checks.ready_issues },
             tracker,
         })
     }
@@ -188,13 +170,15 @@ impl ValidConfig {
         ];
         checks
             .into_iter()
-            .map(|(check, enabled)| {
-                if enabled {
-                    check.run(ctx)
-                } else {
-                    CheckResult::skipped(check.id(), "disabled in greenlight.toml")
-                }
-            })
+            .map(
+                |(check, enabled)| {
+                    if enabled {
+                        check.run(ctx)
+                    } else {
+                        CheckResult::skipped(check.id(), "disabled in greenlight.toml")
+                    }
+                },
+            )
             .collect()
     }
 }
@@ -240,18 +224,12 @@ mod tests {
     fn invalid_values_point_at_the_value() {
         let err = ValidConfig::parse("[keys]\npatterns = ['ok', '(']\n", "g.toml").unwrap_err();
         assert_eq!((err.line, err.column), (2, 19), "{err}");
-        assert_eq!(
-            err.message,
-            "pattern 1 is not a valid regular expression: unclosed group"
-        );
+        assert_eq!(err.message, "pattern 1 is not a valid regular expression: unclosed group");
         let err = ValidConfig::parse("[keys]\nprojects = [\"A\"]\n", "g.toml").unwrap_err();
         assert_eq!((err.line, err.column), (2, 13), "{err}");
         let err = ValidConfig::parse("[checks.commit-keys]\nignore = [\"[\"]\n", "g.toml").unwrap_err();
         assert_eq!((err.line, err.column), (2, 11), "{err}");
-        check_err(
-            "[deploy]\nproduction = 3\n",
-            "greenlight.toml:2:14: invalid type: integer `3`, expected a string",
-        );
+        check_err("[deploy]\nproduction = 3\n", "greenlight.toml:2:14: invalid type: integer `3`, expected a string");
         check_err("[deploy\n", "greenlight.toml:1:8: unclosed table, expected `]`");
     }
 
@@ -260,10 +238,7 @@ mod tests {
         let template = ValidConfig::parse(TEMPLATE, "greenlight.toml").unwrap();
         let empty = ValidConfig::default();
         assert_eq!(template.production.as_deref(), Some("origin/production"));
-        assert_eq!(
-            format!("{:?}", template.commit_keys),
-            format!("{:?}", empty.commit_keys)
-        );
+        assert_eq!(format!("{:?}", template.commit_keys), format!("{:?}", empty.commit_keys));
         assert_eq!(format!("{:?}", template.ancestry), format!("{:?}", empty.ancestry));
         assert_eq!(template.keys.extract("AB-1 CVE-2024-1234 #3").len(), 1);
     }

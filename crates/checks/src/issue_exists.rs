@@ -57,23 +57,14 @@ mod tests {
         let result = IssueExists::default().run(&ctx(&contents, &facts));
         let subjects: Vec<&str> = result.findings.iter().map(|f| f.subject.as_str()).collect();
         assert_eq!(subjects, ["AB-1", "AB-3"]);
-        assert!(
-            result
-                .findings
-                .iter()
-                .all(|f| f.code == "issue-not-found" && f.severity == Severity::Deny)
-        );
+        assert!(result.findings.iter().all(|f| f.code == "issue-not-found" && f.severity == Severity::Deny));
         assert_eq!(result.summary, "2 of 3 issues do not exist");
     }
 
     #[test]
     fn without_facts_the_check_skips_or_errors() {
         let contents = empty_contents();
-        let mut ctx = CheckContext {
-            contents: &contents,
-            rolled_back: &[],
-            tracker: Tracker::NotConfigured,
-        };
+        let mut ctx = CheckContext { contents: &contents, rolled_back: &[], tracker: Tracker::NotConfigured };
         assert_eq!(IssueExists::default().run(&ctx).outcome, Outcome::Skipped);
         ctx.tracker = Tracker::Offline;
         assert_eq!(IssueExists::default().run(&ctx).outcome, Outcome::Skipped);

@@ -54,10 +54,7 @@ impl Check for IssueFields {
                             format!("{who} has no {:?}", rule.field),
                         ));
                     } else if let Some(allowed) = &rule.allowed
-                        && value
-                            .values()
-                            .iter()
-                            .any(|v| !allowed.iter().any(|a| a.eq_ignore_ascii_case(v)))
+                        && value.values().iter().any(|v| !allowed.iter().any(|a| a.eq_ignore_ascii_case(v)))
                     {
                         findings.push(Finding::new(
                             "issue-field-invalid",
@@ -111,43 +108,25 @@ mod tests {
             ],
         );
         facts.fields = vec![
-            FieldRef {
-                name: "Post-deploy checks".into(),
-                id: "cf_1".into(),
-            },
-            FieldRef {
-                name: "Deploy type".into(),
-                id: "cf_2".into(),
-            },
+            FieldRef { name: "Post-deploy checks".into(), id: "cf_1".into() },
+            FieldRef { name: "Deploy type".into(), id: "cf_2".into() },
         ];
         let check = IssueFields {
             cfg: Toggle::default(),
             tracker: Some(tracker(
                 Subtasks::Parent,
                 vec![
-                    rule(
-                        "Post-deploy checks",
-                        Some(&["Written", "Not needed"]),
-                        Some(&["Story", "Bug"]),
-                    ),
+                    rule("Post-deploy checks", Some(&["Written", "Not needed"]), Some(&["Story", "Bug"])),
                     rule("Deploy type", Some(&["web", "worker"]), Some(&["Bug"])),
                 ],
             )),
         };
         let contents = empty_contents();
         let result = check.run(&ctx(&contents, &facts));
-        let got: Vec<(&str, &str)> = result
-            .findings
-            .iter()
-            .map(|f| (f.code.as_str(), f.subject.as_str()))
-            .collect();
+        let got: Vec<(&str, &str)> = result.findings.iter().map(|f| (f.code.as_str(), f.subject.as_str())).collect();
         assert_eq!(
             got,
-            [
-                ("issue-field-invalid", "AB-2"),
-                ("issue-field-missing", "AB-3"),
-                ("issue-field-invalid", "AB-5")
-            ]
+            [("issue-field-invalid", "AB-2"), ("issue-field-missing", "AB-3"), ("issue-field-invalid", "AB-5")]
         );
         assert_eq!(
             result.findings[0].message,

@@ -30,12 +30,7 @@ impl Check for IssueStatus {
                 return CheckResult::skipped(ID, "no [tracker] in greenlight.toml");
             };
             let units = units(facts, tracker.subtasks);
-            let ready = tracker
-                .ready_statuses
-                .iter()
-                .map(|s| format!("{s:?}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let ready = tracker.ready_statuses.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
             let findings: Vec<Finding> = units
                 .iter()
                 .filter(|(issue, _)| !tracker.is_ready_status(&issue.status))
@@ -44,11 +39,7 @@ impl Check for IssueStatus {
                         "issue-wrong-status",
                         Severity::Deny,
                         issue.key.as_str(),
-                        format!(
-                            "{} is {:?}; ready to ship: {ready}",
-                            describe(issue, *via),
-                            issue.status
-                        ),
+                        format!("{} is {:?}; ready to ship: {ready}", describe(issue, *via), issue.status),
                     )
                 })
                 .collect();
@@ -78,16 +69,9 @@ mod tests {
             ],
         );
         let contents = empty_contents();
-        let check = IssueStatus {
-            cfg: Toggle::default(),
-            tracker: Some(tracker(subtasks, vec![])),
-        };
+        let check = IssueStatus { cfg: Toggle::default(), tracker: Some(tracker(subtasks, vec![])) };
         let result = check.run(&ctx(&contents, &facts));
-        let got: Vec<(&str, &str)> = result
-            .findings
-            .iter()
-            .map(|f| (f.subject.as_str(), f.message.as_str()))
-            .collect();
+        let got: Vec<(&str, &str)> = result.findings.iter().map(|f| (f.subject.as_str(), f.message.as_str())).collect();
         assert_eq!(got, expect);
     }
 
@@ -100,18 +84,12 @@ mod tests {
                     "AB-2",
                     "AB-2 \"summary of AB-2\" (parent of sub-task AB-3) is \"In Review\"; ready to ship: \"Ready to Deploy\"",
                 ),
-                (
-                    "AB-4",
-                    "AB-4 \"summary of AB-4\" is \"In Progress\"; ready to ship: \"Ready to Deploy\"",
-                ),
+                ("AB-4", "AB-4 \"summary of AB-4\" is \"In Progress\"; ready to ship: \"Ready to Deploy\""),
             ],
         );
         check(
             Subtasks::Itself,
-            &[(
-                "AB-4",
-                "AB-4 \"summary of AB-4\" is \"In Progress\"; ready to ship: \"Ready to Deploy\"",
-            )],
+            &[("AB-4", "AB-4 \"summary of AB-4\" is \"In Progress\"; ready to ship: \"Ready to Deploy\"")],
         );
     }
 }

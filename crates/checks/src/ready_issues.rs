@@ -70,10 +70,7 @@ mod tests {
     fn ready_issues_missing_from_the_deploy() {
         let mut facts = facts(
             &["AB-1", "AB-3"],
-            vec![
-                issue("AB-1", "Ready", "Story", None),
-                issue("AB-3", "Ready", "Sub-task", Some("AB-2")),
-            ],
+            vec![issue("AB-1", "Ready", "Story", None), issue("AB-3", "Ready", "Sub-task", Some("AB-2"))],
         );
         facts.ready = vec![
             issue("AB-1", "Ready", "Story", None),
@@ -86,12 +83,7 @@ mod tests {
         assert_eq!(subjects, ["AB-9"], "AB-2 ships through its sub-task AB-3");
         assert_eq!(result.findings[0].severity, Severity::Warn);
         assert_eq!(result.outcome, Outcome::Warn);
-        let strict = ReadyIssues {
-            cfg: cfg::Config {
-                severity: Severity::Deny,
-                ..Default::default()
-            },
-        };
+        let strict = ReadyIssues { cfg: cfg::Config { severity: Severity::Deny, ..Default::default() } };
         assert_eq!(strict.run(&ctx(&contents, &facts)).outcome, Outcome::Fail);
     }
 }

@@ -44,12 +44,7 @@ pub struct Finding {
 
 impl Finding {
     pub fn new(code: &str, severity: Severity, subject: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            code: code.to_owned(),
-            severity,
-            message: message.into(),
-            subject: subject.into(),
-        }
+        Self { code: code.to_owned(), severity, message: message.into(), subject: subject.into() }
     }
 }
 
@@ -73,30 +68,15 @@ impl CheckResult {
         } else {
             Outcome::Pass
         };
-        Self {
-            id: id.to_owned(),
-            outcome,
-            summary: summary.into(),
-            findings,
-        }
+        Self { id: id.to_owned(), outcome, summary: summary.into(), findings }
     }
 
     pub fn error(id: &str, message: impl Into<String>) -> Self {
-        Self {
-            id: id.to_owned(),
-            outcome: Outcome::Error,
-            summary: message.into(),
-            findings: Vec::new(),
-        }
+        Self { id: id.to_owned(), outcome: Outcome::Error, summary: message.into(), findings: Vec::new() }
     }
 
     pub fn skipped(id: &str, reason: impl Into<String>) -> Self {
-        Self {
-            id: id.to_owned(),
-            outcome: Outcome::Skipped,
-            summary: reason.into(),
-            findings: Vec::new(),
-        }
+        Self { id: id.to_owned(), outcome: Outcome::Skipped, summary: reason.into(), findings: Vec::new() }
     }
 }
 
@@ -123,11 +103,7 @@ mod tests {
 
     fn check(severities: &[Severity], expect: Outcome) {
         let findings = severities.iter().map(|&s| Finding::new("x", s, "s", "m")).collect();
-        assert_eq!(
-            CheckResult::from_findings("c", "", findings).outcome,
-            expect,
-            "{severities:?}"
-        );
+        assert_eq!(CheckResult::from_findings("c", "", findings).outcome, expect, "{severities:?}");
     }
 
     #[test]

@@ -64,10 +64,7 @@ impl Contents {
             }
             for key in &commit.keys {
                 let i = *index.entry(key).or_insert_with(|| {
-                    issues.push(IssueCommits {
-                        key: key.clone(),
-                        commits: Vec::new(),
-                    });
+                    issues.push(IssueCommits { key: key.clone(), commits: Vec::new() });
                     issues.len() - 1
                 });
                 issues[i].commits.push(commit.sha.clone());
@@ -75,13 +72,7 @@ impl Contents {
         }
         drop(index);
         issues.sort_by_cached_key(|issue| issue.key.sort_key_owned());
-        Self {
-            from,
-            to,
-            commits,
-            issues,
-            commits_without_key,
-        }
+        Self { from, to, commits, issues, commits_without_key }
     }
 
     pub fn merge_count(&self) -> usize {
@@ -117,17 +108,11 @@ mod tests {
             commit("c0", "AB-9 first", false),
         ];
         let contents = Contents::assemble("f".into(), "t".into(), commits);
-        let issues: Vec<(&str, Vec<&str>)> = contents
-            .issues
-            .iter()
-            .map(|i| (i.key.as_str(), i.commits.iter().map(String::as_str).collect()))
-            .collect();
+        let issues: Vec<(&str, Vec<&str>)> =
+            contents.issues.iter().map(|i| (i.key.as_str(), i.commits.iter().map(String::as_str).collect())).collect();
         assert_eq!(issues, vec![("AB-9", vec!["c3", "c0"]), ("AB-10", vec!["c3"])]);
         assert_eq!(contents.commits_without_key, vec!["c1"]);
         assert_eq!(contents.merge_count(), 1);
-        assert_eq!(
-            contents.commits[0].keys,
-            vec![IssueKey::new("AB-10"), IssueKey::new("AB-9")]
-        );
+        assert_eq!(contents.commits[0].keys, vec![IssueKey::new("AB-10"), IssueKey::new("AB-9")]);
     }
 }

@@ -68,9 +68,7 @@ impl IssueKey {
 
 impl Ord for IssueKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.sort_key()
-            .cmp(&other.sort_key())
-            .then_with(|| self.0.cmp(&other.0))
+        self.sort_key().cmp(&other.sort_key()).then_with(|| self.0.cmp(&other.0))
     }
 }
 
@@ -134,10 +132,7 @@ impl KeyRules {
                 regex::RegexBuilder::new(source)
                     .case_insensitive(settings.ignore_case)
                     .build()
-                    .map_err(|e| KeyRuleError::Pattern {
-                        index,
-                        reason: regex_reason(&e),
-                    })
+                    .map_err(|e| KeyRuleError::Pattern { index, reason: regex_reason(&e) })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let projects = settings
@@ -148,22 +143,13 @@ impl KeyRules {
                 if is_project_key(value) {
                     Ok(value.to_ascii_uppercase())
                 } else {
-                    Err(KeyRuleError::Project {
-                        index,
-                        value: value.clone(),
-                    })
+                    Err(KeyRuleError::Project { index, value: value.clone() })
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let github = settings
-            .github
-            .then(|| Regex::new(GITHUB_REF_PATTERN).expect("the GitHub reference pattern compiles"));
-        Ok(Self {
-            patterns,
-            projects,
-            github,
-            ignore_case: settings.ignore_case,
-        })
+        let github =
+            settings.github.then(|| Regex::new(GITHUB_REF_PATTERN).expect("the GitHub reference pattern compiles"));
+        Ok(Self { patterns, projects, github, ignore_case: settings.ignore_case })
     }
 
     /// The keys a message names, each once, in the order they first appear.
@@ -205,11 +191,7 @@ impl KeyRules {
 
     /// Applies the CVE exclusion, case normalisation and the project allow-list to one pattern match.
     fn accept_jira(&self, message: &str, text: &str, end: usize) -> Option<IssueKey> {
-        let key = if self.ignore_case {
-            text.to_ascii_uppercase()
-        } else {
-            text.to_owned()
-        };
+        let key = if self.ignore_case { text.to_ascii_uppercase() } else { text.to_owned() };
         let project = key.rsplit_once('-').map_or(key.as_str(), |(project, _)| project);
         if is_cve_year(project, &message[end..]) {
             return None;
@@ -298,80 +280,47 @@ mod tests {
         default("bump openssl for CVE-2024-12345", &[]);
         default("CVE-2023-4863 and ABC-5", &["ABC-5"]);
         default("a project named CVE: CVE-12 works", &["CVE-12"]);
-        check(
-            KeySettings {
-                ignore_case: true,
-                ..Default::default()
-            },
-            "fix cve-2024-1234",
-            &[],
-        );
+        check(KeySettings { ignore_case: true, ..Default::default() }, "fix cve-2024-1234", &[]);
     }
 
     #[test]
     fn ignore_case_normalises_to_upper_case() {
-        let settings = KeySettings {
-            ignore_case: true,
-            projects: vec!["abc".into()],
-            ..Default::default()
-        };
+        let settings = KeySettings { ignore_case: true, projects: vec!["abc".into()], ..Default::default() };
         check(settings, "abc-12 fixes Abc-13, not utf-8", &["ABC-12", "ABC-13"]);
     }
 
     #[test]
     fn project_allow_list() {
-        let settings = KeySettings {
-            projects: vec!["ABC".into()],
-            ..Default::default()
-        };
+        let settings = KeySettings { projects: vec!["ABC".into()], ..Default::default() };
         check(settings, "ABC-1 XYZ-2 ABCD-3", &["ABC-1"]);
     }
 
     #[test]
     fn github_references() {
-        let settings = KeySettings {
-            github: true,
-            ..Default::default()
-        };
-        check(
-            settings.clone(),
-            "Fix cart (#12) and acme/shop#7, see ABC-3",
-            &["#12", "acme/shop#7", "ABC-3"],
-        );
+        let settings = KeySettings { github: true, ..Default::default() };
+        check(settings.clone(), "Fix cart (#12) and acme/shop#7, see ABC-3", &["#12", "acme/shop#7", "ABC-3"]);
         check(settings.clone(), "issue#12 &#39; #0 ##5", &[]);
         check(settings, "PR #3\n\nCloses #3", &["#3"]);
     }
 
     #[test]
     fn custom_patterns_use_the_key_group() {
-        let settings = KeySettings {
-            patterns: vec![r"(?-u:\b)ticket[ :]+(?<key>[0-9]+)".into()],
-            ..Default::default()
-        };
+        let settings =
+            KeySettings { patterns: vec![r"(?-u:\b)ticket[ :]+(?<key>[0-9]+)".into()], ..Default::default() };
         check(settings, "ticket: 4711 and ticket 12", &["4711", "12"]);
     }
 
     #[test]
     fn invalid_settings_are_reported() {
-        let err = KeyRules::new(&KeySettings {
-            patterns: vec!["(".into()],
-            ..Default::default()
-        })
-        .unwrap_err();
+        let err = KeyRules::new(&KeySettings { patterns: vec!["(".into()], ..Default::default() }).unwrap_err();
         assert!(matches!(err, KeyRuleError::Pattern { index: 0, .. }), "{err}");
-        let err = KeyRules::new(&KeySettings {
-            projects: vec!["1AB".into()],
-            ..Default::default()
-        })
-        .unwrap_err();
+        let err = KeyRules::new(&KeySettings { projects: vec!["1AB".into()], ..Default::default() }).unwrap_err();
         assert!(err.to_string().contains("\"1AB\""), "{err}");
     }
 
     #[test]
     fn keys_sort_by_project_then_number() {
-        let mut keys: Vec<IssueKey> = ["B-1", "AB-10", "#2", "AB-9", "acme/x#1", "#10"]
-            .map(IssueKey::new)
-            .into();
+        let mut keys: Vec<IssueKey> = ["B-1", "AB-10", "#2", "AB-9", "acme/x#1", "#10"].map(IssueKey::new).into();
         keys.sort();
         let got: Vec<&str> = keys.iter().map(IssueKey::as_str).collect();
         assert_eq!(got, ["AB-9", "AB-10", "B-1", "#2", "#10", "acme/x#1"]);

@@ -24,11 +24,7 @@ struct Paint {
 
 impl Paint {
     fn paint(self, style: Style, text: &str) -> String {
-        if self.color {
-            format!("{}{text}{}", style.render(), style.render_reset())
-        } else {
-            text.to_owned()
-        }
+        if self.color { format!("{}{text}{}", style.render(), style.render_reset()) } else { text.to_owned() }
     }
 
     fn fg(self, color: AnsiColor, text: &str) -> String {
@@ -80,12 +76,8 @@ pub fn contents_human(contents: &Contents, color: bool) -> String {
         contents_summary(contents)
     );
     if contents.commits.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n  nothing to deploy: {} already contains {}",
-            short(&contents.from),
-            short(&contents.to)
-        );
+        let _ =
+            writeln!(out, "\n  nothing to deploy: {} already contains {}", short(&contents.from), short(&contents.to));
         return out;
     }
     out.push('\n');
@@ -99,11 +91,7 @@ pub fn contents_human(contents: &Contents, color: bool) -> String {
             p.fg(AnsiColor::Cyan, &keys.join(" "))
         };
         let date = commit.time.get(..10).unwrap_or(&commit.time);
-        let subject = if commit.merge {
-            p.dim(&commit.subject)
-        } else {
-            commit.subject.clone()
-        };
+        let subject = if commit.merge { p.dim(&commit.subject) } else { commit.subject.clone() };
         let _ = writeln!(
             out,
             "  {} {} {}  {}  {}",
@@ -191,13 +179,7 @@ pub fn report_human(report: &Report, color: bool) -> String {
     let width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for check in &report.checks {
         let (mark, mark_color) = outcome_mark(check.outcome);
-        let _ = writeln!(
-            out,
-            "  {} {:width$}  {}",
-            p.bold(mark_color, mark),
-            check.id,
-            check.summary
-        );
+        let _ = writeln!(out, "  {} {:width$}  {}", p.bold(mark_color, mark), check.id, check.summary);
         for finding in &check.findings {
             let _ = writeln!(
                 out,
@@ -283,26 +265,14 @@ pub fn report_markdown(report: &Report) -> String {
         markdown_findings(&mut out, check);
     }
     if !report.issues.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n<details><summary>{}</summary>\n",
-            plural(report.issues.len(), "issue", "issues")
-        );
+        let _ = writeln!(out, "\n<details><summary>{}</summary>\n", plural(report.issues.len(), "issue", "issues"));
         for (issue, depth) in issue_tree(&report.issues) {
             let key = match &issue.url {
                 Some(url) => format!("[{}]({})", markdown_escape(issue.key.as_str()), url.replace(')', "%29")),
                 None => markdown_escape(issue.key.as_str()),
             };
-            let status = issue
-                .status
-                .as_deref()
-                .map(|s| format!(" · {}", markdown_escape(s)))
-                .unwrap_or_default();
-            let summary = issue
-                .summary
-                .as_deref()
-                .map(|s| format!(" {}", markdown_escape(s)))
-                .unwrap_or_default();
+            let status = issue.status.as_deref().map(|s| format!(" · {}", markdown_escape(s))).unwrap_or_default();
+            let summary = issue.summary.as_deref().map(|s| format!(" {}", markdown_escape(s))).unwrap_or_default();
             let commits = plural(issue.commits.len(), "commit", "commits");
             let _ = writeln!(out, "{}- {key}{summary}{status} · {commits}", "  ".repeat(depth));
         }
@@ -316,17 +286,9 @@ pub fn report_markdown(report: &Report) -> String {
 fn issue_tree(issues: &[ReportIssue]) -> Vec<(&ReportIssue, usize)> {
     let is_listed = |key: &crate::IssueKey| issues.iter().any(|i| i.key == *key);
     let mut tree = Vec::with_capacity(issues.len());
-    for issue in issues
-        .iter()
-        .filter(|i| i.parent.as_ref().is_none_or(|p| !is_listed(p)))
-    {
+    for issue in issues.iter().filter(|i| i.parent.as_ref().is_none_or(|p| !is_listed(p))) {
         tree.push((issue, 0));
-        tree.extend(
-            issues
-                .iter()
-                .filter(|i| i.parent.as_ref() == Some(&issue.key))
-                .map(|i| (i, 1)),
-        );
+        tree.extend(issues.iter().filter(|i| i.parent.as_ref() == Some(&issue.key)).map(|i| (i, 1)));
     }
     tree
 }
@@ -350,11 +312,7 @@ fn markdown_findings(out: &mut String, check: &CheckResult) {
         );
     }
     if check.findings.len() > MARKDOWN_FINDINGS_PER_CHECK {
-        let _ = writeln!(
-            out,
-            "- … and {} more",
-            check.findings.len() - MARKDOWN_FINDINGS_PER_CHECK
-        );
+        let _ = writeln!(out, "- … and {} more", check.findings.len() - MARKDOWN_FINDINGS_PER_CHECK);
     }
     out.push_str("\n</details>\n");
 }
@@ -379,14 +337,7 @@ mod tests {
 
     fn report() -> Report {
         let findings = (0..60)
-            .map(|i| {
-                Finding::new(
-                    "commit-without-key",
-                    Severity::Deny,
-                    format!("{i:040}"),
-                    "names *no* key",
-                )
-            })
+            .map(|i| Finding::new("commit-without-key", Severity::Deny, format!("{i:040}"), "names *no* key"))
             .collect();
         Report::new(
             "a".repeat(40),
@@ -403,10 +354,7 @@ mod tests {
     fn markdown_report_caps_findings_and_escapes() {
         let md = report_markdown(&report());
         assert!(md.starts_with("### ❌ greenlight: fail\n"), "{md}");
-        assert!(
-            md.contains("| `commit-keys` | ❌ fail | 60 commits name no key |"),
-            "{md}"
-        );
+        assert!(md.contains("| `commit-keys` | ❌ fail | 60 commits name no key |"), "{md}");
         assert!(md.contains(r"names \*no\* key"), "{md}");
         assert_eq!(md.matches("- **deny**").count(), MARKDOWN_FINDINGS_PER_CHECK);
         assert!(md.contains("- … and 10 more"), "{md}");
@@ -424,11 +372,7 @@ mod tests {
             commits: vec!["c".repeat(40); commits],
         };
         let mut report = report();
-        report.issues = vec![
-            issue("AB-1", None, 1),
-            issue("AB-2", None, 0),
-            issue("AB-3", Some("AB-2"), 2),
-        ];
+        report.issues = vec![issue("AB-1", None, 1), issue("AB-2", None, 0), issue("AB-3", Some("AB-2"), 2)];
         let human = report_human(&report, false);
         assert!(
             human.ends_with(

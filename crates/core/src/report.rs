@@ -75,11 +75,7 @@ impl ReportIssue {
                 commits,
             }
         };
-        let mut list: Vec<ReportIssue> = contents
-            .issues
-            .iter()
-            .map(|i| describe(&i.key, i.commits.clone()))
-            .collect();
+        let mut list: Vec<ReportIssue> = contents.issues.iter().map(|i| describe(&i.key, i.commits.clone())).collect();
         let parents: Vec<IssueKey> = list
             .iter()
             .filter_map(|i| i.parent.clone())
@@ -106,13 +102,7 @@ impl Report {
         } else {
             Verdict::Pass
         };
-        Self {
-            verdict,
-            from,
-            to,
-            checks,
-            issues,
-        }
+        Self { verdict, from, to, checks, issues }
     }
 
     pub fn findings(&self) -> impl Iterator<Item = &crate::check::Finding> {
@@ -127,18 +117,9 @@ mod tests {
     fn check(outcomes: &[Outcome], expect: Verdict) {
         let checks = outcomes
             .iter()
-            .map(|&outcome| CheckResult {
-                id: "c".into(),
-                outcome,
-                summary: String::new(),
-                findings: vec![],
-            })
+            .map(|&outcome| CheckResult { id: "c".into(), outcome, summary: String::new(), findings: vec![] })
             .collect();
-        assert_eq!(
-            Report::new("f".into(), "t".into(), checks, vec![]).verdict,
-            expect,
-            "{outcomes:?}"
-        );
+        assert_eq!(Report::new("f".into(), "t".into(), checks, vec![]).verdict, expect, "{outcomes:?}");
     }
 
     #[test]
@@ -165,11 +146,8 @@ mod tests {
             keys: KeyRules::default().extract(message),
             merge: false,
         };
-        let contents = Contents::assemble(
-            "f".into(),
-            "t".into(),
-            vec![commit("c2", "AB-3 sub"), commit("c1", "AB-1 x")],
-        );
+        let contents =
+            Contents::assemble("f".into(), "t".into(), vec![commit("c2", "AB-3 sub"), commit("c1", "AB-1 x")]);
         let issue = |key: &str, parent: Option<&str>| Issue {
             key: IssueKey::new(key),
             summary: format!("about {key}"),
@@ -189,10 +167,8 @@ mod tests {
             ..Default::default()
         };
         let list = ReportIssue::list(&contents, &Tracker::Facts(&facts));
-        let got: Vec<(&str, Option<&str>, usize)> = list
-            .iter()
-            .map(|i| (i.key.as_str(), i.parent.as_ref().map(|p| p.as_str()), i.commits.len()))
-            .collect();
+        let got: Vec<(&str, Option<&str>, usize)> =
+            list.iter().map(|i| (i.key.as_str(), i.parent.as_ref().map(|p| p.as_str()), i.commits.len())).collect();
         assert_eq!(got, [("AB-1", None, 1), ("AB-2", None, 0), ("AB-3", Some("AB-2"), 1)]);
         assert_eq!(list[0].summary.as_deref(), Some("about AB-1"));
         let bare = ReportIssue::list(&contents, &Tracker::NotConfigured);

@@ -68,12 +68,7 @@ impl Repo {
 
     /// The hooks directory git uses: `core.hooksPath` if set, else `.git/hooks`.
     pub fn hooks_dir(&self) -> PathBuf {
-        let configured = self
-            .repo
-            .config_snapshot()
-            .trusted_path("core.hooksPath")
-            .ok()
-            .flatten();
+        let configured = self.repo.config_snapshot().trusted_path("core.hooksPath").ok().flatten();
         match configured {
             Some(path) if path.is_absolute() => path,
             Some(path) => self.workdir().unwrap_or(self.git_dir()).join(path),
@@ -87,10 +82,9 @@ impl Repo {
         let id = self.repo.rev_parse_single(rev).map_err(unknown)?;
         let object = id.object().map_err(unknown)?;
         let kind = object.kind;
-        let commit = object.peel_to_commit().map_err(|_| GitError::NotACommit {
-            rev: rev.to_owned(),
-            kind: kind.to_string(),
-        })?;
+        let commit = object
+            .peel_to_commit()
+            .map_err(|_| GitError::NotACommit { rev: rev.to_owned(), kind: kind.to_string() })?;
         Ok(commit.id)
     }
 
@@ -105,9 +99,8 @@ impl Repo {
         let (batches, queue) = std::sync::mpsc::channel::<Vec<(u32, ObjectId)>>();
         let queue = std::sync::Mutex::new(queue);
         std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| scope.spawn(|| decode_batches(&shared.to_thread_local(), &queue, keys)))
-                .collect();
+            let handles: Vec<_> =
+                (0..workers).map(|_| scope.spawn(|| decode_batches(&shared.to_thread_local(), &queue, keys))).collect();
             let mut batch = Vec::with_capacity(DECODE_BATCH);
             let walked = walk::Walk::new(&self.repo)?.run(from, to, |n, id| {
                 batch.push((n, id));
@@ -120,9 +113,7 @@ impl Repo {
             drop(batches);
             let mut decoded: Vec<Option<Commit>> = Vec::new();
             for handle in handles {
-                let part = handle
-                    .join()
-                    .map_err(|_| GitError::Other("a decoding thread panicked".into()))??;
+                let part = handle.join().map_err(|_| GitError::Other("a decoding thread panicked".into()))??;
                 for (n, commit) in part {
                     let n = n as usize;
                     if decoded.len() <= n {
@@ -142,12 +133,7 @@ impl Repo {
                     })
                     .collect::<Result<Vec<_>, _>>()
             };
-            Ok(Range {
-                from,
-                to,
-                added: take(sides.added)?,
-                rolled_back: take(sides.rolled_back)?,
-            })
+            Ok(Range { from, to, added: take(sides.added)?, rolled_back: take(sides.rolled_back)? })
         })
     }
 }
@@ -176,10 +162,7 @@ fn decode_batches(
 }
 
 fn decode(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>, keys: &KeyRules) -> Result<Commit, GitError> {
-    let corrupt = |reason: String| GitError::Corrupt {
-        id: id.to_string(),
-        reason,
-    };
+    let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
     let data = repo
         .objects
         .try_find(id, buf)
@@ -217,9 +200,6 @@ mod tests {
     fn rfc3339_keeps_the_offset() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00+00:00");
         assert_eq!(rfc3339(1_700_000_000, 2 * 3600), "2023-11-15T00:13:20+02:00");
-        assert_eq!(
-            rfc3339(1_700_000_000, -(5 * 3600 + 30 * 60)),
-            "2023-11-14T16:43:20-05:30"
-        );
+        assert_eq!(rfc3339(1_700_000_000, -(5 * 3600 + 30 * 60)), "2023-11-14T16:43:20-05:30");
     }
 }

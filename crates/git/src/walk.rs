@@ -80,9 +80,7 @@ pub(crate) struct Walk<'r> {
 
 impl<'r> Walk<'r> {
     pub(crate) fn new(repo: &'r gix::Repository) -> Result<Self, GitError> {
-        let graph = repo
-            .commit_graph_if_enabled()
-            .map_err(|e| GitError::Other(format!("commit-graph: {e}")))?;
+        let graph = repo.commit_graph_if_enabled().map_err(|e| GitError::Other(format!("commit-graph: {e}")))?;
         let shallow = repo
             .shallow_commits()
             .map_err(|e| GitError::Other(format!("shallow file: {e}")))?
@@ -148,14 +146,9 @@ impl<'r> Walk<'r> {
         }
 
         if let Some(boundary) = self.nodes.iter().find(|n| n.shallow && n.flags != BOTH) {
-            return Err(GitError::ShallowRange {
-                boundary: boundary.id.to_string(),
-            });
+            return Err(GitError::ShallowRange { boundary: boundary.id.to_string() });
         }
-        Ok(Sides {
-            added: self.side(ADDED),
-            rolled_back: self.side(KEPT),
-        })
+        Ok(Sides { added: self.side(ADDED), rolled_back: self.side(KEPT) })
     }
 
     /// Adds `flags` to a commit and queues it when that is news to it.
@@ -184,11 +177,7 @@ impl<'r> Walk<'r> {
     }
 
     fn side(&self, flags: u8) -> Vec<u32> {
-        let mut side: Vec<&Node> = self
-            .nodes
-            .iter()
-            .filter(|n| n.flags == flags && n.state == State::Done)
-            .collect();
+        let mut side: Vec<&Node> = self.nodes.iter().filter(|n| n.flags == flags && n.state == State::Done).collect();
         side.sort_by_key(|n| (Reverse(n.time), n.processed));
         side.into_iter().filter_map(|n| n.settled).collect()
     }
@@ -223,12 +212,7 @@ impl<'r> Walk<'r> {
             }
             (Parent::Id(id), _) => {
                 let (parents, time) = self.read_object(id)?;
-                (
-                    id,
-                    parents.into_iter().map(Parent::Id).collect(),
-                    time,
-                    UNKNOWN_GENERATION,
-                )
+                (id, parents.into_iter().map(Parent::Id).collect(), time, UNKNOWN_GENERATION)
             }
             (Parent::Graph(_), None) => unreachable!("graph positions come from the graph"),
         };
@@ -257,10 +241,7 @@ impl<'r> Walk<'r> {
 
     /// Parents and committer time of a commit the graph lacks.
     fn read_object(&mut self, id: ObjectId) -> Result<(Vec<ObjectId>, i64), GitError> {
-        let corrupt = |reason: String| GitError::Corrupt {
-            id: id.to_string(),
-            reason,
-        };
+        let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
         let data = self
             .repo
             .objects

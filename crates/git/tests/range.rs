@@ -11,8 +11,7 @@ fn shas(commits: &[greenlight_core::Commit]) -> Vec<String> {
 
 /// Both sides of `from...to` as greenlight reads them, with the default key rules.
 fn read(gl: &Repo, from: &str, to: &str) -> greenlight_git::Range {
-    gl.range(gl.resolve(from).unwrap(), gl.resolve(to).unwrap(), &KeyRules::default())
-        .unwrap()
+    gl.range(gl.resolve(from).unwrap(), gl.resolve(to).unwrap(), &KeyRules::default()).unwrap()
 }
 
 /// git's answer for `from..to`, newest first by commit time.
@@ -25,16 +24,8 @@ fn rev_list(repo: &TestRepo, from: &str, to: &str) -> Vec<String> {
 fn check(repo: &TestRepo, from: &str, to: &str) {
     let gl = Repo::discover(repo.path()).unwrap();
     let range = read(&gl, from, to);
-    assert_eq!(
-        shas(&range.added),
-        rev_list(repo, from, to),
-        "added side of {from}..{to}"
-    );
-    assert_eq!(
-        shas(&range.rolled_back),
-        rev_list(repo, to, from),
-        "rolled-back side of {from}..{to}"
-    );
+    assert_eq!(shas(&range.added), rev_list(repo, from, to), "added side of {from}..{to}");
+    assert_eq!(shas(&range.rolled_back), rev_list(repo, to, from), "rolled-back side of {from}..{to}");
 }
 
 #[test]
@@ -47,11 +38,7 @@ fn linear_history() {
     let range = read(&gl, &base, &tip);
     let subjects: Vec<&str> = range.added.iter().map(|c| c.subject.as_str()).collect();
     assert_eq!(subjects, ["no key", "AB-3 three", "AB-2 two"]);
-    let keys: Vec<Vec<&str>> = range
-        .added
-        .iter()
-        .map(|c| c.keys.iter().map(|k| k.as_str()).collect())
-        .collect();
+    let keys: Vec<Vec<&str>> = range.added.iter().map(|c| c.keys.iter().map(|k| k.as_str()).collect()).collect();
     assert_eq!(keys, [vec![], vec!["AB-3"], vec!["AB-2"]]);
     assert_eq!(range.added[0].author, "Ada Lovelace");
     assert_eq!(range.added[0].email, "ada@example.com");
@@ -72,14 +59,7 @@ fn merges_octopus_and_criss_cross() {
     let x = repo.commit_tree("x merges y0", &[&x0, &y0]);
     let y = repo.commit_tree("y merges x0", &[&y0, &x0]);
     let tip = repo.commit_tree("merge x and y", &[&x, &y]);
-    for (from, to) in [
-        (&root, &tip),
-        (&a, &tip),
-        (&x, &y),
-        (&y, &x),
-        (&b, &octopus),
-        (&x0, &tip),
-    ] {
+    for (from, to) in [(&root, &tip), (&a, &tip), (&x, &y), (&y, &x), (&b, &octopus), (&x0, &tip)] {
         check(&repo, from, to);
     }
     let gl = Repo::discover(repo.path()).unwrap();
@@ -122,17 +102,8 @@ fn skewed_clocks_are_exact_with_a_commit_graph() {
     let skewed = {
         let mut cmd = repo.command();
         cmd.env("GIT_COMMITTER_DATE", "@1699990000 +0000");
-        let out = cmd
-            .args([
-                "commit-tree",
-                greenlight_testkit::EMPTY_TREE,
-                "-p",
-                &root,
-                "-m",
-                "skewed",
-            ])
-            .output()
-            .unwrap();
+        let out =
+            cmd.args(["commit-tree", greenlight_testkit::EMPTY_TREE, "-p", &root, "-m", "skewed"]).output().unwrap();
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
     let production = repo.chain(&skewed, &["p1"]);
@@ -197,15 +168,10 @@ fn shallow_clone_that_lacks_the_range_is_an_error() {
     let gl = Repo::discover(&clone_dir.path().join("c")).unwrap();
     let tip = gl.resolve("HEAD").unwrap();
     // Within the fetched depth: fine.
-    let range = gl
-        .range(gl.resolve("HEAD~1").unwrap(), tip, &KeyRules::default())
-        .unwrap();
+    let range = gl.range(gl.resolve("HEAD~1").unwrap(), tip, &KeyRules::default()).unwrap();
     assert_eq!(range.added.len(), 1);
     // A commit beyond the fetched depth is simply unknown to the clone.
-    assert!(matches!(
-        gl.resolve(&ids[1]).unwrap_err(),
-        GitError::UnknownRevision { .. }
-    ));
+    assert!(matches!(gl.resolve(&ids[1]).unwrap_err(), GitError::UnknownRevision { .. }));
     // Root-less side history in the clone itself: its merge base with HEAD lies beyond the boundary.
     let clone = clone_dir.path().join("c");
     let orphan = greenlight_testkit::git_command(&clone, 1_700_000_000)
@@ -213,9 +179,7 @@ fn shallow_clone_that_lacks_the_range_is_an_error() {
         .output()
         .unwrap();
     let orphan = String::from_utf8(orphan.stdout).unwrap().trim().to_owned();
-    let err = gl
-        .range(gl.resolve(&orphan).unwrap(), tip, &KeyRules::default())
-        .unwrap_err();
+    let err = gl.range(gl.resolve(&orphan).unwrap(), tip, &KeyRules::default()).unwrap_err();
     assert!(matches!(err, GitError::ShallowRange { .. }), "{err}");
     assert!(err.to_string().contains("--unshallow"), "{err}");
 }

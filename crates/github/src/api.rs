@@ -107,18 +107,10 @@ impl GitHub {
         if !is_sha(sha) {
             return Err(GitHubError::InvalidSha(sha.to_owned()));
         }
-        let body = NewStatus {
-            state,
-            target_url,
-            description: fit_description(description),
-            context,
-        };
+        let body = NewStatus { state, target_url, description: fit_description(description), context };
         let body = serde_json::to_vec(&body).expect("a status serializes to json");
         let url = self.url(&["repos", owner, name, "statuses", sha]);
-        let request = self
-            .request(Method::POST, url)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body);
+        let request = self.request(Method::POST, url).header(CONTENT_TYPE, "application/json").body(body);
         match self.client.send(request).await {
             Ok(_) => Ok(()),
             Err(error) => Err(not_found_is_the_repo(error, repo)),
@@ -145,10 +137,7 @@ impl GitHub {
                 // will not show; anything else it may say about a 404 here is about the branch.
                 let message = serde_json::from_str::<ErrorBody>(&body).map(|b| b.message);
                 if message.is_ok_and(|m| m == "Not Found") {
-                    Err(GitHubError::RepoNotFound {
-                        url,
-                        repo: repo.to_owned(),
-                    })
+                    Err(GitHubError::RepoNotFound { url, repo: repo.to_owned() })
                 } else {
                     Ok(None)
                 }
@@ -159,31 +148,24 @@ impl GitHub {
 
     /// A request with GitHub's headers and the credential.
     fn request(&self, method: Method, url: Url) -> RequestBuilder {
-        let builder = self
-            .client
-            .request(method, url)
-            .header(ACCEPT, MEDIA_TYPE)
-            .header("X-GitHub-Api-Version", API_VERSION);
+        let builder =
+            self.client.request(method, url).header(ACCEPT, MEDIA_TYPE).header("X-GitHub-Api-Version", API_VERSION);
         self.auth.apply(builder)
     }
 
     /// The API root plus the segments, each percent-encoded (a `/` in a branch name becomes `%2F`).
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.api_url.clone();
-        url.path_segments_mut()
-            .expect("new() refuses urls that cannot be a base")
-            .pop_if_empty()
-            .extend(segments);
+        url.path_segments_mut().expect("new() refuses urls that cannot be a base").pop_if_empty().extend(segments);
         url
     }
 }
 
 fn not_found_is_the_repo(error: HttpError, repo: &str) -> GitHubError {
     match error {
-        HttpError::Status { status, url, .. } if status == StatusCode::NOT_FOUND => GitHubError::RepoNotFound {
-            url,
-            repo: repo.to_owned(),
-        },
+        HttpError::Status { status, url, .. } if status == StatusCode::NOT_FOUND => {
+            GitHubError::RepoNotFound { url, repo: repo.to_owned() }
+        }
         other => other.into(),
     }
 }
@@ -195,11 +177,7 @@ fn split_repo(repo: &str) -> Result<(&str, &str), GitHubError> {
     let fine = |part: &str| {
         !part.is_empty() && part != "." && part != ".." && !part.contains(|c: char| c == '/' || c.is_whitespace())
     };
-    if fine(owner) && fine(name) {
-        Ok((owner, name))
-    } else {
-        Err(invalid())
-    }
+    if fine(owner) && fine(name) { Ok((owner, name)) } else { Err(invalid()) }
 }
 
 #[cfg(test)]
@@ -237,10 +215,7 @@ mod tests {
         assert_eq!(split_repo("acme/shop").unwrap(), ("acme", "shop"));
         assert_eq!(split_repo("a-b/c.d_e").unwrap(), ("a-b", "c.d_e"));
         for bad in ["acme", "acme/", "/shop", "a/b/c", "a/..", "a /b", ""] {
-            assert!(
-                matches!(split_repo(bad), Err(GitHubError::InvalidRepo(r)) if r == bad),
-                "{bad}"
-            );
+            assert!(matches!(split_repo(bad), Err(GitHubError::InvalidRepo(r)) if r == bad), "{bad}");
         }
     }
 

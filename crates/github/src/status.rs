@@ -118,34 +118,18 @@ fn problems(report: &Report) -> String {
     };
     let undecided = ids(report, Outcome::Error).count();
     if undecided > 0 {
-        text.push_str(&format!(
-            "; {undecided} {} could not run",
-            plural(undecided, "check", "checks")
-        ));
+        text.push_str(&format!("; {undecided} {} could not run", plural(undecided, "check", "checks")));
     }
     text
 }
 
 fn could_not_check(report: &Report) -> String {
-    let reasons: Vec<&str> = report
-        .checks
-        .iter()
-        .filter(|c| c.outcome == Outcome::Error)
-        .map(reason)
-        .collect();
-    if reasons.is_empty() {
-        "could not check".to_owned()
-    } else {
-        format!("could not check: {}", reasons.join("; "))
-    }
+    let reasons: Vec<&str> = report.checks.iter().filter(|c| c.outcome == Outcome::Error).map(reason).collect();
+    if reasons.is_empty() { "could not check".to_owned() } else { format!("could not check: {}", reasons.join("; ")) }
 }
 
 fn reason(check: &CheckResult) -> &str {
-    if check.summary.trim().is_empty() {
-        &check.id
-    } else {
-        &check.summary
-    }
+    if check.summary.trim().is_empty() { &check.id } else { &check.summary }
 }
 
 fn passed(report: &Report) -> String {
@@ -167,11 +151,7 @@ fn passed(report: &Report) -> String {
 }
 
 fn ids(report: &Report, outcome: Outcome) -> impl Iterator<Item = &str> {
-    report
-        .checks
-        .iter()
-        .filter(move |c| c.outcome == outcome)
-        .map(|c| c.id.as_str())
+    report.checks.iter().filter(move |c| c.outcome == outcome).map(|c| c.id.as_str())
 }
 
 /// "1 commit without an issue key", "3 issues not ready"; a code without a phrase is shown as itself.
@@ -231,10 +211,7 @@ mod tests {
         check(
             vec![
                 found("ancestry", vec![deny("rollback")]),
-                found(
-                    "commit-keys",
-                    vec![deny("commit-without-key"), deny("commit-without-key")],
-                ),
+                found("commit-keys", vec![deny("commit-without-key"), deny("commit-without-key")]),
                 found("issue-exists", vec![deny("issue-not-found"), warn("issue-not-found")]),
             ],
             "4 problems: 2 commits without an issue key, 1 rollback, 1 unknown issue",
@@ -271,29 +248,19 @@ mod tests {
 
     #[test]
     fn a_failure_without_findings_names_the_check() {
-        let failed = CheckResult {
-            id: "ancestry".into(),
-            outcome: Outcome::Fail,
-            summary: "no".into(),
-            findings: vec![],
-        };
+        let failed =
+            CheckResult { id: "ancestry".into(), outcome: Outcome::Fail, summary: "no".into(), findings: vec![] };
         check(vec![failed], "failed: ancestry");
     }
 
     #[test]
     fn errors_say_why() {
         check(
-            vec![
-                found("commit-keys", vec![]),
-                CheckResult::error("issue-exists", "tracker unreachable"),
-            ],
+            vec![found("commit-keys", vec![]), CheckResult::error("issue-exists", "tracker unreachable")],
             "could not check: tracker unreachable",
         );
         check(
-            vec![
-                CheckResult::error("issue-exists", "tracker\nunreachable"),
-                CheckResult::error("issue-status", "  "),
-            ],
+            vec![CheckResult::error("issue-exists", "tracker\nunreachable"), CheckResult::error("issue-status", "  ")],
             "could not check: tracker unreachable; issue-status",
         );
     }
@@ -315,10 +282,7 @@ mod tests {
         let codes: Vec<Finding> = (0..40).map(|i| deny(&format!("code-number-{i}"))).collect();
         let text = describe(&report(vec![found("many", codes)]));
         assert_eq!(text.chars().count(), MAX_DESCRIPTION_CHARS, "{text}");
-        assert!(
-            text.starts_with("40 problems: 1 code-number-0, 1 code-number-1"),
-            "{text}"
-        );
+        assert!(text.starts_with("40 problems: 1 code-number-0, 1 code-number-1"), "{text}");
         assert!(text.ends_with('…'), "{text}");
     }
 
@@ -362,14 +326,8 @@ mod tests {
             Just(Outcome::Error),
             Just(Outcome::Skipped),
         ];
-        (any_text(), outcome, any_text(), prop::collection::vec(finding, 0..30)).prop_map(
-            |(id, outcome, summary, findings)| CheckResult {
-                id,
-                outcome,
-                summary,
-                findings,
-            },
-        )
+        (any_text(), outcome, any_text(), prop::collection::vec(finding, 0..30))
+            .prop_map(|(id, outcome, summary, findings)| CheckResult { id, outcome, summary, findings })
     }
 
     proptest! {

@@ -52,17 +52,13 @@ pub fn verify_signature(secret: &[u8], body: &[u8], header: Option<&str>) -> Res
     }
     let header = header.map(str::trim).filter(|h| !h.is_empty());
     let header = header.ok_or(SignatureError::Missing)?;
-    let hex = header
-        .strip_prefix(PREFIX)
-        .ok_or(SignatureError::Malformed("expected sha256=<hex digest>"))?;
+    let hex = header.strip_prefix(PREFIX).ok_or(SignatureError::Malformed("expected sha256=<hex digest>"))?;
     if hex.len() != 2 * DIGEST_BYTES {
         return Err(SignatureError::Malformed("expected 64 hex digits after sha256="));
     }
     let claimed = decode_hex(hex).ok_or(SignatureError::Malformed("the digest is not hexadecimal"))?;
     // `verify_slice` compares in constant time.
-    mac(secret, body)
-        .verify_slice(&claimed)
-        .map_err(|_| SignatureError::Mismatch)
+    mac(secret, body).verify_slice(&claimed).map_err(|_| SignatureError::Mismatch)
 }
 
 /// The header value GitHub would send for this body: `sha256=<lowercase hex>`. For tests and load generators.
@@ -169,19 +165,11 @@ pub enum ParseError {
         source: serde_json::Error,
     },
     #[error("malformed {event} payload: {field} is {}, not a commit id", Shown(.value))]
-    Sha {
-        event: String,
-        field: &'static str,
-        value: String,
-    },
+    Sha { event: String, field: &'static str, value: String },
 }
 
 fn at(path: &str) -> String {
-    if path == "." {
-        String::new()
-    } else {
-        format!(" at {path}")
-    }
+    if path == "." { String::new() } else { format!(" at {path}") }
 }
 
 /// A value from a payload in a message: quoted, and cut short if it is long.
@@ -219,17 +207,11 @@ pub fn parse(event_header: &str, body: &[u8]) -> Result<Event, ParseError> {
 }
 
 fn decode<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, ParseError> {
-    let json_error = |path: String, source| ParseError::Json {
-        event: event.to_owned(),
-        path,
-        source,
-    };
+    let json_error = |path: String, source| ParseError::Json { event: event.to_owned(), path, source };
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|error| json_error(error.path().to_string(), error.into_inner()))?;
-    deserializer
-        .end()
-        .map_err(|source| json_error(".".to_owned(), source))?;
+    deserializer.end().map_err(|source| json_error(".".to_owned(), source))?;
     Ok(value)
 }
 
@@ -290,11 +272,7 @@ impl RawPush {
             if is_sha(value) {
                 Ok(())
             } else {
-                Err(ParseError::Sha {
-                    event: "push".to_owned(),
-                    field,
-                    value: value.to_owned(),
-                })
+                Err(ParseError::Sha { event: "push".to_owned(), field, value: value.to_owned() })
             }
         };
         sha("before", &self.before)?;
@@ -334,10 +312,7 @@ mod tests {
     #[test]
     fn the_published_test_vector() {
         assert_eq!(sign(VECTOR_SECRET, VECTOR_BODY), VECTOR_SIGNATURE);
-        assert_eq!(
-            verify_signature(VECTOR_SECRET, VECTOR_BODY, Some(VECTOR_SIGNATURE)),
-            Ok(())
-        );
+        assert_eq!(verify_signature(VECTOR_SECRET, VECTOR_BODY, Some(VECTOR_SIGNATURE)), Ok(()));
         let upper = format!("sha256={}", VECTOR_SIGNATURE[7..].to_uppercase());
         assert_eq!(verify_signature(VECTOR_SECRET, VECTOR_BODY, Some(&upper)), Ok(()));
     }
@@ -351,12 +326,7 @@ mod tests {
         check(VECTOR_SECRET, VECTOR_BODY, None, SignatureError::Missing);
         check(VECTOR_SECRET, VECTOR_BODY, Some("  "), SignatureError::Missing);
         let sha1 = "sha1=0123456789abcdef0123456789abcdef01234567";
-        check(
-            VECTOR_SECRET,
-            VECTOR_BODY,
-            Some(sha1),
-            SignatureError::Malformed("expected sha256=<hex digest>"),
-        );
+        check(VECTOR_SECRET, VECTOR_BODY, Some(sha1), SignatureError::Malformed("expected sha256=<hex digest>"));
         check(
             VECTOR_SECRET,
             VECTOR_BODY,
@@ -364,24 +334,9 @@ mod tests {
             SignatureError::Malformed("expected 64 hex digits after sha256="),
         );
         let not_hex = format!("sha256={}", "zz".repeat(32));
-        check(
-            VECTOR_SECRET,
-            VECTOR_BODY,
-            Some(&not_hex),
-            SignatureError::Malformed("the digest is not hexadecimal"),
-        );
-        check(
-            b"another secret",
-            VECTOR_BODY,
-            Some(VECTOR_SIGNATURE),
-            SignatureError::Mismatch,
-        );
-        check(
-            VECTOR_SECRET,
-            b"Hello, World?",
-            Some(VECTOR_SIGNATURE),
-            SignatureError::Mismatch,
-        );
+        check(VECTOR_SECRET, VECTOR_BODY, Some(&not_hex), SignatureError::Malformed("the digest is not hexadecimal"));
+        check(b"another secret", VECTOR_BODY, Some(VECTOR_SIGNATURE), SignatureError::Mismatch);
+        check(VECTOR_SECRET, b"Hello, World?", Some(VECTOR_SIGNATURE), SignatureError::Mismatch);
     }
 
     #[test]
@@ -395,10 +350,7 @@ mod tests {
             let message = error.to_string();
             assert!(message.starts_with(char::is_lowercase), "{message}");
         }
-        assert_eq!(
-            SignatureError::Missing.to_string(),
-            "missing X-Hub-Signature-256 header"
-        );
+        assert_eq!(SignatureError::Missing.to_string(), "missing X-Hub-Signature-256 header");
     }
 
     fn push_body(before: &str, after: &str, git_ref: &str) -> String {
@@ -473,16 +425,10 @@ mod tests {
         assert!(message.contains("EOF"), "{message}");
 
         let message = parse_error("ping", "{} trailing");
-        assert!(
-            message.starts_with("malformed ping payload: trailing characters"),
-            "{message}"
-        );
+        assert!(message.starts_with("malformed ping payload: trailing characters"), "{message}");
 
         let message = parse_error("workflow_run", "<html>");
-        assert!(
-            message.starts_with("malformed workflow_run payload: expected value"),
-            "{message}"
-        );
+        assert!(message.starts_with("malformed workflow_run payload: expected value"), "{message}");
 
         let message = parse_error("push", &push_body(&a, "HEAD", "refs/heads/x"));
         assert_eq!(message, "malformed push payload: after is \"HEAD\", not a commit id");
@@ -503,14 +449,7 @@ mod tests {
         let check = |event: &str, expect: Event| assert_eq!(parse(event, b"{\"a\": [1]}").unwrap(), expect);
         check("check_run", Event::Other("check_run".into()));
         check(" status ", Event::Other("status".into()));
-        check(
-            "ping",
-            Event::Ping(Ping {
-                hook_id: None,
-                zen: None,
-                repository: None,
-            }),
-        );
+        check("ping", Event::Ping(Ping { hook_id: None, zen: None, repository: None }));
     }
 
     #[test]

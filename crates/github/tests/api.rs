@@ -42,15 +42,9 @@ fn created() -> Reply {
 }
 
 fn failing_report() -> Report {
-    let findings = (0..30)
-        .map(|i| Finding::new(&format!("a-rather-long-finding-code-{i}"), Severity::Deny, "s", "m"))
-        .collect();
-    Report::new(
-        "a".repeat(40),
-        SHA.into(),
-        vec![CheckResult::from_findings("many", "", findings)],
-        vec![],
-    )
+    let findings =
+        (0..30).map(|i| Finding::new(&format!("a-rather-long-finding-code-{i}"), Severity::Deny, "s", "m")).collect();
+    Report::new("a".repeat(40), SHA.into(), vec![CheckResult::from_findings("many", "", findings)], vec![])
 }
 
 async fn post(github: &GitHub, description: &str) -> Result<(), GitHubError> {
@@ -105,10 +99,7 @@ async fn a_status_is_posted_with_githubs_path_headers_and_body() {
     );
     let sent = call.json()["description"].as_str().unwrap().to_owned();
     assert_eq!(sent.chars().count(), MAX_DESCRIPTION_CHARS, "{sent}");
-    assert!(
-        sent.starts_with("30 problems: 1 a-rather-long-finding-code-0, "),
-        "{sent}"
-    );
+    assert!(sent.starts_with("30 problems: 1 a-rather-long-finding-code-0, "), "{sent}");
     assert!(sleeper.waits().is_empty());
 }
 
@@ -128,10 +119,7 @@ async fn a_description_too_long_for_github_is_cut_before_sending() {
 async fn a_pending_status_without_target_url_leaves_it_out() {
     let Setup { github, fake, .. } = setup("", vec![created()]).await;
 
-    github
-        .create_status("acme/shop", SHA, StatusState::Pending, "checking", None, CONTEXT)
-        .await
-        .unwrap();
+    github.create_status("acme/shop", SHA, StatusState::Pending, "checking", None, CONTEXT).await.unwrap();
 
     assert_eq!(
         fake.received()[0].json(),
@@ -145,10 +133,7 @@ async fn the_api_root_may_have_a_path_as_on_github_enterprise() {
 
     post(&github, "x").await.unwrap();
 
-    assert_eq!(
-        fake.received()[0].target,
-        format!("/api/v3/repos/acme/shop/statuses/{SHA}")
-    );
+    assert_eq!(fake.received()[0].target, format!("/api/v3/repos/acme/shop/statuses/{SHA}"));
 }
 
 #[tokio::test]
@@ -173,10 +158,7 @@ async fn a_refused_token_is_named_and_not_retried() {
     let error = post(&github, "x").await.unwrap_err();
 
     let url = fake.url(&format!("repos/acme/shop/statuses/{SHA}"));
-    assert_eq!(
-        error.to_string(),
-        format!("{url} refused the credentials (401 Unauthorized); check GITHUB_TOKEN")
-    );
+    assert_eq!(error.to_string(), format!("{url} refused the credentials (401 Unauthorized); check GITHUB_TOKEN"));
     assert!(matches!(error, GitHubError::Http(HttpError::Unauthorized { .. })));
     assert_eq!(fake.received().len(), 1);
     assert!(sleeper.waits().is_empty());
@@ -189,10 +171,7 @@ async fn a_403_without_rate_limit_headers_is_a_permission_problem() {
 
     let error = post(&github, "x").await.unwrap_err();
 
-    assert!(
-        error.to_string().ends_with("(403 Forbidden); check GITHUB_TOKEN"),
-        "{error}"
-    );
+    assert!(error.to_string().ends_with("(403 Forbidden); check GITHUB_TOKEN"), "{error}");
     assert_eq!(fake.received().len(), 1);
 }
 
@@ -240,19 +219,10 @@ async fn an_unknown_sha_reports_githubs_message() {
 async fn bad_arguments_are_refused_without_a_call() {
     let Setup { github, fake, .. } = setup("", vec![]).await;
 
-    let error = github
-        .create_status("acme", SHA, StatusState::Success, "x", None, CONTEXT)
-        .await
-        .unwrap_err();
+    let error = github.create_status("acme", SHA, StatusState::Success, "x", None, CONTEXT).await.unwrap_err();
     assert_eq!(error.to_string(), "invalid repository \"acme\": expected owner/name");
-    let error = github
-        .create_status("acme/shop", "HEAD", StatusState::Success, "x", None, CONTEXT)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "invalid commit sha \"HEAD\": expected 40 or 64 lowercase hex digits"
-    );
+    let error = github.create_status("acme/shop", "HEAD", StatusState::Success, "x", None, CONTEXT).await.unwrap_err();
+    assert_eq!(error.to_string(), "invalid commit sha \"HEAD\": expected 40 or 64 lowercase hex digits");
     let error = github.branch_head("acme/shop", "").await.unwrap_err();
     assert!(matches!(error, GitHubError::InvalidBranch(_)), "{error}");
 
@@ -268,10 +238,7 @@ async fn branch_head_reads_the_commit_sha() {
 
     assert_eq!(head.as_deref(), Some(SHA));
     let call = &fake.received()[0];
-    assert_eq!(
-        (call.method.as_str(), call.target.as_str()),
-        ("GET", "/repos/acme/shop/branches/release%2F2.0")
-    );
+    assert_eq!((call.method.as_str(), call.target.as_str()), ("GET", "/repos/acme/shop/branches/release%2F2.0"));
     assert_eq!(call.header("accept"), Some("application/vnd.github+json"));
     assert_eq!(call.header("x-github-api-version"), Some("2022-11-28"));
     assert_eq!(call.header("authorization"), Some("Bearer ghp_fake_token"));
@@ -279,23 +246,16 @@ async fn branch_head_reads_the_commit_sha() {
 
 #[tokio::test]
 async fn a_missing_branch_is_none_but_a_missing_repository_is_an_error() {
-    let branch_missing = Reply::new(
-        404,
-        r#"{"message": "Branch not found", "documentation_url": "https://docs.github.com/rest"}"#,
-    );
-    let repo_missing = Reply::new(
-        404,
-        r#"{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}"#,
-    );
+    let branch_missing =
+        Reply::new(404, r#"{"message": "Branch not found", "documentation_url": "https://docs.github.com/rest"}"#);
+    let repo_missing =
+        Reply::new(404, r#"{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}"#);
     let Setup { github, fake, .. } = setup("", vec![branch_missing, repo_missing]).await;
 
     assert_eq!(github.branch_head("acme/shop", "deploy").await.unwrap(), None);
     let error = github.branch_head("acme/gone", "deploy").await.unwrap_err();
 
-    assert!(
-        matches!(&error, GitHubError::RepoNotFound { repo, .. } if repo == "acme/gone"),
-        "{error}"
-    );
+    assert!(matches!(&error, GitHubError::RepoNotFound { repo, .. } if repo == "acme/gone"), "{error}");
     assert_eq!(fake.received().len(), 2, "404s are not retried");
 }
 
@@ -306,9 +266,7 @@ async fn a_head_that_is_not_a_sha_is_an_error() {
     let error = github.branch_head("acme/shop", "deploy").await.unwrap_err();
 
     assert!(
-        error
-            .to_string()
-            .ends_with("named \"main\" as the head of branch deploy, which is not a commit id"),
+        error.to_string().ends_with("named \"main\" as the head of branch deploy, which is not a commit id"),
         "{error}"
     );
 }
@@ -320,8 +278,5 @@ async fn malformed_branch_json_names_the_url() {
     let error = github.branch_head("acme/shop", "deploy").await.unwrap_err();
 
     let url = fake.url("repos/acme/shop/branches/deploy");
-    assert!(
-        error.to_string().starts_with(&format!("malformed json from {url}")),
-        "{error}"
-    );
+    assert!(error.to_string().starts_with(&format!("malformed json from {url}")), "{error}");
 }

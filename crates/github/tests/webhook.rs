@@ -48,11 +48,7 @@ fn every_example_is_covered() {
 fn every_example_verifies_only_with_its_own_signature() {
     for (event, file, body) in examples() {
         let signature = sign(SECRET, &body);
-        assert_eq!(
-            verify_signature(SECRET, &body, Some(&signature)),
-            Ok(()),
-            "{event}/{file}"
-        );
+        assert_eq!(verify_signature(SECRET, &body, Some(&signature)), Ok(()), "{event}/{file}");
 
         let mut tampered = body.clone();
         let last = tampered.iter().rposition(|b| b.is_ascii_alphanumeric()).unwrap();
@@ -67,11 +63,7 @@ fn every_example_verifies_only_with_its_own_signature() {
             Err(SignatureError::Mismatch),
             "{event}/{file}"
         );
-        assert_eq!(
-            verify_signature(SECRET, &body, None),
-            Err(SignatureError::Missing),
-            "{event}/{file}"
-        );
+        assert_eq!(verify_signature(SECRET, &body, None), Err(SignatureError::Missing), "{event}/{file}");
     }
 }
 
@@ -90,20 +82,12 @@ fn every_example_parses_as_its_event() {
                 assert_eq!(push.forced, json["forced"], "{file}");
                 assert_eq!(push.sender.as_deref(), json["sender"]["login"].as_str(), "{file}");
                 assert_eq!(push.pusher.as_deref(), json["pusher"]["name"].as_str(), "{file}");
-                assert_eq!(
-                    push.head_commit.as_deref(),
-                    json["head_commit"]["id"].as_str(),
-                    "{file}"
-                );
+                assert_eq!(push.head_commit.as_deref(), json["head_commit"]["id"].as_str(), "{file}");
             }
             ("ping", Event::Ping(ping)) => {
                 assert_eq!(ping.hook_id, json["hook_id"].as_u64(), "{file}");
                 assert_eq!(ping.zen.as_deref(), json["zen"].as_str(), "{file}");
-                assert_eq!(
-                    ping.repository.as_deref(),
-                    json["repository"]["full_name"].as_str(),
-                    "{file}"
-                );
+                assert_eq!(ping.repository.as_deref(), json["repository"]["full_name"].as_str(), "{file}");
             }
             (name, Event::Other(other)) => {
                 assert!(name != "push" && name != "ping", "{name}/{file}");
@@ -124,18 +108,10 @@ fn push(file: &str) -> Push {
 
 #[test]
 fn tag_deletions() {
-    for file in [
-        "payload.json",
-        "1.payload.json",
-        "with-installation.payload.json",
-        "with-organization.payload.json",
-    ] {
+    for file in ["payload.json", "1.payload.json", "with-installation.payload.json", "with-organization.payload.json"] {
         let push = push(file);
         assert_eq!(push.repository, "Codertocat/Hello-World", "{file}");
-        assert_eq!(
-            push.clone_url, "https://github.com/Codertocat/Hello-World.git",
-            "{file}"
-        );
+        assert_eq!(push.clone_url, "https://github.com/Codertocat/Hello-World.git", "{file}");
         assert_eq!(push.git_ref, "refs/tags/simple-tag", "{file}");
         assert_eq!((push.branch(), push.tag()), (None, Some("simple-tag")), "{file}");
         assert_eq!(push.before, "6113728f27ae82c7b1a177c8d03f9e96e0adf246", "{file}");
@@ -149,10 +125,7 @@ fn tag_deletions() {
 
 #[test]
 fn new_branches() {
-    for file in [
-        "with-new-branch.payload.json",
-        "with-no-username-committer.payload.json",
-    ] {
+    for file in ["with-new-branch.payload.json", "with-no-username-committer.payload.json"] {
         let push = push(file);
         assert_eq!(push.branch(), Some("master"), "{file}");
         assert_eq!(push.before, NULL_SHA, "{file}");
@@ -174,9 +147,7 @@ fn pings() {
         })
     );
     let body = fs::read(examples_dir().join("ping/with-organization.payload.json")).unwrap();
-    let Event::Ping(ping) = parse("ping", &body).unwrap() else {
-        panic!("not a ping")
-    };
+    let Event::Ping(ping) = parse("ping", &body).unwrap() else { panic!("not a ping") };
     assert_eq!(ping.repository, None);
 }
 

@@ -6,11 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "greenlight",
-    version,
-    about = "A deploy gate: what is in a deploy, and may it ship?"
-)]
+#[command(name = "greenlight", version, about = "A deploy gate: what is in a deploy, and may it ship?")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

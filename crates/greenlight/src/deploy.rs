@@ -56,11 +56,7 @@ impl Deploy {
             (Some(_), Some(Ok(facts))) => Tracker::Facts(facts),
             (Some(_), Some(Err(message))) => Tracker::Unavailable(message),
         };
-        let ctx = CheckContext {
-            contents: &contents,
-            rolled_back: &range.rolled_back,
-            tracker,
-        };
+        let ctx = CheckContext { contents: &contents, rolled_back: &range.rolled_back, tracker };
         let checks = config.run_checks(&ctx);
         let issues = ReportIssue::list(&contents, &tracker);
         Report::new(contents.from.clone(), contents.to.clone(), checks, issues)
@@ -73,10 +69,7 @@ pub fn load_config(repo: &Repo, explicit: Option<&Path>) -> anyhow::Result<Valid
     let path = match explicit {
         Some(path) => path.to_owned(),
         // In the repository's root, `./greenlight.toml` reads better as `greenlight.toml`.
-        None => match repo
-            .workdir()
-            .map(|dir| dir.strip_prefix(".").unwrap_or(dir).join(CONFIG_FILE))
-        {
+        None => match repo.workdir().map(|dir| dir.strip_prefix(".").unwrap_or(dir).join(CONFIG_FILE)) {
             Some(path) if path.exists() => path,
             _ => return Ok(ValidConfig::default()),
         },

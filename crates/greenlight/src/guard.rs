@@ -20,10 +20,8 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
     let file = GuardFile::parse(&text, &origin)?;
     let client = Client::new().map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
     let prometheus = Prometheus::new(client, &file.prometheus)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     let report = match (&args.watch, &args.start, &args.end) {
         (Some(watch), _, _) => {
             let duration = parse_duration(watch)
@@ -127,36 +125,22 @@ fn post(url: &str, secret_env: Option<&str>, body: Vec<u8>, runtime: &tokio::run
         Some(var) => match std::env::var(var) {
             Ok(value) if !value.is_empty() => Some(value),
             _ => {
-                return Err(format!(
-                    "{var} is not set: it must hold the secret that signs the POST to {url}"
-                ));
+                return Err(format!("{var} is not set: it must hold the secret that signs the POST to {url}"));
             }
         },
         None => None,
     };
-    let policy = Policy {
-        retry_budget_reserve: 3,
-        ..Policy::default()
-    };
-    let client = Client::builder()
-        .policy(policy)
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let policy = Policy { retry_budget_reserve: 3, ..Policy::default() };
+    let client = Client::builder().policy(policy).build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let parsed = Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
     let mut request = client
         .request(Method::POST, parsed)
         .header(header::CONTENT_TYPE, "application/json")
         .header("X-Greenlight-Event", "guard.fail");
     if let Some(secret) = secret {
-        request = request.header(
-            "X-Hub-Signature-256",
-            greenlight_github::webhook::sign(secret.as_bytes(), &body),
-        );
+        request = request.header("X-Hub-Signature-256", greenlight_github::webhook::sign(secret.as_bytes(), &body));
     }
-    runtime
-        .block_on(client.send(request.body(body)))
-        .map(drop)
-        .map_err(|e| e.to_string())
+    runtime.block_on(client.send(request.body(body))).map(drop).map_err(|e| e.to_string())
 }
 
 /// Judges live: interval after interval from now, each once its end plus one `step` has passed (so Prometheus has
@@ -168,10 +152,7 @@ fn live(
     duration: SignedDuration,
 ) -> anyhow::Result<Report> {
     if duration < file.interval {
-        bail!(
-            "--watch must last at least one interval ({}s)",
-            file.interval.as_secs_f64()
-        );
+        bail!("--watch must last at least one interval ({}s)", file.interval.as_secs_f64());
     }
     let progress = std::io::stderr().is_terminal();
     let begin = Timestamp::now();
@@ -192,23 +173,15 @@ fn live(
         for input in runtime.block_on(fetch_window(prometheus, file, &window))? {
             let interval = analysis.push(input)?;
             if progress {
-                let failing: Vec<&str> = interval
-                    .metrics
-                    .iter()
-                    .filter(|m| m.verdict == Verdict::Fail)
-                    .map(|m| m.name.as_str())
-                    .collect();
+                let failing: Vec<&str> =
+                    interval.metrics.iter().filter(|m| m.verdict == Verdict::Fail).map(|m| m.name.as_str()).collect();
                 eprintln!(
                     "guard: interval {} ({} .. {}): {}{}",
                     interval.index,
                     interval.start,
                     interval.end,
                     word(interval.verdict),
-                    if failing.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", failing.join(", "))
-                    }
+                    if failing.is_empty() { String::new() } else { format!(" ({})", failing.join(", ")) }
                 );
             }
         }
@@ -228,8 +201,7 @@ fn parse_time(text: &str) -> anyhow::Result<Timestamp> {
         return Timestamp::from_millisecond((seconds * 1000.0).round() as i64)
             .map_err(|e| anyhow!("out of range: {e}"));
     }
-    text.parse::<Timestamp>()
-        .map_err(|_| anyhow!("not a time: write RFC 3339 (2026-11-22T05:00:00Z) or unix seconds"))
+    text.parse::<Timestamp>().map_err(|_| anyhow!("not a time: write RFC 3339 (2026-11-22T05:00:00Z) or unix seconds"))
 }
 
 fn word(verdict: Verdict) -> &'static str {
@@ -248,32 +220,13 @@ fn human(out: &mut impl std::io::Write, report: &Report) -> std::io::Result<()> 
     writeln!(out, "guard: {}{halt}", word(report.verdict))?;
     for metric in &report.metrics {
         let critical = if metric.critical { ", critical" } else { "" };
-        writeln!(
-            out,
-            "  {} {}{critical}: {}",
-            word(metric.verdict),
-            metric.name,
-            metric.reason
-        )?;
+        writeln!(out, "  {} {}{critical}: {}", word(metric.verdict), metric.name, metric.reason)?;
     }
     writeln!(out, "intervals:")?;
     for interval in &report.intervals {
-        writeln!(
-            out,
-            "  {:>3} {} .. {}  {}",
-            interval.index,
-            interval.start,
-            interval.end,
-            word(interval.verdict)
-        )?;
+        writeln!(out, "  {:>3} {} .. {}  {}", interval.index, interval.start, interval.end, word(interval.verdict))?;
         for metric in &interval.metrics {
-            writeln!(
-                out,
-                "        {} {}: {}",
-                word(metric.verdict),
-                metric.name,
-                metric.reason
-            )?;
+            writeln!(out, "        {} {}: {}", word(metric.verdict), metric.name, metric.reason)?;
         }
     }
     Ok(())

@@ -35,9 +35,7 @@ pub fn install(args: &HookInstallArgs) -> anyhow::Result<u8> {
     let path = dir.join("commit-msg");
     let exe = std::env::current_exe().context("cannot find greenlight's own path")?;
     let existing = std::fs::read(&path).ok();
-    let ours = existing
-        .as_deref()
-        .is_some_and(|text| String::from_utf8_lossy(text).contains(MARKER));
+    let ours = existing.as_deref().is_some_and(|text| String::from_utf8_lossy(text).contains(MARKER));
     if existing.is_some() && !ours {
         if !args.force {
             bail!(
@@ -53,11 +51,7 @@ pub fn install(args: &HookInstallArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     std::fs::write(&path, script(&exe)).with_context(|| format!("cannot write {}", path.display()))?;
     make_executable(&path)?;
-    eprintln!(
-        "greenlight: {} {}",
-        if ours { "updated" } else { "installed" },
-        path.display()
-    );
+    eprintln!("greenlight: {} {}", if ours { "updated" } else { "installed" }, path.display());
     Ok(0)
 }
 

@@ -16,9 +16,7 @@ pub fn gather(config: &ValidTracker, ready_query: Option<&str>, keys: &[IssueKey
     if let Some(credential) = credential {
         client = client.credential_name(credential);
     }
-    let client = client
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let client = client.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let settings = Settings {
         kind: match config.kind {
             TrackerKind::JiraCloud => Kind::JiraCloud,
@@ -36,24 +34,17 @@ pub fn gather(config: &ValidTracker, ready_query: Option<&str>, keys: &[IssueKey
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime
-        .block_on(greenlight_tracker::gather(&settings, &client, &auth, keys))
-        .map_err(|e| e.to_string())
+    runtime.block_on(greenlight_tracker::gather(&settings, &client, &auth, keys)).map_err(|e| e.to_string())
 }
 
 /// Credentials by kind: Jira Cloud takes basic auth (email and API token), Jira Data Center a bearer token, GitHub an
 /// optional bearer token. Returns the auth and the variable a 401 should name.
 fn auth(config: &ValidTracker) -> Result<(Auth, Option<String>), String> {
     let read = |var: &Option<String>, what: &str| -> Result<Secret, String> {
-        let var = var
-            .as_deref()
-            .ok_or_else(|| format!("[tracker] needs `{what}`: the variable that holds it"))?;
+        let var = var.as_deref().ok_or_else(|| format!("[tracker] needs `{what}`: the variable that holds it"))?;
         match std::env::var(var) {
             Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
-            _ => Err(format!(
-                "{var} is not set: it must hold the tracker's {what} ({})",
-                config.url
-            )),
+            _ => Err(format!("{var} is not set: it must hold the tracker's {what} ({})", config.url)),
         }
     };
     match config.kind {
@@ -65,23 +56,11 @@ fn auth(config: &ValidTracker) -> Result<(Auth, Option<String>), String> {
                 config.user_env.as_deref().unwrap_or_default(),
                 config.token_env.as_deref().unwrap_or_default()
             );
-            Ok((
-                Auth::Basic {
-                    user: user.expose().to_owned(),
-                    token,
-                },
-                Some(names),
-            ))
+            Ok((Auth::Basic { user: user.expose().to_owned(), token }, Some(names)))
         }
-        TrackerKind::JiraDc => Ok((
-            Auth::Bearer(read(&config.token_env, "token_env")?),
-            config.token_env.clone(),
-        )),
+        TrackerKind::JiraDc => Ok((Auth::Bearer(read(&config.token_env, "token_env")?), config.token_env.clone())),
         TrackerKind::Github => match &config.token_env {
-            Some(_) => Ok((
-                Auth::Bearer(read(&config.token_env, "token_env")?),
-                config.token_env.clone(),
-            )),
+            Some(_) => Ok((Auth::Bearer(read(&config.token_env, "token_env")?), config.token_env.clone())),
             None => Ok((Auth::None, None)),
         },
     }

@@ -95,12 +95,7 @@ fn check_markdown_for_job_summaries() {
     let out = run(repo.path(), &["check", "--from", "production", "--format", "markdown"]);
     assert_eq!(out.code, 1);
     assert!(out.stdout.starts_with("### ❌ greenlight: fail\n"), "{}", out.stdout);
-    assert!(
-        out.stdout
-            .contains("| `commit-keys` | ❌ fail | 2 of 6 commits name no issue key |"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("| `commit-keys` | ❌ fail | 2 of 6 commits name no issue key |"), "{}", out.stdout);
 }
 
 #[test]
@@ -113,10 +108,7 @@ fn check_passes_when_every_commit_names_a_key() {
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let report = json(repo.path(), &["check", "--from", &prod, "--format", "json"]);
     assert_eq!(report["verdict"], "pass");
-    assert_eq!(
-        report["checks"][1]["summary"],
-        "all 2 commits name an issue key or are exempt (1 exempt)"
-    );
+    assert_eq!(report["checks"][1]["summary"], "all 2 commits name an issue key or are exempt (1 exempt)");
 }
 
 #[test]
@@ -141,11 +133,7 @@ fn from_that_is_not_an_ancestor_is_a_rollback() {
     assert!(message.contains("would roll back 2 commits"), "{message}");
     assert!(message.contains("\"AB-10 second hotfix\""), "{message}");
     let contents = json(repo.path(), &["contents", "--from", "production", "--format", "json"]);
-    assert_eq!(
-        contents["commits"].as_array().unwrap().len(),
-        1,
-        "only main's own commit ships"
-    );
+    assert_eq!(contents["commits"].as_array().unwrap().len(), 1, "only main's own commit ships");
     let _ = root;
 }
 
@@ -210,24 +198,12 @@ fn no_production_revision_explains_how_to_set_it() {
 #[test]
 fn errors_exit_2_with_one_line() {
     let (repo, prod) = shop();
-    check_fails_to_run(
-        repo.path(),
-        &["contents", "--from", "nope"],
-        "unknown revision \"nope\"",
-    );
-    check_fails_to_run(
-        repo.path(),
-        &["check", "--from", &prod, "--to", "deadbeef"],
-        "unknown revision \"deadbeef\"",
-    );
+    check_fails_to_run(repo.path(), &["contents", "--from", "nope"], "unknown revision \"nope\"");
+    check_fails_to_run(repo.path(), &["check", "--from", &prod, "--to", "deadbeef"], "unknown revision \"deadbeef\"");
     let tree = repo.git(&["rev-parse", "HEAD^{tree}"]);
     check_fails_to_run(repo.path(), &["check", "--from", &tree], "not a commit");
     let not_a_repo = tempfile::tempdir().unwrap();
-    check_fails_to_run(
-        not_a_repo.path(),
-        &["check", "--from", "HEAD"],
-        "is not in a git repository",
-    );
+    check_fails_to_run(not_a_repo.path(), &["check", "--from", "HEAD"], "is not in a git repository");
     check_fails_to_run(
         repo.path(),
         &["check", "--from", &prod, "--config", "missing.toml"],
@@ -235,11 +211,7 @@ fn errors_exit_2_with_one_line() {
     );
     let usage = run(repo.path(), &["check", "--format", "yaml"]);
     assert_eq!(usage.code, 2);
-    assert!(
-        usage.stderr.contains("possible values: human, json, markdown"),
-        "{}",
-        usage.stderr
-    );
+    assert!(usage.stderr.contains("possible values: human, json, markdown"), "{}", usage.stderr);
 }
 
 #[test]
@@ -254,14 +226,9 @@ fn config_with_an_unknown_key_exits_2_with_its_location() {
     assert_eq!(out.code, 2);
     let expect = "greenlight: error: greenlight.toml:5:1: unknown field `patern`, expected one of `patterns`, `projects`, `github`, `ignore_case`\n";
     assert_eq!(out.stderr, expect);
-    let elsewhere = run(
-        repo.path().parent().unwrap(),
-        &["check", "--repo", repo.path().to_str().unwrap()],
-    );
+    let elsewhere = run(repo.path().parent().unwrap(), &["check", "--repo", repo.path().to_str().unwrap()]);
     assert!(
-        elsewhere
-            .stderr
-            .contains(&format!("{}:5:1", repo.path().join("greenlight.toml").display())),
+        elsewhere.stderr.contains(&format!("{}:5:1", repo.path().join("greenlight.toml").display())),
         "{}",
         elsewhere.stderr
     );
@@ -327,10 +294,7 @@ fn commit_msg_hook_rejects_messages_without_keys() {
     std::fs::write(repo.path().join("greenlight.toml"), "[keys]\nprojects = [\"XY\"]\n").unwrap();
     assert!(!commit_with_hook(&repo, "AB-3 wrong project").status.success());
     let stderr = String::from_utf8_lossy(&commit_with_hook(&repo, "no key").stderr).to_string();
-    assert!(
-        stderr.contains("XY-123"),
-        "the example uses the allowed project: {stderr}"
-    );
+    assert!(stderr.contains("XY-123"), "the example uses the allowed project: {stderr}");
     assert!(commit_with_hook(&repo, "XY-3 right project").status.success());
 
     // Reinstalling updates our own hook in place.
@@ -347,11 +311,7 @@ fn commit_msg_hook_allows_a_merge_in_progress() {
     repo.git(&["checkout", "-q", "main"]);
     repo.commit_file("c", "1", "AB-3 main");
     assert_eq!(run(repo.path(), &["hook", "install"]).code, 0);
-    let merge = repo
-        .command()
-        .args(["merge", "-q", "--no-ff", "side", "-m", "Combine side work"])
-        .output()
-        .unwrap();
+    let merge = repo.command().args(["merge", "-q", "--no-ff", "side", "-m", "Combine side work"]).output().unwrap();
     assert!(merge.status.success(), "{}", String::from_utf8_lossy(&merge.stderr));
 }
 
@@ -363,21 +323,11 @@ fn hook_install_never_overwrites_a_foreign_hook_silently() {
     std::fs::create_dir_all(&hooks).unwrap();
     std::fs::write(hooks.join("commit-msg"), "#!/bin/sh\necho team hook\n").unwrap();
     check_fails_to_run(repo.path(), &["hook", "install"], "already exists");
-    assert_eq!(
-        std::fs::read_to_string(hooks.join("commit-msg")).unwrap(),
-        "#!/bin/sh\necho team hook\n"
-    );
+    assert_eq!(std::fs::read_to_string(hooks.join("commit-msg")).unwrap(), "#!/bin/sh\necho team hook\n");
     let out = run(repo.path(), &["hook", "install", "--force"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(
-        std::fs::read_to_string(hooks.join("commit-msg.backup")).unwrap(),
-        "#!/bin/sh\necho team hook\n"
-    );
-    assert!(
-        std::fs::read_to_string(hooks.join("commit-msg"))
-            .unwrap()
-            .contains("greenlight commit-msg hook")
-    );
+    assert_eq!(std::fs::read_to_string(hooks.join("commit-msg.backup")).unwrap(), "#!/bin/sh\necho team hook\n");
+    assert!(std::fs::read_to_string(hooks.join("commit-msg")).unwrap().contains("greenlight commit-msg hook"));
 }
 
 #[test]
@@ -408,8 +358,7 @@ fn tracked_repo(url: &str) -> (TestRepo, String) {
 }
 
 fn with_jira_credentials(cmd: &mut Command) -> &mut Command {
-    cmd.env("GL_TEST_JIRA_USER", "ada@example.com")
-        .env("GL_TEST_JIRA_TOKEN", "secret-token")
+    cmd.env("GL_TEST_JIRA_USER", "ada@example.com").env("GL_TEST_JIRA_TOKEN", "secret-token")
 }
 
 /// A port on loopback that nothing listens on.
@@ -429,12 +378,7 @@ fn an_unreachable_tracker_is_an_error_never_a_pass() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["verdict"], "error");
-    let exists = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "issue-exists")
-        .unwrap();
+    let exists = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "issue-exists").unwrap();
     assert_eq!(exists["outcome"], "error");
     assert!(exists["summary"].as_str().unwrap().contains(&url), "{exists}");
 }
@@ -443,18 +387,10 @@ fn an_unreachable_tracker_is_an_error_never_a_pass() {
 fn offline_skips_the_tracker_checks() {
     let url = format!("http://127.0.0.1:{}", closed_port());
     let (repo, prod) = tracked_repo(&url);
-    let report = json(
-        repo.path(),
-        &["check", "--from", &prod, "--offline", "--format", "json"],
-    );
+    let report = json(repo.path(), &["check", "--from", &prod, "--offline", "--format", "json"]);
     assert_eq!(report["verdict"], "pass", "{report}");
     for id in ["issue-exists", "issue-status", "issue-fields", "ready-issues"] {
-        let check = report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == id)
-            .unwrap();
+        let check = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap();
         assert_eq!(check["outcome"], "skipped", "{check}");
     }
 }
@@ -466,19 +402,8 @@ fn a_missing_credential_names_its_variable() {
     let out = run(repo.path(), &["check", "--from", &prod, "--format", "json"]);
     assert_eq!(out.code, 2);
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
-    let exists = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "issue-exists")
-        .unwrap();
-    assert!(
-        exists["summary"]
-            .as_str()
-            .unwrap()
-            .contains("GL_TEST_JIRA_USER is not set"),
-        "{exists}"
-    );
+    let exists = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "issue-exists").unwrap();
+    assert!(exists["summary"].as_str().unwrap().contains("GL_TEST_JIRA_USER is not set"), "{exists}");
 }
 
 #[test]
@@ -508,12 +433,7 @@ fn unauthorized_names_the_credential_variables() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let exists = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "issue-exists")
-        .unwrap();
+    let exists = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "issue-exists").unwrap();
     let summary = exists["summary"].as_str().unwrap();
     assert!(summary.contains("GL_TEST_JIRA_TOKEN"), "{summary}");
     drop(server);
@@ -548,16 +468,10 @@ fn fake_jira_cloud(issues: Vec<Value>, ready: Vec<Value>, requests: usize) -> St
             reader.read_exact(&mut body).unwrap();
             let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let answer = if request_line.contains("/rest/api/3/issue/bulkfetch") {
-                let wanted: Vec<&str> = body["issueIdsOrKeys"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|k| k.as_str().unwrap())
-                    .collect();
-                let found: Vec<&Value> = issues
-                    .iter()
-                    .filter(|i| wanted.contains(&i["key"].as_str().unwrap()))
-                    .collect();
+                let wanted: Vec<&str> =
+                    body["issueIdsOrKeys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+                let found: Vec<&Value> =
+                    issues.iter().filter(|i| wanted.contains(&i["key"].as_str().unwrap())).collect();
                 serde_json::json!({"issues": found, "issueErrors": []})
             } else if request_line.contains("/rest/api/3/search/jql") {
                 serde_json::json!({"issues": ready})
@@ -614,18 +528,10 @@ fn tracker_checks_end_to_end() {
         .unwrap()
         .iter()
         .flat_map(|c| c["findings"].as_array().unwrap().iter())
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_owned(),
-                f["subject"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|f| (f["code"].as_str().unwrap().to_owned(), f["subject"].as_str().unwrap().to_owned()))
         .collect();
-    let expect = [
-        ("issue-not-found", "SHOP-404"),
-        ("issue-wrong-status", "SHOP-9"),
-        ("ready-issue-not-in-deploy", "SHOP-7"),
-    ];
+    let expect =
+        [("issue-not-found", "SHOP-404"), ("issue-wrong-status", "SHOP-9"), ("ready-issue-not-in-deploy", "SHOP-7")];
     assert_eq!(findings, expect.map(|(c, s)| (c.to_owned(), s.to_owned())), "{report}");
     // The issue list carries the tracker's facts and brings in the sub-task's parent.
     let issues: Vec<(&str, &str)> = report["issues"]
@@ -636,12 +542,7 @@ fn tracker_checks_end_to_end() {
         .collect();
     assert_eq!(
         issues,
-        [
-            ("SHOP-2", "Ready to Deploy"),
-            ("SHOP-3", "Ready to Deploy"),
-            ("SHOP-9", "In Review"),
-            ("SHOP-404", "-")
-        ]
+        [("SHOP-2", "Ready to Deploy"), ("SHOP-3", "Ready to Deploy"), ("SHOP-9", "In Review"), ("SHOP-404", "-")]
     );
     assert_eq!(report["issues"][1]["parent"], "SHOP-9");
     assert_eq!(report["issues"][2]["commits"], serde_json::json!([]));

@@ -24,31 +24,21 @@ struct Traffic {
     latency: Option<f64>,
 }
 
-const HEALTHY: Traffic = Traffic {
-    rps: 100.0,
-    error_ratio: 0.01,
-    latency: Some(0.2),
-};
+const HEALTHY: Traffic = Traffic { rps: 100.0, error_ratio: 0.01, latency: Some(0.2) };
 
 /// A deterministic noise source in [-1, 1].
 struct Noise(u64);
 
 impl Noise {
     fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
     }
 }
 
 /// The start of the backfilled data: whole hours, well older than the 3 h Prometheus keeps in its head block.
 fn data_start() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     now - now % 3600 - 10 * 3600
 }
 
@@ -72,23 +62,11 @@ fn openmetrics(start: i64, baseline: impl Fn(i64) -> Traffic, canary: impl Fn(i6
                 ok_total += n - bad;
                 error_total += bad;
             }
-            writeln!(
-                ok,
-                "http_requests_total{{version=\"{version}\",status=\"200\"}} {ok_total} {t}"
-            )
-            .unwrap();
-            writeln!(
-                errors,
-                "http_requests_total{{version=\"{version}\",status=\"500\"}} {error_total} {t}"
-            )
-            .unwrap();
+            writeln!(ok, "http_requests_total{{version=\"{version}\",status=\"200\"}} {ok_total} {t}").unwrap();
+            writeln!(errors, "http_requests_total{{version=\"{version}\",status=\"500\"}} {error_total} {t}").unwrap();
             if let Some(l) = now.latency {
-                writeln!(
-                    lat,
-                    "latency_seconds{{version=\"{version}\"}} {:.5} {t}",
-                    l * (1.0 + 0.05 * noise.next())
-                )
-                .unwrap();
+                writeln!(lat, "latency_seconds{{version=\"{version}\"}} {:.5} {t}", l * (1.0 + 0.05 * noise.next()))
+                    .unwrap();
             }
         }
         requests.push_str(&ok);
@@ -153,11 +131,7 @@ impl Prometheus {
                 .arg(&data)
                 .output()
                 .unwrap();
-            assert!(
-                out.status.success(),
-                "promtool: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
         }
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, "global: {}\nscrape_configs: []\n").unwrap();
@@ -174,11 +148,7 @@ impl Prometheus {
             .unwrap();
         for _ in 0..400 {
             if get(port, "/-/ready").is_some_and(|a| a.starts_with("HTTP/1.0 200") || a.starts_with("HTTP/1.1 200")) {
-                return Self {
-                    child,
-                    url: format!("http://127.0.0.1:{port}"),
-                    _dir: dir,
-                };
+                return Self { child, url: format!("http://127.0.0.1:{port}"), _dir: dir };
             }
             if let Ok(Some(status)) = child.try_wait() {
                 let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
@@ -247,12 +217,7 @@ fn guard_output(config: &Path, start: i64, format: &str) -> std::process::Output
         .arg("guard")
         .arg("--config")
         .arg(config)
-        .args([
-            "--start",
-            &(start + 120).to_string(),
-            "--end",
-            &(start + MINUTES * 60).to_string(),
-        ])
+        .args(["--start", &(start + 120).to_string(), "--end", &(start + MINUTES * 60).to_string()])
         .args(["--format", format])
         .output()
         .unwrap()
@@ -264,23 +229,13 @@ fn scenario(baseline: impl Fn(i64) -> Traffic, canary: impl Fn(i64) -> Traffic, 
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &prometheus.url, metrics);
     let run = guard(&config, start);
-    assert!(
-        run.json != Value::Null,
-        "no JSON report; exit {}: {}",
-        run.code,
-        run.stderr
-    );
+    assert!(run.json != Value::Null, "no JSON report; exit {}: {}", run.code, run.stderr);
     let page = dir.path().join("report.html");
     let with_page = Command::new(env!("CARGO_BIN_EXE_greenlight"))
         .arg("guard")
         .arg("--config")
         .arg(&config)
-        .args([
-            "--start",
-            &(start + 120).to_string(),
-            "--end",
-            &(start + MINUTES * 60).to_string(),
-        ])
+        .args(["--start", &(start + 120).to_string(), "--end", &(start + MINUTES * 60).to_string()])
         .arg("--report")
         .arg(&page)
         .output()
@@ -298,12 +253,7 @@ fn scenario(baseline: impl Fn(i64) -> Traffic, canary: impl Fn(i64) -> Traffic, 
 }
 
 fn metric<'a>(run: &'a Run, name: &str) -> &'a Value {
-    run.json["metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == name)
-        .unwrap()
+    run.json["metrics"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap()
 }
 
 fn summary(run: &Run) -> String {
@@ -330,10 +280,7 @@ fn healthy_canary_passes() {
 
 #[test]
 fn three_times_the_error_ratio_fails() {
-    let bad = Traffic {
-        error_ratio: 0.03,
-        ..HEALTHY
-    };
+    let bad = Traffic { error_ratio: 0.03, ..HEALTHY };
     let run = scenario(|_| HEALTHY, move |_| bad, &[ERRORS, LATENCY]);
     assert_eq!(run.code, 1, "{}", summary(&run));
     assert_eq!(run.json["verdict"], "fail");
@@ -343,10 +290,7 @@ fn three_times_the_error_ratio_fails() {
 
 #[test]
 fn latency_regression_fails() {
-    let slow = Traffic {
-        latency: Some(0.4),
-        ..HEALTHY
-    };
+    let slow = Traffic { latency: Some(0.4), ..HEALTHY };
     let run = scenario(|_| HEALTHY, move |_| slow, &[ERRORS, LATENCY]);
     assert_eq!(run.code, 1, "{}", summary(&run));
     assert_eq!(metric(&run, "latency")["verdict"], "fail", "{}", summary(&run));
@@ -355,14 +299,8 @@ fn latency_regression_fails() {
 
 #[test]
 fn errors_against_a_baseline_without_errors_fail() {
-    let clean = Traffic {
-        error_ratio: 0.0,
-        ..HEALTHY
-    };
-    let failing = Traffic {
-        error_ratio: 0.02,
-        ..HEALTHY
-    };
+    let clean = Traffic { error_ratio: 0.0, ..HEALTHY };
+    let failing = Traffic { error_ratio: 0.02, ..HEALTHY };
     let run = scenario(move |_| clean, move |_| failing, &[ERRORS]);
     assert_eq!(run.code, 1, "{}", summary(&run));
     assert_eq!(metric(&run, "http-errors")["verdict"], "fail");
@@ -381,10 +319,7 @@ fn low_traffic_is_inconclusive() {
 
 #[test]
 fn a_missing_series_is_inconclusive() {
-    let silent = Traffic {
-        latency: None,
-        ..HEALTHY
-    };
+    let silent = Traffic { latency: None, ..HEALTHY };
     let critical_latency = LATENCY.replace("tolerance = 0.10", "tolerance = 0.10\ncritical = true");
     let run = scenario(|_| HEALTHY, move |_| silent, &[ERRORS, &critical_latency]);
     assert_eq!(run.code, 3, "{}", summary(&run));
@@ -397,14 +332,7 @@ fn a_single_interval_spike_does_not_halt() {
     let run = scenario(
         |_| HEALTHY,
         |minute| {
-            if minute == 10 {
-                Traffic {
-                    error_ratio: 0.3,
-                    ..HEALTHY
-                }
-            } else {
-                HEALTHY
-            }
+            if minute == 10 { Traffic { error_ratio: 0.3, ..HEALTHY } } else { HEALTHY }
         },
         &[ERRORS, LATENCY],
     );
@@ -440,18 +368,10 @@ fn a_bad_query_is_an_error_naming_the_url() {
 #[test]
 fn a_bad_config_points_at_the_line() {
     let dir = tempfile::tempdir().unwrap();
-    let path = config(
-        dir.path(),
-        "http://127.0.0.1:9",
-        &[&ERRORS.replace("min_total", "min_totl")],
-    );
+    let path = config(dir.path(), "http://127.0.0.1:9", &[&ERRORS.replace("min_total", "min_totl")]);
     let run = guard(&path, data_start());
     assert_eq!(run.code, 2);
-    assert!(
-        run.stderr.contains("guard.toml:17:1: unknown field `min_totl`"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("guard.toml:17:1: unknown field `min_totl`"), "{}", run.stderr);
 }
 
 /// `--watch` judges live from now. Live data comes from PromQL that needs no samples: `vector(N)` with the group
@@ -497,13 +417,7 @@ fn watch_halts_on_a_live_regression() {
 #[test]
 fn watch_without_data_is_inconclusive_when_the_time_is_up() {
     let prometheus = Prometheus::start("");
-    let run = watch(
-        &prometheus,
-        ("job=\"a\"", "job=\"b\""),
-        "sum(nothing{$group})",
-        "sum(nothing{$group})",
-        "2s",
-    );
+    let run = watch(&prometheus, ("job=\"a\"", "job=\"b\""), "sum(nothing{$group})", "sum(nothing{$group})", "2s");
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(run.json["intervals"].as_array().unwrap().len(), 2);
     let reason = run.json["intervals"][0]["metrics"][0]["reason"].as_str().unwrap();
@@ -527,18 +441,14 @@ fn receive_one() -> (String, std::thread::JoinHandle<(String, Vec<u8>)>) {
             }
         };
         let head = String::from_utf8_lossy(&data[..head_end]).to_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .map_or(0, |v| v.trim().parse().unwrap());
+        let length: usize =
+            head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap());
         while data.len() < head_end + length {
             let n = stream.read(&mut buf).unwrap();
             assert!(n > 0, "the connection closed before the request's body");
             data.extend_from_slice(&buf[..n]);
         }
-        stream
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-            .unwrap();
+        stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
         (head, data[head_end..head_end + length].to_vec())
     });
     (url, handle)
@@ -547,10 +457,7 @@ fn receive_one() -> (String, std::thread::JoinHandle<(String, Vec<u8>)>) {
 #[test]
 fn on_fail_runs_the_command_and_posts_a_signed_report() {
     let start = data_start();
-    let bad = Traffic {
-        error_ratio: 0.03,
-        ..HEALTHY
-    };
+    let bad = Traffic { error_ratio: 0.03, ..HEALTHY };
     let prometheus = Prometheus::start(&openmetrics(start, |_| HEALTHY, move |_| bad));
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &prometheus.url, &[ERRORS]);
@@ -567,12 +474,7 @@ fn on_fail_runs_the_command_and_posts_a_signed_report() {
         .arg("guard")
         .arg("--config")
         .arg(&config)
-        .args([
-            "--start",
-            &(start + 120).to_string(),
-            "--end",
-            &(start + MINUTES * 60).to_string(),
-        ])
+        .args(["--start", &(start + 120).to_string(), "--end", &(start + MINUTES * 60).to_string()])
         .env("GUARD_TEST_SECRET", "s3cret")
         .output()
         .unwrap();
@@ -582,10 +484,7 @@ fn on_fail_runs_the_command_and_posts_a_signed_report() {
     assert_eq!(input["verdict"], "fail");
     let (head, body) = server.join().unwrap();
     assert!(head.starts_with("post /halt "), "{head}");
-    let signature = head
-        .lines()
-        .find_map(|l| l.strip_prefix("x-hub-signature-256:"))
-        .map(str::trim);
+    let signature = head.lines().find_map(|l| l.strip_prefix("x-hub-signature-256:")).map(str::trim);
     greenlight_github::webhook::verify_signature(b"s3cret", &body, signature).expect("a valid signature");
     let posted: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(posted["verdict"], "fail");

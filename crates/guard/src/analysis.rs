@@ -17,24 +17,11 @@ pub enum InputError {
     #[error("interval {index} has {got} observations for {expected} metrics")]
     ObservationCount { index: usize, expected: usize, got: usize },
     #[error("interval {index}: metric `{metric}` is a {kind} metric but got a {got} observation")]
-    WrongKind {
-        index: usize,
-        metric: String,
-        kind: &'static str,
-        got: &'static str,
-    },
+    WrongKind { index: usize, metric: String, kind: &'static str, got: &'static str },
     #[error("interval {index} ends at {end}, not after its start {start}")]
-    EmptyInterval {
-        index: usize,
-        start: Timestamp,
-        end: Timestamp,
-    },
+    EmptyInterval { index: usize, start: Timestamp, end: Timestamp },
     #[error("interval {index} starts at {start}, before the previous interval ends at {previous_end}")]
-    Overlap {
-        index: usize,
-        start: Timestamp,
-        previous_end: Timestamp,
-    },
+    Overlap { index: usize, start: Timestamp, previous_end: Timestamp },
 }
 
 /// The guard's state over one run.
@@ -48,16 +35,8 @@ pub struct Analysis {
 impl Analysis {
     pub fn new(config: ValidConfig) -> Self {
         let alpha = config.alpha_per_metric();
-        let judges = config
-            .metrics()
-            .iter()
-            .map(|m| MetricJudge::new(m, config.settings(), alpha))
-            .collect();
-        Self {
-            config,
-            judges,
-            intervals: Vec::new(),
-        }
+        let judges = config.metrics().iter().map(|m| MetricJudge::new(m, config.settings(), alpha)).collect();
+        Self { config, judges, intervals: Vec::new() }
     }
 
     pub fn config(&self) -> &ValidConfig {
@@ -75,20 +54,12 @@ impl Analysis {
             });
         }
         if input.end <= input.start {
-            return Err(InputError::EmptyInterval {
-                index,
-                start: input.start,
-                end: input.end,
-            });
+            return Err(InputError::EmptyInterval { index, start: input.start, end: input.end });
         }
         if let Some(previous) = self.intervals.last()
             && input.start < previous.end
         {
-            return Err(InputError::Overlap {
-                index,
-                start: input.start,
-                previous_end: previous.end,
-            });
+            return Err(InputError::Overlap { index, start: input.start, previous_end: previous.end });
         }
         for (judge, observation) in self.judges.iter().zip(&input.observations) {
             let got = match observation {
@@ -97,12 +68,7 @@ impl Analysis {
                 Observation::Missing => continue,
             };
             if got != judge.kind() {
-                return Err(InputError::WrongKind {
-                    index,
-                    metric: judge.name().to_owned(),
-                    kind: judge.kind(),
-                    got,
-                });
+                return Err(InputError::WrongKind { index, metric: judge.name().to_owned(), kind: judge.kind(), got });
             }
         }
         let metrics: Vec<_> = self
@@ -112,13 +78,7 @@ impl Analysis {
             .map(|(judge, observation)| judge.push(observation).expect("kinds were checked"))
             .collect();
         let verdict = overall(metrics.iter().map(|m| (m.verdict, m.critical)));
-        self.intervals.push(IntervalReport {
-            index,
-            start: input.start,
-            end: input.end,
-            verdict,
-            metrics,
-        });
+        self.intervals.push(IntervalReport { index, start: input.start, end: input.end, verdict, metrics });
         Ok(self.intervals.last().expect("just pushed"))
     }
 
@@ -134,9 +94,7 @@ impl Analysis {
     /// Every metric passed in the last interval: where a live guard may stop early (notes §1.5 ask every metric to
     /// pass, a stricter rule than the overall verdict, which lets a non-critical metric stay inconclusive).
     pub fn all_passed(&self) -> bool {
-        self.intervals
-            .last()
-            .is_some_and(|i| i.metrics.iter().all(|m| m.verdict == Verdict::Pass))
+        self.intervals.last().is_some_and(|i| i.metrics.iter().all(|m| m.verdict == Verdict::Pass))
     }
 
     pub fn summaries(&self) -> Vec<MetricSummary> {

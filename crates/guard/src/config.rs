@@ -80,19 +80,12 @@ fn default_block() -> u32 {
 impl MetricKind {
     /// A ratio metric with the default margin, no minimum volume and no tempering.
     pub fn ratio() -> Self {
-        MetricKind::Ratio {
-            min_total: 0.0,
-            margin: DEFAULT_MARGIN,
-            temper: 1.0,
-        }
+        MetricKind::Ratio { min_total: 0.0, margin: DEFAULT_MARGIN, temper: 1.0 }
     }
 
     /// A value metric with the default tolerance and per-step signs.
     pub fn value() -> Self {
-        MetricKind::Value {
-            tolerance: DEFAULT_TOLERANCE,
-            block: 1,
-        }
+        MetricKind::Value { tolerance: DEFAULT_TOLERANCE, block: 1 }
     }
 }
 
@@ -112,22 +105,12 @@ pub struct MetricSpec {
 impl MetricSpec {
     /// A ratio metric named `name`, worse when it increases, not critical.
     pub fn ratio(name: &str) -> Self {
-        Self {
-            name: name.to_owned(),
-            kind: MetricKind::ratio(),
-            direction: Direction::Increase,
-            critical: false,
-        }
+        Self { name: name.to_owned(), kind: MetricKind::ratio(), direction: Direction::Increase, critical: false }
     }
 
     /// A value metric named `name`, worse when it increases, not critical.
     pub fn value(name: &str) -> Self {
-        Self {
-            name: name.to_owned(),
-            kind: MetricKind::value(),
-            direction: Direction::Increase,
-            critical: false,
-        }
+        Self { name: name.to_owned(), kind: MetricKind::value(), direction: Direction::Increase, critical: false }
     }
 
     pub fn direction(mut self, direction: Direction) -> Self {
@@ -181,20 +164,13 @@ impl MetricSpec {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |field: &'static str, reason: &'static str| ConfigError::Metric {
-            name: self.name.clone(),
-            field,
-            reason,
-        };
+        let bad =
+            |field: &'static str, reason: &'static str| ConfigError::Metric { name: self.name.clone(), field, reason };
         if self.name.trim().is_empty() {
             return Err(ConfigError::EmptyName);
         }
         match self.kind {
-            MetricKind::Ratio {
-                min_total,
-                margin,
-                temper,
-            } => {
+            MetricKind::Ratio { min_total, margin, temper } => {
                 if !(min_total.is_finite() && min_total >= 0.0) {
                     return Err(bad("min_total", "must be a number at least 0"));
                 }
@@ -331,11 +307,7 @@ pub enum ConfigError {
     #[error("two metrics are named `{0}`")]
     DuplicateName(String),
     #[error("metric `{name}`: `{field}` {reason}")]
-    Metric {
-        name: String,
-        field: &'static str,
-        reason: &'static str,
-    },
+    Metric { name: String, field: &'static str, reason: &'static str },
     #[error("`{field}` {reason}")]
     Setting { field: &'static str, reason: &'static str },
 }
@@ -345,9 +317,7 @@ mod tests {
     use super::*;
 
     fn check(settings: Settings, metrics: Vec<MetricSpec>, expect: Result<(), &str>) {
-        let got = ValidConfig::new(settings, metrics)
-            .map(|_| ())
-            .map_err(|e| e.to_string());
+        let got = ValidConfig::new(settings, metrics).map(|_| ()).map_err(|e| e.to_string());
         assert_eq!(got, expect.map_err(str::to_owned));
     }
 
@@ -358,21 +328,8 @@ mod tests {
         assert_eq!((s.fail_after, s.recover_after, s.soak()), (2, 2, 2));
         let config = ValidConfig::new(s, vec![MetricSpec::ratio("a"), MetricSpec::value("b")]).unwrap();
         assert_eq!(config.alpha_per_metric(), 0.005);
-        assert_eq!(
-            MetricSpec::ratio("a").kind,
-            MetricKind::Ratio {
-                min_total: 0.0,
-                margin: 0.2,
-                temper: 1.0
-            }
-        );
-        assert_eq!(
-            MetricSpec::value("a").kind,
-            MetricKind::Value {
-                tolerance: 0.2,
-                block: 1
-            }
-        );
+        assert_eq!(MetricSpec::ratio("a").kind, MetricKind::Ratio { min_total: 0.0, margin: 0.2, temper: 1.0 });
+        assert_eq!(MetricSpec::value("a").kind, MetricKind::Value { tolerance: 0.2, block: 1 });
     }
 
     #[test]
@@ -386,10 +343,7 @@ mod tests {
             serde_json::from_str(r#"{"name": "latency-p99", "kind": "value", "tolerance": 0.1}"#).unwrap();
         assert_eq!(latency, MetricSpec::value("latency-p99").tolerance(0.1));
         let settings: Settings = serde_json::from_str(r#"{"fail_after": 3}"#).unwrap();
-        assert_eq!(
-            (settings.fail_after, settings.recover_after, settings.alpha),
-            (3, 2, 0.01)
-        );
+        assert_eq!((settings.fail_after, settings.recover_after, settings.alpha), (3, 2, 0.01));
         assert!(serde_json::from_str::<Settings>(r#"{"fail_afer": 3}"#).is_err());
     }
 
@@ -403,22 +357,8 @@ mod tests {
             vec![MetricSpec::ratio("a"), MetricSpec::value("a")],
             Err("two metrics are named `a`"),
         );
-        check(
-            Settings {
-                alpha: 0.0,
-                ..Settings::default()
-            },
-            ok(),
-            Err("`alpha` must be between 0 and 1"),
-        );
-        check(
-            Settings {
-                fail_after: 0,
-                ..Settings::default()
-            },
-            ok(),
-            Err("`fail_after` must be at least 1"),
-        );
+        check(Settings { alpha: 0.0, ..Settings::default() }, ok(), Err("`alpha` must be between 0 and 1"));
+        check(Settings { fail_after: 0, ..Settings::default() }, ok(), Err("`fail_after` must be at least 1"));
         check(
             Settings::default(),
             vec![MetricSpec::ratio("e").min_total(f64::NAN)],
@@ -444,10 +384,6 @@ mod tests {
             vec![MetricSpec::value("p99").block(0)],
             Err("metric `p99`: `block` must be at least 1"),
         );
-        check(
-            Settings::default(),
-            vec![MetricSpec::value(" ")],
-            Err("a metric has an empty name"),
-        );
+        check(Settings::default(), vec![MetricSpec::value(" ")], Err("a metric has an empty name"));
     }
 }

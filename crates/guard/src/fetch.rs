@@ -20,20 +20,12 @@ pub enum FetchError {
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error("the window from {start} to {end} is shorter than one interval ({interval})")]
-    TooShort {
-        start: Timestamp,
-        end: Timestamp,
-        interval: String,
-    },
+    TooShort { start: Timestamp, end: Timestamp, interval: String },
     #[error(
         "metric `{metric}`: the query `{query}` returned {count} series; aggregate it to one per group, with sum(…) \
          or by (le)"
     )]
-    TooManySeries {
-        metric: String,
-        query: String,
-        count: usize,
-    },
+    TooManySeries { metric: String, query: String, count: usize },
 }
 
 /// Whole intervals from `start`; a partial interval at the end is left out.
@@ -47,17 +39,9 @@ pub struct Window {
 impl Window {
     pub fn new(start: Timestamp, end: Timestamp, interval: SignedDuration) -> Result<Self, FetchError> {
         let span = end.duration_since(start);
-        let count = if span.is_negative() {
-            0
-        } else {
-            (span.as_millis() / interval.as_millis()) as usize
-        };
+        let count = if span.is_negative() { 0 } else { (span.as_millis() / interval.as_millis()) as usize };
         if count == 0 {
-            return Err(FetchError::TooShort {
-                start,
-                end,
-                interval: format!("{}s", interval.as_secs_f64()),
-            });
+            return Err(FetchError::TooShort { start, end, interval: format!("{}s", interval.as_secs_f64()) });
         }
         Ok(Self { start, interval, count })
     }
@@ -122,9 +106,7 @@ pub fn value_observations(
     let steps = (window.interval.as_millis() / step.as_millis()) as i32;
     let at = |series: Option<&Series>, t: Timestamp| {
         let t = secs(t);
-        series
-            .and_then(|s| s.points.iter().find(|(pt, _)| (pt - t).abs() < 1e-3))
-            .map_or(f64::NAN, |(_, v)| *v)
+        series.and_then(|s| s.points.iter().find(|(pt, _)| (pt - t).abs() < 1e-3)).map_or(f64::NAN, |(_, v)| *v)
     };
     (0..window.count)
         .map(|i| {
@@ -137,10 +119,7 @@ pub fn value_observations(
             {
                 Observation::Missing
             } else {
-                Observation::Value(ValueObservation {
-                    baseline: baseline_values,
-                    canary: canary_values,
-                })
+                Observation::Value(ValueObservation { baseline: baseline_values, canary: canary_values })
             }
         })
         .collect()
@@ -191,14 +170,7 @@ pub async fn fetch_window(
             for text in &texts {
                 let query = with_group(text, group);
                 for (start, end) in pieces(first, window.end(), step) {
-                    jobs.push(Job {
-                        slot: slots,
-                        metric,
-                        query: query.clone(),
-                        start,
-                        end,
-                        step,
-                    });
+                    jobs.push(Job { slot: slots, metric, query: query.clone(), start, end, step });
                 }
                 slots += 1;
             }
@@ -235,11 +207,7 @@ pub async fn fetch_window(
             Queries::Ratio { .. } => {
                 let got = &results[slot..slot + 4];
                 slot += 4;
-                ratio_observations(
-                    window,
-                    [got[0].as_ref(), got[1].as_ref()],
-                    [got[2].as_ref(), got[3].as_ref()],
-                )
+                ratio_observations(window, [got[0].as_ref(), got[1].as_ref()], [got[2].as_ref(), got[3].as_ref()])
             }
             Queries::Value { .. } => {
                 let got = &results[slot..slot + 2];
@@ -252,11 +220,7 @@ pub async fn fetch_window(
     Ok((0..window.count)
         .map(|i| {
             let (start, end) = window.bounds(i);
-            IntervalInput {
-                start,
-                end,
-                observations: per_metric.iter().map(|m| m[i].clone()).collect(),
-            }
+            IntervalInput { start, end, observations: per_metric.iter().map(|m| m[i].clone()).collect() }
         })
         .collect())
 }
@@ -266,20 +230,13 @@ mod tests {
     use super::*;
 
     fn series(points: &[(f64, f64)]) -> Series {
-        Series {
-            labels: Default::default(),
-            points: points.to_vec(),
-        }
+        Series { labels: Default::default(), points: points.to_vec() }
     }
 
     fn window(count: usize) -> Window {
         let start = Timestamp::from_second(1_000).unwrap();
-        Window::new(
-            start,
-            start + SignedDuration::from_secs(60 * count as i64 + 30),
-            SignedDuration::from_secs(60),
-        )
-        .unwrap()
+        Window::new(start, start + SignedDuration::from_secs(60 * count as i64 + 30), SignedDuration::from_secs(60))
+            .unwrap()
     }
 
     #[test]
@@ -301,22 +258,8 @@ mod tests {
         assert_eq!(w.count, 3);
         assert_eq!(w.end().as_second(), 1_180);
         let start = Timestamp::from_second(1_000).unwrap();
-        assert!(
-            Window::new(
-                start,
-                start + SignedDuration::from_secs(59),
-                SignedDuration::from_secs(60)
-            )
-            .is_err()
-        );
-        assert!(
-            Window::new(
-                start,
-                start - SignedDuration::from_secs(60),
-                SignedDuration::from_secs(60)
-            )
-            .is_err()
-        );
+        assert!(Window::new(start, start + SignedDuration::from_secs(59), SignedDuration::from_secs(60)).is_err());
+        assert!(Window::new(start, start - SignedDuration::from_secs(60), SignedDuration::from_secs(60)).is_err());
     }
 
     #[test]
@@ -325,17 +268,11 @@ mod tests {
         let bad = series(&[(1060.0, 2.0), (1120.0, 0.0)]);
         let total = series(&[(1060.0, 100.0), (1120.0, 90.0), (1180.0, 80.0)]);
         let obs = ratio_observations(&w, [Some(&bad), Some(&total)], [None, Some(&total)]);
-        assert_eq!(
-            obs[0],
-            Observation::Ratio(RatioObservation::new((2.0, 100.0), (0.0, 100.0)).canary_bad_none())
-        );
+        assert_eq!(obs[0], Observation::Ratio(RatioObservation::new((2.0, 100.0), (0.0, 100.0)).canary_bad_none()));
         // The bad series has no point in the third interval while the total has: 0 bad events, not no data.
         let Observation::Ratio(third) = &obs[2] else { panic!() };
         assert_eq!((third.baseline.bad, third.baseline.total), (None, Some(80.0)));
-        assert_eq!(
-            ratio_observations(&w, [None, None], [None, None]),
-            vec![Observation::Missing; 3]
-        );
+        assert_eq!(ratio_observations(&w, [None, None], [None, None]), vec![Observation::Missing; 3]);
     }
 
     #[test]
@@ -344,9 +281,7 @@ mod tests {
         let step = SignedDuration::from_secs(15);
         let baseline = series(&[(1015.0, 1.0), (1030.0, 2.0), (1045.0, 3.0), (1060.0, 4.0)]);
         let canary = series(&[(1030.0, 5.0), (1060.0, f64::NAN)]);
-        let Observation::Value(v) = &value_observations(&w, step, Some(&baseline), Some(&canary))[0] else {
-            panic!()
-        };
+        let Observation::Value(v) = &value_observations(&w, step, Some(&baseline), Some(&canary))[0] else { panic!() };
         assert_eq!(v.baseline, vec![1.0, 2.0, 3.0, 4.0]);
         assert_eq!(v.canary[1], 5.0);
         assert!(v.canary[0].is_nan() && v.canary[2].is_nan() && v.canary[3].is_nan());

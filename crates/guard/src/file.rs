@@ -116,10 +116,7 @@ struct Invalid {
 }
 
 fn at<T>(value: &Spanned<T>, message: impl Into<String>) -> Invalid {
-    Invalid {
-        at: value.span().start,
-        message: message.into(),
-    }
+    Invalid { at: value.span().start, message: message.into() }
 }
 
 impl GuardFile {
@@ -127,12 +124,7 @@ impl GuardFile {
     pub fn parse(text: &str, origin: &str) -> Result<Self, FileError> {
         let locate = |offset: usize, message: String| {
             let (line, column) = line_column(text, offset);
-            FileError {
-                origin: origin.to_owned(),
-                line,
-                column,
-                message,
-            }
+            FileError { origin: origin.to_owned(), line, column, message }
         };
         let raw: Raw = toml::from_str(text)
             .map_err(|e| locate(e.span().map_or(0, |s| s.start), e.message().trim_end().to_owned()))?;
@@ -141,10 +133,7 @@ impl GuardFile {
 
     fn check(raw: Raw) -> Result<Self, Invalid> {
         if let Some(before_after) = &raw.before_after {
-            return Err(at(
-                before_after,
-                "[before_after] is not supported yet; compare side by side with [groups]",
-            ));
+            return Err(at(before_after, "[before_after] is not supported yet; compare side by side with [groups]"));
         }
         let prometheus = raw.prometheus.get_ref().trim().trim_end_matches('/').to_owned();
         if !(prometheus.starts_with("http://") || prometheus.starts_with("https://")) {
@@ -153,13 +142,7 @@ impl GuardFile {
         let duration = |value: &Option<Spanned<String>>, default: SignedDuration| match value {
             None => Ok(default),
             Some(v) => parse_duration(v.get_ref()).ok_or_else(|| {
-                at(
-                    v,
-                    format!(
-                        "`{}` is not a duration; write a number and a unit: 15s, 1m, 1h",
-                        v.get_ref()
-                    ),
-                )
+                at(v, format!("`{}` is not a duration; write a number and a unit: 15s, 1m, 1h", v.get_ref()))
             }),
         };
         let step = duration(&raw.step, SignedDuration::from_secs(15))?;
@@ -201,10 +184,7 @@ impl GuardFile {
             settings.alpha = *v.get_ref();
         }
         if raw.metrics.is_empty() {
-            return Err(Invalid {
-                at: 0,
-                message: "no [[metrics]] to judge".to_owned(),
-            });
+            return Err(Invalid { at: 0, message: "no [[metrics]] to judge".to_owned() });
         }
         let mut specs = Vec::new();
         let mut queries = Vec::new();
@@ -218,12 +198,7 @@ impl GuardFile {
                 "margin" => m.margin.as_ref().map(|v| v.span().start),
                 _ => None,
             };
-            spans.push((
-                m.name.span().start,
-                field_at("tolerance"),
-                field_at("min_total"),
-                field_at("margin"),
-            ));
+            spans.push((m.name.span().start, field_at("tolerance"), field_at("min_total"), field_at("margin")));
             specs.push(spec);
             queries.push(query);
         }
@@ -242,10 +217,7 @@ impl GuardFile {
                 ConfigError::Setting { field: "alpha", .. } => raw.alpha.as_ref().map_or(0, |v| v.span().start),
                 _ => 0,
             };
-            Invalid {
-                at: offset,
-                message: e.to_string(),
-            }
+            Invalid { at: offset, message: e.to_string() }
         })?;
         let on_fail = raw.on_fail.as_ref().map(check_on_fail).transpose()?;
         Ok(Self {
@@ -267,10 +239,7 @@ fn check_on_fail(raw: &Spanned<RawOnFail>) -> Result<OnFail, Invalid> {
         return Err(at(raw, "[on_fail] needs a `command`, a `url`, or both"));
     }
     if let Some(command) = &r.command
-        && command
-            .get_ref()
-            .first()
-            .is_none_or(|program| program.trim().is_empty())
+        && command.get_ref().first().is_none_or(|program| program.trim().is_empty())
     {
         return Err(at(command, "`command` needs a program: [\"program\", \"argument\", …]"));
     }
@@ -284,10 +253,7 @@ fn check_on_fail(raw: &Spanned<RawOnFail>) -> Result<OnFail, Invalid> {
             return Err(at(secret, "`secret_env` signs the POST to `url`; there is no `url`"));
         }
         if secret.get_ref().trim().is_empty() || secret.get_ref().contains('=') {
-            return Err(at(
-                secret,
-                "`secret_env` names an environment variable (the secret stays out of the file)",
-            ));
+            return Err(at(secret, "`secret_env` names an environment variable (the secret stays out of the file)"));
         }
     }
     Ok(OnFail {
@@ -326,10 +292,8 @@ fn check_metric(metric: &Spanned<RawMetric>) -> Result<(MetricSpec, Queries), In
             if let Some(min_total) = &m.min_total {
                 spec = spec.min_total(*min_total.get_ref());
             }
-            let queries = Queries::Ratio {
-                bad: needs(&m.bad, "bad", "ratio")?,
-                total: needs(&m.total, "total", "ratio")?,
-            };
+            let queries =
+                Queries::Ratio { bad: needs(&m.bad, "bad", "ratio")?, total: needs(&m.total, "total", "ratio")? };
             (spec, queries)
         }
         "value" => {
@@ -342,29 +306,16 @@ fn check_metric(metric: &Spanned<RawMetric>) -> Result<(MetricSpec, Queries), In
                 let steps = u32::try_from(*block.get_ref())
                     .ok()
                     .filter(|b| *b >= 1)
-                    .ok_or_else(|| {
-                        at(
-                            block,
-                            format!("metric `{name}`: `block` must be a whole number at least 1"),
-                        )
-                    })?;
+                    .ok_or_else(|| at(block, format!("metric `{name}`: `block` must be a whole number at least 1")))?;
                 spec = spec.block(steps);
             }
             if let Some(tolerance) = &m.tolerance {
                 spec = spec.tolerance(*tolerance.get_ref());
             }
-            (
-                spec,
-                Queries::Value {
-                    query: needs(&m.query, "query", "value")?,
-                },
-            )
+            (spec, Queries::Value { query: needs(&m.query, "query", "value")? })
         }
         other => {
-            return Err(at(
-                &m.kind,
-                format!("metric `{name}`: unknown kind `{other}`, expected `ratio` or `value`"),
-            ));
+            return Err(at(&m.kind, format!("metric `{name}`: unknown kind `{other}`, expected `ratio` or `value`")));
         }
     };
     if let Some(direction) = &m.direction {
@@ -450,15 +401,9 @@ tolerance = 0.10
         let file = GuardFile::parse(ISSUE, "guard.toml").unwrap();
         assert_eq!(file.prometheus, "http://127.0.0.1:9090");
         assert_eq!((file.step.as_secs(), file.interval.as_secs()), (15, 60));
-        assert_eq!(
-            (file.baseline.as_str(), file.canary.as_str()),
-            ("version=\"v1\"", "version=\"v2\"")
-        );
+        assert_eq!((file.baseline.as_str(), file.canary.as_str()), ("version=\"v1\"", "version=\"v2\""));
         let metrics = file.config.metrics();
-        assert_eq!(
-            metrics[0],
-            MetricSpec::ratio("http-errors").min_total(200.0).critical(true)
-        );
+        assert_eq!(metrics[0], MetricSpec::ratio("http-errors").min_total(200.0).critical(true));
         assert_eq!(metrics[1], MetricSpec::value("latency-p99").tolerance(0.1));
         assert!(matches!(&file.queries[1], Queries::Value { query } if query.contains("$group")));
     }
@@ -493,9 +438,7 @@ tolerance = 0.10
              `query`, `tolerance`, `margin`, `block`, `direction`, `critical`"
         );
         assert_eq!(
-            err(&ISSUE
-                .replace("min_total = 200\n", "")
-                .replace("tolerance = 0.10", "min_total = 3.0")),
+            err(&ISSUE.replace("min_total = 200\n", "").replace("tolerance = 0.10", "min_total = 3.0")),
             "guard.toml:24:13: metric `latency-p99`: `min_total` does not apply to a value metric"
         );
         assert_eq!(
@@ -533,15 +476,9 @@ tolerance = 0.10
         let file = GuardFile::parse(&text, "guard.toml").unwrap();
         assert_eq!(
             file.config.metrics()[0],
-            MetricSpec::ratio("http-errors")
-                .min_total(200.0)
-                .margin(0.5)
-                .critical(true)
+            MetricSpec::ratio("http-errors").min_total(200.0).margin(0.5).critical(true)
         );
-        assert_eq!(
-            file.config.metrics()[1],
-            MetricSpec::value("latency-p99").tolerance(0.1).block(4)
-        );
+        assert_eq!(file.config.metrics()[1], MetricSpec::value("latency-p99").tolerance(0.1).block(4));
         assert_eq!(
             err(&ISSUE.replace("min_total = 200", "min_total = 200\nmargin = 1.5")),
             "guard.toml:18:10: metric `http-errors`: `margin` must leave 1 + margin below pass_ratio"

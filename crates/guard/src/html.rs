@@ -80,23 +80,12 @@ fn chart(report: &Report, index: usize, out: &mut String) {
     let n = report.intervals.len().max(1);
     let band = (WIDTH - LEFT - RIGHT) / n as f64;
     let series: Vec<(Option<f64>, Option<f64>)> = report.intervals.iter().map(|i| values(&i.metrics[index])).collect();
-    let max = series
-        .iter()
-        .flat_map(|(b, c)| [*b, *c])
-        .flatten()
-        .fold(0.0f64, f64::max);
+    let max = series.iter().flat_map(|(b, c)| [*b, *c]).flatten().fold(0.0f64, f64::max);
     let top = if max > 0.0 { max * 1.1 } else { 1.0 };
     let y = |v: f64| TOP + (HEIGHT - TOP - BOTTOM) * (1.0 - v / top);
-    let is_ratio = matches!(
-        report.intervals.first().map(|i| &i.metrics[index].numbers),
-        Some(Numbers::Ratio(_))
-    );
+    let is_ratio = matches!(report.intervals.first().map(|i| &i.metrics[index].numbers), Some(Numbers::Ratio(_)));
     let label = |v: f64| {
-        if is_ratio {
-            format!("{}%", num(100.0 * v))
-        } else {
-            num(v)
-        }
+        if is_ratio { format!("{}%", num(100.0 * v)) } else { num(v) }
     };
     let _ = write!(
         out,
@@ -234,10 +223,7 @@ mod tests {
         assert!(page.contains("guard.toml &lt;test&gt;"));
         assert!(!page.contains("<script"));
         assert!(page.contains("#f9d6d5"), "a failed interval is shaded");
-        assert!(
-            page.contains("<polyline"),
-            "the known intervals after the gap are joined"
-        );
+        assert!(page.contains("<polyline"), "the known intervals after the gap are joined");
         assert!(page.contains("<circle"), "the single interval before the gap is a dot");
     }
 }

@@ -38,10 +38,7 @@ pub struct Counts {
 
 impl Counts {
     pub fn new(bad: f64, total: f64) -> Self {
-        Self {
-            bad: Some(bad),
-            total: Some(total),
-        }
+        Self { bad: Some(bad), total: Some(total) }
     }
 }
 
@@ -54,10 +51,7 @@ pub struct RatioObservation {
 impl RatioObservation {
     /// Counts given as (bad, total) for the baseline and the canary.
     pub fn new(baseline: (f64, f64), canary: (f64, f64)) -> Self {
-        Self {
-            baseline: Counts::new(baseline.0, baseline.1),
-            canary: Counts::new(canary.0, canary.1),
-        }
+        Self { baseline: Counts::new(baseline.0, baseline.1), canary: Counts::new(canary.0, canary.1) }
     }
 }
 
@@ -83,11 +77,7 @@ pub enum NoData {
     Missing,
     NoTotal(&'static str),
     NaN(&'static str),
-    BelowMinimum {
-        group: &'static str,
-        total: f64,
-        min_total: f64,
-    },
+    BelowMinimum { group: &'static str, total: f64, min_total: f64 },
     NoValues,
 }
 
@@ -97,11 +87,9 @@ impl NoData {
             NoData::Missing => "no data: the source returned no series for this metric".to_owned(),
             NoData::NoTotal(group) => format!("no data: the {group} has no events in this interval"),
             NoData::NaN(group) => format!("no data: the {group}'s counts are not numbers"),
-            NoData::BelowMinimum {
-                group,
-                total,
-                min_total,
-            } => format!("too little traffic: the {group} has {total} events, fewer than min_total {min_total}"),
+            NoData::BelowMinimum { group, total, min_total } => {
+                format!("too little traffic: the {group} has {total} events, fewer than min_total {min_total}")
+            }
             NoData::NoValues => "no data: no step has a value for both groups".to_owned(),
         }
     }

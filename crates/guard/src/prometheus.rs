@@ -25,11 +25,7 @@ pub enum SourceError {
     #[error("cannot query Prometheus at {url}: {detail}")]
     Http { url: String, detail: String },
     #[error("Prometheus at {url} refused the query `{query}`: {message}")]
-    Refused {
-        url: String,
-        query: String,
-        message: String,
-    },
+    Refused { url: String, query: String, message: String },
     #[error("Prometheus at {url} answered something that is not a range-query result: {message}")]
     Malformed { url: String, message: String },
     #[error("`{0}` is not a valid Prometheus URL")]
@@ -98,11 +94,7 @@ impl MetricSource for Prometheus {
             Err(e) => return Err(http(&endpoint, &e)),
         };
         parse_matrix(&body).map_err(|e| match e {
-            Answer::Error(message) => SourceError::Refused {
-                url: endpoint,
-                query: query.to_owned(),
-                message,
-            },
+            Answer::Error(message) => SourceError::Refused { url: endpoint, query: query.to_owned(), message },
             Answer::Malformed(message) => SourceError::Malformed { url: endpoint, message },
         })
     }
@@ -120,19 +112,12 @@ fn http(endpoint: &str, error: &HttpError) -> SourceError {
     } else {
         format!("{text} ({cause})")
     };
-    SourceError::Http {
-        url: endpoint.to_owned(),
-        detail,
-    }
+    SourceError::Http { url: endpoint.to_owned(), detail }
 }
 
 fn seconds(t: Timestamp) -> String {
     let ms = t.as_millisecond();
-    if ms % 1000 == 0 {
-        format!("{}", ms / 1000)
-    } else {
-        format!("{:.3}", ms as f64 / 1000.0)
-    }
+    if ms % 1000 == 0 { format!("{}", ms / 1000) } else { format!("{:.3}", ms as f64 / 1000.0) }
 }
 
 /// Why a body is not a matrix.
@@ -180,16 +165,11 @@ fn error_message(body: &str) -> Option<String> {
 pub fn parse_matrix(body: &str) -> Result<Vec<Series>, Answer> {
     let envelope: Envelope = serde_json::from_str(body).map_err(|e| Answer::Malformed(e.to_string()))?;
     if envelope.status != "success" {
-        return Err(Answer::Error(
-            error_message(body).unwrap_or_else(|| format!("status `{}`", envelope.status)),
-        ));
+        return Err(Answer::Error(error_message(body).unwrap_or_else(|| format!("status `{}`", envelope.status))));
     }
     let data = envelope.data.ok_or_else(|| Answer::Malformed("no `data`".to_owned()))?;
     if data.result_type != "matrix" {
-        return Err(Answer::Malformed(format!(
-            "a `{}` result where a matrix was expected",
-            data.result_type
-        )));
+        return Err(Answer::Malformed(format!("a `{}` result where a matrix was expected", data.result_type)));
     }
     data.result
         .into_iter()
@@ -198,15 +178,10 @@ pub fn parse_matrix(body: &str) -> Result<Vec<Series>, Answer> {
                 .values
                 .into_iter()
                 .map(|(t, v)| {
-                    parse_value(&v)
-                        .map(|v| (t, v))
-                        .ok_or_else(|| Answer::Malformed(format!("`{v}` is not a number")))
+                    parse_value(&v).map(|v| (t, v)).ok_or_else(|| Answer::Malformed(format!("`{v}` is not a number")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(Series {
-                labels: raw.metric,
-                points,
-            })
+            Ok(Series { labels: raw.metric, points })
         })
         .collect()
 }
@@ -252,10 +227,7 @@ mod tests {
     #[test]
     fn errors() {
         let body = r#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#;
-        assert_eq!(
-            parse_matrix(body),
-            Err(Answer::Error("bad_data: parse error at char 5".to_owned()))
-        );
+        assert_eq!(parse_matrix(body), Err(Answer::Error("bad_data: parse error at char 5".to_owned())));
         let vector = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
         assert!(matches!(parse_matrix(vector), Err(Answer::Malformed(m)) if m.contains("vector")));
         assert!(matches!(parse_matrix("<html>"), Err(Answer::Malformed(_))));

@@ -46,11 +46,7 @@ pub fn overall(metrics: impl IntoIterator<Item = (Verdict, bool)>) -> Verdict {
             Verdict::Pass => any_pass = true,
         }
     }
-    if critical_inconclusive || !any_pass {
-        Verdict::Inconclusive
-    } else {
-        Verdict::Pass
-    }
+    if critical_inconclusive || !any_pass { Verdict::Inconclusive } else { Verdict::Pass }
 }
 
 /// One tested way of being worse.
@@ -207,17 +203,9 @@ pub(crate) fn num(x: f64) -> String {
     if a != 0.0 && !(1e-3..1e4).contains(&a) {
         return format!("{x:.2e}");
     }
-    let decimals = if a == 0.0 {
-        0
-    } else {
-        (2 - a.log10().floor() as i32).max(0) as usize
-    };
+    let decimals = if a == 0.0 { 0 } else { (2 - a.log10().floor() as i32).max(0) as usize };
     let s = format!("{x:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s
-    }
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
 }
 
 /// A ratio as a percentage for a sentence.

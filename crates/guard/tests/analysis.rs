@@ -16,10 +16,7 @@ fn errors(baseline: (f64, f64), canary: (f64, f64)) -> Observation {
 }
 
 fn latency(baseline: &[f64], canary: &[f64]) -> Observation {
-    Observation::Value(ValueObservation {
-        baseline: baseline.to_vec(),
-        canary: canary.to_vec(),
-    })
+    Observation::Value(ValueObservation { baseline: baseline.to_vec(), canary: canary.to_vec() })
 }
 
 fn config(metrics: Vec<MetricSpec>) -> ValidConfig {
@@ -43,22 +40,8 @@ fn a_one_interval_spike_in_plain_numbers_does_not_halt() {
     use Verdict::*;
     let mut intervals: Vec<Vec<Observation>> = (0..8).map(|_| vec![errors(CALM, CALM)]).collect();
     intervals[3] = vec![errors(CALM, (900.0, 3000.0))];
-    let expect = [
-        Inconclusive,
-        Pass,
-        Pass,
-        Inconclusive,
-        Inconclusive,
-        Inconclusive,
-        Inconclusive,
-        Inconclusive,
-    ];
-    check(
-        config(vec![MetricSpec::ratio("errors")]),
-        intervals.clone(),
-        &expect,
-        Inconclusive,
-    );
+    let expect = [Inconclusive, Pass, Pass, Inconclusive, Inconclusive, Inconclusive, Inconclusive, Inconclusive];
+    check(config(vec![MetricSpec::ratio("errors")]), intervals.clone(), &expect, Inconclusive);
     let report = judge_window(
         config(vec![MetricSpec::ratio("errors")]),
         intervals.into_iter().enumerate().map(|(i, o)| interval(i, o)),
@@ -77,17 +60,9 @@ fn a_one_interval_spike_in_plain_numbers_does_not_halt() {
 #[test]
 fn a_critical_inconclusive_metric_makes_the_run_inconclusive() {
     use Verdict::*;
-    let both = |critical: bool| {
-        config(vec![
-            MetricSpec::ratio("errors").critical(critical),
-            MetricSpec::value("latency-p99"),
-        ])
-    };
-    let intervals = || {
-        (0..3)
-            .map(|_| vec![Observation::Missing, latency(&STEADY, &STEADY)])
-            .collect::<Vec<_>>()
-    };
+    let both =
+        |critical: bool| config(vec![MetricSpec::ratio("errors").critical(critical), MetricSpec::value("latency-p99")]);
+    let intervals = || (0..3).map(|_| vec![Observation::Missing, latency(&STEADY, &STEADY)]).collect::<Vec<_>>();
     check(both(true), intervals(), &[Inconclusive; 3], Inconclusive);
     check(both(false), intervals(), &[Inconclusive, Pass, Pass], Pass);
 }
@@ -95,14 +70,9 @@ fn a_critical_inconclusive_metric_makes_the_run_inconclusive() {
 #[test]
 fn any_failing_metric_fails_the_run() {
     use Verdict::*;
-    let config = config(vec![
-        MetricSpec::ratio("errors").critical(true),
-        MetricSpec::value("latency-p99"),
-    ]);
+    let config = config(vec![MetricSpec::ratio("errors").critical(true), MetricSpec::value("latency-p99")]);
     let slow: Vec<f64> = STEADY.iter().map(|v| v * 2.0).collect();
-    let intervals = (0..5)
-        .map(|_| vec![errors(CALM, CALM), latency(&STEADY, &slow)])
-        .collect();
+    let intervals = (0..5).map(|_| vec![errors(CALM, CALM), latency(&STEADY, &slow)]).collect();
     // Until latency fails, errors pass and latency is not critical: those intervals pass by the overall rule.
     check(config, intervals, &[Inconclusive, Pass, Pass, Fail, Fail], Fail);
 }
@@ -110,40 +80,24 @@ fn any_failing_metric_fails_the_run() {
 #[test]
 fn nothing_measured_is_inconclusive_never_a_pass() {
     let config = config(vec![MetricSpec::ratio("errors"), MetricSpec::value("latency-p99")]);
-    let nan = vec![
-        errors((f64::NAN, f64::NAN), (0.0, f64::NAN)),
-        latency(&[f64::NAN; 4], &[f64::NAN; 4]),
-    ];
+    let nan = vec![errors((f64::NAN, f64::NAN), (0.0, f64::NAN)), latency(&[f64::NAN; 4], &[f64::NAN; 4])];
     let empty = vec![Observation::Missing, latency(&[], &[])];
-    check(
-        config,
-        vec![nan, empty],
-        &[Verdict::Inconclusive; 2],
-        Verdict::Inconclusive,
-    );
+    check(config, vec![nan, empty], &[Verdict::Inconclusive; 2], Verdict::Inconclusive);
 }
 
 #[test]
 fn the_report_serializes_to_the_json_interface() {
     let config = config(vec![
         MetricSpec::ratio("http-errors").min_total(200.0).critical(true),
-        MetricSpec::value("latency-p99")
-            .direction(Direction::Increase)
-            .tolerance(0.1),
+        MetricSpec::value("latency-p99").direction(Direction::Increase).tolerance(0.1),
     ]);
-    let report = judge_window(
-        config,
-        (0..3).map(|i| interval(i, vec![errors(CALM, CALM), latency(&STEADY, &STEADY)])),
-    )
-    .unwrap();
+    let report =
+        judge_window(config, (0..3).map(|i| interval(i, vec![errors(CALM, CALM), latency(&STEADY, &STEADY)]))).unwrap();
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["verdict"], "pass");
     assert_eq!(json["halted_at"], serde_json::Value::Null);
     let metric = &json["metrics"][0];
-    assert_eq!(
-        (metric["name"].as_str(), metric["verdict"].as_str()),
-        (Some("http-errors"), Some("pass"))
-    );
+    assert_eq!((metric["name"].as_str(), metric["verdict"].as_str()), (Some("http-errors"), Some("pass")));
     assert_eq!(metric["kind"], "ratio");
     assert!(metric["reason"].as_str().unwrap().starts_with("no regression"));
     assert_eq!(metric["baseline"]["bad"], 90.0);
@@ -164,29 +118,14 @@ fn the_report_serializes_to_the_json_interface() {
 fn bad_input_is_an_error_and_changes_nothing() {
     let mut analysis = Analysis::new(config(vec![MetricSpec::ratio("errors")]));
     let wrong_count = interval(0, vec![]);
-    assert_eq!(
-        analysis.push(wrong_count).unwrap_err().to_string(),
-        "interval 0 has 0 observations for 1 metrics"
-    );
+    assert_eq!(analysis.push(wrong_count).unwrap_err().to_string(), "interval 0 has 0 observations for 1 metrics");
     let wrong_kind = interval(0, vec![latency(&STEADY, &STEADY)]);
     assert_eq!(
         analysis.push(wrong_kind).unwrap_err(),
-        InputError::WrongKind {
-            index: 0,
-            metric: "errors".to_owned(),
-            kind: "ratio",
-            got: "value"
-        }
+        InputError::WrongKind { index: 0, metric: "errors".to_owned(), kind: "ratio", got: "value" }
     );
-    let backwards = IntervalInput {
-        start: at(1),
-        end: at(0),
-        observations: vec![Observation::Missing],
-    };
-    assert!(matches!(
-        analysis.push(backwards),
-        Err(InputError::EmptyInterval { .. })
-    ));
+    let backwards = IntervalInput { start: at(1), end: at(0), observations: vec![Observation::Missing] };
+    assert!(matches!(analysis.push(backwards), Err(InputError::EmptyInterval { .. })));
     analysis.push(interval(5, vec![Observation::Missing])).unwrap();
     assert!(matches!(
         analysis.push(interval(4, vec![Observation::Missing])),

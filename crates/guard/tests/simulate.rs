@@ -17,10 +17,7 @@ fn config(metrics: Vec<MetricSpec>) -> ValidConfig {
 
 /// The notes' setting: one error ratio and one latency metric, α = 0.01 split in two.
 fn two_metrics() -> ValidConfig {
-    config(vec![
-        MetricSpec::ratio("errors").critical(true),
-        MetricSpec::value("latency-p99"),
-    ])
+    config(vec![MetricSpec::ratio("errors").critical(true), MetricSpec::value("latency-p99")])
 }
 
 /// Runs `runs` simulated deploys of `looks` intervals; `observe(rng, interval)` gives each interval's observations.
@@ -63,11 +60,7 @@ fn healthy_canaries_halt_less_often_than_alpha() {
         let results = simulate(&config, seed, runs, 60, |rng, _, _| {
             vec![ratio_obs(rng, rate, ratio, ratio), latency.interval(rng, 1.0)]
         });
-        assert!(
-            halts(&results) <= allowed,
-            "{rate} req/s at {ratio}: {} halts",
-            halts(&results)
-        );
+        assert!(halts(&results) <= allowed, "{rate} req/s at {ratio}: {} halts", halts(&results));
     }
 }
 
@@ -91,15 +84,10 @@ fn healthy_canaries_with_plenty_of_traffic_pass() {
 #[test]
 fn a_tripled_error_ratio_is_caught_within_a_few_intervals() {
     let runs = 200;
-    let results = simulate(&two_metrics(), 6, runs, 20, |rng, _, _| {
-        vec![ratio_obs(rng, 50.0, 0.01, 0.03), Observation::Missing]
-    });
+    let results =
+        simulate(&two_metrics(), 6, runs, 20, |rng, _, _| vec![ratio_obs(rng, 50.0, 0.01, 0.03), Observation::Missing]);
     assert_eq!(halts(&results), runs, "every run halts");
-    assert!(
-        caught_within(&results, 3) >= runs * 95 / 100,
-        "{} within 3",
-        caught_within(&results, 3)
-    );
+    assert!(caught_within(&results, 3) >= runs * 95 / 100, "{} within 3", caught_within(&results, 3));
 }
 
 /// The median of the runs' first failing intervals; every run must have failed.
@@ -114,23 +102,17 @@ fn a_doubled_error_ratio_is_caught() {
     // Notes table 2 (50 req/s, 1 %, δ = 0.2): median 3 intervals without persistence. Persistence leaves the
     // most incriminating interval out, which costs about one more interval.
     let runs = 200;
-    let results = simulate(&two_metrics(), 7, runs, 30, |rng, _, _| {
-        vec![ratio_obs(rng, 50.0, 0.01, 0.02), Observation::Missing]
-    });
+    let results =
+        simulate(&two_metrics(), 7, runs, 30, |rng, _, _| vec![ratio_obs(rng, 50.0, 0.01, 0.02), Observation::Missing]);
     assert!(median_halt(&results) <= 4, "median {}", median_halt(&results));
-    assert!(
-        caught_within(&results, 8) >= runs * 95 / 100,
-        "{} within 8",
-        caught_within(&results, 8)
-    );
+    assert!(caught_within(&results, 8) >= runs * 95 / 100, "{} within 8", caught_within(&results, 8));
 }
 
 #[test]
 fn canary_errors_against_a_silent_baseline_are_caught() {
     let runs = 200;
-    let results = simulate(&two_metrics(), 8, runs, 60, |rng, _, _| {
-        vec![ratio_obs(rng, 50.0, 0.0, 0.001), Observation::Missing]
-    });
+    let results =
+        simulate(&two_metrics(), 8, runs, 60, |rng, _, _| vec![ratio_obs(rng, 50.0, 0.0, 0.001), Observation::Missing]);
     // Notes table 3: median 5 intervals without persistence.
     assert!(median_halt(&results) <= 7, "median {}", median_halt(&results));
 }
@@ -143,18 +125,12 @@ fn low_traffic_is_inconclusive_even_when_the_canary_looks_terrible() {
         let mut analysis = Analysis::new(config.clone());
         for i in 0..30 {
             // About 120 requests per minute: under min_total in every interval.
-            let report = analysis
-                .push(interval(i, vec![ratio_obs(&mut rng, 2.0, 0.01, 0.2)]))
-                .unwrap();
+            let report = analysis.push(interval(i, vec![ratio_obs(&mut rng, 2.0, 0.01, 0.2)])).unwrap();
             assert_eq!(report.verdict, Verdict::Inconclusive);
         }
         let report = analysis.report();
         assert_eq!((report.verdict, report.halted_at), (Verdict::Inconclusive, None));
-        assert!(
-            report.metrics[0].reason.starts_with("no data"),
-            "{}",
-            report.metrics[0].reason
-        );
+        assert!(report.metrics[0].reason.starts_with("no data"), "{}", report.metrics[0].reason);
     }
 }
 
@@ -169,9 +145,7 @@ fn sparse_errors_at_low_traffic_are_mostly_inconclusive() {
     for _ in 0..200 {
         let mut analysis = Analysis::new(config.clone());
         for i in 0..60 {
-            let report = analysis
-                .push(interval(i, vec![ratio_obs(&mut rng, 10.0, 0.0005, 0.0005)]))
-                .unwrap();
+            let report = analysis.push(interval(i, vec![ratio_obs(&mut rng, 10.0, 0.0005, 0.0005)])).unwrap();
             assert_ne!(report.verdict, Verdict::Fail);
             early += usize::from(i == 4 && report.verdict == Verdict::Pass);
         }
@@ -181,10 +155,7 @@ fn sparse_errors_at_low_traffic_are_mostly_inconclusive() {
             Verdict::Fail => unreachable!(),
         }
     }
-    assert!(
-        (40..=120).contains(&passed),
-        "{passed} passed, {inconclusive} inconclusive"
-    );
+    assert!((40..=120).contains(&passed), "{passed} passed, {inconclusive} inconclusive");
     assert!(inconclusive >= 80, "{passed} passed, {inconclusive} inconclusive");
     assert!(early <= 10, "{early} passed within 5 intervals");
 }
@@ -221,11 +192,7 @@ fn latency_one_and_a_half_times_higher_is_caught() {
     // 4 steps per interval; E ≥ 200 needs at least 11 signs beyond the worst interval's 4: the fourth interval at
     // the earliest.
     assert!(median_halt(&results) <= 4, "median {}", median_halt(&results));
-    assert!(
-        caught_within(&results, 8) >= runs * 95 / 100,
-        "{} within 8",
-        caught_within(&results, 8)
-    );
+    assert!(caught_within(&results, 8) >= runs * 95 / 100, "{} within 8", caught_within(&results, 8));
 }
 
 #[test]
@@ -263,11 +230,7 @@ fn a_recovered_regression_still_halted_the_run() {
     let report: Report = analysis.report();
     assert_eq!((report.verdict, report.halted_at), (Fail, Some(3)));
     assert_eq!(report.metrics[0].recovered_at, Some(6));
-    assert!(
-        report.metrics[0].reason.contains("it recovered at interval 6"),
-        "{}",
-        report.metrics[0].reason
-    );
+    assert!(report.metrics[0].reason.contains("it recovered at interval 6"), "{}", report.metrics[0].reason);
 }
 
 #[test]
@@ -291,10 +254,7 @@ fn tempering_absorbs_overdispersion() {
     let allowed = (0.01 * runs as f64) as usize;
     let tempered = config(vec![MetricSpec::ratio("errors").temper(1.0 / phi)]);
     let results = simulate(&tempered, 17, runs, 60, |rng, _, _| {
-        vec![Observation::Ratio(RatioObservation {
-            baseline: sample(rng),
-            canary: sample(rng),
-        })]
+        vec![Observation::Ratio(RatioObservation { baseline: sample(rng), canary: sample(rng) })]
     });
     assert!(halts(&results) <= allowed, "{} halts with φ0 = {phi}", halts(&results));
 }

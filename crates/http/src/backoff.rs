@@ -61,12 +61,7 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         pairs
             .iter()
-            .map(|(k, v)| {
-                (
-                    HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                    HeaderValue::from_str(v).unwrap(),
-                )
-            })
+            .map(|(k, v)| (HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap()))
             .collect()
     }
 
@@ -100,34 +95,15 @@ mod tests {
         check(&[("retry-after", "7")], Some(Duration::from_secs(7)));
         check(&[("retry-after", " 0 ")], Some(Duration::ZERO));
         // 1_700_000_000 is Tue, 14 Nov 2023 22:13:20 GMT.
-        check(
-            &[("retry-after", "Tue, 14 Nov 2023 22:13:50 GMT")],
-            Some(Duration::from_secs(30)),
-        );
-        check(
-            &[("retry-after", "Tue, 14 Nov 2023 22:00:00 GMT")],
-            Some(Duration::ZERO),
-        );
+        check(&[("retry-after", "Tue, 14 Nov 2023 22:13:50 GMT")], Some(Duration::from_secs(30)));
+        check(&[("retry-after", "Tue, 14 Nov 2023 22:00:00 GMT")], Some(Duration::ZERO));
         check(&[("retry-after", "soon")], None);
-        check(
-            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1700000042")],
-            Some(Duration::from_secs(42)),
-        );
-        check(
-            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1600000000")],
-            Some(Duration::ZERO),
-        );
-        check(
-            &[("x-ratelimit-remaining", "12"), ("x-ratelimit-reset", "1700000042")],
-            None,
-        );
+        check(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1700000042")], Some(Duration::from_secs(42)));
+        check(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1600000000")], Some(Duration::ZERO));
+        check(&[("x-ratelimit-remaining", "12"), ("x-ratelimit-reset", "1700000042")], None);
         check(&[("x-ratelimit-remaining", "0")], None);
         check(
-            &[
-                ("retry-after", "3"),
-                ("x-ratelimit-remaining", "0"),
-                ("x-ratelimit-reset", "1700000042"),
-            ],
+            &[("retry-after", "3"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1700000042")],
             Some(Duration::from_secs(3)),
         );
     }

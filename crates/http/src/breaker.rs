@@ -62,46 +62,29 @@ pub struct Permit<'a> {
 
 /// The breaker key of a URL: `scheme://host:port`, with the scheme's default port filled in.
 pub fn host_key(url: &Url) -> String {
-    format!(
-        "{}://{}:{}",
-        url.scheme(),
-        url.host_str().unwrap_or(""),
-        url.port_or_known_default().unwrap_or(0)
-    )
+    format!("{}://{}:{}", url.scheme(), url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0))
 }
 
 impl Breakers {
     /// `threshold` 0 disables breaking: every call is admitted and nothing is tracked.
     pub fn new(threshold: u32, cooldown: Duration) -> Self {
-        Self {
-            threshold,
-            cooldown,
-            inner: Mutex::default(),
-        }
+        Self { threshold, cooldown, inner: Mutex::default() }
     }
 
     /// Admits a call to `host` at `now`, or refuses it without any IO while the breaker is open.
     pub fn admit(&self, host: &str, now: Instant) -> Result<Permit<'_>, Rejected> {
         if self.threshold == 0 {
-            return Ok(Permit {
-                breakers: self,
-                host: None,
-                trial: None,
-            });
+            return Ok(Permit { breakers: self, host: None, trial: None });
         }
         let mut inner = self.lock();
         let id = inner.next_trial;
         let state = inner.hosts.entry(host.to_owned()).or_default();
         if state.trial.is_some() {
-            return Err(Rejected {
-                failures: state.failures,
-            });
+            return Err(Rejected { failures: state.failures });
         }
         let trial = match state.open_until {
             Some(until) if now < until => {
-                return Err(Rejected {
-                    failures: state.failures,
-                });
+                return Err(Rejected { failures: state.failures });
             }
             Some(_) => {
                 state.trial = Some(id);
@@ -110,11 +93,7 @@ impl Breakers {
             }
             None => None,
         };
-        Ok(Permit {
-            breakers: self,
-            host: Some(host.to_owned()),
-            trial,
-        })
+        Ok(Permit { breakers: self, host: Some(host.to_owned()), trial })
     }
 
     pub fn state(&self, host: &str) -> BreakerState {
@@ -122,10 +101,7 @@ impl Breakers {
         match inner.hosts.get(host) {
             None => BreakerState::Closed { failures: 0 },
             Some(Host { trial: Some(_), .. }) => BreakerState::HalfOpen,
-            Some(Host {
-                open_until: Some(until),
-                ..
-            }) => BreakerState::Open { until: *until },
+            Some(Host { open_until: Some(until), .. }) => BreakerState::Open { until: *until },
             Some(Host { failures, .. }) => BreakerState::Closed { failures: *failures },
         }
     }
@@ -202,10 +178,7 @@ mod tests {
         breakers.admit(HOST, t0).unwrap().failure(t0);
         assert_eq!(breakers.state(HOST), BreakerState::Open { until: t0 + COOLDOWN });
 
-        assert_eq!(
-            breakers.admit(HOST, t0 + Duration::from_secs(29)).unwrap_err(),
-            Rejected { failures: 3 }
-        );
+        assert_eq!(breakers.admit(HOST, t0 + Duration::from_secs(29)).unwrap_err(), Rejected { failures: 3 });
         // Other hosts are not affected.
         breakers.admit("https://api.github.com:443", t0).unwrap().success();
 

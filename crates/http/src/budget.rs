@@ -18,12 +18,7 @@ impl RetryBudget {
     /// `per_mille` is the ratio in thousandths: 200 allows one retry per five calls. `reserve` retries are
     /// allowed on top, from the start.
     pub fn new(per_mille: u64, reserve: u64) -> Self {
-        Self {
-            per_mille,
-            reserve,
-            calls: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
-        }
+        Self { per_mille, reserve, calls: AtomicU64::new(0), retries: AtomicU64::new(0) }
     }
 
     /// Counts one logical call (a `send`), which earns the budget its share of a retry.
@@ -34,13 +29,8 @@ impl RetryBudget {
     /// Takes one retry from the budget, or says no when that would exceed `reserve + ceil(ratio × calls)`.
     pub fn try_retry(&self) -> bool {
         let calls = self.calls.load(Ordering::Relaxed);
-        let allowed = calls
-            .saturating_mul(self.per_mille)
-            .div_ceil(1000)
-            .saturating_add(self.reserve);
-        self.retries
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| (r < allowed).then_some(r + 1))
-            .is_ok()
+        let allowed = calls.saturating_mul(self.per_mille).div_ceil(1000).saturating_add(self.reserve);
+        self.retries.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| (r < allowed).then_some(r + 1)).is_ok()
     }
 
     #[cfg(test)]

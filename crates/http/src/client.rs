@@ -259,10 +259,7 @@ impl Client {
             Ok(permit) => permit,
             Err(rejected) => {
                 inner.stats.short_circuited();
-                return Err(HttpError::CircuitOpen {
-                    url,
-                    failures: rejected.failures,
-                });
+                return Err(HttpError::CircuitOpen { url, failures: rejected.failures });
             }
         };
         inner.budget.record_call();
@@ -282,9 +279,7 @@ impl Client {
         let mut next = Some(request);
         let mut attempt = 0u32;
         loop {
-            let Some(current) = next.take() else {
-                unreachable!("the loop only continues with a request")
-            };
+            let Some(current) = next.take() else { unreachable!("the loop only continues with a request") };
             // A body that cannot be copied (a stream) is sent once: there is nothing to send again.
             if attempt + 1 < policy.max_attempts {
                 next = current.try_clone();
@@ -296,18 +291,10 @@ impl Client {
                     inner.stats.response(status.as_u16());
                     match judge(status, response.headers()) {
                         Answer::Done => {
-                            return Ok(Response {
-                                inner: response,
-                                url,
-                                timeout,
-                            });
+                            return Ok(Response { inner: response, url, timeout });
                         }
                         Answer::Unauthorized => {
-                            return Err(HttpError::Unauthorized {
-                                url,
-                                status,
-                                credential: None,
-                            });
+                            return Err(HttpError::Unauthorized { url, status, credential: None });
                         }
                         Answer::Unexpected => {
                             let body = excerpt(response).await;
@@ -316,29 +303,15 @@ impl Client {
                         Answer::Retry => {
                             let hint = backoff::server_hint(response.headers(), inner.clock.wall());
                             let body = excerpt(response).await;
-                            (
-                                HttpError::Status {
-                                    url: url.clone(),
-                                    status,
-                                    body,
-                                },
-                                hint,
-                            )
+                            (HttpError::Status { url: url.clone(), status, body }, hint)
                         }
                     }
                 }
                 Err(error) => {
-                    let after = if error.is_connect() {
-                        policy.connect_timeout
-                    } else {
-                        timeout
-                    };
+                    let after = if error.is_connect() { policy.connect_timeout } else { timeout };
                     let error = HttpError::from_reqwest(&url, error, after);
                     inner.stats.attempt_error(error.kind());
-                    if !matches!(
-                        error.kind(),
-                        ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Transport
-                    ) {
+                    if !matches!(error.kind(), ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Transport) {
                         return Err(error);
                     }
                     (error, None)
@@ -349,11 +322,7 @@ impl Client {
             }
             let wait = match hint {
                 Some(wait) if wait > policy.max_hinted_wait => {
-                    return Err(HttpError::RetryAfterTooLong {
-                        url,
-                        wait,
-                        max: policy.max_hinted_wait,
-                    });
+                    return Err(HttpError::RetryAfterTooLong { url, wait, max: policy.max_hinted_wait });
                 }
                 Some(wait) => wait,
                 None => backoff::full_jitter(policy.base_backoff, policy.max_backoff, attempt, fastrand::f64()),
@@ -418,10 +387,7 @@ impl Response {
 
     pub async fn text(self) -> Result<String, HttpError> {
         let Response { inner, url, timeout } = self;
-        inner
-            .text()
-            .await
-            .map_err(|error| HttpError::from_reqwest(&url, error, timeout))
+        inner.text().await.map_err(|error| HttpError::from_reqwest(&url, error, timeout))
     }
 
     /// Decodes the body as JSON; a body that does not fit `T` is [`HttpError::Decode`].
@@ -447,12 +413,7 @@ mod tests {
         let check = |status: u16, headers: &[(&str, &str)], expect: &str| {
             let headers: HeaderMap = headers
                 .iter()
-                .map(|(k, v)| {
-                    (
-                        HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                        HeaderValue::from_str(v).unwrap(),
-                    )
-                })
+                .map(|(k, v)| (HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap()))
                 .collect();
             let got = match judge(StatusCode::from_u16(status).unwrap(), &headers) {
                 Answer::Done => "done",
@@ -482,48 +443,23 @@ mod tests {
     #[test]
     fn what_counts_against_a_host() {
         let url = || "https://x.example/".to_owned();
-        let status = |code: u16| HttpError::Status {
-            url: url(),
-            status: StatusCode::from_u16(code).unwrap(),
-            body: "".into(),
-        };
-        assert_eq!(
-            host_failed(&HttpError::Timeout {
-                url: url(),
-                after: Duration::from_secs(1)
-            }),
-            Some(true)
-        );
+        let status =
+            |code: u16| HttpError::Status { url: url(), status: StatusCode::from_u16(code).unwrap(), body: "".into() };
+        assert_eq!(host_failed(&HttpError::Timeout { url: url(), after: Duration::from_secs(1) }), Some(true));
         assert_eq!(host_failed(&status(503)), Some(true));
         assert_eq!(host_failed(&status(429)), Some(true));
         assert_eq!(host_failed(&status(404)), Some(false));
         assert_eq!(
-            host_failed(&HttpError::Unauthorized {
-                url: url(),
-                status: StatusCode::UNAUTHORIZED,
-                credential: None
-            }),
+            host_failed(&HttpError::Unauthorized { url: url(), status: StatusCode::UNAUTHORIZED, credential: None }),
             Some(false)
         );
-        assert_eq!(
-            host_failed(&HttpError::CircuitOpen {
-                url: url(),
-                failures: 5
-            }),
-            None
-        );
+        assert_eq!(host_failed(&HttpError::CircuitOpen { url: url(), failures: 5 }), None);
     }
 
     #[test]
     fn builder_refuses_a_bad_policy() {
-        let policy = Policy {
-            max_attempts: 0,
-            ..Policy::default()
-        };
+        let policy = Policy { max_attempts: 0, ..Policy::default() };
         let error = Client::builder().policy(policy).build().unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "invalid http policy: max_attempts must be at least 1"
-        );
+        assert_eq!(error.to_string(), "invalid http policy: max_attempts must be at least 1");
     }
 }

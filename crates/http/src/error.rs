@@ -34,20 +34,12 @@ pub enum HttpError {
 
     /// The server answered with a status the caller did not ask for. `body` is a short excerpt.
     #[error("{url} answered {status}{}", excerpt_suffix(.body))]
-    Status {
-        url: String,
-        status: StatusCode,
-        body: String,
-    },
+    Status { url: String, status: StatusCode, body: String },
 
     /// 401, or 403 that is not a rate limit: the credential is missing, wrong, or lacks a permission.
     /// `credential` names what the user should check (an environment variable, a config key).
     #[error("{url} refused the credentials ({status}); check {}", .credential.as_deref().unwrap_or("the configured token"))]
-    Unauthorized {
-        url: String,
-        status: StatusCode,
-        credential: Option<String>,
-    },
+    Unauthorized { url: String, status: StatusCode, credential: Option<String> },
 
     /// Recent calls to this host kept failing; this one was not sent.
     #[error("not calling {url}: its host failed {failures} times in a row, waiting before trying again")]
@@ -177,11 +169,9 @@ impl HttpError {
     /// `client.send(req).await.map_err(|e| e.with_credential("JIRA_TOKEN"))`.
     pub fn with_credential(self, name: impl Into<String>) -> Self {
         match self {
-            HttpError::Unauthorized { url, status, .. } => HttpError::Unauthorized {
-                url,
-                status,
-                credential: Some(name.into()),
-            },
+            HttpError::Unauthorized { url, status, .. } => {
+                HttpError::Unauthorized { url, status, credential: Some(name.into()) }
+            }
             other => other,
         }
     }
@@ -226,11 +216,7 @@ fn seconds(duration: Duration) -> String {
 }
 
 fn excerpt_suffix(body: &str) -> String {
-    if body.is_empty() {
-        String::new()
-    } else {
-        format!(": {body}")
-    }
+    if body.is_empty() { String::new() } else { format!(": {body}") }
 }
 
 #[cfg(test)]
@@ -252,24 +238,10 @@ mod tests {
     fn messages_are_lowercase_and_name_the_url() {
         let url = "https://api.github.com/repos/o/r".to_owned();
         let errors = [
-            HttpError::Timeout {
-                url: url.clone(),
-                after: Duration::from_millis(200),
-            },
-            HttpError::Status {
-                url: url.clone(),
-                status: StatusCode::NOT_FOUND,
-                body: "not found".into(),
-            },
-            HttpError::Unauthorized {
-                url: url.clone(),
-                status: StatusCode::UNAUTHORIZED,
-                credential: None,
-            },
-            HttpError::CircuitOpen {
-                url: url.clone(),
-                failures: 5,
-            },
+            HttpError::Timeout { url: url.clone(), after: Duration::from_millis(200) },
+            HttpError::Status { url: url.clone(), status: StatusCode::NOT_FOUND, body: "not found".into() },
+            HttpError::Unauthorized { url: url.clone(), status: StatusCode::UNAUTHORIZED, credential: None },
+            HttpError::CircuitOpen { url: url.clone(), failures: 5 },
             HttpError::RetryAfterTooLong {
                 url: url.clone(),
                 wait: Duration::from_secs(120),
@@ -289,26 +261,15 @@ mod tests {
         let url = "https://x.example/api".to_owned();
         let check = |error: HttpError, expect: &str| assert_eq!(error.to_string(), expect);
         check(
-            HttpError::Timeout {
-                url: url.clone(),
-                after: Duration::from_millis(200),
-            },
+            HttpError::Timeout { url: url.clone(), after: Duration::from_millis(200) },
             "request to https://x.example/api timed out after 0.200 s",
         );
         check(
-            HttpError::Status {
-                url: url.clone(),
-                status: StatusCode::BAD_REQUEST,
-                body: "bad field".into(),
-            },
+            HttpError::Status { url: url.clone(), status: StatusCode::BAD_REQUEST, body: "bad field".into() },
             "https://x.example/api answered 400 Bad Request: bad field",
         );
         check(
-            HttpError::Status {
-                url: url.clone(),
-                status: StatusCode::NOT_FOUND,
-                body: String::new(),
-            },
+            HttpError::Status { url: url.clone(), status: StatusCode::NOT_FOUND, body: String::new() },
             "https://x.example/api answered 404 Not Found",
         );
         check(
@@ -334,11 +295,7 @@ mod tests {
             error.to_string(),
             "https://jira.example.com/rest/api/3/myself refused the credentials (401 Unauthorized); check JIRA_TOKEN"
         );
-        let other = HttpError::CircuitOpen {
-            url: "u".into(),
-            failures: 1,
-        }
-        .with_credential("X");
+        let other = HttpError::CircuitOpen { url: "u".into(), failures: 1 }.with_credential("X");
         assert_eq!(other.kind(), ErrorKind::CircuitOpen);
     }
 

@@ -72,10 +72,7 @@ impl Policy {
         if !(0.0..=1.0).contains(&self.retry_budget_ratio) {
             return Err(PolicyError::BudgetRatio(self.retry_budget_ratio));
         }
-        for (name, value) in [
-            ("attempt_timeout", self.attempt_timeout),
-            ("connect_timeout", self.connect_timeout),
-        ] {
+        for (name, value) in [("attempt_timeout", self.attempt_timeout), ("connect_timeout", self.connect_timeout)] {
             if value.is_zero() {
                 return Err(PolicyError::ZeroDuration(name));
             }
@@ -146,14 +143,8 @@ mod tests {
         };
         check(|p| p.max_attempts = 0, PolicyError::NoAttempts);
         check(|p| p.retry_budget_ratio = 1.5, PolicyError::BudgetRatio(1.5));
-        check(
-            |p| p.attempt_timeout = Duration::ZERO,
-            PolicyError::ZeroDuration("attempt_timeout"),
-        );
-        let nan = Policy {
-            retry_budget_ratio: f64::NAN,
-            ..Policy::default()
-        };
+        check(|p| p.attempt_timeout = Duration::ZERO, PolicyError::ZeroDuration("attempt_timeout"));
+        let nan = Policy { retry_budget_ratio: f64::NAN, ..Policy::default() };
         assert!(matches!(nan.validate(), Err(PolicyError::BudgetRatio(_))));
     }
 }

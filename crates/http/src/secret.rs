@@ -88,10 +88,7 @@ mod tests {
 
     #[test]
     fn auth_debug_hides_tokens() {
-        let basic = Auth::Basic {
-            user: "me@example.com".into(),
-            token: "t0ken".into(),
-        };
+        let basic = Auth::Basic { user: "me@example.com".into(), token: "t0ken".into() };
         let bearer = Auth::Bearer("b3arer".into());
         let printed = format!("{basic:?} {bearer:?}");
         assert!(!printed.contains("t0ken") && !printed.contains("b3arer"), "{printed}");
@@ -112,12 +109,6 @@ mod tests {
         check(Auth::None, None);
         check(Auth::Bearer("abc".into()), Some("Bearer abc"));
         // base64("user:pw") = dXNlcjpwdw==
-        check(
-            Auth::Basic {
-                user: "user".into(),
-                token: "pw".into(),
-            },
-            Some("Basic dXNlcjpwdw=="),
-        );
+        check(Auth::Basic { user: "user".into(), token: "pw".into() }, Some("Basic dXNlcjpwdw=="));
     }
 }

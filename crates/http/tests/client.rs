@@ -22,21 +22,13 @@ struct Setup {
 fn setup(policy: Policy) -> Setup {
     let clock = ManualClock::new();
     let sleeper = RecordingSleeper::moving(clock.clone());
-    let client = Client::builder()
-        .policy(policy)
-        .sleeper(sleeper.clone())
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let client = Client::builder().policy(policy).sleeper(sleeper.clone()).clock(clock.clone()).build().unwrap();
     Setup { client, sleeper, clock }
 }
 
 /// Enough budget for every retry a single test call wants; the budget has its own tests.
 fn generous() -> Policy {
-    Policy {
-        retry_budget_reserve: 10,
-        ..Policy::default()
-    }
+    Policy { retry_budget_reserve: 10, ..Policy::default() }
 }
 
 fn secs(n: u64) -> Duration {
@@ -60,10 +52,7 @@ async fn success_sends_user_agent_and_credentials_and_decodes_json() {
     assert_eq!(issue, Issue { key: "OPS-1".into() });
     let seen = server.seen();
     assert_eq!(seen.len(), 1);
-    assert_eq!(
-        (seen[0].method.as_str(), seen[0].target.as_str()),
-        ("GET", "/rest/api/3/issue/OPS-1")
-    );
+    assert_eq!((seen[0].method.as_str(), seen[0].target.as_str()), ("GET", "/rest/api/3/issue/OPS-1"));
     assert_eq!(seen[0].header("user-agent"), Some(DEFAULT_USER_AGENT));
     assert_eq!(seen[0].header("authorization"), Some("Bearer t0ken"));
     assert!(sleeper.waits().is_empty());
@@ -84,10 +73,7 @@ async fn a_500_is_retried_once_with_a_jittered_wait() {
     assert_eq!(server.hits(), 2);
     let waits = sleeper.waits();
     assert_eq!(waits.len(), 1);
-    assert!(
-        waits[0] <= Duration::from_millis(200),
-        "first wait is at most the base backoff: {waits:?}"
-    );
+    assert!(waits[0] <= Duration::from_millis(200), "first wait is at most the base backoff: {waits:?}");
     let stats = client.stats();
     assert_eq!((stats.requests, stats.attempts, stats.retries), (1, 2, 1));
     assert_eq!(stats.responses, BTreeMap::from([(200, 1), (500, 1)]));
@@ -98,9 +84,7 @@ async fn a_post_body_is_sent_again_on_retry() {
     let server = Server::start([Reply::status(503), Reply::json("{}")], Reply::status(500)).await;
     let Setup { client, .. } = setup(Policy::default());
 
-    let request = client
-        .request(Method::POST, server.url("/rest/api/3/search/jql"))
-        .body(r#"{"jql":"key = A-1"}"#);
+    let request = client.request(Method::POST, server.url("/rest/api/3/search/jql")).body(r#"{"jql":"key = A-1"}"#);
     client.send(request).await.unwrap();
 
     let bodies: Vec<_> = server.seen().into_iter().map(|s| s.body).collect();
@@ -112,10 +96,7 @@ async fn jittered_waits_stay_under_the_doubling_ceiling() {
     let server = Server::start([], Reply::status(502)).await;
     let Setup { client, sleeper, .. } = setup(generous());
 
-    let error = client
-        .send(client.request(Method::GET, server.url("/")))
-        .await
-        .unwrap_err();
+    let error = client.send(client.request(Method::GET, server.url("/"))).await.unwrap_err();
 
     assert_eq!(error.status(), Some(StatusCode::BAD_GATEWAY));
     assert_eq!(server.hits(), 4, "max_attempts is 4");
@@ -128,11 +109,8 @@ async fn jittered_waits_stay_under_the_doubling_ceiling() {
 
 #[tokio::test]
 async fn retry_after_seconds_sets_the_wait() {
-    let server = Server::start(
-        [Reply::status(429).header("retry-after", "7"), Reply::json("{}")],
-        Reply::status(500),
-    )
-    .await;
+    let server =
+        Server::start([Reply::status(429).header("retry-after", "7"), Reply::json("{}")], Reply::status(500)).await;
     let Setup { client, sleeper, .. } = setup(Policy::default());
 
     client.send(client.request(Method::GET, server.url("/"))).await.unwrap();
@@ -145,11 +123,8 @@ async fn retry_after_seconds_sets_the_wait() {
 async fn retry_after_http_date_counts_from_the_clock() {
     // The manual clock starts at 1_700_000_000 = Tue, 14 Nov 2023 22:13:20 GMT.
     let date = "Tue, 14 Nov 2023 22:13:32 GMT";
-    let server = Server::start(
-        [Reply::status(503).header("retry-after", date), Reply::json("{}")],
-        Reply::status(500),
-    )
-    .await;
+    let server =
+        Server::start([Reply::status(503).header("retry-after", date), Reply::json("{}")], Reply::status(500)).await;
     let Setup { client, sleeper, .. } = setup(Policy::default());
 
     client.send(client.request(Method::GET, server.url("/"))).await.unwrap();
@@ -167,10 +142,7 @@ async fn github_rate_limit_403_waits_until_the_reset() {
     let server = Server::start([limited, Reply::json("{}")], Reply::status(500)).await;
     let Setup { client, sleeper, .. } = setup(Policy::default());
 
-    client
-        .send(client.request(Method::GET, server.url("/repos/o/r")))
-        .await
-        .unwrap();
+    client.send(client.request(Method::GET, server.url("/repos/o/r"))).await.unwrap();
 
     assert_eq!(sleeper.waits(), [secs(5)]);
     assert_eq!(server.hits(), 2);
@@ -181,20 +153,11 @@ async fn a_hint_longer_than_the_maximum_fails_fast() {
     let server = Server::start([Reply::status(429).header("retry-after", "3600")], Reply::json("{}")).await;
     let Setup { client, sleeper, .. } = setup(Policy::default());
 
-    let error = client
-        .send(client.request(Method::GET, server.url("/hooks?key=s3cret")))
-        .await
-        .unwrap_err();
+    let error = client.send(client.request(Method::GET, server.url("/hooks?key=s3cret"))).await.unwrap_err();
 
     let url = server.url("/hooks").to_string();
-    assert!(
-        matches!(&error, HttpError::RetryAfterTooLong { wait, .. } if *wait == secs(3600)),
-        "{error:?}"
-    );
-    assert_eq!(
-        error.to_string(),
-        format!("{url} asked to retry after 3600 s, longer than the 60 s this client waits")
-    );
+    assert!(matches!(&error, HttpError::RetryAfterTooLong { wait, .. } if *wait == secs(3600)), "{error:?}");
+    assert_eq!(error.to_string(), format!("{url} asked to retry after 3600 s, longer than the 60 s this client waits"));
     assert!(sleeper.waits().is_empty());
     assert_eq!(server.hits(), 1);
 }
@@ -204,34 +167,14 @@ async fn unauthorized_is_not_retried_and_names_the_credential() {
     let server = Server::start([Reply::status(401)], Reply::json("{}")).await;
     let clock = ManualClock::new();
     let sleeper = RecordingSleeper::moving(clock.clone());
-    let client = Client::builder()
-        .sleeper(sleeper.clone())
-        .clock(clock)
-        .credential_name("JIRA_TOKEN")
-        .build()
-        .unwrap();
+    let client = Client::builder().sleeper(sleeper.clone()).clock(clock).credential_name("JIRA_TOKEN").build().unwrap();
 
-    let error = client
-        .send(client.request(Method::GET, server.url("/rest/api/3/myself")))
-        .await
-        .unwrap_err();
+    let error = client.send(client.request(Method::GET, server.url("/rest/api/3/myself"))).await.unwrap_err();
 
-    assert!(
-        matches!(
-            error,
-            HttpError::Unauthorized {
-                status: StatusCode::UNAUTHORIZED,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    assert!(matches!(error, HttpError::Unauthorized { status: StatusCode::UNAUTHORIZED, .. }), "{error:?}");
     assert_eq!(
         error.to_string(),
-        format!(
-            "{} refused the credentials (401 Unauthorized); check JIRA_TOKEN",
-            server.url("/rest/api/3/myself")
-        )
+        format!("{} refused the credentials (401 Unauthorized); check JIRA_TOKEN", server.url("/rest/api/3/myself"))
     );
     assert_eq!(server.hits(), 1);
     assert!(sleeper.waits().is_empty());
@@ -243,27 +186,10 @@ async fn forbidden_without_rate_limit_headers_is_unauthorized() {
     let server = Server::start([Reply::status(403)], Reply::json("{}")).await;
     let Setup { client, .. } = setup(generous());
 
-    let error = client
-        .send(client.request(Method::GET, server.url("/")))
-        .await
-        .unwrap_err();
+    let error = client.send(client.request(Method::GET, server.url("/"))).await.unwrap_err();
 
-    assert!(
-        matches!(
-            error,
-            HttpError::Unauthorized {
-                status: StatusCode::FORBIDDEN,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
-    assert!(
-        error
-            .with_credential("GITHUB_TOKEN")
-            .to_string()
-            .ends_with("check GITHUB_TOKEN")
-    );
+    assert!(matches!(error, HttpError::Unauthorized { status: StatusCode::FORBIDDEN, .. }), "{error:?}");
+    assert!(error.with_credential("GITHUB_TOKEN").to_string().ends_with("check GITHUB_TOKEN"));
     assert_eq!(server.hits(), 1);
 }
 
@@ -273,10 +199,7 @@ async fn other_4xx_are_not_retried_and_quote_the_body() {
     let server = Server::start([Reply::status(404).body(body)], Reply::json("{}")).await;
     let Setup { client, sleeper, .. } = setup(generous());
 
-    let error = client
-        .send(client.request(Method::GET, server.url("/rest/api/3/issue/NOPE-1")))
-        .await
-        .unwrap_err();
+    let error = client.send(client.request(Method::GET, server.url("/rest/api/3/issue/NOPE-1"))).await.unwrap_err();
 
     assert_eq!(
         error.to_string(),
@@ -292,10 +215,7 @@ async fn other_4xx_are_not_retried_and_quote_the_body() {
 #[tokio::test]
 async fn a_timed_out_attempt_is_retried() {
     let server = Server::start([Reply::hang(), Reply::json(r#"{"key":"A-1"}"#)], Reply::status(500)).await;
-    let Setup { client, .. } = setup(Policy {
-        attempt_timeout: Duration::from_millis(200),
-        ..Policy::default()
-    });
+    let Setup { client, .. } = setup(Policy { attempt_timeout: Duration::from_millis(200), ..Policy::default() });
 
     let issue: Issue = client.json(client.request(Method::GET, server.url("/"))).await.unwrap();
 
@@ -309,23 +229,13 @@ async fn a_timed_out_attempt_is_retried() {
 #[tokio::test]
 async fn timeouts_end_in_a_timeout_error_naming_the_url() {
     let server = Server::start([], Reply::hang()).await;
-    let policy = Policy {
-        attempt_timeout: Duration::from_millis(200),
-        max_attempts: 2,
-        ..Policy::default()
-    };
+    let policy = Policy { attempt_timeout: Duration::from_millis(200), max_attempts: 2, ..Policy::default() };
     let Setup { client, .. } = setup(policy);
 
-    let error = client
-        .send(client.request(Method::GET, server.url("/slow?token=s3cret")))
-        .await
-        .unwrap_err();
+    let error = client.send(client.request(Method::GET, server.url("/slow?token=s3cret"))).await.unwrap_err();
 
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error:?}");
-    assert_eq!(
-        error.to_string(),
-        format!("request to {} timed out after 0.200 s", server.url("/slow"))
-    );
+    assert_eq!(error.to_string(), format!("request to {} timed out after 0.200 s", server.url("/slow")));
     assert_eq!(server.hits(), 2);
 }
 
@@ -342,10 +252,7 @@ async fn connection_refused_is_a_connect_error_naming_the_url_without_secrets() 
 
     assert_eq!(error.kind(), ErrorKind::Connect, "{error:?}");
     let message = error.to_string();
-    assert!(
-        message.starts_with(&format!("cannot reach http://127.0.0.1:{port}/rest/api/3/field: ")),
-        "{message}"
-    );
+    assert!(message.starts_with(&format!("cannot reach http://127.0.0.1:{port}/rest/api/3/field: ")), "{message}");
     assert!(!message.contains("s3cret"), "{message}");
     assert!(!format!("{error:?}").contains("s3cret"), "{error:?}");
     assert_eq!(sleeper.waits().len(), 1, "a fresh client's budget allows one retry");
@@ -357,17 +264,11 @@ async fn malformed_json_is_a_decode_error_naming_the_url() {
     let server = Server::start([Reply::json(r#"{"key": "#)], Reply::status(500)).await;
     let Setup { client, .. } = setup(Policy::default());
 
-    let error = client
-        .json::<Issue>(client.request(Method::GET, server.url("/issue?jwt=x")))
-        .await
-        .unwrap_err();
+    let error = client.json::<Issue>(client.request(Method::GET, server.url("/issue?jwt=x"))).await.unwrap_err();
 
     assert_eq!(error.kind(), ErrorKind::Decode);
     let message = error.to_string();
-    assert!(
-        message.starts_with(&format!("malformed json from {}: ", server.url("/issue"))),
-        "{message}"
-    );
+    assert!(message.starts_with(&format!("malformed json from {}: ", server.url("/issue"))), "{message}");
     assert_eq!(client.stats().errors, BTreeMap::from([("decode", 1)]));
     assert_eq!(server.hits(), 1, "a decode error is not retried");
 }
@@ -377,9 +278,7 @@ async fn a_request_that_cannot_be_built_is_a_request_error() {
     let server = Server::start([], Reply::json("{}")).await;
     let Setup { client, .. } = setup(Policy::default());
 
-    let request = client
-        .request(Method::GET, server.url("/"))
-        .header("x-bad", "line\nbreak");
+    let request = client.request(Method::GET, server.url("/")).header("x-bad", "line\nbreak");
     let error = client.send(request).await.unwrap_err();
 
     assert_eq!(error.kind(), ErrorKind::Request, "{error:?}");
@@ -390,10 +289,7 @@ async fn a_request_that_cannot_be_built_is_a_request_error() {
 async fn the_retry_budget_prevents_a_storm() {
     let server = Server::start([], Reply::status(500)).await;
     // The breaker would stop the storm too; switch it off to see the budget alone.
-    let Setup { client, .. } = setup(Policy {
-        breaker_threshold: 0,
-        ..Policy::default()
-    });
+    let Setup { client, .. } = setup(Policy { breaker_threshold: 0, ..Policy::default() });
 
     let calls: Vec<_> = (0..50)
         .map(|_| {
@@ -408,10 +304,7 @@ async fn the_retry_budget_prevents_a_storm() {
     }
 
     let hits = server.hits();
-    assert!(
-        (50..=60).contains(&hits),
-        "50 calls with a 20% budget reach the server at most 60 times, not {hits}"
-    );
+    assert!((50..=60).contains(&hits), "50 calls with a 20% budget reach the server at most 60 times, not {hits}");
     let stats = client.stats();
     assert_eq!(stats.requests, 50);
     assert!(stats.retries <= 10, "{stats:?}");
@@ -422,16 +315,10 @@ async fn the_retry_budget_prevents_a_storm() {
 #[tokio::test]
 async fn sequential_calls_spend_exactly_the_budget() {
     let server = Server::start([], Reply::status(500)).await;
-    let Setup { client, .. } = setup(Policy {
-        breaker_threshold: 0,
-        ..Policy::default()
-    });
+    let Setup { client, .. } = setup(Policy { breaker_threshold: 0, ..Policy::default() });
 
     for _ in 0..50 {
-        client
-            .send(client.request(Method::GET, server.url("/")))
-            .await
-            .unwrap_err();
+        client.send(client.request(Method::GET, server.url("/"))).await.unwrap_err();
     }
 
     assert_eq!(server.hits(), 60);
@@ -440,17 +327,8 @@ async fn sequential_calls_spend_exactly_the_budget() {
 
 #[tokio::test]
 async fn the_breaker_opens_fails_fast_and_closes_after_a_good_trial() {
-    let server = Server::start(
-        [Reply::status(500), Reply::status(502), Reply::status(503)],
-        Reply::json("{}"),
-    )
-    .await;
-    let policy = Policy {
-        max_attempts: 1,
-        breaker_threshold: 3,
-        breaker_cooldown: secs(30),
-        ..Policy::default()
-    };
+    let server = Server::start([Reply::status(500), Reply::status(502), Reply::status(503)], Reply::json("{}")).await;
+    let policy = Policy { max_attempts: 1, breaker_threshold: 3, breaker_cooldown: secs(30), ..Policy::default() };
     let Setup { client, clock, .. } = setup(policy);
     let url = server.url("/rest/api/3/issue/A-1");
     let get = || client.send(client.request(Method::GET, url.clone()));
@@ -465,17 +343,10 @@ async fn the_breaker_opens_fails_fast_and_closes_after_a_good_trial() {
     assert!(error.to_string().contains(url.as_str()), "{error}");
     clock.advance(secs(29));
     assert_eq!(get().await.unwrap_err().kind(), ErrorKind::CircuitOpen);
-    assert_eq!(
-        server.hits(),
-        3,
-        "no request reaches the server while the breaker is open"
-    );
+    assert_eq!(server.hits(), 3, "no request reaches the server while the breaker is open");
 
     // Another path on the same host shares the breaker.
-    let other = client
-        .send(client.request(Method::GET, server.url("/other")))
-        .await
-        .unwrap_err();
+    let other = client.send(client.request(Method::GET, server.url("/other"))).await.unwrap_err();
     assert_eq!(other.kind(), ErrorKind::CircuitOpen);
 
     clock.advance(secs(1));
@@ -489,23 +360,14 @@ async fn the_breaker_opens_fails_fast_and_closes_after_a_good_trial() {
 #[tokio::test]
 async fn a_failed_trial_reopens_the_breaker() {
     let server = Server::start([Reply::status(503), Reply::status(503)], Reply::json("{}")).await;
-    let policy = Policy {
-        max_attempts: 1,
-        breaker_threshold: 1,
-        breaker_cooldown: secs(30),
-        ..Policy::default()
-    };
+    let policy = Policy { max_attempts: 1, breaker_threshold: 1, breaker_cooldown: secs(30), ..Policy::default() };
     let Setup { client, clock, .. } = setup(policy);
     let url = server.url("/");
     let get = || client.send(client.request(Method::GET, url.clone()));
 
     assert_eq!(get().await.unwrap_err().kind(), ErrorKind::Status);
     clock.advance(secs(30));
-    assert_eq!(
-        get().await.unwrap_err().kind(),
-        ErrorKind::Status,
-        "the trial reaches the server and fails"
-    );
+    assert_eq!(get().await.unwrap_err().kind(), ErrorKind::Status, "the trial reaches the server and fails");
     assert_eq!(get().await.unwrap_err().kind(), ErrorKind::CircuitOpen);
     assert_eq!(server.hits(), 2);
 
@@ -517,23 +379,14 @@ async fn a_failed_trial_reopens_the_breaker() {
 #[tokio::test]
 async fn answered_client_errors_do_not_open_the_breaker() {
     let server = Server::start([], Reply::status(404)).await;
-    let policy = Policy {
-        breaker_threshold: 2,
-        ..Policy::default()
-    };
+    let policy = Policy { breaker_threshold: 2, ..Policy::default() };
     let Setup { client, .. } = setup(policy);
 
     for _ in 0..5 {
-        let error = client
-            .send(client.request(Method::GET, server.url("/missing")))
-            .await
-            .unwrap_err();
+        let error = client.send(client.request(Method::GET, server.url("/missing"))).await.unwrap_err();
         assert_eq!(error.status(), Some(StatusCode::NOT_FOUND));
     }
 
     assert_eq!(server.hits(), 5);
-    assert_eq!(
-        client.breaker_state(&server.url("/")),
-        BreakerState::Closed { failures: 0 }
-    );
+    assert_eq!(client.breaker_state(&server.url("/")), BreakerState::Closed { failures: 0 });
 }

@@ -29,10 +29,7 @@ impl Default for TestRepo {
 impl TestRepo {
     /// An empty repository on branch `main`.
     pub fn new() -> Self {
-        let repo = Self {
-            dir: tempfile::tempdir().expect("temp dir"),
-            clock: Cell::new(EPOCH),
-        };
+        let repo = Self { dir: tempfile::tempdir().expect("temp dir"), clock: Cell::new(EPOCH) };
         repo.git(&["init", "-q", "-b", "main"]);
         repo
     }
@@ -82,9 +79,7 @@ impl TestRepo {
 
     /// A chain of empty commits on top of `parent`, one per message; returns the last id.
     pub fn chain(&self, parent: &str, messages: &[&str]) -> String {
-        messages.iter().fold(parent.to_owned(), |parent, message| {
-            self.commit_tree(message, &[&parent])
-        })
+        messages.iter().fold(parent.to_owned(), |parent, message| self.commit_tree(message, &[&parent]))
     }
 
     /// Points `refs/heads/<branch>` at `id`.

@@ -67,11 +67,7 @@ fn populate(fake: &Fake, flavor: Flavor, n: usize) -> Vec<String> {
     let mut keys = Vec::with_capacity(n);
     fake.add_field("customfield_10044", "Risk");
     for i in 1..=n {
-        let (project, number) = if i % 2 == 0 {
-            ("AB", i / 2)
-        } else {
-            ("CD", i.div_ceil(2))
-        };
+        let (project, number) = if i % 2 == 0 { ("AB", i / 2) } else { ("CD", i.div_ceil(2)) };
         let ready = number % 10 == 0;
         match flavor {
             Flavor::Github => {
@@ -94,11 +90,7 @@ fn populate(fake: &Fake, flavor: Flavor, n: usize) -> Vec<String> {
     }
     for extra in 1..=20 {
         match flavor {
-            Flavor::Github => fake.add(
-                support::github("acme/shop", 100_000 + extra, "open")
-                    .labels(&["Done"])
-                    .build(),
-            ),
+            Flavor::Github => fake.add(support::github("acme/shop", 100_000 + extra, "open").labels(&["Done"]).build()),
             _ => fake.add(support::jira(&format!("AB-{}", 100_000 + extra), "Done").build()),
         }
     }
@@ -132,14 +124,9 @@ fn main() {
         let mut per_run = Vec::new();
         for _ in 0..args.runs {
             let before = fake.seen().len();
-            let client = Client::builder()
-                .credential_name("TOKEN")
-                .build()
-                .expect("an http client");
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for gather");
+            let client = Client::builder().credential_name("TOKEN").build().expect("an http client");
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime for gather");
             let started = Instant::now();
             let facts = runtime
                 .block_on(gather(&settings, &client, &Auth::Bearer("t".into()), &keys))

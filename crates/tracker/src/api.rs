@@ -25,22 +25,15 @@ pub(crate) struct Api<'a> {
 impl<'a> Api<'a> {
     pub(crate) fn new(settings: &Settings, client: &'a Client, auth: &'a Auth) -> Result<Self, TrackerError> {
         let base = settings.url.trim_end_matches('/').to_owned();
-        let parsed = Url::parse(&base).map_err(|e| TrackerError::Url {
-            url: settings.url.clone(),
-            reason: e.to_string(),
-        })?;
+        let parsed =
+            Url::parse(&base).map_err(|e| TrackerError::Url { url: settings.url.clone(), reason: e.to_string() })?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
             return Err(TrackerError::Url {
                 url: settings.url.clone(),
                 reason: "it must be an http:// or https:// url with a host".to_owned(),
             });
         }
-        Ok(Self {
-            client,
-            auth,
-            base,
-            github: settings.kind == Kind::Github,
-        })
+        Ok(Self { client, auth, base, github: settings.kind == Kind::Github })
     }
 
     /// The tracker's base URL, for links people read (`{site}/browse/KEY`).
@@ -51,18 +44,13 @@ impl<'a> Api<'a> {
     /// `path` (starting with `/`) on the tracker.
     pub(crate) fn url(&self, path: &str) -> Result<Url, TrackerError> {
         let joined = format!("{}{path}", self.base);
-        Url::parse(&joined).map_err(|e| TrackerError::Url {
-            url: joined,
-            reason: e.to_string(),
-        })
+        Url::parse(&joined).map_err(|e| TrackerError::Url { url: joined, reason: e.to_string() })
     }
 
     fn request(&self, method: Method, url: Url) -> RequestBuilder {
         let builder = self.client.request(method, url);
         let builder = if self.github {
-            builder
-                .header(ACCEPT, GITHUB_ACCEPT)
-                .header("X-GitHub-Api-Version", GITHUB_API_VERSION)
+            builder.header(ACCEPT, GITHUB_ACCEPT).header("X-GitHub-Api-Version", GITHUB_API_VERSION)
         } else {
             builder.header(ACCEPT, "application/json")
         };
@@ -83,10 +71,7 @@ impl<'a> Api<'a> {
         url: Url,
         body: &serde_json::Value,
     ) -> Result<T, TrackerError> {
-        let request = self
-            .request(Method::POST, url)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.to_string());
+        let request = self.request(Method::POST, url).header(CONTENT_TYPE, "application/json").body(body.to_string());
         Ok(self.client.json(request).await?)
     }
 }

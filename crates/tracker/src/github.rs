@@ -80,21 +80,12 @@ pub(crate) async fn gather(
     asked: Vec<IssueKey>,
 ) -> Result<TrackerFacts, TrackerError> {
     let fields = resolve_fields(&settings.fields);
-    let refs: Vec<(IssueKey, GithubRef)> = asked
-        .iter()
-        .filter_map(|key| github_ref(settings, key).map(|r| (key.clone(), r)))
-        .collect();
+    let refs: Vec<(IssueKey, GithubRef)> =
+        asked.iter().filter_map(|key| github_ref(settings, key).map(|r| (key.clone(), r))).collect();
     // `#12` and `acme/shop#12` are one issue: read it once.
     let mut seen = HashSet::new();
-    let unique: Vec<&GithubRef> = refs
-        .iter()
-        .map(|(_, r)| r)
-        .filter(|r| seen.insert(r.identity()))
-        .collect();
-    let reads = stream::iter(unique)
-        .map(|r| read(api, r))
-        .buffer_unordered(GITHUB_CONCURRENCY)
-        .try_collect::<Vec<_>>();
+    let unique: Vec<&GithubRef> = refs.iter().map(|(_, r)| r).filter(|r| seen.insert(r.identity())).collect();
+    let reads = stream::iter(unique).map(|r| read(api, r)).buffer_unordered(GITHUB_CONCURRENCY).try_collect::<Vec<_>>();
     let (found, ready) = future::try_join(reads, ready_search(api, settings)).await?;
     let found: HashMap<(String, u64), GhIssue> = found.into_iter().flatten().collect();
 
@@ -121,12 +112,7 @@ pub(crate) async fn gather(
         .collect();
     ready.sort_by(|a, b| a.key.cmp(&b.key));
     ready.dedup_by(|a, b| a.key == b.key);
-    Ok(TrackerFacts {
-        asked,
-        issues,
-        ready,
-        fields,
-    })
+    Ok(TrackerFacts { asked, issues, ready, fields })
 }
 
 fn resolve_fields(configured: &[String]) -> Vec<FieldRef> {
@@ -134,10 +120,7 @@ fn resolve_fields(configured: &[String]) -> Vec<FieldRef> {
         .iter()
         .filter_map(|name| {
             let id = FIXED_FIELDS.iter().find(|id| id.eq_ignore_ascii_case(name.trim()))?;
-            Some(FieldRef {
-                name: name.clone(),
-                id: (*id).to_owned(),
-            })
+            Some(FieldRef { name: name.clone(), id: (*id).to_owned() })
         })
         .collect()
 }
@@ -155,12 +138,7 @@ async fn read(api: &Api<'_>, r: &GithubRef) -> Result<Option<((String, u64), GhI
     let url = api.url(&format!("/repos/{}/issues/{}", r.repo, r.number))?;
     match api.get::<GhIssue>(url).await {
         Ok(issue) => Ok(Some((r.identity(), issue))),
-        Err(error)
-            if error
-                .http()
-                .and_then(|e| e.status())
-                .is_some_and(|s| matches!(s.as_u16(), 404 | 410)) =>
-        {
+        Err(error) if error.http().and_then(|e| e.status()).is_some_and(|s| matches!(s.as_u16(), 404 | 410)) => {
             Ok(None)
         }
         Err(error) => Err(error),
@@ -180,29 +158,20 @@ async fn ready_search(api: &Api<'_>, settings: &Settings) -> Result<Vec<(GithubR
             repos.push(repo);
         }
     }
-    let searches: Vec<(&str, &str)> = repos
-        .iter()
-        .flat_map(|repo| labels.iter().map(move |label| (*repo, *label)))
-        .collect();
+    let searches: Vec<(&str, &str)> =
+        repos.iter().flat_map(|repo| labels.iter().map(move |label| (*repo, *label))).collect();
     let lists: Vec<Vec<(GithubRef, GhIssue)>> = stream::iter(searches)
         .map(|(repo, label)| list_labelled(api, repo, label))
         .buffer_unordered(GITHUB_CONCURRENCY)
         .try_collect()
         .await?;
     let mut seen = HashSet::new();
-    Ok(lists
-        .into_iter()
-        .flatten()
-        .filter(|(r, _)| seen.insert(r.identity()))
-        .collect())
+    Ok(lists.into_iter().flatten().filter(|(r, _)| seen.insert(r.identity())).collect())
 }
 
 async fn list_labelled(api: &Api<'_>, repo: &str, label: &str) -> Result<Vec<(GithubRef, GhIssue)>, TrackerError> {
     let mut url = api.url(&format!("/repos/{repo}/issues"))?;
-    url.query_pairs_mut()
-        .append_pair("labels", label)
-        .append_pair("state", "all")
-        .append_pair("per_page", "100");
+    url.query_pairs_mut().append_pair("labels", label).append_pair("state", "all").append_pair("per_page", "100");
     let origin = url.origin();
     let mut found = Vec::new();
     for _ in 0..MAX_PAGES {
@@ -216,31 +185,19 @@ async fn list_labelled(api: &Api<'_>, repo: &str, label: &str) -> Result<Vec<(Gi
             .map(str::to_owned);
         let page: Vec<GhIssue> = response.json().await?;
         found.extend(page.into_iter().map(|issue| {
-            let r = GithubRef {
-                repo: repo.to_owned(),
-                number: issue.number,
-            };
+            let r = GithubRef { repo: repo.to_owned(), number: issue.number };
             (r, issue)
         }));
         let Some(next) = next else {
             return Ok(found);
         };
-        let next_url = url.join(&next).map_err(|e| TrackerError::Url {
-            url: next.clone(),
-            reason: e.to_string(),
-        })?;
+        let next_url = url.join(&next).map_err(|e| TrackerError::Url { url: next.clone(), reason: e.to_string() })?;
         if next_url.origin() != origin {
-            return Err(TrackerError::ForeignLink {
-                url: shown(&url),
-                next: shown(&next_url),
-            });
+            return Err(TrackerError::ForeignLink { url: shown(&url), next: shown(&next_url) });
         }
         url = next_url;
     }
-    Err(TrackerError::TooManyPages {
-        url: shown(&url),
-        pages: MAX_PAGES,
-    })
+    Err(TrackerError::TooManyPages { url: shown(&url), pages: MAX_PAGES })
 }
 
 /// The `rel="next"` target of a `Link` header: `<https://…?page=2>; rel="next", <https://…?page=5>; rel="last"`.
@@ -257,11 +214,7 @@ fn next_link(header: &str) -> Option<&str> {
                 return false;
             };
             name.trim().eq_ignore_ascii_case("rel")
-                && value
-                    .trim()
-                    .trim_matches('"')
-                    .split_ascii_whitespace()
-                    .any(|rel| rel.eq_ignore_ascii_case("next"))
+                && value.trim().trim_matches('"').split_ascii_whitespace().any(|rel| rel.eq_ignore_ascii_case("next"))
         });
         if is_next {
             return Some(target);
@@ -278,11 +231,7 @@ fn to_issue(gh: &GhIssue, key: IssueKey, settings: &Settings, fields: &[FieldRef
         .find(|label| settings.ready_statuses.iter().any(|s| s.eq_ignore_ascii_case(label)))
         .map_or_else(|| gh.state.clone(), |label| (*label).to_owned());
     let list = |items: Vec<String>| {
-        if items.is_empty() {
-            FieldValue::Empty
-        } else {
-            FieldValue::List(items)
-        }
+        if items.is_empty() { FieldValue::Empty } else { FieldValue::List(items) }
     };
     let text = |text: Option<&str>| match text {
         Some(text) if !text.is_empty() => FieldValue::Text(text.to_owned()),
@@ -305,12 +254,7 @@ fn to_issue(gh: &GhIssue, key: IssueKey, settings: &Settings, fields: &[FieldRef
         key,
         summary: gh.title.clone(),
         status,
-        issue_type: if gh.pull_request.is_some() {
-            "Pull request"
-        } else {
-            "Issue"
-        }
-        .to_owned(),
+        issue_type: if gh.pull_request.is_some() { "Pull request" } else { "Issue" }.to_owned(),
         subtask: false,
         parent: None,
         url: gh.html_url.clone(),
@@ -334,10 +278,7 @@ mod tests {
             Some("https://x/issues?page=3"),
         );
         check(r#"<https://x/issues?page=1>; rel="first""#, None);
-        check(
-            r#"<https://x/a?labels=a,b&page=2>; rel="next""#,
-            Some("https://x/a?labels=a,b&page=2"),
-        );
+        check(r#"<https://x/a?labels=a,b&page=2>; rel="next""#, Some("https://x/a?labels=a,b&page=2"));
         check(r#"<https://x/a>; title="n"; rel="prev next""#, Some("https://x/a"));
         check("", None);
         check("<broken", None);
@@ -346,18 +287,11 @@ mod tests {
     #[test]
     fn fixed_fields_only() {
         let configured = ["Labels", "milestone", "Story points", " assignees "].map(String::from);
-        let got: Vec<(String, String)> = resolve_fields(&configured)
-            .into_iter()
-            .map(|f| (f.name, f.id))
-            .collect();
+        let got: Vec<(String, String)> = resolve_fields(&configured).into_iter().map(|f| (f.name, f.id)).collect();
         assert_eq!(
             got,
-            [
-                ("Labels", "labels"),
-                ("milestone", "milestone"),
-                (" assignees ", "assignees")
-            ]
-            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            [("Labels", "labels"), ("milestone", "milestone"), (" assignees ", "assignees")]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
         );
     }
 
@@ -367,10 +301,7 @@ mod tests {
             repository: Some("Acme/Shop".into()),
             ..Settings::new(crate::Kind::Github, "https://api.github.com")
         };
-        let r = |repo: &str, number| GithubRef {
-            repo: repo.into(),
-            number,
-        };
+        let r = |repo: &str, number| GithubRef { repo: repo.into(), number };
         assert_eq!(short_key(&settings, &r("acme/shop", 3)).as_str(), "#3");
         assert_eq!(short_key(&settings, &r("acme/web", 3)).as_str(), "acme/web#3");
     }

@@ -85,42 +85,22 @@ pub(crate) async fn gather(
             wanted.push(field.id.clone());
         }
     }
-    let jira = Jira {
-        api,
-        cloud,
-        fields,
-        wanted,
-    };
+    let jira = Jira { api, cloud, fields, wanted };
     let ready_jql = match settings.ready_query.as_deref().map(str::trim) {
         Some(query) if !query.is_empty() => Some(query.to_owned()),
         _ => jql::ready(&settings.ready_statuses, &settings.projects),
     };
     let (issues, ready) = future::try_join(jira.read_with_parents(&asked), jira.ready(ready_jql.as_deref())).await?;
-    Ok(TrackerFacts {
-        asked,
-        issues,
-        ready,
-        fields: jira.fields,
-    })
+    Ok(TrackerFacts { asked, issues, ready, fields: jira.fields })
 }
 
 /// Resolves configured fields to ids. The field list is read once, and only when some field is given by name; a
 /// field the tracker lacks is left out (the checks report it).
 async fn resolve_fields(api: &Api<'_>, cloud: bool, configured: &[String]) -> Result<Vec<FieldRef>, TrackerError> {
     if configured.iter().all(|field| looks_like_id(field)) {
-        return Ok(configured
-            .iter()
-            .map(|field| FieldRef {
-                name: field.clone(),
-                id: field.clone(),
-            })
-            .collect());
+        return Ok(configured.iter().map(|field| FieldRef { name: field.clone(), id: field.clone() }).collect());
     }
-    let path = if cloud {
-        "/rest/api/3/field"
-    } else {
-        "/rest/api/2/field"
-    };
+    let path = if cloud { "/rest/api/3/field" } else { "/rest/api/2/field" };
     let defs: Vec<FieldDef> = api.get(api.url(path)?).await?;
     Ok(match_fields(configured, &defs))
 }
@@ -164,10 +144,7 @@ fn match_fields(configured: &[String], defs: &[FieldDef]) -> Vec<FieldRef> {
                 .iter()
                 .find(|d| d.id.eq_ignore_ascii_case(wanted_trimmed))
                 .or_else(|| defs.iter().find(|d| d.name.trim().eq_ignore_ascii_case(wanted_trimmed)))?;
-            Some(FieldRef {
-                name: wanted.clone(),
-                id: def.id.clone(),
-            })
+            Some(FieldRef { name: wanted.clone(), id: def.id.clone() })
         })
         .collect()
 }
@@ -216,10 +193,7 @@ impl Jira<'_> {
     async fn read(&self, keys: &[&str]) -> Result<Vec<RawIssue>, TrackerError> {
         if self.cloud {
             let body = json!({"issueIdsOrKeys": keys, "fields": self.wanted});
-            let answer: BulkFetch = self
-                .api
-                .post(self.api.url("/rest/api/3/issue/bulkfetch")?, &body)
-                .await?;
+            let answer: BulkFetch = self.api.post(self.api.url("/rest/api/3/issue/bulkfetch")?, &body).await?;
             Ok(answer.issues)
         } else {
             self.search_offset(&jql::keys_in(keys), Some(BULK_VALIDATION)).await
@@ -231,11 +205,7 @@ impl Jira<'_> {
         let Some(jql) = jql else {
             return Ok(Vec::new());
         };
-        let raw = if self.cloud {
-            self.search_token(jql).await?
-        } else {
-            self.search_offset(jql, None).await?
-        };
+        let raw = if self.cloud { self.search_token(jql).await? } else { self.search_offset(jql, None).await? };
         let mut ready: Vec<Issue> = raw
             .into_iter()
             .map(|raw| {
@@ -272,10 +242,7 @@ impl Jira<'_> {
                 _ => return Ok(issues),
             }
         }
-        Err(TrackerError::TooManyPages {
-            url: shown(&url),
-            pages: tokens.len() + 1,
-        })
+        Err(TrackerError::TooManyPages { url: shown(&url), pages: tokens.len() + 1 })
     }
 
     /// Jira Data Center's search: pages by `startAt` until `total` issues have been read.
@@ -299,40 +266,20 @@ impl Jira<'_> {
                 return Ok(issues);
             }
         }
-        Err(TrackerError::TooManyPages {
-            url: shown(&url),
-            pages: MAX_PAGES,
-        })
+        Err(TrackerError::TooManyPages { url: shown(&url), pages: MAX_PAGES })
     }
 
     fn issue(&self, raw: RawIssue, key: IssueKey) -> Issue {
         let fields = &raw.fields;
         let name_of = |field: &str| {
-            fields
-                .get(field)
-                .and_then(|v| v.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
+            fields.get(field).and_then(|v| v.get("name")).and_then(Value::as_str).unwrap_or_default().to_owned()
         };
         Issue {
-            summary: fields
-                .get("summary")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+            summary: fields.get("summary").and_then(Value::as_str).unwrap_or_default().to_owned(),
             status: name_of("status"),
             issue_type: name_of("issuetype"),
-            subtask: fields
-                .get("issuetype")
-                .and_then(|t| t.get("subtask"))
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            parent: fields
-                .get("parent")
-                .and_then(|p| p.get("key"))
-                .and_then(Value::as_str)
-                .map(IssueKey::new),
+            subtask: fields.get("issuetype").and_then(|t| t.get("subtask")).and_then(Value::as_bool).unwrap_or(false),
+            parent: fields.get("parent").and_then(|p| p.get("key")).and_then(Value::as_str).map(IssueKey::new),
             url: format!("{}/browse/{key}", self.api.base()),
             fields: self
                 .fields
@@ -353,14 +300,7 @@ mod tests {
         for id in ["customfield_10042", "labels", "fixVersions", "duedate"] {
             assert!(looks_like_id(id), "{id}");
         }
-        for name in [
-            "Post-deploy checks",
-            "Labels",
-            "customfield_x",
-            "story points",
-            "customfield_",
-            "risk",
-        ] {
+        for name in ["Post-deploy checks", "Labels", "customfield_x", "story points", "customfield_", "risk"] {
             assert!(!looks_like_id(name), "{name}");
         }
     }
@@ -373,22 +313,10 @@ mod tests {
             ("customfield_10050", "Rollback plan"),
             ("customfield_10051", "rollback plan"),
         ]
-        .map(|(id, name)| FieldDef {
-            id: id.into(),
-            name: name.into(),
-        });
-        let configured = [
-            "post-deploy CHECKS",
-            "customfield_10050",
-            "Rollback Plan",
-            "Nope",
-            "summary",
-        ]
-        .map(String::from);
-        let got: Vec<(String, String)> = match_fields(&configured, &defs)
-            .into_iter()
-            .map(|f| (f.name, f.id))
-            .collect();
+        .map(|(id, name)| FieldDef { id: id.into(), name: name.into() });
+        let configured =
+            ["post-deploy CHECKS", "customfield_10050", "Rollback Plan", "Nope", "summary"].map(String::from);
+        let got: Vec<(String, String)> = match_fields(&configured, &defs).into_iter().map(|f| (f.name, f.id)).collect();
         let expect = [
             ("post-deploy CHECKS", "customfield_10042"),
             ("customfield_10050", "customfield_10050"),

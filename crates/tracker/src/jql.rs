@@ -64,10 +64,7 @@ mod tests {
             ready(&strings(&["Ready", "In QA"]), &strings(&["AB", "CD"])).as_deref(),
             Some(r#"status in ("Ready", "In QA") AND project in ("AB", "CD") ORDER BY key ASC"#)
         );
-        assert_eq!(
-            ready(&strings(&["Done"]), &[]).as_deref(),
-            Some(r#"status in ("Done") ORDER BY key ASC"#)
-        );
+        assert_eq!(ready(&strings(&["Done"]), &[]).as_deref(), Some(r#"status in ("Done") ORDER BY key ASC"#));
         assert_eq!(ready(&[], &strings(&["AB"])), None);
     }
 }

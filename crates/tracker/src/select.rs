@@ -49,22 +49,12 @@ pub(crate) fn jira_project(key: &IssueKey) -> Option<&str> {
 pub(crate) fn github_ref(settings: &Settings, key: &IssueKey) -> Option<GithubRef> {
     let (repo, number) = key.as_str().rsplit_once('#')?;
     let number: u64 = number.parse().ok().filter(|n| *n > 0 && !number.starts_with('0'))?;
-    let repo = if repo.is_empty() {
-        settings.repository.as_deref()?
-    } else {
-        repo
-    };
+    let repo = if repo.is_empty() { settings.repository.as_deref()? } else { repo };
     let (owner, name) = repo.split_once('/')?;
     let valid = |part: &str| {
-        !part.is_empty()
-            && part
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     };
-    (valid(owner) && valid(name)).then(|| GithubRef {
-        repo: repo.to_owned(),
-        number,
-    })
+    (valid(owner) && valid(name)).then(|| GithubRef { repo: repo.to_owned(), number })
 }
 
 fn in_projects(settings: &Settings, project: &str) -> bool {
@@ -99,21 +89,15 @@ mod tests {
         // Without a repository, `#3` names no issue this tracker can find.
         check(&settings, &["#3", "acme/shop#4", "AB-1"], &["acme/shop#4"]);
         settings.repository = Some("acme/shop".into());
-        check(
-            &settings,
-            &["#3", "acme/shop#4", "#3", "other/x#1"],
-            &["#3", "acme/shop#4", "other/x#1"],
-        );
+        check(&settings, &["#3", "acme/shop#4", "#3", "other/x#1"], &["#3", "acme/shop#4", "other/x#1"]);
         settings.projects = vec!["ACME/Shop".into()];
         check(&settings, &["#3", "acme/shop#4", "other/x#1"], &["#3", "acme/shop#4"]);
     }
 
     #[test]
     fn github_refs_parse_strictly() {
-        let settings = Settings {
-            repository: Some("acme/shop".into()),
-            ..Settings::new(Kind::Github, "https://api.github.com")
-        };
+        let settings =
+            Settings { repository: Some("acme/shop".into()), ..Settings::new(Kind::Github, "https://api.github.com") };
         let parse = |key: &str| github_ref(&settings, &IssueKey::new(key)).map(|r| (r.repo, r.number));
         assert_eq!(parse("#12"), Some(("acme/shop".into(), 12)));
         assert_eq!(parse("o/r#7"), Some(("o/r".into(), 7)));

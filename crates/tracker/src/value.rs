@@ -18,16 +18,10 @@ pub(crate) fn field_value(value: Option<&Value>) -> FieldValue {
     };
     match value {
         Value::Null => FieldValue::Empty,
-        Value::Number(n) => n
-            .as_f64()
-            .map_or_else(|| FieldValue::Text(n.to_string()), FieldValue::Number),
+        Value::Number(n) => n.as_f64().map_or_else(|| FieldValue::Text(n.to_string()), FieldValue::Number),
         Value::Array(items) => {
             let items: Vec<String> = items.iter().filter_map(text).filter(|t| !t.is_empty()).collect();
-            if items.is_empty() {
-                FieldValue::Empty
-            } else {
-                FieldValue::List(items)
-            }
+            if items.is_empty() { FieldValue::Empty } else { FieldValue::List(items) }
         }
         Value::String(_) | Value::Bool(_) | Value::Object(_) => match text(value) {
             Some(text) if !text.is_empty() => FieldValue::Text(text),
@@ -70,11 +64,7 @@ fn is_adf(value: &Value) -> bool {
 fn adf_text(doc: &Value) -> String {
     let mut out = String::new();
     walk_adf(doc, &mut out);
-    out.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+    out.lines().map(str::trim).filter(|line| !line.is_empty()).collect::<Vec<_>>().join("\n")
 }
 
 fn walk_adf(node: &Value, out: &mut String) {
@@ -128,10 +118,7 @@ mod tests {
         check(json!(3), FieldValue::Number(3.0));
         check(json!(2.5), FieldValue::Number(2.5));
         check(json!(true), FieldValue::Text("true".into()));
-        check(
-            json!({"self": "…", "value": "Yes", "id": "10001"}),
-            FieldValue::Text("Yes".into()),
-        );
+        check(json!({"self": "…", "value": "Yes", "id": "10001"}), FieldValue::Text("Yes".into()));
         check(
             json!({"accountId": "5b10", "displayName": "Ada Lovelace", "active": true}),
             FieldValue::Text("Ada Lovelace".into()),

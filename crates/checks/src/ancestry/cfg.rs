@@ -14,10 +14,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            list: toml::Spanned::new(0..0, 5),
-        }
+        Self { enabled: true, list: toml::Spanned::new(0..0, 5) }
     }
 }
 
@@ -34,9 +31,6 @@ impl Config {
         if !(1..=100).contains(&list) {
             return Err(Invalid::at(&self.list, "`list` must be between 1 and 100"));
         }
-        Ok(ValidConfig {
-            enabled: self.enabled,
-            list,
-        })
+        Ok(ValidConfig { enabled: self.enabled, list })
     }
 }

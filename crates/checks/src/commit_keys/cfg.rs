@@ -20,13 +20,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            allow_merge: true,
-            allow_fixup: true,
-            allow_revert: true,
-            ignore: Vec::new(),
-        }
+        Self { enabled: true, allow_merge: true, allow_fixup: true, allow_revert: true, ignore: Vec::new() }
     }
 }
 
@@ -49,10 +43,7 @@ impl Config {
                 Regex::new(pattern.get_ref()).map_err(|e| {
                     Invalid::at(
                         pattern,
-                        format!(
-                            "`ignore` pattern is not a valid regular expression: {}",
-                            regex_reason(&e)
-                        ),
+                        format!("`ignore` pattern is not a valid regular expression: {}", regex_reason(&e)),
                     )
                 })
             })

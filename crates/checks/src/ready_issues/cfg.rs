@@ -16,10 +16,6 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            severity: Severity::Warn,
-            query: None,
-        }
+        Self { enabled: true, severity: Severity::Warn, query: None }
     }
 }

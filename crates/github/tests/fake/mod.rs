@@ -76,10 +76,7 @@ impl FakeGitHub {
     pub async fn start(script: impl IntoIterator<Item = Reply>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
-        let state = Arc::new(Mutex::new(State {
-            script: script.into_iter().collect(),
-            received: Vec::new(),
-        }));
+        let state = Arc::new(Mutex::new(State { script: script.into_iter().collect(), received: Vec::new() }));
         let shared = state.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -106,20 +103,13 @@ async fn answer(mut stream: TcpStream, state: Arc<Mutex<State>>) {
     let reply = {
         let mut state = state.lock().unwrap();
         state.received.push(request);
-        state
-            .script
-            .pop_front()
-            .unwrap_or_else(|| Reply::new(599, r#"{"message":"the fake's script has run out"}"#))
+        state.script.pop_front().unwrap_or_else(|| Reply::new(599, r#"{"message":"the fake's script has run out"}"#))
     };
     let mut out = format!("HTTP/1.1 {} fake\r\n", reply.status);
     for (name, value) in &reply.headers {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
-    out.push_str(&format!(
-        "content-length: {}\r\nconnection: close\r\n\r\n{}",
-        reply.body.len(),
-        reply.body
-    ));
+    out.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n{}", reply.body.len(), reply.body));
     let _ = stream.write_all(out.as_bytes()).await;
     let _ = stream.shutdown().await;
 }
@@ -155,12 +145,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<Request> {
         let n = stream.read(&mut buffer).await.ok().filter(|&n| n > 0)?;
         body.extend_from_slice(&buffer[..n]);
     }
-    Some(Request {
-        method,
-        target,
-        headers,
-        body,
-    })
+    Some(Request { method, target, headers, body })
 }
 
 /// Records each wait the client asks for and returns at once.
@@ -193,9 +178,7 @@ pub struct StillClock {
 
 impl StillClock {
     pub fn new() -> Self {
-        Self {
-            instant: Instant::now(),
-        }
+        Self { instant: Instant::now() }
     }
 }
 

@@ -76,12 +76,8 @@ mod tests {
     #[test]
     fn jittery_halves_are_overdispersed() {
         // Halves alternate 5/25 and 25/5 bad events on equal traffic: X² = (5 − 15)² / 7.5 = 13.3.
-        let a: Vec<Counts> = (0..20)
-            .map(|i| Counts::new(if i % 2 == 0 { 5.0 } else { 25.0 }, 1000.0))
-            .collect();
-        let b: Vec<Counts> = (0..20)
-            .map(|i| Counts::new(if i % 2 == 0 { 25.0 } else { 5.0 }, 1000.0))
-            .collect();
+        let a: Vec<Counts> = (0..20).map(|i| Counts::new(if i % 2 == 0 { 5.0 } else { 25.0 }, 1000.0)).collect();
+        let b: Vec<Counts> = (0..20).map(|i| Counts::new(if i % 2 == 0 { 25.0 } else { 5.0 }, 1000.0)).collect();
         let phi = overdispersion(&a, &b);
         assert!((phi - 100.0 / 7.5).abs() < 1e-9, "{phi}");
     }
@@ -92,11 +88,7 @@ mod tests {
         let noisy: Vec<f64> = (0..40).map(|i| if i % 2 == 0 { 0.1 } else { 0.4 }).collect();
         let slow: Vec<f64> = (0..40).map(|i| if (i / 10) % 2 == 0 { 0.1 } else { 0.4 }).collect();
         assert_eq!(sign_block(&flat, &flat, 0.2), 1, "no spread");
-        assert_eq!(
-            sign_block(&noisy, &flat, 0.2),
-            1,
-            "spread but alternating: negative autocorrelation"
-        );
+        assert_eq!(sign_block(&noisy, &flat, 0.2), 1, "spread but alternating: negative autocorrelation");
         assert_eq!(sign_block(&slow, &flat, 0.2), 4, "spread in long runs");
         assert_eq!(sign_block(&flat[..3], &flat[..3], 0.2), 4, "too little data");
     }

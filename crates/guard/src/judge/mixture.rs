@@ -143,20 +143,14 @@ pub fn upper_bound(steps: &[CountStep], temper: f64, alpha: f64) -> Option<f64> 
     let target = (1.0 / alpha).ln();
     let u = grid_steps();
     let log_w = log_weights();
-    let steps: Vec<CountStep> = steps
-        .iter()
-        .copied()
-        .filter(|s| s.m > 0.0 && s.share > 0.0 && s.share < 1.0)
-        .collect();
+    let steps: Vec<CountStep> = steps.iter().copied().filter(|s| s.m > 0.0 && s.share > 0.0 && s.share < 1.0).collect();
     let treated: f64 = steps.iter().map(|s| s.y).sum();
     // ln E'(R) = lse_j [ln w_j + c·(Y·ln(r_j/R) − Σ_k m_k·ln((1 + (r_j − 1)ρ_k) / (1 + (R − 1)ρ_k)))], r_j = R·e^{−u_j}.
     let rejected = |bound: f64| {
         let terms = (0..GRID).map(|j| {
             let r = bound * (-u[j]).exp();
-            let spread: f64 = steps
-                .iter()
-                .map(|s| s.m * ((1.0 + (r - 1.0) * s.share) / (1.0 + (bound - 1.0) * s.share)).ln())
-                .sum();
+            let spread: f64 =
+                steps.iter().map(|s| s.m * ((1.0 + (r - 1.0) * s.share) / (1.0 + (bound - 1.0) * s.share)).ln()).sum();
             log_w[j] + temper * (-treated * u[j] - spread)
         });
         log_sum_exp(terms.collect::<Vec<_>>().into_iter()) >= target
@@ -226,11 +220,7 @@ mod tests {
             }
             let p = choose * t0.powi(y as i32) * (1.0 - t0).powi((m - y) as i32);
             let mut e = MixtureProcess::worse_than(r0, 1.0, 0);
-            e.update(CountStep {
-                y: f64::from(y),
-                m: f64::from(m),
-                share: rho,
-            });
+            e.update(CountStep { y: f64::from(y), m: f64::from(m), share: rho });
             mean += p * e.log_e().exp();
         }
         assert!((mean - 1.0).abs() < 1e-9, "mean {mean}");
@@ -242,11 +232,7 @@ mod tests {
         let mut e = MixtureProcess::worse_than(1.2, 1.0, 0);
         let mut needed = 0;
         for errors in 1..=40 {
-            e.update(CountStep {
-                y: 1.0,
-                m: 1.0,
-                share: 0.5,
-            });
+            e.update(CountStep { y: 1.0, m: 1.0, share: 0.5 });
             if e.log_e() >= 200f64.ln() {
                 needed = errors;
                 break;
@@ -257,16 +243,8 @@ mod tests {
 
     #[test]
     fn trimming_drops_the_worst_interval() {
-        let spike = CountStep {
-            y: 500.0,
-            m: 520.0,
-            share: 0.5,
-        };
-        let calm = CountStep {
-            y: 30.0,
-            m: 60.0,
-            share: 0.5,
-        };
+        let spike = CountStep { y: 500.0, m: 520.0, share: 0.5 };
+        let calm = CountStep { y: 30.0, m: 60.0, share: 0.5 };
         let mut with = MixtureProcess::worse_than(1.2, 1.0, 1);
         let mut without = MixtureProcess::worse_than(1.2, 1.0, 0);
         with.update(spike);
@@ -282,14 +260,7 @@ mod tests {
     #[test]
     fn upper_bound_brackets_the_truth() {
         // 20 intervals of 40 vs 40 bad events at equal shares: the bound sits a little above 1.
-        let steps = vec![
-            CountStep {
-                y: 40.0,
-                m: 80.0,
-                share: 0.5
-            };
-            20
-        ];
+        let steps = vec![CountStep { y: 40.0, m: 80.0, share: 0.5 }; 20];
         let bound = upper_bound(&steps, 1.0, 0.05).unwrap();
         assert!(bound > 1.0 && bound < 1.5, "bound {bound}");
         // At the bound the pass test just rejects; a little below it does not.

@@ -118,12 +118,8 @@ pub(crate) fn decide(sides: &[SideState], has_data: bool, with_data: u32, limits
 
 /// The side closest to halting and the side furthest from passing.
 pub(crate) fn deciding_sides(sides: &[SideState]) -> (usize, usize) {
-    let closest = (0..sides.len())
-        .max_by(|&a, &b| sides[a].log_e.total_cmp(&sides[b].log_e))
-        .unwrap_or(0);
-    let furthest = (0..sides.len())
-        .min_by(|&a, &b| sides[a].log_pass_e.total_cmp(&sides[b].log_pass_e))
-        .unwrap_or(0);
+    let closest = (0..sides.len()).max_by(|&a, &b| sides[a].log_e.total_cmp(&sides[b].log_e)).unwrap_or(0);
+    let furthest = (0..sides.len()).min_by(|&a, &b| sides[a].log_pass_e.total_cmp(&sides[b].log_pass_e)).unwrap_or(0);
     (closest, furthest)
 }
 

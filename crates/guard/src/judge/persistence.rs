@@ -109,10 +109,7 @@ mod tests {
 
     #[test]
     fn recovery_needs_consecutive_good_intervals() {
-        check(
-            &[BAD, BAD, GOOD, BAD, GOOD, GOOD],
-            &[false, true, true, true, true, false],
-        );
+        check(&[BAD, BAD, GOOD, BAD, GOOD, GOOD], &[false, true, true, true, true, false]);
         let mut p = Persistence::default();
         for (i, o) in [BAD, BAD, GOOD, GOOD].into_iter().enumerate() {
             p.step(i, o, 2, 2);
@@ -124,9 +121,6 @@ mod tests {
     fn silence_neither_extends_nor_breaks() {
         let silent = Outcome::Silent;
         check(&[BAD, silent, silent, BAD], &[false, false, false, true]);
-        check(
-            &[BAD, BAD, silent, silent, GOOD, silent, GOOD],
-            &[false, true, true, true, true, true, false],
-        );
+        check(&[BAD, BAD, silent, silent, GOOD, silent, GOOD], &[false, true, true, true, true, true, false]);
     }
 }

@@ -53,11 +53,8 @@ pub fn mann_whitney(baseline: &[f64], canary: &[f64]) -> Option<MannWhitney> {
     if nb == 0 || nc == 0 {
         return None;
     }
-    let mut all: Vec<(f64, bool)> = baseline
-        .iter()
-        .map(|&v| (v, false))
-        .chain(canary.iter().map(|&v| (v, true)))
-        .collect();
+    let mut all: Vec<(f64, bool)> =
+        baseline.iter().map(|&v| (v, false)).chain(canary.iter().map(|&v| (v, true))).collect();
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
     let n = all.len();
     let mut canary_rank_sum = 0.0;
@@ -99,10 +96,7 @@ pub fn hodges_lehmann(baseline: &[f64], canary: &[f64]) -> Option<f64> {
     if baseline.is_empty() || canary.is_empty() {
         return None;
     }
-    let mut diffs: Vec<f64> = canary
-        .iter()
-        .flat_map(|&c| baseline.iter().map(move |&b| difference(c, b)))
-        .collect();
+    let mut diffs: Vec<f64> = canary.iter().flat_map(|&c| baseline.iter().map(move |&b| difference(c, b))).collect();
     Some(median(&mut diffs))
 }
 
@@ -125,12 +119,7 @@ mod tests {
 
     #[test]
     fn normal_tail() {
-        for (z, p) in [
-            (0.0, 0.5),
-            (1.959_963_985, 0.025),
-            (-1.644_853_627, 0.95),
-            (3.090_232_306, 0.001),
-        ] {
+        for (z, p) in [(0.0, 0.5), (1.959_963_985, 0.025), (-1.644_853_627, 0.95), (3.090_232_306, 0.001)] {
             assert!((normal_upper_tail(z) - p).abs() < 1e-7 * p.max(1e-3) * 10.0, "{z}");
         }
         let far = normal_upper_tail(6.0);
@@ -166,11 +155,7 @@ mod tests {
         assert_eq!(hodges_lehmann(&b, &c), Some(0.5));
         assert_eq!(hodges_lehmann(&b, &[]), None);
         let zero = f64::NEG_INFINITY;
-        assert_eq!(
-            hodges_lehmann(&[zero], &[zero]),
-            Some(0.0),
-            "two zeros in log space are equal"
-        );
+        assert_eq!(hodges_lehmann(&[zero], &[zero]), Some(0.0), "two zeros in log space are equal");
     }
 
     #[test]

@@ -44,17 +44,9 @@ fn project(side: Side, baseline: CleanCounts, canary: CleanCounts) -> CountStep 
         Side::Higher => (canary.bad, baseline.bad, canary_share),
         Side::Lower => (baseline.bad, canary.bad, 1.0 - canary_share),
         Side::RestHigher => (canary.total - canary.bad, baseline.total - baseline.bad, canary_share),
-        Side::RestLower => (
-            baseline.total - baseline.bad,
-            canary.total - canary.bad,
-            1.0 - canary_share,
-        ),
+        Side::RestLower => (baseline.total - baseline.bad, canary.total - canary.bad, 1.0 - canary_share),
     };
-    CountStep {
-        y: treated,
-        m: treated + other,
-        share,
-    }
+    CountStep { y: treated, m: treated + other, share }
 }
 
 fn sides_for(direction: Direction) -> Vec<Side> {
@@ -87,11 +79,7 @@ impl RatioJudge {
     /// A judge for a ratio `spec`; a value spec gets the ratio defaults.
     pub fn new(spec: &MetricSpec, settings: &Settings, alpha_metric: f64) -> Self {
         let (min_total, margin, temper) = match spec.kind {
-            MetricKind::Ratio {
-                min_total,
-                margin,
-                temper,
-            } => (min_total, margin, temper),
+            MetricKind::Ratio { min_total, margin, temper } => (min_total, margin, temper),
             MetricKind::Value { .. } => (0.0, crate::config::DEFAULT_MARGIN, 1.0),
         };
         let sides = sides_for(spec.direction);
@@ -136,11 +124,7 @@ impl RatioJudge {
         let canary = clean_counts(o.canary, "canary")?;
         for (group, c) in [("canary", canary), ("baseline", baseline)] {
             if c.total < self.min_total {
-                return Err(NoData::BelowMinimum {
-                    group,
-                    total: c.total,
-                    min_total: self.min_total,
-                });
+                return Err(NoData::BelowMinimum { group, total: c.total, min_total: self.min_total });
             }
         }
         Ok((baseline, canary))
@@ -170,24 +154,16 @@ impl RatioJudge {
                     let outcome = if step.m <= 0.0 {
                         Outcome::Silent
                     } else if step.y > step.m * share_of_bad(null, step.share) {
-                        Outcome::Worse {
-                            persistent: s.worse.log_e_trimmed() >= self.limits.log_threshold,
-                        }
+                        Outcome::Worse { persistent: s.worse.log_e_trimmed() >= self.limits.log_threshold }
                     } else {
                         Outcome::NotWorse
                     };
-                    s.persistence
-                        .step(index, outcome, self.limits.fail_after, self.limits.recover_after);
+                    s.persistence.step(index, outcome, self.limits.fail_after, self.limits.recover_after);
                 }
             }
             Err(_) => {
                 for s in &mut self.sides {
-                    s.persistence.step(
-                        index,
-                        Outcome::Silent,
-                        self.limits.fail_after,
-                        self.limits.recover_after,
-                    );
+                    s.persistence.step(index, Outcome::Silent, self.limits.fail_after, self.limits.recover_after);
                 }
             }
         }
@@ -301,14 +277,8 @@ impl RatioJudge {
         match side {
             Side::Higher => format!("the canary's ratio is above {}× the baseline's", num(by)),
             Side::Lower => format!("the canary's ratio is below 1/{} of the baseline's", num(by)),
-            Side::RestHigher => format!(
-                "the canary's complement (1 − ratio) is above {}× the baseline's",
-                num(by)
-            ),
-            Side::RestLower => format!(
-                "the canary's complement (1 − ratio) is below 1/{} of the baseline's",
-                num(by)
-            ),
+            Side::RestHigher => format!("the canary's complement (1 − ratio) is above {}× the baseline's", num(by)),
+            Side::RestLower => format!("the canary's complement (1 − ratio) is below 1/{} of the baseline's", num(by)),
         }
     }
 
@@ -340,13 +310,9 @@ impl RatioJudge {
                 let p = &s.persistence;
                 let at = p.failed_at.map_or_else(String::new, |f| format!(" at interval {f}"));
                 let recovery = if summary {
-                    p.recovered_at
-                        .map_or_else(String::new, |r| format!("; it recovered at interval {r}"))
+                    p.recovered_at.map_or_else(String::new, |r| format!("; it recovered at interval {r}"))
                 } else if p.good_run > 0 {
-                    format!(
-                        "; {} of {} good intervals toward recovery",
-                        p.good_run, self.limits.recover_after
-                    )
+                    format!("; {} of {} good intervals toward recovery", p.good_run, self.limits.recover_after)
                 } else {
                     String::new()
                 };
@@ -368,8 +334,7 @@ impl RatioJudge {
             Decision::Pass => format!(
                 "no regression: {} is excluded (pass e = {} ≥ {}) and there is no evidence of worse than {}× ({}); \
                  {counts}",
-                self.worse_phrase(states[furthest].side, self.pass_ratio)
-                    .replacen("is ", "being ", 1),
+                self.worse_phrase(states[furthest].side, self.pass_ratio).replacen("is ", "being ", 1),
                 num(e_of(states[furthest].log_pass_e)),
                 num(self.limits.pass_threshold),
                 num(null),
@@ -385,8 +350,7 @@ impl RatioJudge {
                 "not enough data to tell: no regression shown ({}) and {} not yet excluded (pass e = {} < {}); \
                  {counts}",
                 evidence(states[closest].log_e, &self.limits),
-                self.worse_phrase(states[furthest].side, self.pass_ratio)
-                    .replacen("is ", "being ", 1),
+                self.worse_phrase(states[furthest].side, self.pass_ratio).replacen("is ", "being ", 1),
                 num(e_of(states[furthest].log_pass_e)),
                 num(self.limits.pass_threshold),
             ),
@@ -415,38 +379,11 @@ mod tests {
 
     #[test]
     fn sides_project_counts() {
-        let b = CleanCounts {
-            bad: 10.0,
-            total: 1000.0,
-        };
-        let c = CleanCounts {
-            bad: 30.0,
-            total: 3000.0,
-        };
-        assert_eq!(
-            project(Side::Higher, b, c),
-            CountStep {
-                y: 30.0,
-                m: 40.0,
-                share: 0.75
-            }
-        );
-        assert_eq!(
-            project(Side::Lower, b, c),
-            CountStep {
-                y: 10.0,
-                m: 40.0,
-                share: 0.25
-            }
-        );
-        assert_eq!(
-            project(Side::RestHigher, b, c),
-            CountStep {
-                y: 2970.0,
-                m: 3960.0,
-                share: 0.75
-            }
-        );
+        let b = CleanCounts { bad: 10.0, total: 1000.0 };
+        let c = CleanCounts { bad: 30.0, total: 3000.0 };
+        assert_eq!(project(Side::Higher, b, c), CountStep { y: 30.0, m: 40.0, share: 0.75 });
+        assert_eq!(project(Side::Lower, b, c), CountStep { y: 10.0, m: 40.0, share: 0.25 });
+        assert_eq!(project(Side::RestHigher, b, c), CountStep { y: 2970.0, m: 3960.0, share: 0.75 });
     }
 
     #[test]
@@ -482,11 +419,7 @@ mod tests {
         for o in [None, nan, low, low, low] {
             let m = j.push(o.as_ref());
             assert_eq!(m.verdict, Verdict::Inconclusive);
-            assert!(
-                m.reason.starts_with("no data") || m.reason.starts_with("too little traffic"),
-                "{}",
-                m.reason
-            );
+            assert!(m.reason.starts_with("no data") || m.reason.starts_with("too little traffic"), "{}", m.reason);
         }
         let s = j.summary();
         assert_eq!((s.verdict, s.intervals_with_data), (Verdict::Inconclusive, 0));
@@ -497,9 +430,8 @@ mod tests {
     #[test]
     fn a_silent_baseline_with_canary_errors_fails() {
         let mut j = judge(MetricSpec::ratio("errors"));
-        let verdicts: Vec<Verdict> = (0..10)
-            .map(|_| j.push(Some(&obs((0.0, 3000.0), (5.0, 3000.0)))).verdict)
-            .collect();
+        let verdicts: Vec<Verdict> =
+            (0..10).map(|_| j.push(Some(&obs((0.0, 3000.0), (5.0, 3000.0)))).verdict).collect();
         let first = verdicts.iter().position(|v| *v == Verdict::Fail).expect("never failed");
         // ≈15 errors reach the threshold; persistence needs one more interval beyond it.
         assert!((3..=5).contains(&first), "{verdicts:?}");
@@ -518,9 +450,7 @@ mod tests {
     fn a_falling_success_ratio_fails_through_its_complement() {
         // Successes 99 % → 95 %: at most 1.04× in the successes, 5× in the failures.
         let mut j = judge(MetricSpec::ratio("success").direction(Direction::Decrease));
-        let v: Vec<Verdict> = (0..3)
-            .map(|_| j.push(Some(&obs((2970.0, 3000.0), (2850.0, 3000.0)))).verdict)
-            .collect();
+        let v: Vec<Verdict> = (0..3).map(|_| j.push(Some(&obs((2970.0, 3000.0), (2850.0, 3000.0)))).verdict).collect();
         assert_eq!(v[1], Verdict::Fail);
         let s = j.summary();
         let Numbers::Ratio(n) = s.numbers else { panic!() };
@@ -530,13 +460,9 @@ mod tests {
     #[test]
     fn a_halved_conversion_ratio_fails_through_the_swapped_groups() {
         let mut j = judge(MetricSpec::ratio("conversions").direction(Direction::Decrease));
-        let v: Vec<Verdict> = (0..4)
-            .map(|_| j.push(Some(&obs((150.0, 3000.0), (60.0, 3000.0)))).verdict)
-            .collect();
+        let v: Vec<Verdict> = (0..4).map(|_| j.push(Some(&obs((150.0, 3000.0), (60.0, 3000.0)))).verdict).collect();
         assert!(v.contains(&Verdict::Fail), "{v:?}");
-        let Numbers::Ratio(n) = j.summary().numbers else {
-            panic!()
-        };
+        let Numbers::Ratio(n) = j.summary().numbers else { panic!() };
         assert!(n.sides[0].failing && n.sides[0].side == Side::Lower);
     }
 
@@ -555,10 +481,7 @@ mod tests {
     fn a_better_canary_never_fails_an_increase_metric() {
         let mut j = judge(MetricSpec::ratio("errors"));
         for _ in 0..20 {
-            assert_ne!(
-                j.push(Some(&obs((90.0, 3000.0), (10.0, 3000.0)))).verdict,
-                Verdict::Fail
-            );
+            assert_ne!(j.push(Some(&obs((90.0, 3000.0), (10.0, 3000.0)))).verdict, Verdict::Fail);
         }
         assert_eq!(j.summary().verdict, Verdict::Pass);
     }
@@ -570,16 +493,9 @@ mod tests {
         let first = j.push(Some(&bad));
         assert!(first.reason.starts_with("possible regression"), "{}", first.reason);
         let second = j.push(Some(&bad));
-        assert!(
-            second.reason.contains("canary 90/3000 (3%) vs baseline 30/3000 (1%)"),
-            "{}",
-            second.reason
-        );
+        assert!(second.reason.contains("canary 90/3000 (3%) vs baseline 30/3000 (1%)"), "{}", second.reason);
         assert!(second.reason.contains("≥ 200"), "{}", second.reason);
         let Numbers::Ratio(n) = second.numbers else { panic!() };
-        assert_eq!(
-            (n.rate_ratio, n.canary_share, n.threshold),
-            (Some(3.0), Some(0.5), 200.0)
-        );
+        assert_eq!((n.rate_ratio, n.canary_share, n.threshold), (Some(3.0), Some(0.5), 200.0));
     }
 }

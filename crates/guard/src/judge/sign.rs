@@ -49,10 +49,7 @@ pub struct SignProcess {
 
 impl SignProcess {
     pub fn new(trim: usize) -> Self {
-        Self {
-            trim,
-            ..Self::default()
-        }
+        Self { trim, ..Self::default() }
     }
 
     pub fn update(&mut self, ones: u64, zeros: u64) {
@@ -66,11 +63,8 @@ impl SignProcess {
             }
         }
         self.log_e = log_sign_e(self.ones, self.zeros);
-        self.log_e_trimmed = if self.trim == 0 {
-            self.log_e
-        } else {
-            log_sign_e(self.ones - self.top.iter().sum::<u64>(), self.zeros)
-        };
+        self.log_e_trimmed =
+            if self.trim == 0 { self.log_e } else { log_sign_e(self.ones - self.top.iter().sum::<u64>(), self.zeros) };
     }
 
     pub fn log_e(&self) -> f64 {
@@ -123,10 +117,7 @@ mod tests {
             let terms: Vec<f64> = (0..=s).map(|i| ln_choose(n + 1, i)).collect();
             let direct =
                 super::super::mixture::log_sum_exp(terms.iter().copied()) - ((n + 1) as f64).ln() - ln_choose(n, s);
-            assert!(
-                (log_sign_e(s, f) - direct).abs() < 1e-8 * direct.abs().max(1.0),
-                "{s}/{f}"
-            );
+            assert!((log_sign_e(s, f) - direct).abs() < 1e-8 * direct.abs().max(1.0), "{s}/{f}");
         }
     }
 
@@ -135,10 +126,7 @@ mod tests {
         for (s, f) in [(0, 0), (1, 0), (0, 1), (3, 2), (10, 1), (7, 9), (20, 4)] {
             let closed = log_sign_e(s, f).exp();
             let direct = numeric(s, f);
-            assert!(
-                (closed - direct).abs() < 1e-6 * direct.max(1.0),
-                "{s}/{f}: {closed} vs {direct}"
-            );
+            assert!((closed - direct).abs() < 1e-6 * direct.max(1.0), "{s}/{f}: {closed} vs {direct}");
         }
     }
 

@@ -162,12 +162,7 @@ impl ValueJudge {
         let window_shift = shift(self.window.iter());
         for s in &mut self.sides {
             if data.is_err() {
-                s.persistence.step(
-                    index,
-                    Outcome::Silent,
-                    self.limits.fail_after,
-                    self.limits.recover_after,
-                );
+                s.persistence.step(index, Outcome::Silent, self.limits.fail_after, self.limits.recover_after);
                 continue;
             }
             let o = s.orientation();
@@ -187,14 +182,11 @@ impl ValueJudge {
             let own_worse = diffs.iter().filter(|&&d| o * d > tau).count();
             let outcome = if 2 * own_worse > diffs.len() {
                 let gate = window_shift.is_some_and(|h| o * h > tau);
-                Outcome::Worse {
-                    persistent: gate && s.worse.log_e_trimmed() >= self.limits.log_threshold,
-                }
+                Outcome::Worse { persistent: gate && s.worse.log_e_trimmed() >= self.limits.log_threshold }
             } else {
                 Outcome::NotWorse
             };
-            s.persistence
-                .step(index, outcome, self.limits.fail_after, self.limits.recover_after);
+            s.persistence.step(index, outcome, self.limits.fail_after, self.limits.recover_after);
         }
         let states = self.states();
         let decision = decide(&states, data.is_ok(), self.with_data, &self.limits);
@@ -225,10 +217,7 @@ impl ValueJudge {
         };
         let numbers = self.numbers(Some(&self.all), self.pairs, std::iter::once(&self.all), &states);
         let reason = if decision == Decision::NoData {
-            format!(
-                "no data: none of the {} intervals had a step with values in both groups",
-                self.index
-            )
+            format!("no data: none of the {} intervals had a step with values in both groups", self.index)
         } else {
             self.reason(decision, &states, &numbers, true)
         };
@@ -317,10 +306,8 @@ impl ValueJudge {
 
     fn reason(&self, decision: Decision, states: &[SideState], n: &ValueNumbers, summary: bool) -> String {
         let opt = |x: Option<f64>| x.map_or_else(|| "n/a".to_owned(), num);
-        let shift = n.effect.map_or_else(
-            || "n/a".to_owned(),
-            |e| format!("{}{}", if e >= 0.0 { "+" } else { "" }, pct(e)),
-        );
+        let shift =
+            n.effect.map_or_else(|| "n/a".to_owned(), |e| format!("{}{}", if e >= 0.0 { "+" } else { "" }, pct(e)));
         let facts = format!(
             "canary median {} vs baseline {} over {} paired steps, shift {shift} (Hodges–Lehmann), Mann–Whitney p = {}",
             opt(n.canary_median),
@@ -338,13 +325,9 @@ impl ValueJudge {
                 let p = &self.sides[i].persistence;
                 let at = p.failed_at.map_or_else(String::new, |f| format!(" at interval {f}"));
                 let recovery = if summary {
-                    p.recovered_at
-                        .map_or_else(String::new, |r| format!("; it recovered at interval {r}"))
+                    p.recovered_at.map_or_else(String::new, |r| format!("; it recovered at interval {r}"))
                 } else if p.good_run > 0 {
-                    format!(
-                        "; {} of {} good intervals toward recovery",
-                        p.good_run, self.limits.recover_after
-                    )
+                    format!("; {} of {} good intervals toward recovery", p.good_run, self.limits.recover_after)
                 } else {
                     String::new()
                 };
@@ -409,20 +392,13 @@ mod tests {
     }
 
     fn obs(baseline: &[f64], canary: &[f64]) -> ValueObservation {
-        ValueObservation {
-            baseline: baseline.to_vec(),
-            canary: canary.to_vec(),
-        }
+        ValueObservation { baseline: baseline.to_vec(), canary: canary.to_vec() }
     }
 
     /// Four steps of a wobbling baseline around `level`, and a canary at `factor` times it.
     fn steps(level: f64, factor: f64) -> ValueObservation {
         let b: Vec<f64> = [1.0, 1.05, 0.97, 1.02].iter().map(|w| w * level).collect();
-        let c: Vec<f64> = b
-            .iter()
-            .zip([1.01, 0.99, 1.02, 0.98])
-            .map(|(x, w)| x * w * factor)
-            .collect();
+        let c: Vec<f64> = b.iter().zip([1.01, 0.99, 1.02, 0.98]).map(|(x, w)| x * w * factor).collect();
         obs(&b, &c)
     }
 
@@ -481,10 +457,7 @@ mod tests {
     fn zeros_and_infinities_compare() {
         // A baseline at 0 and a canary above it is worse by any tolerance; +∞ (all requests in the +Inf bucket) too.
         let mut j = judge(MetricSpec::value("queue"));
-        let v = verdicts(
-            &mut j,
-            &vec![obs(&[0.0, 0.0, 1.0, 1.0], &[1.0, 2.0, f64::INFINITY, 3.0]); 5],
-        );
+        let v = verdicts(&mut j, &vec![obs(&[0.0, 0.0, 1.0, 1.0], &[1.0, 2.0, f64::INFINITY, 3.0]); 5]);
         assert!(v.contains(&Verdict::Fail), "{v:?}");
         let mut j = judge(MetricSpec::value("queue"));
         let v = verdicts(&mut j, &vec![obs(&[0.0; 4], &[0.0; 4]); 5]);
@@ -496,9 +469,7 @@ mod tests {
         let mut j = judge(MetricSpec::value("p99").block(4));
         j.push(Some(&steps(0.2, 1.5)));
         j.push(Some(&obs(&[0.2, 0.2], &[0.3, 0.3])));
-        let Numbers::Value(n) = j.summary().numbers else {
-            panic!()
-        };
+        let Numbers::Value(n) = j.summary().numbers else { panic!() };
         assert_eq!(n.sides[0].signs, Some((1, 0)), "two steps wait for the next block");
         assert_eq!(n.pairs, 6);
     }

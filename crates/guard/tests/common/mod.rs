@@ -78,11 +78,7 @@ pub fn at(minute: usize) -> Timestamp {
 }
 
 pub fn interval(minute: usize, observations: Vec<Observation>) -> IntervalInput {
-    IntervalInput {
-        start: at(minute),
-        end: at(minute + 1),
-        observations,
-    }
+    IntervalInput { start: at(minute), end: at(minute + 1), observations }
 }
 
 /// One group's requests in a 1-minute interval at `rate` req/s, each failing with probability `ratio`.
@@ -92,10 +88,7 @@ pub fn group(rng: &mut Rng, rate: f64, ratio: f64) -> Counts {
 }
 
 pub fn ratio_obs(rng: &mut Rng, rate: f64, baseline: f64, canary: f64) -> Observation {
-    Observation::Ratio(RatioObservation {
-        baseline: group(rng, rate, baseline),
-        canary: group(rng, rate, canary),
-    })
+    Observation::Ratio(RatioObservation { baseline: group(rng, rate, baseline), canary: group(rng, rate, canary) })
 }
 
 /// Latency quantiles over time: log value = ln(base) + shared AR(1) load + per-group AR(1) noise; the canary is
@@ -111,14 +104,7 @@ pub struct Latency {
 
 impl Latency {
     pub fn new(base: f64, noise_sd: f64, noise_a1: f64) -> Self {
-        Self {
-            load: 0.0,
-            noise: [0.0; 2],
-            base,
-            load_sd: 0.3,
-            noise_sd,
-            noise_a1,
-        }
+        Self { load: 0.0, noise: [0.0; 2], base, load_sd: 0.3, noise_sd, noise_a1 }
     }
 
     pub fn interval(&mut self, rng: &mut Rng, factor: f64) -> Observation {

@@ -27,12 +27,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn status(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: String::new(),
-            hang: false,
-        }
+        Self { status, headers: Vec::new(), body: String::new(), hang: false }
     }
 
     pub fn json(body: &str) -> Self {
@@ -40,10 +35,7 @@ impl Reply {
     }
 
     pub fn hang() -> Self {
-        Self {
-            hang: true,
-            ..Self::status(200)
-        }
+        Self { hang: true, ..Self::status(200) }
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -91,11 +83,7 @@ impl Server {
     pub async fn start(replies: impl IntoIterator<Item = Reply>, then: Reply) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let script = Arc::new(Mutex::new(Script {
-            replies: replies.into_iter().collect(),
-            then,
-            seen: Vec::new(),
-        }));
+        let script = Arc::new(Mutex::new(Script { replies: replies.into_iter().collect(), then, seen: Vec::new() }));
         let shared = script.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -134,11 +122,8 @@ async fn serve(mut stream: TcpStream, script: Arc<Mutex<Script>>) {
         while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
         return;
     }
-    let mut head = format!(
-        "HTTP/1.1 {} canned\r\ncontent-length: {}\r\nconnection: close\r\n",
-        reply.status,
-        reply.body.len()
-    );
+    let mut head =
+        format!("HTTP/1.1 {} canned\r\ncontent-length: {}\r\nconnection: close\r\n", reply.status, reply.body.len());
     for (name, value) in &reply.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -169,11 +154,8 @@ async fn read_request(stream: &mut TcpStream) -> Option<Seen> {
         .filter_map(|line| line.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
+    let length: usize =
+        headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
     let mut body = buffer[head_end + 4..].to_vec();
     while body.len() < length {
         let n = stream.read(&mut chunk).await.ok()?;
@@ -182,12 +164,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<Seen> {
         }
         body.extend_from_slice(&chunk[..n]);
     }
-    Some(Seen {
-        method,
-        target,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
+    Some(Seen { method, target, headers, body: String::from_utf8_lossy(&body).into_owned() })
 }
 
 /// A clock that moves only when told to (or when the recording sleeper "sleeps").
@@ -201,9 +178,7 @@ pub const EPOCH_START: u64 = 1_700_000_000;
 
 impl ManualClock {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self {
-            now: Mutex::new((Instant::now(), UNIX_EPOCH + Duration::from_secs(EPOCH_START))),
-        })
+        Arc::new(Self { now: Mutex::new((Instant::now(), UNIX_EPOCH + Duration::from_secs(EPOCH_START))) })
     }
 
     pub fn advance(&self, by: Duration) {
@@ -232,10 +207,7 @@ pub struct RecordingSleeper {
 
 impl RecordingSleeper {
     pub fn moving(clock: Arc<ManualClock>) -> Arc<Self> {
-        Arc::new(Self {
-            waits: Mutex::default(),
-            clock,
-        })
+        Arc::new(Self { waits: Mutex::default(), clock })
     }
 
     pub fn waits(&self) -> Vec<Duration> {

@@ -27,17 +27,12 @@ async fn refused_credentials_name_the_variables_to_check() {
     let (fake, settings) = cloud_with_one_issue().await;
     fake.then_reply(BULK, Canned::status(401).body(r#"{"errorMessages":["unauthorized"]}"#));
     let (client, sleeper) = client("JIRA_USER and JIRA_TOKEN");
-    let error = gather(&settings, &client, &basic(), &keys(&["AB-1"]))
-        .await
-        .unwrap_err();
+    let error = gather(&settings, &client, &basic(), &keys(&["AB-1"])).await.unwrap_err();
 
     assert_eq!(kind(&error), Some(ErrorKind::Unauthorized));
     assert_eq!(
         error.to_string(),
-        format!(
-            "{}{BULK} refused the credentials (401 Unauthorized); check JIRA_USER and JIRA_TOKEN",
-            fake.url()
-        )
+        format!("{}{BULK} refused the credentials (401 Unauthorized); check JIRA_USER and JIRA_TOKEN", fake.url())
     );
     // Not retried: the same credential would be refused again.
     assert_eq!(fake.seen_at(BULK).len(), 1);
@@ -47,29 +42,14 @@ async fn refused_credentials_name_the_variables_to_check() {
 #[tokio::test]
 async fn forbidden_on_github_names_the_token() {
     let fake = Fake::start(Flavor::Github).await;
-    fake.then_reply(
-        "/repos/",
-        Canned::status(403).body(r#"{"message":"Resource not accessible"}"#),
-    );
-    let settings = Settings {
-        repository: Some("acme/shop".into()),
-        ..Settings::new(Kind::Github, fake.url())
-    };
+    fake.then_reply("/repos/", Canned::status(403).body(r#"{"message":"Resource not accessible"}"#));
+    let settings = Settings { repository: Some("acme/shop".into()), ..Settings::new(Kind::Github, fake.url()) };
     let (client, _) = client("GITHUB_TOKEN");
-    let error = gather(
-        &settings,
-        &client,
-        &greenlight_http::Auth::Bearer("t".into()),
-        &keys(&["#7"]),
-    )
-    .await
-    .unwrap_err();
+    let error =
+        gather(&settings, &client, &greenlight_http::Auth::Bearer("t".into()), &keys(&["#7"])).await.unwrap_err();
 
     let message = error.to_string();
-    assert!(
-        message.starts_with(&format!("{}/repos/acme/shop/issues/7", fake.url())),
-        "{message}"
-    );
+    assert!(message.starts_with(&format!("{}/repos/acme/shop/issues/7", fake.url())), "{message}");
     assert!(message.ends_with("check GITHUB_TOKEN"), "{message}");
 }
 
@@ -81,11 +61,7 @@ async fn rate_limited_then_answered() {
     let facts = gather(&settings, &client, &basic(), &keys(&["AB-1"])).await.unwrap();
 
     assert!(facts.issues.contains_key(&IssueKey::new("AB-1")));
-    assert_eq!(
-        sleeper.slept(),
-        [Duration::from_secs(7)],
-        "waits as long as the tracker asks"
-    );
+    assert_eq!(sleeper.slept(), [Duration::from_secs(7)], "waits as long as the tracker asks");
     assert_eq!(fake.seen_at(BULK).len(), 2);
     assert_eq!(fake.seen_at(BULK)[0].body, fake.seen_at(BULK)[1].body);
 }
@@ -106,21 +82,12 @@ async fn server_error_then_answered() {
 async fn a_tracker_that_never_answers_times_out_naming_the_url() {
     let (fake, settings) = cloud_with_one_issue().await;
     fake.then_reply(BULK, Canned::hang());
-    let policy = Policy {
-        attempt_timeout: Duration::from_millis(50),
-        max_attempts: 1,
-        ..Policy::default()
-    };
+    let policy = Policy { attempt_timeout: Duration::from_millis(50), max_attempts: 1, ..Policy::default() };
     let (client, _) = client_with("JIRA_TOKEN", policy);
-    let error = gather(&settings, &client, &basic(), &keys(&["AB-1"]))
-        .await
-        .unwrap_err();
+    let error = gather(&settings, &client, &basic(), &keys(&["AB-1"])).await.unwrap_err();
 
     assert_eq!(kind(&error), Some(ErrorKind::Timeout));
-    assert_eq!(
-        error.to_string(),
-        format!("request to {}{BULK} timed out after 0.050 s", fake.url())
-    );
+    assert_eq!(error.to_string(), format!("request to {}{BULK} timed out after 0.050 s", fake.url()));
 }
 
 #[tokio::test]
@@ -128,21 +95,14 @@ async fn malformed_json_names_the_url() {
     let (fake, settings) = cloud_with_one_issue().await;
     fake.then_reply(
         BULK,
-        Canned::status(200)
-            .header("content-type", "application/json")
-            .body(r#"{"issues": [{"key": "AB-1""#),
+        Canned::status(200).header("content-type", "application/json").body(r#"{"issues": [{"key": "AB-1""#),
     );
     let (client, _) = client("JIRA_TOKEN");
-    let error = gather(&settings, &client, &basic(), &keys(&["AB-1"]))
-        .await
-        .unwrap_err();
+    let error = gather(&settings, &client, &basic(), &keys(&["AB-1"])).await.unwrap_err();
 
     assert_eq!(kind(&error), Some(ErrorKind::Decode));
     let message = error.to_string();
-    assert!(
-        message.starts_with(&format!("malformed json from {}{BULK}: ", fake.url())),
-        "{message}"
-    );
+    assert!(message.starts_with(&format!("malformed json from {}{BULK}: ", fake.url())), "{message}");
 }
 
 #[tokio::test]
@@ -151,21 +111,13 @@ async fn an_unreachable_tracker_is_named() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let settings = Settings {
-        fields: vec!["Rollback plan".into()],
-        ..Settings::new(Kind::JiraDc, url.clone())
-    };
+    let settings = Settings { fields: vec!["Rollback plan".into()], ..Settings::new(Kind::JiraDc, url.clone()) };
     let (client, _) = client("JIRA_TOKEN");
-    let error = gather(&settings, &client, &basic(), &keys(&["AB-1"]))
-        .await
-        .unwrap_err();
+    let error = gather(&settings, &client, &basic(), &keys(&["AB-1"])).await.unwrap_err();
 
     assert_eq!(kind(&error), Some(ErrorKind::Connect));
     let message = error.to_string();
-    assert!(
-        message.starts_with(&format!("cannot reach {url}/rest/api/2/field: ")),
-        "{message}"
-    );
+    assert!(message.starts_with(&format!("cannot reach {url}/rest/api/2/field: ")), "{message}");
 }
 
 #[tokio::test]
@@ -175,18 +127,12 @@ async fn a_bad_ready_query_shows_what_jira_said() {
         "/rest/api/2/search",
         Canned::status(400).body(r#"{"errorMessages":["Field 'statsu' does not exist."],"errors":{}}"#),
     );
-    let settings = Settings {
-        ready_query: Some("statsu = Done".into()),
-        ..Settings::new(Kind::JiraDc, fake.url())
-    };
+    let settings = Settings { ready_query: Some("statsu = Done".into()), ..Settings::new(Kind::JiraDc, fake.url()) };
     let (client, _) = client("JIRA_TOKEN");
     let error = gather(&settings, &client, &basic(), &[]).await.unwrap_err();
 
     let message = error.to_string();
-    assert!(
-        message.starts_with(&format!("{}/rest/api/2/search answered 400 Bad Request", fake.url())),
-        "{message}"
-    );
+    assert!(message.starts_with(&format!("{}/rest/api/2/search answered 400 Bad Request", fake.url())), "{message}");
     assert!(message.contains("Field 'statsu' does not exist."), "{message}");
 }
 
@@ -195,9 +141,7 @@ async fn an_unusable_tracker_url_is_refused_before_any_call() {
     let (client, _) = client("JIRA_TOKEN");
     for url in ["jira.example.com", "ftp://jira.example.com"] {
         let settings = Settings::new(Kind::JiraCloud, url);
-        let error = gather(&settings, &client, &basic(), &keys(&["AB-1"]))
-            .await
-            .unwrap_err();
+        let error = gather(&settings, &client, &basic(), &keys(&["AB-1"])).await.unwrap_err();
         assert!(matches!(error, TrackerError::Url { .. }), "{error:?}");
         assert!(error.to_string().contains(url), "{error}");
     }

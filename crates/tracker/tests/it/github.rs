@@ -8,10 +8,7 @@ use greenlight_tracker::{Kind, Settings, TrackerError, gather};
 use crate::support::*;
 
 fn settings(fake: &Fake) -> Settings {
-    Settings {
-        repository: Some("acme/shop".into()),
-        ..Settings::new(Kind::Github, fake.url())
-    }
+    Settings { repository: Some("acme/shop".into()), ..Settings::new(Kind::Github, fake.url()) }
 }
 
 fn token() -> Auth {
@@ -26,53 +23,27 @@ fn strings(items: &[&str]) -> FieldValue {
 async fn reads_issues_and_pull_requests_once_each() {
     let fake = Fake::start(Flavor::Github).await;
     fake.add(
-        github("acme/shop", 1, "open")
-            .labels(&["bug", "Ready"])
-            .assignees(&["ada", "bob"])
-            .milestone("v1.4")
-            .build(),
+        github("acme/shop", 1, "open").labels(&["bug", "Ready"]).assignees(&["ada", "bob"]).milestone("v1.4").build(),
     );
     fake.add(github("acme/shop", 2, "closed").pull_request().build());
     fake.add(github("acme/web", 3, "open").labels(&["wontfix"]).build());
     let settings = Settings {
         ready_statuses: vec!["ready".into()],
-        fields: ["Labels", "assignee", "assignees", "milestone", "Story points"]
-            .map(String::from)
-            .into(),
+        fields: ["Labels", "assignee", "assignees", "milestone", "Story points"].map(String::from).into(),
         ..settings(&fake)
     };
     let (client, _) = client("GITHUB_TOKEN");
-    let facts = gather(
-        &settings,
-        &client,
-        &token(),
-        &keys(&["#1", "acme/shop#1", "#2", "acme/web#3", "#404", "AB-1"]),
-    )
-    .await
-    .unwrap();
+    let facts = gather(&settings, &client, &token(), &keys(&["#1", "acme/shop#1", "#2", "acme/web#3", "#404", "AB-1"]))
+        .await
+        .unwrap();
 
     let strs = |keys: Vec<&IssueKey>| keys.into_iter().map(|k| k.to_string()).collect::<Vec<_>>();
-    assert_eq!(
-        strs(facts.asked.iter().collect()),
-        ["#1", "#2", "#404", "acme/shop#1", "acme/web#3"]
-    );
+    assert_eq!(strs(facts.asked.iter().collect()), ["#1", "#2", "#404", "acme/shop#1", "acme/web#3"]);
     // #404 does not exist: absent. `#1` and `acme/shop#1` are one issue, filed under both names.
+    assert_eq!(strs(facts.issues.keys().collect()), ["#1", "#2", "acme/shop#1", "acme/web#3"]);
     assert_eq!(
-        strs(facts.issues.keys().collect()),
-        ["#1", "#2", "acme/shop#1", "acme/web#3"]
-    );
-    assert_eq!(
-        facts
-            .fields
-            .iter()
-            .map(|f| (f.name.as_str(), f.id.as_str()))
-            .collect::<Vec<_>>(),
-        [
-            ("Labels", "labels"),
-            ("assignee", "assignee"),
-            ("assignees", "assignees"),
-            ("milestone", "milestone")
-        ]
+        facts.fields.iter().map(|f| (f.name.as_str(), f.id.as_str())).collect::<Vec<_>>(),
+        [("Labels", "labels"), ("assignee", "assignee"), ("assignees", "assignees"), ("milestone", "milestone")]
     );
 
     let one = &facts.issues[&IssueKey::new("#1")];
@@ -88,19 +59,11 @@ async fn reads_issues_and_pull_requests_once_each() {
     assert_eq!(facts.issues[&IssueKey::new("acme/shop#1")].key.as_str(), "acme/shop#1");
 
     let two = &facts.issues[&IssueKey::new("#2")];
-    assert_eq!(
-        (two.status.as_str(), two.issue_type.as_str()),
-        ("closed", "Pull request")
-    );
+    assert_eq!((two.status.as_str(), two.issue_type.as_str()), ("closed", "Pull request"));
     assert!(two.fields.values().all(|v| *v == FieldValue::Empty));
     assert_eq!(facts.issues[&IssueKey::new("acme/web#3")].status, "open");
 
-    let mut reads: Vec<String> = fake
-        .seen()
-        .iter()
-        .filter(|s| s.query.is_none())
-        .map(|s| s.path.clone())
-        .collect();
+    let mut reads: Vec<String> = fake.seen().iter().filter(|s| s.query.is_none()).map(|s| s.path.clone()).collect();
     reads.sort();
     assert_eq!(
         reads,
@@ -124,22 +87,11 @@ async fn reads_issues_and_pull_requests_once_each() {
 async fn ready_search_follows_link_pages() {
     let fake = Fake::start(Flavor::Github).await;
     for n in 1..=250 {
-        let labels: &[&str] = if n % 2 == 0 {
-            &["ready to ship"]
-        } else {
-            &["ready to ship", "ui"]
-        };
-        fake.add(
-            github("acme/shop", n, if n > 200 { "closed" } else { "open" })
-                .labels(labels)
-                .build(),
-        );
+        let labels: &[&str] = if n % 2 == 0 { &["ready to ship"] } else { &["ready to ship", "ui"] };
+        fake.add(github("acme/shop", n, if n > 200 { "closed" } else { "open" }).labels(labels).build());
     }
     fake.add(github("acme/shop", 999, "open").labels(&["ui"]).build());
-    let settings = Settings {
-        ready_statuses: vec!["Ready to ship".into()],
-        ..settings(&fake)
-    };
+    let settings = Settings { ready_statuses: vec!["Ready to ship".into()], ..settings(&fake) };
     let (client, _) = client("GITHUB_TOKEN");
     let facts = gather(&settings, &client, &token(), &[]).await.unwrap();
 
@@ -185,16 +137,10 @@ async fn a_next_page_on_another_host_is_not_followed() {
         "/repos/acme/shop/issues",
         Canned::status(200)
             .header("content-type", "application/json")
-            .header(
-                "link",
-                r#"<http://elsewhere.invalid/repos/acme/shop/issues?page=2>; rel="next""#,
-            )
+            .header("link", r#"<http://elsewhere.invalid/repos/acme/shop/issues?page=2>; rel="next""#)
             .body("[]"),
     );
-    let settings = Settings {
-        ready_statuses: vec!["ready".into()],
-        ..settings(&fake)
-    };
+    let settings = Settings { ready_statuses: vec!["ready".into()], ..settings(&fake) };
     let (client, _) = client("GITHUB_TOKEN");
     let error = gather(&settings, &client, &token(), &[]).await.unwrap_err();
 

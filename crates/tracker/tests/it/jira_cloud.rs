@@ -54,10 +54,7 @@ async fn issues_fields_and_ready_issues() {
             .field("customfield_10043", json!(5))
             .field("customfield_10044", json!({"self": "…", "value": "Low", "id": "10100"}))
             .field("customfield_10045", json!([{"value": "EU"}, {"value": "US"}]))
-            .field(
-                "customfield_10046",
-                json!({"accountId": "5b10", "displayName": "Ada Lovelace"}),
-            )
+            .field("customfield_10046", json!({"accountId": "5b10", "displayName": "Ada Lovelace"}))
             .field("customfield_10047", json!("redeploy the previous tag"))
             .build(),
     );
@@ -90,14 +87,7 @@ async fn issues_fields_and_ready_issues() {
         ..settings(&fake)
     };
     let (client, _) = client("JIRA_USER and JIRA_TOKEN");
-    let facts = gather(
-        &settings,
-        &client,
-        &basic(),
-        &keys(&["AB-2", "AB-1", "#5", "AB-1", "XY-404"]),
-    )
-    .await
-    .unwrap();
+    let facts = gather(&settings, &client, &basic(), &keys(&["AB-2", "AB-1", "#5", "AB-1", "XY-404"])).await.unwrap();
 
     assert_eq!(key_strings(&facts.asked), ["AB-1", "AB-2", "XY-404"]);
     // XY-404 does not exist: absent, not an error.
@@ -111,10 +101,7 @@ async fn issues_fields_and_ready_issues() {
         ("Rollback plan", "customfield_10047"),
         ("labels", "labels"),
     ]
-    .map(|(name, id)| FieldRef {
-        name: name.into(),
-        id: id.into(),
-    })
+    .map(|(name, id)| FieldRef { name: name.into(), id: id.into() })
     .into();
     assert_eq!(facts.fields, expect_fields);
 
@@ -164,10 +151,7 @@ async fn issues_fields_and_ready_issues() {
         "labels"
     ]);
     let bulk = fake.seen_at(BULK);
-    assert_eq!(
-        bulk[0].body,
-        json!({"issueIdsOrKeys": ["AB-1", "AB-2", "XY-404"], "fields": wanted})
-    );
+    assert_eq!(bulk[0].body, json!({"issueIdsOrKeys": ["AB-1", "AB-2", "XY-404"], "fields": wanted}));
     let search = fake.seen_at(SEARCH);
     assert_eq!(
         search[0].body,
@@ -181,10 +165,7 @@ async fn ready_search_follows_next_page_token() {
     for n in 1..=250 {
         fake.add(jira(&format!("AB-{n}"), "Ready").build());
     }
-    let settings = Settings {
-        ready_statuses: vec!["Ready".into()],
-        ..settings(&fake)
-    };
+    let settings = Settings { ready_statuses: vec!["Ready".into()], ..settings(&fake) };
     let (client, _) = client("JIRA_TOKEN");
     let facts = gather(&settings, &client, &basic(), &[]).await.unwrap();
 
@@ -211,30 +192,18 @@ async fn subtask_parents_are_read_once() {
     fake.add(jira("AB-5", "Done").subtask_of("AB-4").build());
     fake.add(jira("AB-6", "Done").subtask_of("AB-404").build());
     let (client, _) = client("JIRA_TOKEN");
-    let facts = gather(
-        &settings(&fake),
-        &client,
-        &basic(),
-        &keys(&["AB-2", "AB-3", "AB-4", "AB-5", "AB-6"]),
-    )
-    .await
-    .unwrap();
+    let facts =
+        gather(&settings(&fake), &client, &basic(), &keys(&["AB-2", "AB-3", "AB-4", "AB-5", "AB-6"])).await.unwrap();
 
     assert_eq!(key_strings(&facts.asked), ["AB-2", "AB-3", "AB-4", "AB-5", "AB-6"]);
-    assert_eq!(
-        key_strings(facts.issues.keys()),
-        ["AB-1", "AB-2", "AB-3", "AB-4", "AB-5", "AB-6"]
-    );
+    assert_eq!(key_strings(facts.issues.keys()), ["AB-1", "AB-2", "AB-3", "AB-4", "AB-5", "AB-6"]);
     let ab2 = &facts.issues[&IssueKey::new("AB-2")];
     assert!(ab2.subtask);
     assert_eq!(ab2.issue_type, "Sub-task");
     assert_eq!(ab2.parent, Some(IssueKey::new("AB-1")));
     // The sub-tasks first; then the parents not yet read, each once; AB-4 was already read.
     let reads: Vec<Vec<String>> = fake.seen_at(BULK).iter().map(|s| s.read_keys()).collect();
-    assert_eq!(
-        reads,
-        [vec!["AB-2", "AB-3", "AB-4", "AB-5", "AB-6"], vec!["AB-1", "AB-404"]]
-    );
+    assert_eq!(reads, [vec!["AB-2", "AB-3", "AB-4", "AB-5", "AB-6"], vec!["AB-1", "AB-404"]]);
 }
 
 #[tokio::test]
@@ -257,23 +226,14 @@ async fn five_hundred_keys_take_five_reads_one_search_and_one_field_list() {
     }
     // Ready, but not in the deploy.
     fake.add(jira("AB-900", "Done").build());
-    let settings = Settings {
-        ready_statuses: vec!["Done".into()],
-        fields: vec!["risk".into()],
-        ..settings(&fake)
-    };
+    let settings = Settings { ready_statuses: vec!["Done".into()], fields: vec!["risk".into()], ..settings(&fake) };
     let named: Vec<&str> = named.iter().map(String::as_str).collect();
     let (client, _) = client("JIRA_TOKEN");
     let facts = gather(&settings, &client, &basic(), &keys(&named)).await.unwrap();
 
     assert_eq!(facts.asked.len(), 500);
     assert_eq!(facts.issues.len(), 500);
-    assert!(
-        facts
-            .issues
-            .values()
-            .all(|i| i.fields["customfield_10044"] == FieldValue::Text("Low".into()))
-    );
+    assert!(facts.issues.values().all(|i| i.fields["customfield_10044"] == FieldValue::Text("Low".into())));
     assert_eq!(facts.ready.len(), 51);
     let bulk = fake.seen_at(BULK);
     assert_eq!(bulk.len(), 5);
@@ -300,18 +260,12 @@ async fn fields_given_by_id_need_no_field_list() {
             .field("fixVersions", json!([{"name": "1.4"}, {"name": "1.5"}]))
             .build(),
     );
-    let settings = Settings {
-        fields: vec!["customfield_10044".into(), "fixVersions".into()],
-        ..settings(&fake)
-    };
+    let settings = Settings { fields: vec!["customfield_10044".into(), "fixVersions".into()], ..settings(&fake) };
     let (client, _) = client("JIRA_TOKEN");
     let facts = gather(&settings, &client, &basic(), &keys(&["AB-1"])).await.unwrap();
 
     assert!(fake.seen_at(FIELDS).is_empty());
-    assert_eq!(
-        facts.fields.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
-        ["customfield_10044", "fixVersions"]
-    );
+    assert_eq!(facts.fields.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(), ["customfield_10044", "fixVersions"]);
     let issue = &facts.issues[&IssueKey::new("AB-1")];
     assert_eq!(issue.fields["customfield_10044"], text("High"));
     assert_eq!(issue.fields["fixVersions"], list(&["1.4", "1.5"]));
@@ -332,9 +286,7 @@ async fn projects_narrow_the_keys_and_the_ready_search() {
         ..settings(&fake)
     };
     let (client, _) = client("JIRA_TOKEN");
-    let facts = gather(&settings, &client, &basic(), &keys(&["CD-1", "AB-1"]))
-        .await
-        .unwrap();
+    let facts = gather(&settings, &client, &basic(), &keys(&["CD-1", "AB-1"])).await.unwrap();
 
     assert_eq!(key_strings(&facts.asked), ["AB-1"]);
     assert_eq!(fake.seen_at(BULK)[0].read_keys(), ["AB-1"]);

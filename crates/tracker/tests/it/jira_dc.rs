@@ -27,26 +27,13 @@ async fn the_fake_rejects_unknown_keys_unless_validation_is_relaxed() {
     let (client, _) = client("JIRA_TOKEN");
     let url = Url::parse(&format!("{}{SEARCH}", fake.url())).unwrap();
     let search = |body: serde_json::Value| {
-        client
-            .request(Method::POST, url.clone())
-            .header("content-type", "application/json")
-            .body(body.to_string())
+        client.request(Method::POST, url.clone()).header("content-type", "application/json").body(body.to_string())
     };
-    let error = client
-        .send(search(json!({"jql": r#"key in ("AB-1", "AB-404")"#})))
-        .await
-        .unwrap_err();
+    let error = client.send(search(json!({"jql": r#"key in ("AB-1", "AB-404")"#}))).await.unwrap_err();
     assert_eq!(error.status().map(|s| s.as_u16()), Some(400));
-    assert!(
-        error.to_string().contains("An issue with key 'AB-404' does not exist"),
-        "{error}"
-    );
-    let answer: serde_json::Value = client
-        .json(search(
-            json!({"jql": r#"key in ("AB-1", "AB-404")"#, "validateQuery": "warn"}),
-        ))
-        .await
-        .unwrap();
+    assert!(error.to_string().contains("An issue with key 'AB-404' does not exist"), "{error}");
+    let answer: serde_json::Value =
+        client.json(search(json!({"jql": r#"key in ("AB-1", "AB-404")"#, "validateQuery": "warn"}))).await.unwrap();
     assert_eq!(answer["total"], 1);
 }
 
@@ -54,25 +41,13 @@ async fn the_fake_rejects_unknown_keys_unless_validation_is_relaxed() {
 async fn bulk_reads_tolerate_keys_that_do_not_exist() {
     let fake = Fake::start(Flavor::JiraDc).await;
     fake.add_field("customfield_10100", "Rollback plan");
-    fake.add(
-        jira("AB-1", "Done")
-            .field("customfield_10100", json!("redeploy 1.3"))
-            .build(),
-    );
+    fake.add(jira("AB-1", "Done").field("customfield_10100", json!("redeploy 1.3")).build());
     fake.add(jira("AB-2", "In Review").subtask_of("AB-1").build());
-    let settings = Settings {
-        fields: vec!["Rollback Plan".into()],
-        ..settings(&fake)
-    };
+    let settings = Settings { fields: vec!["Rollback Plan".into()], ..settings(&fake) };
     let (client, _) = client("JIRA_TOKEN");
-    let facts = gather(&settings, &client, &bearer(), &keys(&["AB-2", "AB-404", "AB-1"]))
-        .await
-        .unwrap();
+    let facts = gather(&settings, &client, &bearer(), &keys(&["AB-2", "AB-404", "AB-1"])).await.unwrap();
 
-    assert_eq!(
-        facts.issues.keys().map(IssueKey::as_str).collect::<Vec<_>>(),
-        ["AB-1", "AB-2"]
-    );
+    assert_eq!(facts.issues.keys().map(IssueKey::as_str).collect::<Vec<_>>(), ["AB-1", "AB-2"]);
     assert_eq!(
         facts.issues[&IssueKey::new("AB-1")].fields["customfield_10100"],
         FieldValue::Text("redeploy 1.3".into())
@@ -81,10 +56,7 @@ async fn bulk_reads_tolerate_keys_that_do_not_exist() {
     let seen = fake.seen();
     assert_eq!(seen.len(), 2, "{seen:#?}");
     assert_eq!(seen[0].path, "/rest/api/2/field");
-    assert!(
-        seen.iter()
-            .all(|s| s.headers["authorization"] == "Bearer personal-access-token")
-    );
+    assert!(seen.iter().all(|s| s.headers["authorization"] == "Bearer personal-access-token"));
     assert_eq!(
         seen[1].body,
         json!({
@@ -110,10 +82,7 @@ async fn searches_page_by_start_at_until_total() {
     for n in 1..=90 {
         fake.add(jira(&format!("RD-{n}"), "Ready").build());
     }
-    let settings = Settings {
-        ready_statuses: vec!["Ready".into()],
-        ..settings(&fake)
-    };
+    let settings = Settings { ready_statuses: vec!["Ready".into()], ..settings(&fake) };
     let named: Vec<&str> = named.iter().map(String::as_str).collect();
     let (client, _) = client("JIRA_TOKEN");
     let facts = gather(&settings, &client, &bearer(), &keys(&named)).await.unwrap();

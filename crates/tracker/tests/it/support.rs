@@ -41,20 +41,12 @@ pub struct Canned {
 
 impl Canned {
     pub fn status(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: String::new(),
-            hang: false,
-        }
+        Self { status, headers: Vec::new(), body: String::new(), hang: false }
     }
 
     /// Never answers: the connection stays open until the client gives up.
     pub fn hang() -> Self {
-        Self {
-            hang: true,
-            ..Self::status(200)
-        }
+        Self { hang: true, ..Self::status(200) }
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -85,11 +77,7 @@ impl Seen {
         if let Some(keys) = self.body.get("issueIdsOrKeys").and_then(Value::as_array) {
             return keys.iter().filter_map(Value::as_str).map(str::to_owned).collect();
         }
-        self.body
-            .get("jql")
-            .and_then(Value::as_str)
-            .and_then(keys_in)
-            .unwrap_or_default()
+        self.body.get("jql").and_then(Value::as_str).and_then(keys_in).unwrap_or_default()
     }
 
     pub fn query_param(&self, name: &str) -> Option<String> {
@@ -132,13 +120,8 @@ impl Fake {
     pub async fn start_with_delay(flavor: Flavor, delay: Duration) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Shared {
-            flavor,
-            addr,
-            data: Mutex::new(Data::default()),
-            page_cap: Mutex::new(100),
-            delay,
-        });
+        let shared =
+            Arc::new(Shared { flavor, addr, data: Mutex::new(Data::default()), page_cap: Mutex::new(100), delay });
         let app = axum::Router::new().fallback(handle).with_state(shared.clone());
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -157,9 +140,7 @@ impl Fake {
 
     pub fn add_field(&self, id: &str, name: &str) {
         let custom = id.starts_with("customfield_");
-        self.data()
-            .fields
-            .push(json!({"id": id, "key": id, "name": name, "custom": custom, "navigable": true}));
+        self.data().fields.push(json!({"id": id, "key": id, "name": name, "custom": custom, "navigable": true}));
     }
 
     pub fn add(&self, issue: Value) {
@@ -172,9 +153,7 @@ impl Fake {
 
     /// Answers this exact JQL with these keys (for a `ready_query`).
     pub fn answer_jql(&self, jql: &str, keys: &[&str]) {
-        self.data()
-            .jql_answers
-            .insert(jql.to_owned(), keys.iter().map(|k| (*k).to_owned()).collect());
+        self.data().jql_answers.insert(jql.to_owned(), keys.iter().map(|k| (*k).to_owned()).collect());
     }
 
     /// The next request whose path starts with `prefix` gets `reply` instead of its answer.
@@ -247,10 +226,7 @@ pub struct GithubIssue(Value);
 
 impl GithubIssue {
     pub fn labels(mut self, labels: &[&str]) -> Self {
-        self.0["labels"] = labels
-            .iter()
-            .map(|l| json!({"id": 1, "name": l, "color": "ededed"}))
-            .collect();
+        self.0["labels"] = labels.iter().map(|l| json!({"id": 1, "name": l, "color": "ededed"})).collect();
         self
     }
 
@@ -302,20 +278,12 @@ pub fn client(credential: &str) -> (Client, Arc<RecordingSleeper>) {
 
 pub fn client_with(credential: &str, policy: Policy) -> (Client, Arc<RecordingSleeper>) {
     let sleeper = Arc::new(RecordingSleeper::default());
-    let client = Client::builder()
-        .policy(policy)
-        .sleeper(sleeper.clone())
-        .credential_name(credential)
-        .build()
-        .unwrap();
+    let client = Client::builder().policy(policy).sleeper(sleeper.clone()).credential_name(credential).build().unwrap();
     (client, sleeper)
 }
 
 pub fn basic() -> Auth {
-    Auth::Basic {
-        user: "ada@example.com".into(),
-        token: "api-token".into(),
-    }
+    Auth::Basic { user: "ada@example.com".into(), token: "api-token".into() }
 }
 
 pub fn keys(keys: &[&str]) -> Vec<IssueKey> {
@@ -347,10 +315,7 @@ async fn handle(
     let canned = {
         let mut data = shared.data.lock().unwrap();
         data.seen.push(seen.clone());
-        let at = data
-            .canned
-            .iter()
-            .position(|(prefix, _)| seen.path.starts_with(prefix.as_str()));
+        let at = data.canned.iter().position(|(prefix, _)| seen.path.starts_with(prefix.as_str()));
         at.and_then(|i| data.canned.remove(i)).map(|(_, c)| c)
     };
     if let Some(canned) = canned {
@@ -369,20 +334,15 @@ async fn handle(
 fn reply(status: u16, headers: &[(String, String)], body: String) -> Response {
     let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
     for (name, value) in headers {
-        response.headers_mut().append(
-            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            value.parse().unwrap(),
-        );
+        response
+            .headers_mut()
+            .append(axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
     }
     response
 }
 
 fn json_reply(status: u16, body: Value) -> Response {
-    reply(
-        status,
-        &[("content-type".into(), "application/json".into())],
-        body.to_string(),
-    )
+    reply(status, &[("content-type".into(), "application/json".into())], body.to_string())
 }
 
 fn jira_route(shared: &Shared, seen: &Seen) -> Option<Response> {
@@ -415,10 +375,7 @@ fn jira_route(shared: &Shared, seen: &Seen) -> Option<Response> {
                 .iter()
                 .map(|k| json!({"issueIdsOrKeys": [k], "errorMessages": ["Issue does not exist or you do not have permission to see it."]}))
                 .collect();
-            Some(json_reply(
-                200,
-                json!({"expand": "schema,names", "issues": issues, "issueErrors": errors}),
-            ))
+            Some(json_reply(200, json!({"expand": "schema,names", "issues": issues, "issueErrors": errors})))
         }
         (Flavor::JiraCloud, "/rest/api/3/search/jql") => {
             let jql = seen.body["jql"].as_str().unwrap_or_default();
@@ -428,12 +385,8 @@ fn jira_route(shared: &Shared, seen: &Seen) -> Option<Response> {
                 None => 0,
             };
             let size = seen.body["maxResults"].as_u64().unwrap_or(50).min(cap as u64) as usize;
-            let page: Vec<Value> = keys
-                .iter()
-                .skip(start)
-                .take(size)
-                .map(|k| project(&data, &data.issues[k], &wanted))
-                .collect();
+            let page: Vec<Value> =
+                keys.iter().skip(start).take(size).map(|k| project(&data, &data.issues[k], &wanted)).collect();
             let mut body = json!({"issues": page, "isLast": start + size >= keys.len()});
             if start + size < keys.len() {
                 body["nextPageToken"] = json!(format!("page-at-{}", start + size));
@@ -450,21 +403,15 @@ fn jira_route(shared: &Shared, seen: &Seen) -> Option<Response> {
                 Value::String(s) => s.as_str(),
                 _ => "strict",
             };
-            let messages: Vec<String> = missing
-                .iter()
-                .map(|k| format!("An issue with key '{k}' does not exist for field 'key'."))
-                .collect();
+            let messages: Vec<String> =
+                missing.iter().map(|k| format!("An issue with key '{k}' does not exist for field 'key'.")).collect();
             if validation == "strict" && !messages.is_empty() {
                 return Some(json_reply(400, json!({"errorMessages": messages, "errors": {}})));
             }
             let start = seen.body["startAt"].as_u64().unwrap_or(0) as usize;
             let size = seen.body["maxResults"].as_u64().unwrap_or(50).min(cap as u64) as usize;
-            let page: Vec<Value> = keys
-                .iter()
-                .skip(start)
-                .take(size)
-                .map(|k| project(&data, &data.issues[k], &wanted))
-                .collect();
+            let page: Vec<Value> =
+                keys.iter().skip(start).take(size).map(|k| project(&data, &data.issues[k], &wanted)).collect();
             let mut body = json!({"expand": "schema,names", "startAt": start, "maxResults": size, "total": keys.len(), "issues": page});
             if validation == "warn" && !messages.is_empty() {
                 body["warningMessages"] = json!(messages);
@@ -505,9 +452,7 @@ impl Data {
                 .filter(|i| statuses.iter().any(|s| i["fields"]["status"]["name"] == s.as_str()))
                 .filter(|i| {
                     let key = IssueKey::new(i["key"].as_str().unwrap());
-                    projects
-                        .as_ref()
-                        .is_none_or(|p| p.iter().any(|p| Some(p.as_str()) == key.project()))
+                    projects.as_ref().is_none_or(|p| p.iter().any(|p| Some(p.as_str()) == key.project()))
                 })
                 .map(|i| i["key"].as_str().unwrap().to_owned())
                 .collect()
@@ -591,10 +536,8 @@ fn github_route(shared: &Shared, seen: &Seen) -> Option<Response> {
         }
         [owner, repo, "issues"] => {
             let repo = format!("{owner}/{repo}").to_ascii_lowercase();
-            let labels: Vec<String> = seen
-                .query_param("labels")
-                .map(|l| l.split(',').map(str::to_owned).collect())
-                .unwrap_or_default();
+            let labels: Vec<String> =
+                seen.query_param("labels").map(|l| l.split(',').map(str::to_owned).collect()).unwrap_or_default();
             let state = seen.query_param("state").unwrap_or_else(|| "open".into());
             let cap = *shared.page_cap.lock().unwrap();
             let per_page: usize = seen.query_param("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
@@ -616,12 +559,8 @@ fn github_route(shared: &Shared, seen: &Seen) -> Option<Response> {
                     })
                 })
                 .collect();
-            let body: Vec<Value> = matching
-                .iter()
-                .skip((page - 1) * per_page)
-                .take(per_page)
-                .map(|i| public(i))
-                .collect();
+            let body: Vec<Value> =
+                matching.iter().skip((page - 1) * per_page).take(per_page).map(|i| public(i)).collect();
             let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
             if page * per_page < matching.len() {
                 let base = format!("http://{}{}", shared.addr, seen.path);
@@ -631,20 +570,12 @@ fn github_route(shared: &Shared, seen: &Seen) -> Option<Response> {
                         .filter(|(k, _)| k != "page")
                         .collect();
                     pairs.push(("page".into(), page.to_string()));
-                    pairs
-                        .iter()
-                        .map(|(k, v)| format!("{k}={}", encode(v)))
-                        .collect::<Vec<_>>()
-                        .join("&")
+                    pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join("&")
                 };
                 let last = matching.len().div_ceil(per_page);
                 headers.push((
                     "link".to_owned(),
-                    format!(
-                        "<{base}?{}>; rel=\"next\", <{base}?{}>; rel=\"last\"",
-                        query(page + 1),
-                        query(last)
-                    ),
+                    format!("<{base}?{}>; rel=\"next\", <{base}?{}>; rel=\"last\"", query(page + 1), query(last)),
                 ));
             }
             Some(reply(200, &headers, Value::Array(body).to_string()))
@@ -679,9 +610,7 @@ fn decode(text: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);
