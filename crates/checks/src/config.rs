@@ -6,6 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use greenlight_core::text::line_column;
 use greenlight_core::{Check, CheckContext, CheckResult, KeyRules, KeySettings};
 use serde::Deserialize;
 use toml::Spanned;
@@ -183,18 +184,6 @@ impl ValidConfig {
     }
 }
 
-/// One-based line and column (in characters) of a byte offset.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,13 +230,5 @@ mod tests {
         assert_eq!(format!("{:?}", template.commit_keys), format!("{:?}", empty.commit_keys));
         assert_eq!(format!("{:?}", template.ancestry), format!("{:?}", empty.ancestry));
         assert_eq!(template.keys.extract("AB-1 CVE-2024-1234 #3").len(), 1);
-    }
-
-    #[test]
-    fn line_column_counts_characters() {
-        assert_eq!(line_column("ab\ncdé\nx", 0), (1, 1));
-        assert_eq!(line_column("ab\ncdé\nx", 3), (2, 1));
-        assert_eq!(line_column("ab\ncdé\nx", 8), (3, 1));
-        assert_eq!(line_column("ab\ncdé\nx", 7), (2, 4));
     }
 }

@@ -11,6 +11,7 @@ pub mod issues;
 pub mod keys;
 pub mod render;
 pub mod report;
+pub mod text;
 
 pub use check::{Check, CheckContext, CheckResult, Finding, Outcome, Severity};
 pub use contents::{Commit, Contents, IssueCommits};

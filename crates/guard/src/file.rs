@@ -6,6 +6,7 @@
 
 use std::ops::Range;
 
+use greenlight_core::text::line_column;
 use jiff::SignedDuration;
 use serde::Deserialize;
 use thiserror::Error;
@@ -348,17 +349,6 @@ pub fn parse_duration(text: &str) -> Option<SignedDuration> {
         millis = millis.checked_add(number.checked_mul(unit)?)?;
     }
     (millis > 0).then(|| SignedDuration::from_millis(millis))
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]
