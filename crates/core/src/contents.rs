@@ -71,7 +71,7 @@ impl Contents {
             }
         }
         drop(index);
-        issues.sort_by_cached_key(|issue| issue.key.sort_key_owned());
+        crate::keys::sort_by_issue_key(&mut issues, |issue| &issue.key);
         Self { from, to, commits, issues, commits_without_key }
     }
 

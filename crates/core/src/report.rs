@@ -86,7 +86,7 @@ impl ReportIssue {
                 list.push(describe(&parent, Vec::new()));
             }
         }
-        list.sort_by_cached_key(|i| i.key.sort_key_owned());
+        crate::keys::sort_by_issue_key(&mut list, |i| &i.key);
         list
     }
 }
