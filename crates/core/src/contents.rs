@@ -55,8 +55,10 @@ pub struct Contents {
 impl Contents {
     /// Indexes commits (newest first, each with its keys) by issue.
     pub fn assemble(from: String, to: String, commits: Vec<Commit>) -> Self {
-        let mut issues: Vec<IssueCommits> = Vec::new();
-        let mut index: rustc_hash::FxHashMap<&IssueKey, usize> = rustc_hash::FxHashMap::default();
+        // Most commits name one key and most keys one commit: size for that once instead of growing.
+        let mut issues: Vec<IssueCommits> = Vec::with_capacity(commits.len());
+        let mut index: rustc_hash::FxHashMap<&IssueKey, usize> =
+            rustc_hash::FxHashMap::with_capacity_and_hasher(commits.len(), Default::default());
         let mut commits_without_key = Vec::new();
         for commit in &commits {
             if commit.keys.is_empty() && !commit.merge {

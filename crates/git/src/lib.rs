@@ -102,8 +102,10 @@ impl Repo {
             let handles: Vec<_> =
                 (0..workers).map(|_| scope.spawn(|| decode_batches(&shared.to_thread_local(), &queue, keys))).collect();
             let mut batch = Vec::with_capacity(DECODE_BATCH);
+            let mut settled = 0;
             let walked = walk::Walk::new(&self.repo)?.run(from, to, |n, id| {
                 batch.push((n, id));
+                settled = n as usize + 1;
                 if batch.len() == DECODE_BATCH {
                     // A send fails only when every worker has stopped on an error, which is reported below.
                     let _ = batches.send(std::mem::replace(&mut batch, Vec::with_capacity(DECODE_BATCH)));
@@ -111,15 +113,14 @@ impl Repo {
             });
             let _ = batches.send(batch);
             drop(batches);
-            let mut decoded: Vec<Option<Commit>> = Vec::new();
+            let mut decoded: Vec<Option<Commit>> = Vec::with_capacity(settled);
+            decoded.resize_with(settled, || None);
             for handle in handles {
                 let part = handle.join().map_err(|_| GitError::Other("a decoding thread panicked".into()))??;
                 for (n, commit) in part {
-                    let n = n as usize;
-                    if decoded.len() <= n {
-                        decoded.resize_with(n + 1, || None);
+                    if let Some(slot) = decoded.get_mut(n as usize) {
+                        *slot = Some(commit);
                     }
-                    decoded[n] = Some(commit);
                 }
             }
             let sides = walked?;
