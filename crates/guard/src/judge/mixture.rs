@@ -174,6 +174,16 @@ pub fn upper_bound(steps: &[CountStep], temper: f64, alpha: f64) -> Option<f64> 
     Some(hi.exp())
 }
 
+impl super::EProcess for MixtureProcess {
+    fn log_e(&self) -> f64 {
+        MixtureProcess::log_e(self)
+    }
+
+    fn log_e_trimmed(&self) -> f64 {
+        MixtureProcess::log_e_trimmed(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,6 +73,25 @@ pub(crate) struct SideState {
     pub failing: bool,
 }
 
+/// What the shared decision reads of a side's e-processes (the count mixture and the sign test alike).
+pub(crate) trait EProcess {
+    fn log_e(&self) -> f64;
+    fn log_e_trimmed(&self) -> f64;
+}
+
+impl SideState {
+    pub fn of(side: Side, worse: &impl EProcess, pass: &impl EProcess, persistence: &persistence::Persistence) -> Self {
+        Self {
+            side,
+            log_e: worse.log_e(),
+            log_e_trimmed: worse.log_e_trimmed(),
+            log_pass_e: pass.log_e(),
+            streak: persistence.streak,
+            failing: persistence.failing,
+        }
+    }
+}
+
 /// The shared decision for one interval or the end of a run.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Decision {

@@ -78,6 +78,16 @@ impl SignProcess {
     }
 }
 
+impl super::EProcess for SignProcess {
+    fn log_e(&self) -> f64 {
+        SignProcess::log_e(self)
+    }
+
+    fn log_e_trimmed(&self) -> f64 {
+        SignProcess::log_e_trimmed(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -234,17 +234,7 @@ impl ValueJudge {
     }
 
     fn states(&self) -> Vec<SideState> {
-        self.sides
-            .iter()
-            .map(|s| SideState {
-                side: s.side,
-                log_e: s.worse.log_e(),
-                log_e_trimmed: s.worse.log_e_trimmed(),
-                log_pass_e: s.pass.log_e(),
-                streak: s.persistence.streak,
-                failing: s.persistence.failing,
-            })
-            .collect()
+        self.sides.iter().map(|s| SideState::of(s.side, &s.worse, &s.pass, &s.persistence)).collect()
     }
 
     fn numbers<'a>(
