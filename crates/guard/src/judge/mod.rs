@@ -22,7 +22,7 @@ pub mod value;
 
 use crate::config::{MetricKind, MetricSpec, Settings};
 use crate::input::Observation;
-use crate::report::{MetricInterval, MetricSummary, Side, Verdict, e_of, num};
+use crate::report::{MetricInterval, MetricSummary, Side, SideNumbers, Verdict, e_of, num};
 
 pub use ratio::RatioJudge;
 pub use value::ValueJudge;
@@ -80,6 +80,20 @@ pub(crate) trait EProcess {
 }
 
 impl SideState {
+    /// The side's numbers for a report; `signs` only for value metrics.
+    pub fn numbers(&self, threshold: f64, signs: Option<(u64, u64)>) -> SideNumbers {
+        SideNumbers {
+            side: self.side,
+            e_value: e_of(self.log_e),
+            trimmed_e_value: e_of(self.log_e_trimmed),
+            threshold,
+            pass_e_value: e_of(self.log_pass_e),
+            streak: self.streak,
+            failing: self.failing,
+            signs,
+        }
+    }
+
     pub fn of(side: Side, worse: &impl EProcess, pass: &impl EProcess, persistence: &persistence::Persistence) -> Self {
         Self {
             side,

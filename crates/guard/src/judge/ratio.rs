@@ -22,7 +22,7 @@
 
 use crate::config::{Direction, MetricKind, MetricSpec, Settings};
 use crate::input::{CleanCounts, NoData, RatioObservation, clean_counts};
-use crate::report::{MetricInterval, MetricSummary, Numbers, RatioNumbers, Side, SideNumbers, e_of, num, pct};
+use crate::report::{MetricInterval, MetricSummary, Numbers, RatioNumbers, Side, e_of, num, pct};
 
 use super::mixture::{CountStep, MixtureProcess, share_of_bad, upper_bound};
 use super::persistence::{Outcome, Persistence};
@@ -244,21 +244,7 @@ impl RatioJudge {
             } else {
                 None
             },
-            sides: self
-                .sides
-                .iter()
-                .zip(states)
-                .map(|(s, st)| SideNumbers {
-                    side: s.side,
-                    e_value: e_of(st.log_e),
-                    trimmed_e_value: e_of(st.log_e_trimmed),
-                    threshold: self.limits.threshold,
-                    pass_e_value: e_of(st.log_pass_e),
-                    streak: st.streak,
-                    failing: st.failing,
-                    signs: None,
-                })
-                .collect(),
+            sides: states.iter().map(|st| st.numbers(self.limits.threshold, None)).collect(),
         }
     }
 

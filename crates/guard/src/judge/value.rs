@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 
 use crate::config::{Direction, MetricKind, MetricSpec, Settings};
 use crate::input::{NoData, ValueObservation, usable_value};
-use crate::report::{MetricInterval, MetricSummary, Numbers, Side, SideNumbers, ValueNumbers, e_of, num, pct};
+use crate::report::{MetricInterval, MetricSummary, Numbers, Side, ValueNumbers, e_of, num, pct};
 
 use super::persistence::{Outcome, Persistence};
 use super::rank::{difference, hodges_lehmann, mann_whitney, median};
@@ -272,16 +272,7 @@ impl ValueJudge {
                 .sides
                 .iter()
                 .zip(states)
-                .map(|(s, st)| SideNumbers {
-                    side: s.side,
-                    e_value: e_of(st.log_e),
-                    trimmed_e_value: e_of(st.log_e_trimmed),
-                    threshold: self.limits.threshold,
-                    pass_e_value: e_of(st.log_pass_e),
-                    streak: st.streak,
-                    failing: st.failing,
-                    signs: Some((s.worse.ones, s.worse.zeros)),
-                })
+                .map(|(s, st)| st.numbers(self.limits.threshold, Some((s.worse.ones, s.worse.zeros))))
                 .collect(),
         }
     }
