@@ -357,8 +357,25 @@ fn tracked_repo(url: &str) -> (TestRepo, String) {
     (repo, prod)
 }
 
-fn with_jira_credentials(cmd: &mut Command) -> &mut Command {
-    cmd.env("GL_TEST_JIRA_USER", "ada@example.com").env("GL_TEST_JIRA_TOKEN", "secret-token")
+/// `greenlight check --format json` with the Jira credentials set: the exit code and the report.
+fn check_with_jira(repo: &TestRepo, from: &str) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .current_dir(repo.path())
+        .env("GL_TEST_JIRA_USER", "ada@example.com")
+        .env("GL_TEST_JIRA_TOKEN", "secret-token")
+        .env("NO_COLOR", "1")
+        .args(["check", "--from", from, "--format", "json"])
+        .output()
+        .unwrap();
+    let code = out.status.code().expect("exited, not killed");
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    (code, report)
+}
+
+/// The result of check `id` in a JSON report.
+fn check_result<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()
 }
 
 /// A port on loopback that nothing listens on.
@@ -371,14 +388,10 @@ fn closed_port() -> u16 {
 fn an_unreachable_tracker_is_an_error_never_a_pass() {
     let url = format!("http://127.0.0.1:{}", closed_port());
     let (repo, prod) = tracked_repo(&url);
-    let out = with_jira_credentials(Command::new(env!("CARGO_BIN_EXE_greenlight")).current_dir(repo.path()))
-        .args(["check", "--from", &prod, "--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, report) = check_with_jira(&repo, &prod);
+    assert_eq!(code, 2, "{report}");
     assert_eq!(report["verdict"], "error");
-    let exists = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "issue-exists").unwrap();
+    let exists = check_result(&report, "issue-exists");
     assert_eq!(exists["outcome"], "error");
     assert!(exists["summary"].as_str().unwrap().contains(&url), "{exists}");
 }
@@ -390,7 +403,7 @@ fn offline_skips_the_tracker_checks() {
     let report = json(repo.path(), &["check", "--from", &prod, "--offline", "--format", "json"]);
     assert_eq!(report["verdict"], "pass", "{report}");
     for id in ["issue-exists", "issue-status", "issue-fields", "ready-issues"] {
-        let check = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap();
+        let check = check_result(&report, id);
         assert_eq!(check["outcome"], "skipped", "{check}");
     }
 }
@@ -402,7 +415,7 @@ fn a_missing_credential_names_its_variable() {
     let out = run(repo.path(), &["check", "--from", &prod, "--format", "json"]);
     assert_eq!(out.code, 2);
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
-    let exists = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "issue-exists").unwrap();
+    let exists = check_result(&report, "issue-exists");
     assert!(exists["summary"].as_str().unwrap().contains("GL_TEST_JIRA_USER is not set"), "{exists}");
 }
 
@@ -427,13 +440,9 @@ fn unauthorized_names_the_credential_variables() {
         }
     });
     let (repo, prod) = tracked_repo(&url);
-    let out = with_jira_credentials(Command::new(env!("CARGO_BIN_EXE_greenlight")).current_dir(repo.path()))
-        .args(["check", "--from", &prod, "--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let exists = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "issue-exists").unwrap();
+    let (code, report) = check_with_jira(&repo, &prod);
+    assert_eq!(code, 2, "{report}");
+    let exists = check_result(&report, "issue-exists");
     let summary = exists["summary"].as_str().unwrap();
     assert!(summary.contains("GL_TEST_JIRA_TOKEN"), "{summary}");
     drop(server);
@@ -516,13 +525,8 @@ fn tracker_checks_end_to_end() {
     let url = fake_jira_cloud(issues, ready, 16);
     let (repo, prod) = tracked_repo(&url);
     repo.commit_file("a", "4", "SHOP-404 typo in the key");
-    let out = with_jira_credentials(Command::new(env!("CARGO_BIN_EXE_greenlight")).current_dir(repo.path()))
-        .args(["check", "--from", &prod, "--format", "json"])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, report) = check_with_jira(&repo, &prod);
+    assert_eq!(code, 1, "{report}");
     let findings: Vec<(String, String)> = report["checks"]
         .as_array()
         .unwrap()
