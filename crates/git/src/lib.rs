@@ -2,13 +2,16 @@
 //!
 //! Owns: opening a repository, resolving revisions, and the walk that splits `from...to` into what the deploy adds
 //! (`from..to`) and what it would roll back (`to..from`). Does not own: issue keys or any judgement (that is
-//! `greenlight-core` and the checks), and it never runs the git CLI.
+//! `greenlight-core` and the checks). Only mirror clones for the service (`mirror`) run the git CLI.
 
+mod mirror;
 mod walk;
+
+pub use gix::ObjectId;
+pub use mirror::Mirror;
 
 use std::path::{Path, PathBuf};
 
-use gix::ObjectId;
 use gix::objs::Find as _;
 use greenlight_core::{Commit, KeyRules};
 
@@ -29,6 +32,9 @@ pub enum GitError {
     MissingCommit { id: String },
     #[error("could not read commit {id}: {reason}")]
     Corrupt { id: String, reason: String },
+    /// Cloning or fetching a mirror failed; `reason` is git's last line.
+    #[error("git fetch failed: {reason}")]
+    Fetch { reason: String },
     #[error("could not read the repository: {0}")]
     Other(String),
 }

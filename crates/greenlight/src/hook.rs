@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 use greenlight_git::Repo;
 
 use crate::cli::{CommitMsgArgs, HookInstallArgs};
-use crate::deploy::load_config;
+use greenlight_deploy::load_config;
 
 /// Marks a hook as ours, so that reinstalling updates it and anything else is left alone.
 const MARKER: &str = "# greenlight commit-msg hook";

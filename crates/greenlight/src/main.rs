@@ -9,7 +9,6 @@ mod deploy;
 mod guard;
 mod hook;
 mod output;
-mod tracker;
 
 use std::process::ExitCode;
 
@@ -31,16 +30,16 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
     let color = cli.color.enabled();
     match cli.command {
         cli::Command::Contents(args) => {
-            let deploy = deploy::Deploy::load(&args.range)?;
-            let contents = deploy.contents();
+            let contents = deploy::load(&args.range)?.contents();
             output::contents(&contents, args.format, color)?;
             // The process ends here: freeing tens of thousands of strings one by one would only delay the exit.
             std::mem::forget(contents);
             Ok(0)
         }
         cli::Command::Check(args) => {
-            let deploy = deploy::Deploy::load(&args.range)?;
-            let report = deploy.check(args.offline);
+            let deploy = deploy::load(&args.range)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let report = runtime.block_on(deploy.check(args.offline)).report;
             output::report(&report, args.format, color)?;
             Ok(report.verdict.exit_code())
         }

@@ -1,7 +1,7 @@
 //! Asking the issue tracker: from `[tracker]` and the environment to `TrackerFacts`.
 //!
-//! Owns: reading credentials from the variables the config names, building the HTTP client, and running the
-//! tracker adapter on a small runtime. Does not own: the tracker's API (`greenlight-tracker`) or judging (checks).
+//! Owns: reading credentials from the variables the config names, building the HTTP client, and calling the
+//! tracker adapter. Does not own: the tracker's API (`greenlight-tracker`) or judging (checks).
 
 use greenlight_checks::tracker::{TrackerKind, ValidTracker};
 use greenlight_core::{IssueKey, TrackerFacts};
@@ -10,7 +10,11 @@ use greenlight_tracker::{Kind, Settings};
 
 /// Asks the tracker about `keys`. The error is one line for the report: it names the tracker's URL, or the
 /// variable to set.
-pub fn gather(config: &ValidTracker, ready_query: Option<&str>, keys: &[IssueKey]) -> Result<TrackerFacts, String> {
+pub async fn gather(
+    config: &ValidTracker,
+    ready_query: Option<&str>,
+    keys: &[IssueKey],
+) -> Result<TrackerFacts, String> {
     let (auth, credential) = auth(config)?;
     let mut client = Client::builder();
     if let Some(credential) = credential {
@@ -30,11 +34,7 @@ pub fn gather(config: &ValidTracker, ready_query: Option<&str>, keys: &[IssueKey
         fields: config.required_fields.iter().map(|f| f.field.clone()).collect(),
         ready_query: ready_query.map(str::to_owned),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(greenlight_tracker::gather(&settings, &client, &auth, keys)).map_err(|e| e.to_string())
+    greenlight_tracker::gather(&settings, &client, &auth, keys).await.map_err(|e| e.to_string())
 }
 
 /// Credentials by kind: Jira Cloud takes basic auth (email and API token), Jira Data Center a bearer token, GitHub an

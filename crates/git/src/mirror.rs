@@ -1,0 +1,118 @@
+//! Mirror clones for the service: one bare `--mirror` clone per repository, fetched before each deploy is read,
+//! and files read from a commit (the repository's own `greenlight.toml` at the pushed sha).
+//!
+//! Cloning and fetching run the git CLI: it speaks every transport and honours the machine's credential helpers,
+//! which is what a server operator configures; reading stays with gix.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{GitError, Repo};
+
+/// A bare mirror of a remote repository under the service's data directory.
+#[derive(Clone, Debug)]
+pub struct Mirror {
+    path: PathBuf,
+    url: String,
+}
+
+impl Mirror {
+    /// The mirror of `url` at `path`; nothing is touched until [`Mirror::sync`].
+    pub fn new(path: PathBuf, url: impl Into<String>) -> Self {
+        Self { path, url: url.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Clones the remote the first time, fetches every ref (pruning deleted ones) after that, then opens it.
+    /// Blocking: run it off the async runtime.
+    pub fn sync(&self) -> Result<Repo, GitError> {
+        if self.path.join("HEAD").exists() {
+            // The remote may have moved since the mirror was made (a new clone_url in the config).
+            git(Command::new("git").arg("-C").arg(&self.path).args(["remote", "set-url", "origin", &self.url]))?;
+            git(Command::new("git").arg("-C").arg(&self.path).args(["fetch", "--prune", "--quiet", "origin"]))?;
+        } else {
+            if let Some(parent) = self.path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| GitError::Other(format!("cannot create {}: {e}", parent.display())))?;
+            }
+            // Clone next to the final place and rename, so that a clone cut short never looks like a mirror.
+            let partial = self.path.with_extension("partial");
+            let _ = std::fs::remove_dir_all(&partial);
+            git(Command::new("git").args(["clone", "--mirror", "--quiet", &self.url]).arg(&partial))?;
+            std::fs::rename(&partial, &self.path)
+                .map_err(|e| GitError::Other(format!("cannot move the clone to {}: {e}", self.path.display())))?;
+        }
+        Repo::open(&self.path)
+    }
+}
+
+fn git(command: &mut Command) -> Result<(), GitError> {
+    command.env("GIT_TERMINAL_PROMPT", "0").stdin(std::process::Stdio::null());
+    let output = command.output().map_err(|e| GitError::Other(format!("cannot run git: {e}")))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let reason = stderr.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("no message").trim();
+    Err(GitError::Fetch { reason: reason.to_owned() })
+}
+
+impl Repo {
+    /// Opens the repository at exactly `path` (a bare mirror, or a work tree's root).
+    pub fn open(path: &Path) -> Result<Self, GitError> {
+        let repo = gix::open(path).map_err(|_| GitError::NotARepository { path: path.to_owned() })?;
+        Ok(Self { repo })
+    }
+
+    /// The contents of `path` in commit `rev`'s tree, or `None` when the tree has no such file.
+    pub fn file_at(&self, rev: gix::ObjectId, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let other = |e: &dyn std::fmt::Display| GitError::Other(format!("cannot read {path} at {rev}: {e}"));
+        let commit = self.repo.find_commit(rev).map_err(|e| other(&e))?;
+        let tree = commit.tree().map_err(|e| other(&e))?;
+        let Some(entry) = tree.lookup_entry_by_path(path).map_err(|e| other(&e))? else {
+            return Ok(None);
+        };
+        let object = entry.object().map_err(|e| other(&e))?;
+        if object.kind != gix::object::Kind::Blob {
+            return Ok(None);
+        }
+        Ok(Some(object.detach().data))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use greenlight_testkit::TestRepo;
+
+    use super::*;
+
+    #[test]
+    fn a_mirror_clones_then_fetches_and_reads_files_at_a_commit() {
+        let remote = TestRepo::new();
+        let first = remote.commit_file("greenlight.toml", "[deploy]\nproduction = \"production\"\n", "ABC-1 first");
+        let dir = tempfile::tempdir().unwrap();
+        let mirror = Mirror::new(dir.path().join("acme/shop.git"), remote.path().to_str().unwrap());
+
+        let repo = mirror.sync().unwrap();
+        assert_eq!(repo.resolve("HEAD").unwrap().to_string(), first);
+        let text = repo.file_at(repo.resolve(&first).unwrap(), "greenlight.toml").unwrap().unwrap();
+        assert_eq!(String::from_utf8(text).unwrap(), "[deploy]\nproduction = \"production\"\n");
+        assert!(repo.file_at(repo.resolve(&first).unwrap(), "missing.toml").unwrap().is_none());
+
+        let second = remote.commit_file("README", "hello\n", "ABC-2 second");
+        let repo = mirror.sync().unwrap();
+        assert_eq!(repo.resolve(&second).unwrap().to_string(), second);
+    }
+
+    #[test]
+    fn an_unreachable_remote_is_a_fetch_error_naming_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let mirror = Mirror::new(dir.path().join("m.git"), dir.path().join("nowhere").to_str().unwrap());
+        let Err(error) = mirror.sync() else { panic!("a remote that does not exist was cloned") };
+        assert!(matches!(error, GitError::Fetch { .. }), "{error}");
+        assert!(!dir.path().join("m.git").exists());
+    }
+}
