@@ -56,7 +56,7 @@ fn git(command: &mut Command) -> Result<(), GitError> {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let reason = stderr.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("no message").trim();
+    let reason = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message").trim();
     Err(GitError::Fetch { reason: reason.to_owned() })
 }
 
