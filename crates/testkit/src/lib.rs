@@ -121,3 +121,27 @@ fn expect_success(args: &[&str], out: &Output) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The variable `scripts/test` sets to the PostgreSQL server it started, e.g. `postgres://postgres@127.0.0.1:5433`.
+pub const POSTGRES_ENV: &str = "GREENLIGHT_TEST_POSTGRES";
+
+/// A new, empty database on the test PostgreSQL server; returns its url. Panics with directions when the server is
+/// not there: the tests that need it run under `scripts/test`.
+pub fn postgres_database() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let server = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
+        panic!("{POSTGRES_ENV} is not set: run the tests with scripts/test, which starts PostgreSQL on 127.0.0.1")
+    });
+    let name = format!(
+        "gl_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
+    );
+    let out = Command::new("psql")
+        .args([&format!("{server}/postgres"), "-q", "-v", "ON_ERROR_STOP=1", "-c", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql runs");
+    assert!(out.status.success(), "cannot create database {name}: {}", String::from_utf8_lossy(&out.stderr));
+    format!("{server}/{name}")
+}

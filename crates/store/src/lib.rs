@@ -1,0 +1,523 @@
+//! The service's durable state: the inbox of accepted deliveries, the jobs they start, and the deploys with their
+//! latest reports, in SQLite (WAL, synchronous commits) or PostgreSQL.
+//!
+//! Owns: every SQL statement, the migrations of each backend, and the rules that make processing exactly-once: a
+//! delivery id is accepted once; a job is claimed under a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the single
+//! writer on SQLite) and finished only by its lease holder; a newer push supersedes queued work that has not yet
+//! told GitHub anything. Does not own: what a job does (the server), or any HTTP.
+//!
+//! Times are unix milliseconds, passed in by the caller so that the store has no clock of its own.
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor as _, Row as _};
+
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database url {0:?}: expected sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    #[error("cannot open the store at {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot migrate the store at {url}: {source}")]
+    Migrate { url: String, source: sqlx::migrate::MigrateError },
+    #[error("store query failed: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the store; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// A push to a deploy branch, as accepted from a webhook (or found missing by reconciling).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPush {
+    /// Unique per delivery: GitHub's `X-GitHub-Delivery`, or a name made up by whoever found the push.
+    pub delivery: String,
+    pub repo: String,
+    pub branch: String,
+    pub sha: String,
+    pub clone_url: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// New: a job was queued for the deploy.
+    Queued { deploy: i64, job: i64 },
+    /// This delivery id was accepted before; nothing was done.
+    Duplicate,
+}
+
+/// The commit a job is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeployRef {
+    pub id: i64,
+    pub repo: String,
+    pub branch: String,
+    pub sha: String,
+    pub clone_url: String,
+}
+
+/// A claimed job: the claimer holds its lease until `finish`, `retry`, or the lease runs out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub id: i64,
+    pub deploy: DeployRef,
+    /// `push`, `reconcile`, `recheck`, `issue`.
+    pub reason: String,
+    pub delivery: Option<String>,
+    /// A `pending` status was (or may have been) posted: the commit must get a final one.
+    pub pending_posted: bool,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+}
+
+/// What a check found, to keep with its deploy.
+#[derive(Clone, Debug)]
+pub struct CheckRecord<'a> {
+    pub verdict: &'a str,
+    /// The status description.
+    pub summary: &'a str,
+    /// The report as JSON (docs/json.md).
+    pub report: &'a str,
+    /// The contents as JSON (docs/json.md).
+    pub contents: &'a str,
+    pub keys: &'a [String],
+}
+
+/// A deploy and the latest state of its work, for the page and the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeployRecord {
+    pub deploy: DeployRef,
+    pub created_at: i64,
+    pub checked_at: Option<i64>,
+    pub verdict: Option<String>,
+    pub summary: Option<String>,
+    pub report: Option<String>,
+    pub contents: Option<String>,
+    /// The state of the latest job on it (`queued`, `running`, `done`, `superseded`), if any.
+    pub job_state: Option<String>,
+    /// The final status posted by the latest finished job.
+    pub final_state: Option<String>,
+}
+
+/// What the queue holds, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub queued: i64,
+    pub running: i64,
+}
+
+/// A newer push supersedes queued jobs on older commits of the same branch, unless they already posted `pending`.
+const SUPERSEDE: &str = "UPDATE jobs SET state = 'superseded', finished_at = $1
+    WHERE state = 'queued' AND pending_posted = 0
+    AND deploy_id IN (SELECT id FROM deploys WHERE repo = $2 AND branch = $3 AND id <> $4)";
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates the store at `url`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let shown = redact(url);
+        let (backend, url) = if url.starts_with("sqlite:") {
+            let url = if url.contains("mode=") {
+                url.to_owned()
+            } else {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::UnsupportedUrl(shown));
+        };
+        let options = match backend {
+            // WAL lets readers (the page, the metrics) run beside the writer; FULL makes each commit durable
+            // before a delivery is acknowledged.
+            Backend::Sqlite => AnyPoolOptions::new().max_connections(4).after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")
+                        .await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => AnyPoolOptions::new().max_connections(8),
+        };
+        let pool = options
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(&url)
+            .await
+            .map_err(|source| StoreError::Connect { url: shown.clone(), source })?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE,
+            Backend::Postgres => &POSTGRES,
+        };
+        migrator.run(&pool).await.map_err(|source| StoreError::Migrate { url: shown, source })?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Answers when the store can run a query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Accepts pushes in one transaction: one commit (one fsync) for the whole batch. For each new delivery id the
+    /// deploy is recorded, older queued work on its branch is superseded, a job is queued, and the branch's head
+    /// moves. The answers are in the order of `pushes`.
+    pub async fn accept(&self, pushes: &[NewPush], now: i64) -> Result<Vec<Accepted>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut answers = Vec::with_capacity(pushes.len());
+        for push in pushes {
+            let inserted = sqlx::query(
+                "INSERT INTO deliveries (id, event, received_at) VALUES ($1, 'push', $2) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&push.delivery)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                answers.push(Accepted::Duplicate);
+                continue;
+            }
+            let deploy: i64 = sqlx::query(
+                "INSERT INTO deploys (repo, branch, sha, clone_url, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (repo, branch, sha) DO UPDATE SET clone_url = excluded.clone_url RETURNING id",
+            )
+            .bind(&push.repo)
+            .bind(&push.branch)
+            .bind(&push.sha)
+            .bind(&push.clone_url)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            sqlx::query(SUPERSEDE).bind(now).bind(&push.repo).bind(&push.branch).bind(deploy).execute(&mut *tx).await?;
+            let job = insert_job(&mut tx, deploy, reason_of(&push.delivery), Some(&push.delivery), now).await?;
+            sqlx::query(
+                "INSERT INTO heads (repo, branch, deploy_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (repo, branch) DO UPDATE SET deploy_id = excluded.deploy_id",
+            )
+            .bind(&push.repo)
+            .bind(&push.branch)
+            .bind(deploy)
+            .execute(&mut *tx)
+            .await?;
+            answers.push(Accepted::Queued { deploy, job });
+        }
+        tx.commit().await?;
+        Ok(answers)
+    }
+
+    /// Queues a recheck of `deploy`. With a `delivery` id, a second call with the same id does nothing and
+    /// answers `Duplicate`. `None` when there is no such deploy.
+    pub async fn recheck(
+        &self,
+        deploy: i64,
+        reason: &str,
+        delivery: Option<&str>,
+        now: i64,
+    ) -> Result<Option<Accepted>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if sqlx::query("SELECT id FROM deploys WHERE id = $1").bind(deploy).fetch_optional(&mut *tx).await?.is_none() {
+            return Ok(None);
+        }
+        if let Some(delivery) = delivery
+            && !insert_delivery(&mut tx, delivery, reason, now).await?
+        {
+            return Ok(Some(Accepted::Duplicate));
+        }
+        let job = insert_job(&mut tx, deploy, reason, delivery, now).await?;
+        tx.commit().await?;
+        Ok(Some(Accepted::Queued { deploy, job }))
+    }
+
+    /// Queues a recheck of every open deploy (the head of its branch) that names `key`, once per `delivery`.
+    /// Returns the deploys, or `None` for a delivery accepted before.
+    pub async fn recheck_issue(&self, key: &str, delivery: &str, now: i64) -> Result<Option<Vec<i64>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !insert_delivery(&mut tx, delivery, "issue", now).await? {
+            return Ok(None);
+        }
+        let deploys: Vec<i64> = sqlx::query(
+            "SELECT h.deploy_id FROM heads h JOIN deploy_issues i ON i.deploy_id = h.deploy_id
+             WHERE i.issue_key = $1 ORDER BY h.deploy_id",
+        )
+        .bind(key)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+        for &deploy in &deploys {
+            insert_job(&mut tx, deploy, "issue", Some(delivery), now).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(deploys))
+    }
+
+    /// Claims the oldest job that is due, or whose holder's lease ran out, for `owner` until `lease_until`.
+    pub async fn claim(&self, owner: &str, now: i64, lease_until: i64) -> Result<Option<Job>, StoreError> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            // SQLite has one writer at a time: the UPDATE below is atomic on its own.
+            Backend::Sqlite => "",
+        };
+        let claim = format!(
+            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1
+             WHERE id = (SELECT id FROM jobs
+                         WHERE (state = 'queued' AND run_after <= $3) OR (state = 'running' AND lease_until < $3)
+                         ORDER BY id LIMIT 1 {lock})
+             RETURNING id, deploy_id, reason, delivery_id, pending_posted, attempts"
+        );
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query(&claim).bind(owner).bind(lease_until).bind(now).fetch_optional(&mut *tx).await?
+        else {
+            return Ok(None);
+        };
+        let deploy_id: i64 = row.try_get(1)?;
+        let deploy = sqlx::query("SELECT id, repo, branch, sha, clone_url FROM deploys WHERE id = $1")
+            .bind(deploy_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(Job {
+            id: row.try_get(0)?,
+            deploy: deploy_ref(&deploy)?,
+            reason: row.try_get(2)?,
+            delivery: row.try_get(3)?,
+            pending_posted: row.try_get::<i64, _>(4)? != 0,
+            attempts: row.try_get(5)?,
+        }))
+    }
+
+    /// Extends a lease; `false` when `owner` no longer holds it.
+    pub async fn renew(&self, job: i64, owner: &str, lease_until: i64) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'")
+                .bind(lease_until)
+                .bind(job)
+                .bind(owner)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Notes, before posting it, that `pending` is about to be posted: from now on the commit must get a final
+    /// status, so the job can no longer be superseded.
+    pub async fn mark_pending(&self, job: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET pending_posted = 1 WHERE id = $1").bind(job).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Keeps a check's report with its deploy, and the keys it names.
+    pub async fn record_check(&self, deploy: i64, check: &CheckRecord<'_>, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE deploys SET checked_at = $1, verdict = $2, summary = $3, report = $4, contents = $5 WHERE id = $6",
+        )
+        .bind(now)
+        .bind(check.verdict)
+        .bind(check.summary)
+        .bind(check.report)
+        .bind(check.contents)
+        .bind(deploy)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM deploy_issues WHERE deploy_id = $1").bind(deploy).execute(&mut *tx).await?;
+        for key in check.keys {
+            sqlx::query("INSERT INTO deploy_issues (issue_key, deploy_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(key)
+                .bind(deploy)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Finishes a job after its final status was posted; `false` when `owner` had lost the lease.
+    pub async fn finish(&self, job: i64, owner: &str, final_state: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'done', final_state = $1, finished_at = $2, lease_owner = NULL, last_error = NULL
+             WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
+        )
+        .bind(final_state)
+        .bind(now)
+        .bind(job)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives a job back to the queue, due again at `run_after`, noting why.
+    pub async fn retry(&self, job: i64, owner: &str, run_after: i64, error: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', run_after = $1, last_error = $2, lease_owner = NULL, lease_until = NULL
+             WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
+        )
+        .bind(run_after)
+        .bind(error)
+        .bind(job)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn deploy(&self, id: i64) -> Result<Option<DeployRecord>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT d.id, d.repo, d.branch, d.sha, d.clone_url, d.created_at, d.checked_at, d.verdict, d.summary,
+                    d.report, d.contents,
+                    (SELECT state FROM jobs WHERE deploy_id = d.id ORDER BY id DESC LIMIT 1),
+                    (SELECT final_state FROM jobs WHERE deploy_id = d.id AND state = 'done' ORDER BY id DESC LIMIT 1)
+             FROM deploys d WHERE d.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(DeployRecord {
+            deploy: deploy_ref(&row)?,
+            created_at: row.try_get(5)?,
+            checked_at: row.try_get(6)?,
+            verdict: row.try_get(7)?,
+            summary: row.try_get(8)?,
+            report: row.try_get(9)?,
+            contents: row.try_get(10)?,
+            job_state: row.try_get(11)?,
+            final_state: row.try_get(12)?,
+        }))
+    }
+
+    /// The deploy recorded for `sha` on `branch`, if any push of it was accepted.
+    pub async fn find_deploy(&self, repo: &str, branch: &str, sha: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT id FROM deploys WHERE repo = $1 AND branch = $2 AND sha = $3")
+            .bind(repo)
+            .bind(branch)
+            .bind(sha)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
+    }
+
+    /// The clone url of the latest push accepted for `repo`.
+    pub async fn clone_url(&self, repo: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT clone_url FROM deploys WHERE repo = $1 ORDER BY id DESC LIMIT 1")
+            .bind(repo)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
+    }
+
+    pub async fn queue_depth(&self) -> Result<QueueDepth, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FILTER (WHERE state = 'queued'), COUNT(*) FILTER (WHERE state = 'running')
+             FROM jobs WHERE state IN ('queued', 'running')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(QueueDepth { queued: row.try_get(0)?, running: row.try_get(1)? })
+    }
+
+    /// Closes the pool, waiting for queries in flight.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Reconciled pushes are named `reconcile:...`; every other push came from a webhook.
+fn reason_of(delivery: &str) -> &'static str {
+    if delivery.starts_with("reconcile:") { "reconcile" } else { "push" }
+}
+
+async fn insert_delivery(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    event: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let done =
+        sqlx::query("INSERT INTO deliveries (id, event, received_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(event)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn insert_job(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    deploy: i64,
+    reason: &str,
+    delivery: Option<&str>,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO jobs (deploy_id, reason, delivery_id, state, run_after, created_at)
+         VALUES ($1, $2, $3, 'queued', $4, $4) RETURNING id",
+    )
+    .bind(deploy)
+    .bind(reason)
+    .bind(delivery)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+fn deploy_ref(row: &sqlx::any::AnyRow) -> Result<DeployRef, sqlx::Error> {
+    Ok(DeployRef {
+        id: row.try_get(0)?,
+        repo: row.try_get(1)?,
+        branch: row.try_get(2)?,
+        sha: row.try_get(3)?,
+        clone_url: row.try_get(4)?,
+    })
+}
+
+/// The url without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden_in_messages() {
+        assert_eq!(redact("postgres://gl:s3cret@127.0.0.1:5432/gl"), "postgres://gl:***@127.0.0.1:5432/gl");
+        assert_eq!(redact("postgres://gl@127.0.0.1/gl"), "postgres://gl@127.0.0.1/gl");
+        assert_eq!(redact("sqlite://greenlight.db"), "sqlite://greenlight.db");
+    }
+}

@@ -1,0 +1,187 @@
+//! The store's rules, each run against SQLite and PostgreSQL.
+
+use greenlight_store::{Accepted, CheckRecord, NewPush, Store};
+
+/// Runs one scenario against a fresh SQLite file and a fresh PostgreSQL database.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("gl.db").display());
+                let store = greenlight_store::Store::connect(&url).await.unwrap();
+                assert_eq!(store.backend(), greenlight_store::Backend::Sqlite);
+                super::$name(store).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                let store = greenlight_store::Store::connect(&greenlight_testkit::postgres_database()).await.unwrap();
+                assert_eq!(store.backend(), greenlight_store::Backend::Postgres);
+                super::$name(store).await;
+            })*
+        }
+    };
+}
+
+on_both!(
+    a_delivery_is_accepted_once,
+    a_newer_push_supersedes_queued_work_but_not_work_that_posted_pending,
+    a_job_is_claimed_by_one_owner_until_its_lease_runs_out,
+    only_the_lease_holder_finishes_or_retries,
+    issue_rechecks_reach_only_open_deploys_that_name_the_key,
+    manual_rechecks_are_deduplicated_by_delivery,
+    deploys_keep_their_latest_report,
+    many_claimers_never_share_a_job,
+);
+
+fn push(delivery: &str, branch: &str, sha: char) -> NewPush {
+    NewPush {
+        delivery: delivery.into(),
+        repo: "acme/shop".into(),
+        branch: branch.into(),
+        sha: sha.to_string().repeat(40),
+        clone_url: "/srv/git/shop.git".into(),
+    }
+}
+
+async fn a_delivery_is_accepted_once(store: Store) {
+    let first = store.accept(&[push("d1", "deploy", 'a')], 1_000).await.unwrap();
+    let Accepted::Queued { deploy, job } = first[0] else { panic!("not queued: {first:?}") };
+    // The redelivery in the same batch and in a later one are both duplicates.
+    let again = store.accept(&[push("d1", "deploy", 'a'), push("d2", "deploy", 'a')], 2_000).await.unwrap();
+    assert_eq!(again[0], Accepted::Duplicate);
+    let Accepted::Queued { deploy: same, job: second } = again[1] else { panic!("not queued: {again:?}") };
+    assert_eq!(same, deploy, "one deploy per (repo, branch, sha)");
+    assert_ne!(second, job);
+    assert_eq!(store.find_deploy("acme/shop", "deploy", &"a".repeat(40)).await.unwrap(), Some(deploy));
+    assert_eq!(store.clone_url("acme/shop").await.unwrap().as_deref(), Some("/srv/git/shop.git"));
+    assert_eq!(store.queue_depth().await.unwrap().queued, 2);
+}
+
+async fn a_newer_push_supersedes_queued_work_but_not_work_that_posted_pending(store: Store) {
+    store.accept(&[push("d1", "deploy", 'a')], 1_000).await.unwrap();
+    let claimed = store.claim("w1", 1_000, 60_000).await.unwrap().unwrap();
+    assert_eq!(claimed.deploy.sha, "a".repeat(40));
+    store.mark_pending(claimed.id).await.unwrap();
+    assert!(store.retry(claimed.id, "w1", 1_000, "github is down").await.unwrap());
+    store.accept(&[push("d2", "deploy", 'b'), push("d3", "other", 'c')], 2_000).await.unwrap();
+    store.accept(&[push("d4", "deploy", 'd')], 3_000).await.unwrap();
+
+    // `a` posted pending, so it still gets its job; `b` is superseded by `d`; `c` is on another branch.
+    let mut shas = Vec::new();
+    while let Some(job) = store.claim("w1", 4_000, 60_000).await.unwrap() {
+        assert_eq!(job.pending_posted, job.deploy.sha == "a".repeat(40));
+        shas.push(job.deploy.sha.chars().next().unwrap());
+        assert!(store.finish(job.id, "w1", "success", 4_000).await.unwrap());
+    }
+    assert_eq!(shas, ['a', 'c', 'd']);
+    let b = store.find_deploy("acme/shop", "deploy", &"b".repeat(40)).await.unwrap().unwrap();
+    assert_eq!(store.deploy(b).await.unwrap().unwrap().job_state.as_deref(), Some("superseded"));
+}
+
+async fn a_job_is_claimed_by_one_owner_until_its_lease_runs_out(store: Store) {
+    store.accept(&[push("d1", "deploy", 'a')], 1_000).await.unwrap();
+    let job = store.claim("w1", 1_000, 5_000).await.unwrap().unwrap();
+    assert_eq!((job.attempts, job.reason.as_str(), job.delivery.as_deref()), (1, "push", Some("d1")));
+    assert!(store.claim("w2", 4_999, 10_000).await.unwrap().is_none(), "the lease still holds");
+    assert!(store.renew(job.id, "w1", 8_000).await.unwrap());
+    assert!(store.claim("w2", 7_000, 10_000).await.unwrap().is_none(), "the renewed lease still holds");
+    // w1 died: once its lease is over, w2 takes the job.
+    let taken = store.claim("w2", 8_001, 20_000).await.unwrap().unwrap();
+    assert_eq!((taken.id, taken.attempts), (job.id, 2));
+    assert!(!store.renew(job.id, "w1", 30_000).await.unwrap(), "w1 lost the lease");
+}
+
+async fn only_the_lease_holder_finishes_or_retries(store: Store) {
+    store.accept(&[push("d1", "deploy", 'a')], 1_000).await.unwrap();
+    let job = store.claim("w1", 1_000, 5_000).await.unwrap().unwrap();
+    assert!(!store.finish(job.id, "w2", "success", 2_000).await.unwrap());
+    assert!(!store.retry(job.id, "w2", 2_000, "no").await.unwrap());
+    assert!(store.retry(job.id, "w1", 9_000, "github answered 502").await.unwrap());
+    assert!(store.claim("w1", 8_999, 20_000).await.unwrap().is_none(), "not due before run_after");
+    let again = store.claim("w1", 9_000, 20_000).await.unwrap().unwrap();
+    assert!(store.finish(again.id, "w1", "failure", 9_500).await.unwrap());
+    assert!(!store.finish(again.id, "w1", "failure", 9_600).await.unwrap(), "a job finishes once");
+    let record = store.deploy(job.deploy.id).await.unwrap().unwrap();
+    assert_eq!((record.job_state.as_deref(), record.final_state.as_deref()), (Some("done"), Some("failure")));
+    assert_eq!(store.queue_depth().await.unwrap(), Default::default());
+}
+
+async fn issue_rechecks_reach_only_open_deploys_that_name_the_key(store: Store) {
+    let accepted = store.accept(&[push("d1", "deploy", 'a'), push("d2", "staging", 'b')], 1_000).await.unwrap();
+    let ids: Vec<i64> =
+        accepted.iter().map(|a| if let Accepted::Queued { deploy, .. } = a { *deploy } else { panic!() }).collect();
+    let keys = ["ABC-1".to_owned()];
+    let record = CheckRecord { verdict: "pass", summary: "ok", report: "{}", contents: "{}", keys: &keys };
+    for id in &ids {
+        store.record_check(*id, &record, 2_000).await.unwrap();
+    }
+    assert_eq!(store.recheck_issue("ABC-1", "jira-1", 3_000).await.unwrap(), Some(ids.clone()));
+    assert_eq!(store.recheck_issue("ABC-1", "jira-1", 3_000).await.unwrap(), None, "same delivery");
+    assert_eq!(store.recheck_issue("ABC-2", "jira-2", 3_000).await.unwrap(), Some(vec![]));
+    // A newer push on `deploy` closes the old deploy there: only `staging` is still open with ABC-1.
+    store.accept(&[push("d3", "deploy", 'c')], 4_000).await.unwrap();
+    assert_eq!(store.recheck_issue("ABC-1", "jira-3", 5_000).await.unwrap(), Some(vec![ids[1]]));
+}
+
+async fn manual_rechecks_are_deduplicated_by_delivery(store: Store) {
+    let accepted = store.accept(&[push("d1", "deploy", 'a')], 1_000).await.unwrap();
+    let Accepted::Queued { deploy, .. } = accepted[0] else { panic!() };
+    assert!(matches!(store.recheck(deploy, "recheck", None, 2_000).await.unwrap(), Some(Accepted::Queued { .. })));
+    assert!(matches!(
+        store.recheck(deploy, "recheck", Some("r1"), 2_000).await.unwrap(),
+        Some(Accepted::Queued { .. })
+    ));
+    assert_eq!(store.recheck(deploy, "recheck", Some("r1"), 2_000).await.unwrap(), Some(Accepted::Duplicate));
+    assert_eq!(store.recheck(deploy + 100, "recheck", None, 2_000).await.unwrap(), None);
+    assert_eq!(store.queue_depth().await.unwrap().queued, 3);
+}
+
+async fn deploys_keep_their_latest_report(store: Store) {
+    let accepted = store.accept(&[push("d1", "deploy", 'a')], 1_000).await.unwrap();
+    let Accepted::Queued { deploy, .. } = accepted[0] else { panic!() };
+    let before = store.deploy(deploy).await.unwrap().unwrap();
+    assert_eq!((before.verdict, before.report, before.job_state.as_deref()), (None, None, Some("queued")));
+    let keys = ["ABC-1".to_owned(), "ABC-2".to_owned()];
+    let first = CheckRecord { verdict: "fail", summary: "1 problem", report: "{\"a\":1}", contents: "{}", keys: &keys };
+    store.record_check(deploy, &first, 2_000).await.unwrap();
+    let second =
+        CheckRecord { verdict: "pass", summary: "ok", report: "{\"a\":2}", contents: "{\"c\":[]}", keys: &keys[..1] };
+    store.record_check(deploy, &second, 3_000).await.unwrap();
+    let after = store.deploy(deploy).await.unwrap().unwrap();
+    assert_eq!(after.verdict.as_deref(), Some("pass"));
+    assert_eq!(after.report.as_deref(), Some("{\"a\":2}"));
+    assert_eq!(after.contents.as_deref(), Some("{\"c\":[]}"));
+    assert_eq!(after.checked_at, Some(3_000));
+    assert_eq!(store.recheck_issue("ABC-2", "j", 4_000).await.unwrap(), Some(vec![]), "keys are replaced");
+    assert!(store.deploy(deploy + 1).await.unwrap().is_none());
+}
+
+async fn many_claimers_never_share_a_job(store: Store) {
+    let pushes: Vec<NewPush> =
+        (0..40).map(|i| NewPush { branch: format!("deploy-{i}"), ..push(&format!("d{i}"), "", 'a') }).collect();
+    store.accept(&pushes, 1_000).await.unwrap();
+    let claimers = (0..8).map(|w| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let owner = format!("w{w}");
+            let mut mine = Vec::new();
+            while let Some(job) = store.claim(&owner, 2_000, 60_000).await.unwrap() {
+                assert!(store.finish(job.id, &owner, "success", 2_000).await.unwrap());
+                mine.push(job.id);
+            }
+            mine
+        })
+    });
+    let mut all: Vec<i64> = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    all.sort_unstable();
+    let unique = all.len();
+    all.dedup();
+    assert_eq!((unique, all.len()), (40, 40), "each job claimed exactly once");
+}
