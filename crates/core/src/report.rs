@@ -22,6 +22,15 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The name JSON uses: `pass`, `fail`, `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+        }
+    }
+
     /// `0` pass, `1` the gate says no, `2` could not decide.
     pub fn exit_code(self) -> u8 {
         match self {

@@ -28,6 +28,29 @@ pub enum Command {
     Hook(HookCommand),
     /// Judge a canary against its baseline in Prometheus. Exit 0: pass; 1: fail (halt); 2: error; 3: inconclusive.
     Guard(GuardArgs),
+    /// Run the service: GitHub push webhooks in, commit statuses out (see docs/serve.md).
+    Serve(ServeArgs),
+    /// Ask a running server to check a deploy again (POST /api/deploys/{id}/recheck).
+    Recheck(RecheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The server's config: listen address, store, GitHub, repositories.
+    #[arg(long, default_value = "server.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RecheckArgs {
+    /// The deploy's id, as in its page's url (`/deploys/{id}`).
+    pub deploy: i64,
+    /// The server's public url.
+    #[arg(long, env = "GREENLIGHT_URL", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// The variable that holds the API's bearer token (the server's `api_token_env`).
+    #[arg(long, default_value = "GREENLIGHT_API_TOKEN")]
+    pub token_env: String,
 }
 
 #[derive(Debug, Args)]

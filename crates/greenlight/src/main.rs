@@ -9,6 +9,7 @@ mod deploy;
 mod guard;
 mod hook;
 mod output;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -47,5 +48,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
         cli::Command::Hook(cli::HookCommand::Install(args)) => hook::install(&args),
         cli::Command::Hook(cli::HookCommand::CommitMsg(args)) => hook::commit_msg(&args),
         cli::Command::Guard(args) => guard::run(&args, color),
+        cli::Command::Serve(args) => serve::serve(&args),
+        cli::Command::Recheck(args) => serve::recheck(&args),
     }
 }

@@ -90,10 +90,10 @@ pub struct CheckRecord<'a> {
     pub verdict: &'a str,
     /// The status description.
     pub summary: &'a str,
-    /// The report as JSON (docs/json.md).
-    pub report: &'a str,
+    /// The report as JSON (docs/json.md); `None` when the checks could not run.
+    pub report: Option<&'a str>,
     /// The contents as JSON (docs/json.md).
-    pub contents: &'a str,
+    pub contents: Option<&'a str>,
     pub keys: &'a [String],
 }
 
@@ -167,6 +167,15 @@ impl Store {
         Ok(Self { pool, backend })
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a transaction
+    /// that read first and then wrote would fail outright, instead of waiting, if another connection wrote between.
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -181,7 +190,7 @@ impl Store {
     /// deploy is recorded, older queued work on its branch is superseded, a job is queued, and the branch's head
     /// moves. The answers are in the order of `pushes`.
     pub async fn accept(&self, pushes: &[NewPush], now: i64) -> Result<Vec<Accepted>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let mut answers = Vec::with_capacity(pushes.len());
         for push in pushes {
             let inserted = sqlx::query(
@@ -234,7 +243,7 @@ impl Store {
         delivery: Option<&str>,
         now: i64,
     ) -> Result<Option<Accepted>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         if sqlx::query("SELECT id FROM deploys WHERE id = $1").bind(deploy).fetch_optional(&mut *tx).await?.is_none() {
             return Ok(None);
         }
@@ -251,7 +260,7 @@ impl Store {
     /// Queues a recheck of every open deploy (the head of its branch) that names `key`, once per `delivery`.
     /// Returns the deploys, or `None` for a delivery accepted before.
     pub async fn recheck_issue(&self, key: &str, delivery: &str, now: i64) -> Result<Option<Vec<i64>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         if !insert_delivery(&mut tx, delivery, "issue", now).await? {
             return Ok(None);
         }
@@ -286,7 +295,7 @@ impl Store {
                          ORDER BY id LIMIT 1 {lock})
              RETURNING id, deploy_id, reason, delivery_id, pending_posted, attempts"
         );
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let Some(row) = sqlx::query(&claim).bind(owner).bind(lease_until).bind(now).fetch_optional(&mut *tx).await?
         else {
             return Ok(None);
@@ -328,7 +337,7 @@ impl Store {
 
     /// Keeps a check's report with its deploy, and the keys it names.
     pub async fn record_check(&self, deploy: i64, check: &CheckRecord<'_>, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "UPDATE deploys SET checked_at = $1, verdict = $2, summary = $3, report = $4, contents = $5 WHERE id = $6",
         )

@@ -115,7 +115,7 @@ async fn issue_rechecks_reach_only_open_deploys_that_name_the_key(store: Store) 
     let ids: Vec<i64> =
         accepted.iter().map(|a| if let Accepted::Queued { deploy, .. } = a { *deploy } else { panic!() }).collect();
     let keys = ["ABC-1".to_owned()];
-    let record = CheckRecord { verdict: "pass", summary: "ok", report: "{}", contents: "{}", keys: &keys };
+    let record = CheckRecord { verdict: "pass", summary: "ok", report: Some("{}"), contents: Some("{}"), keys: &keys };
     for id in &ids {
         store.record_check(*id, &record, 2_000).await.unwrap();
     }
@@ -146,10 +146,21 @@ async fn deploys_keep_their_latest_report(store: Store) {
     let before = store.deploy(deploy).await.unwrap().unwrap();
     assert_eq!((before.verdict, before.report, before.job_state.as_deref()), (None, None, Some("queued")));
     let keys = ["ABC-1".to_owned(), "ABC-2".to_owned()];
-    let first = CheckRecord { verdict: "fail", summary: "1 problem", report: "{\"a\":1}", contents: "{}", keys: &keys };
+    let first = CheckRecord {
+        verdict: "fail",
+        summary: "1 problem",
+        report: Some("{\"a\":1}"),
+        contents: Some("{}"),
+        keys: &keys,
+    };
     store.record_check(deploy, &first, 2_000).await.unwrap();
-    let second =
-        CheckRecord { verdict: "pass", summary: "ok", report: "{\"a\":2}", contents: "{\"c\":[]}", keys: &keys[..1] };
+    let second = CheckRecord {
+        verdict: "pass",
+        summary: "ok",
+        report: Some("{\"a\":2}"),
+        contents: Some("{\"c\":[]}"),
+        keys: &keys[..1],
+    };
     store.record_check(deploy, &second, 3_000).await.unwrap();
     let after = store.deploy(deploy).await.unwrap().unwrap();
     assert_eq!(after.verdict.as_deref(), Some("pass"));

@@ -85,7 +85,10 @@ pub(crate) async fn gather(
     // `#12` and `acme/shop#12` are one issue: read it once.
     let mut seen = HashSet::new();
     let unique: Vec<&GithubRef> = refs.iter().map(|(_, r)| r).filter(|r| seen.insert(r.identity())).collect();
-    let reads = stream::iter(unique).map(|r| read(api, r)).buffer_unordered(GITHUB_CONCURRENCY).try_collect::<Vec<_>>();
+    // The futures are made before the stream, so that its type holds no closure over borrowed data: a stream
+    // that does is not provably `Send`, and the server runs this on a multi-threaded runtime.
+    let reads: Vec<_> = unique.into_iter().map(|r| read(api, r)).collect();
+    let reads = stream::iter(reads).buffer_unordered(GITHUB_CONCURRENCY).try_collect::<Vec<_>>();
     let (found, ready) = future::try_join(reads, ready_search(api, settings)).await?;
     let found: HashMap<(String, u64), GhIssue> = found.into_iter().flatten().collect();
 
@@ -160,11 +163,9 @@ async fn ready_search(api: &Api<'_>, settings: &Settings) -> Result<Vec<(GithubR
     }
     let searches: Vec<(&str, &str)> =
         repos.iter().flat_map(|repo| labels.iter().map(move |label| (*repo, *label))).collect();
-    let lists: Vec<Vec<(GithubRef, GhIssue)>> = stream::iter(searches)
-        .map(|(repo, label)| list_labelled(api, repo, label))
-        .buffer_unordered(GITHUB_CONCURRENCY)
-        .try_collect()
-        .await?;
+    let searches: Vec<_> = searches.into_iter().map(|(repo, label)| list_labelled(api, repo, label)).collect();
+    let lists: Vec<Vec<(GithubRef, GhIssue)>> =
+        stream::iter(searches).buffer_unordered(GITHUB_CONCURRENCY).try_collect().await?;
     let mut seen = HashSet::new();
     Ok(lists.into_iter().flatten().filter(|(r, _)| seen.insert(r.identity())).collect())
 }

@@ -162,11 +162,10 @@ impl Jira<'_> {
                 requested.insert(key.as_str().to_ascii_uppercase(), key.clone());
             }
             let keys: Vec<&str> = pending.iter().map(IssueKey::as_str).collect();
-            let answers: Vec<Vec<RawIssue>> = stream::iter(keys.chunks(KEYS_PER_READ))
-                .map(|chunk| self.read(chunk))
-                .buffer_unordered(JIRA_CONCURRENCY)
-                .try_collect()
-                .await?;
+            // Futures first, then the stream: see the note in `github::gather`.
+            let reads: Vec<_> = keys.chunks(KEYS_PER_READ).map(|chunk| self.read(chunk)).collect();
+            let answers: Vec<Vec<RawIssue>> =
+                stream::iter(reads).buffer_unordered(JIRA_CONCURRENCY).try_collect().await?;
             let mut parents = Vec::new();
             for raw in answers.into_iter().flatten() {
                 // An issue moved to another project answers under its new key; it is not the one asked for.

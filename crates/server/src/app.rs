@@ -1,0 +1,316 @@
+//! The HTTP side: routes, webhook verification and routing, the recheck API, health, metrics, and the deploy page.
+//!
+//! A webhook's signature is checked over the raw body before anything reads it. A push to a deploy branch is
+//! answered only once it is committed to the inbox; everything else is answered at once and forgotten.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use greenlight_github::GitHub;
+use greenlight_github::webhook::{self, DELIVERY_HEADER, EVENT_HEADER, Event, MAX_BODY_BYTES, SIGNATURE_HEADER};
+use greenlight_http::Secret;
+use greenlight_store::{Accepted, NewPush, Store};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::ServerConfig;
+use crate::inbox::Inbox;
+use crate::metrics::Metrics;
+use crate::{Secrets, page};
+
+/// Jira Cloud signs webhooks like GitHub, under the legacy header name.
+const JIRA_SIGNATURE_HEADER: &str = "X-Hub-Signature";
+/// Jira's id for one webhook delivery, kept across its retries.
+const JIRA_DELIVERY_HEADER: &str = "X-Atlassian-Webhook-Identifier";
+
+pub struct App {
+    pub config: ServerConfig,
+    secrets: Secrets,
+    pub store: Store,
+    pub github: GitHub,
+    pub inbox: Inbox,
+    pub metrics: Metrics,
+    /// One lock per mirror clone: a fetch and a read of the same mirror never overlap.
+    mirrors: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl App {
+    pub fn new(config: ServerConfig, secrets: Secrets, store: Store, github: GitHub, inbox: Inbox) -> Self {
+        Self { config, secrets, store, github, inbox, metrics: Metrics::default(), mirrors: Mutex::default() }
+    }
+
+    pub fn mirror_lock(&self, repo: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut mirrors = self.mirrors.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        mirrors.entry(repo.to_owned()).or_default().clone()
+    }
+
+    pub fn deploy_url(&self, id: i64) -> String {
+        format!("{}/deploys/{id}", self.config.public_url)
+    }
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/webhooks/github", post(github_webhook))
+        .route("/webhooks/jira", post(jira_webhook))
+        .route("/api/deploys/{id}/recheck", post(recheck))
+        .route("/api/deploys/{id}", get(deploy_json))
+        .route("/deploys/{id}", get(deploy_page))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(app)
+}
+
+/// An answer with a small JSON body: `{"status": ..., "message": ...}`.
+fn answer(code: StatusCode, status: &str, message: impl Into<String>) -> Response {
+    (code, axum::Json(json!({"status": status, "message": message.into()}))).into_response()
+}
+
+/// The answer to a body that could not be read (413 over the limit).
+fn unreadable(rejection: BytesRejection) -> (&'static str, Response) {
+    let code = rejection.status();
+    let message = if code == StatusCode::PAYLOAD_TOO_LARGE {
+        format!("the body is larger than {MAX_BODY_BYTES} bytes")
+    } else {
+        rejection.body_text()
+    };
+    ("unreadable", answer(code, "rejected", message))
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn github_webhook(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let event = header_str(&headers, EVENT_HEADER).unwrap_or_default().to_owned();
+    let (outcome, response) = github_delivery(&app, &headers, &event, body).await;
+    app.metrics.delivery(if event.is_empty() { "none" } else { &event }, outcome);
+    response
+}
+
+async fn github_delivery(
+    app: &App,
+    headers: &HeaderMap,
+    event: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> (&'static str, Response) {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return unreadable(rejection),
+    };
+    let signature = header_str(headers, SIGNATURE_HEADER);
+    if let Err(error) = webhook::verify_signature(app.secrets.webhook.expose().as_bytes(), &body, signature) {
+        tracing::warn!(%error, "webhook refused");
+        return ("unauthorized", answer(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string()));
+    }
+    let Some(delivery) = header_str(headers, DELIVERY_HEADER).filter(|d| !d.is_empty()) else {
+        return (
+            "malformed",
+            answer(StatusCode::BAD_REQUEST, "malformed", format!("missing {DELIVERY_HEADER} header")),
+        );
+    };
+    let span = tracing::info_span!("delivery", delivery = %delivery, event = %event);
+    let _entered = span.enter();
+    let push = match webhook::parse(event, &body) {
+        Ok(Event::Push(push)) => push,
+        Ok(Event::Ping(_)) => return ("pong", answer(StatusCode::OK, "pong", "greenlight is listening")),
+        Ok(Event::Other(name)) => {
+            return ("ignored", answer(StatusCode::OK, "ignored", format!("{name} events are not used")));
+        }
+        Err(error) => {
+            tracing::warn!(%error, "malformed delivery");
+            return ("malformed", answer(StatusCode::BAD_REQUEST, "malformed", error.to_string()));
+        }
+    };
+    let Some(repo) = app.config.repositories.get(&push.repository) else {
+        return (
+            "ignored",
+            answer(StatusCode::OK, "ignored", format!("repository {} is not configured", push.repository)),
+        );
+    };
+    let Some(branch) = push.branch().filter(|b| repo.is_deploy_branch(b)) else {
+        return ("ignored", answer(StatusCode::OK, "ignored", format!("{} is not a deploy branch", push.git_ref)));
+    };
+    if push.deleted {
+        return ("ignored", answer(StatusCode::OK, "ignored", format!("branch {branch} was deleted")));
+    }
+    let new = NewPush {
+        delivery: delivery.to_owned(),
+        repo: push.repository.clone(),
+        branch: branch.to_owned(),
+        sha: push.after.clone(),
+        clone_url: repo.clone_url.clone().unwrap_or_else(|| push.clone_url.clone()),
+    };
+    drop(_entered);
+    match app.inbox.accept(new).await {
+        Ok(Accepted::Queued { deploy, .. }) => {
+            tracing::info!(parent: &span, deploy, sha = %push.after, "push accepted");
+            let body = json!({"status": "accepted", "deploy": deploy, "url": app.deploy_url(deploy)});
+            ("accepted", (StatusCode::ACCEPTED, axum::Json(body)).into_response())
+        }
+        Ok(Accepted::Duplicate) => {
+            ("duplicate", answer(StatusCode::OK, "duplicate", format!("delivery {delivery} was accepted before")))
+        }
+        Err(error) => {
+            tracing::error!(parent: &span, %error, "push not accepted");
+            ("error", answer(StatusCode::SERVICE_UNAVAILABLE, "error", "the delivery could not be stored; retry it"))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct JiraEvent {
+    #[serde(rename = "webhookEvent")]
+    event: Option<String>,
+    issue: Option<JiraIssue>,
+}
+
+#[derive(Deserialize)]
+struct JiraIssue {
+    key: String,
+}
+
+async fn jira_webhook(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let (outcome, response) = jira_delivery(&app, &headers, body).await;
+    app.metrics.delivery("jira", outcome);
+    response
+}
+
+async fn jira_delivery(
+    app: &App,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> (&'static str, Response) {
+    let Some(secret) = &app.secrets.jira else {
+        return ("ignored", answer(StatusCode::NOT_FOUND, "disabled", "no [jira] webhook secret is configured"));
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return unreadable(rejection),
+    };
+    let signature = header_str(headers, JIRA_SIGNATURE_HEADER);
+    if let Err(error) = webhook::verify_signature(secret.expose().as_bytes(), &body, signature) {
+        return ("unauthorized", answer(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string()));
+    }
+    let event: JiraEvent = match serde_json::from_slice(&body) {
+        Ok(event) => event,
+        Err(error) => {
+            return (
+                "malformed",
+                answer(StatusCode::BAD_REQUEST, "malformed", format!("malformed jira payload: {error}")),
+            );
+        }
+    };
+    let Some(issue) = event.issue else {
+        let name = event.event.unwrap_or_default();
+        return ("ignored", answer(StatusCode::OK, "ignored", format!("{name} names no issue")));
+    };
+    // Jira keeps the identifier across retries of one delivery; without it, each delivery stands alone.
+    let delivery = match header_str(headers, JIRA_DELIVERY_HEADER) {
+        Some(id) if !id.is_empty() => format!("jira:{id}"),
+        _ => format!("jira:{}:{}", issue.key, crate::worker::now_ms()),
+    };
+    match app.store.recheck_issue(&issue.key, &delivery, crate::worker::now_ms()).await {
+        Ok(Some(deploys)) => {
+            app.inbox.committed.notify_waiters();
+            tracing::info!(delivery = %delivery, key = %issue.key, ?deploys, "issue changed: rechecking");
+            let body = json!({"status": "accepted", "key": issue.key, "deploys": deploys});
+            ("accepted", (StatusCode::ACCEPTED, axum::Json(body)).into_response())
+        }
+        Ok(None) => {
+            ("duplicate", answer(StatusCode::OK, "duplicate", format!("delivery {delivery} was accepted before")))
+        }
+        Err(error) => {
+            tracing::error!(%error, "jira delivery not stored");
+            ("error", answer(StatusCode::SERVICE_UNAVAILABLE, "error", "the delivery could not be stored; retry it"))
+        }
+    }
+}
+
+async fn recheck(State(app): State<Arc<App>>, Path(id): Path<i64>, headers: HeaderMap) -> Response {
+    let Some(token) = &app.secrets.api_token else {
+        return answer(StatusCode::NOT_FOUND, "disabled", "the API is off: set api_token_env in the server config");
+    };
+    let given = header_str(&headers, header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "));
+    if !given.is_some_and(|given| same_secret(given, token)) {
+        return answer(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required");
+    }
+    match app.store.recheck(id, "recheck", None, crate::worker::now_ms()).await {
+        Ok(Some(Accepted::Queued { job, .. })) => {
+            app.inbox.committed.notify_waiters();
+            let body = json!({"status": "accepted", "deploy": id, "job": job, "url": app.deploy_url(id)});
+            (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+        }
+        Ok(Some(Accepted::Duplicate)) => answer(StatusCode::OK, "duplicate", "already queued"),
+        Ok(None) => answer(StatusCode::NOT_FOUND, "not_found", format!("no deploy {id}")),
+        Err(error) => store_failed(error),
+    }
+}
+
+fn same_secret(given: &str, expected: &Secret) -> bool {
+    use subtle::ConstantTimeEq as _;
+    given.as_bytes().ct_eq(expected.expose().as_bytes()).into()
+}
+
+fn store_failed(error: greenlight_store::StoreError) -> Response {
+    tracing::error!(%error, "store query failed");
+    answer(StatusCode::SERVICE_UNAVAILABLE, "error", "the store is unavailable")
+}
+
+async fn deploy_json(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Response {
+    match app.store.deploy(id).await {
+        Ok(Some(record)) => axum::Json(page::summary(&record)).into_response(),
+        Ok(None) => answer(StatusCode::NOT_FOUND, "not_found", format!("no deploy {id}")),
+        Err(error) => store_failed(error),
+    }
+}
+
+async fn deploy_page(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Response {
+    match app.store.deploy(id).await {
+        Ok(Some(record)) => match page::render(&record, &app.config.status_context) {
+            Ok(html) => Html(html).into_response(),
+            Err(error) => {
+                tracing::error!(%error, deploy = id, "cannot render the deploy page");
+                (StatusCode::INTERNAL_SERVER_ERROR, "cannot render this deploy").into_response()
+            }
+        },
+        Ok(None) => {
+            (StatusCode::NOT_FOUND, Html(format!("<!doctype html><title>greenlight</title><p>No deploy {id}.</p>")))
+                .into_response()
+        }
+        Err(error) => store_failed(error),
+    }
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    match app.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "the store is unreachable\n").into_response()
+        }
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let depth = app.store.queue_depth().await.ok();
+    let text = app.metrics.encode(depth, &app.github.client().stats());
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
+}

@@ -1,0 +1,262 @@
+//! `server.toml`: where the service listens, its store, GitHub, and the repositories it gates.
+//!
+//! Owns: parsing (unknown keys are refused, errors point at `file:line:column`), defaults, and validation into a
+//! [`ServerConfig`]. Reading secrets from the variables it names happens at start-up ([`crate::Secrets`]).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use greenlight_core::text::line_column;
+use serde::Deserialize;
+
+/// The status context greenlight posts under unless the config names another.
+pub const DEFAULT_CONTEXT: &str = "greenlight/pre-deploy";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}:{line}:{column}: {message}")]
+pub struct ServerConfigError {
+    pub origin: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    listen: String,
+    public_url: String,
+    #[serde(default = "default_database_url")]
+    database_url: String,
+    #[serde(default = "default_data_dir")]
+    data_dir: PathBuf,
+    /// Jobs processed at once by this process; 0 accepts webhooks and leaves the work to other replicas.
+    workers: Option<usize>,
+    status_context: Option<String>,
+    /// How often to compare the deploy branches' heads with the stored deploys.
+    reconcile_every: Option<toml::Spanned<String>>,
+    /// How long a claimed job stays claimed without a renewal; a dead worker's job is taken over after this.
+    lease: Option<toml::Spanned<String>>,
+    /// The first wait before a failed job (GitHub or the remote unreachable) runs again; it doubles up to `retry_max`.
+    retry_first: Option<toml::Spanned<String>>,
+    retry_max: Option<toml::Spanned<String>>,
+    /// The variable that holds the bearer token of `POST /api/deploys/{id}/recheck`; without it the API is off.
+    api_token_env: Option<String>,
+    github: RawGithub,
+    jira: Option<RawJira>,
+    #[serde(default)]
+    repositories: Vec<RawRepository>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGithub {
+    #[serde(default = "default_api_url")]
+    api_url: String,
+    #[serde(default = "default_token_env")]
+    token_env: String,
+    #[serde(default = "default_secret_env")]
+    webhook_secret_env: String,
+    /// The longest one call to GitHub may take.
+    attempt_timeout: Option<toml::Spanned<String>>,
+    /// How long calls stop after GitHub failed several times in a row.
+    breaker_cooldown: Option<toml::Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJira {
+    webhook_secret_env: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRepository {
+    name: toml::Spanned<String>,
+    clone_url: Option<String>,
+    production: String,
+    deploy_branches: Vec<String>,
+    /// A greenlight.toml on the server that replaces the repository's own.
+    rules: Option<PathBuf>,
+}
+
+fn default_database_url() -> String {
+    "sqlite://greenlight.db".into()
+}
+fn default_data_dir() -> PathBuf {
+    "greenlight-data".into()
+}
+fn default_api_url() -> String {
+    greenlight_github::DEFAULT_API_URL.into()
+}
+fn default_token_env() -> String {
+    "GITHUB_TOKEN".into()
+}
+fn default_secret_env() -> String {
+    "GITHUB_WEBHOOK_SECRET".into()
+}
+
+/// A validated `server.toml`.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub workers: usize,
+    pub status_context: String,
+    pub reconcile_every: Duration,
+    pub lease: Duration,
+    pub retry_first: Duration,
+    pub retry_max: Duration,
+    pub api_token_env: Option<String>,
+    pub github: GithubConfig,
+    pub jira_secret_env: Option<String>,
+    /// By `owner/name`.
+    pub repositories: BTreeMap<String, RepositoryConfig>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GithubConfig {
+    pub api_url: String,
+    pub token_env: String,
+    pub webhook_secret_env: String,
+    pub attempt_timeout: Duration,
+    pub breaker_cooldown: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct RepositoryConfig {
+    pub name: String,
+    pub clone_url: Option<String>,
+    pub production: String,
+    pub deploy_branches: Vec<String>,
+    pub rules: Option<PathBuf>,
+}
+
+impl RepositoryConfig {
+    pub fn is_deploy_branch(&self, branch: &str) -> bool {
+        self.deploy_branches.iter().any(|b| b == branch)
+    }
+}
+
+impl ServerConfig {
+    /// Parses and validates `text`; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ServerConfigError> {
+        let located = |span: Option<std::ops::Range<usize>>, message: String| {
+            let (line, column) = line_column(text, span.map_or(0, |s| s.start));
+            ServerConfigError { origin: origin.to_owned(), line, column, message }
+        };
+        let raw: Raw = toml::from_str(text).map_err(|e| located(e.span(), e.message().to_owned()))?;
+        let listen = raw.listen.parse().map_err(|_| {
+            located(None, format!("listen = {:?} is not an address like \"127.0.0.1:8080\"", raw.listen))
+        })?;
+        let duration = |value: &Option<toml::Spanned<String>>, default: Duration| match value {
+            None => Ok(default),
+            Some(value) => parse_duration(value.get_ref()).ok_or_else(|| {
+                located(Some(value.span()), format!("{:?} is not a duration like \"30s\" or \"5m\"", value.get_ref()))
+            }),
+        };
+        let mut repositories = BTreeMap::new();
+        for repo in raw.repositories {
+            let name = repo.name.get_ref().clone();
+            if name.split('/').count() != 2 || name.split('/').any(str::is_empty) {
+                return Err(located(Some(repo.name.span()), format!("repository name {name:?} is not owner/name")));
+            }
+            if repo.deploy_branches.is_empty() {
+                return Err(located(Some(repo.name.span()), format!("repository {name} has no deploy_branches")));
+            }
+            let config = RepositoryConfig {
+                name: name.clone(),
+                clone_url: repo.clone_url,
+                production: repo.production,
+                deploy_branches: repo.deploy_branches,
+                rules: repo.rules,
+            };
+            if repositories.insert(name.clone(), config).is_some() {
+                return Err(located(Some(repo.name.span()), format!("repository {name} is listed twice")));
+            }
+        }
+        Ok(Self {
+            listen,
+            public_url: raw.public_url.trim_end_matches('/').to_owned(),
+            database_url: raw.database_url,
+            data_dir: raw.data_dir,
+            workers: raw.workers.unwrap_or(4),
+            status_context: raw.status_context.unwrap_or_else(|| DEFAULT_CONTEXT.to_owned()),
+            reconcile_every: duration(&raw.reconcile_every, Duration::from_secs(300))?,
+            lease: duration(&raw.lease, Duration::from_secs(60))?,
+            retry_first: duration(&raw.retry_first, Duration::from_secs(5))?,
+            retry_max: duration(&raw.retry_max, Duration::from_secs(300))?,
+            api_token_env: raw.api_token_env,
+            github: GithubConfig {
+                api_url: raw.github.api_url,
+                token_env: raw.github.token_env,
+                webhook_secret_env: raw.github.webhook_secret_env,
+                attempt_timeout: duration(&raw.github.attempt_timeout, Duration::from_secs(10))?,
+                breaker_cooldown: duration(&raw.github.breaker_cooldown, Duration::from_secs(30))?,
+            },
+            jira_secret_env: raw.jira.map(|j| j.webhook_secret_env),
+            repositories,
+        })
+    }
+}
+
+/// `"500ms"`, `"30s"`, `"5m"`, `"1h"` (jiff's friendly format); positive only.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let parsed: jiff::SignedDuration = text.trim().parse().ok()?;
+    Duration::try_from(parsed).ok().filter(|d| !d.is_zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+listen = "127.0.0.1:8080"
+public_url = "http://127.0.0.1:8080/"
+
+[github]
+
+[[repositories]]
+name = "acme/shop"
+production = "production"
+deploy_branches = ["deploy"]
+"#;
+
+    #[test]
+    fn defaults_fill_what_the_file_leaves_out() {
+        let config = ServerConfig::parse(MINIMAL, "server.toml").unwrap();
+        assert_eq!(config.public_url, "http://127.0.0.1:8080");
+        assert_eq!(config.database_url, "sqlite://greenlight.db");
+        assert_eq!(config.status_context, "greenlight/pre-deploy");
+        assert_eq!(config.github.webhook_secret_env, "GITHUB_WEBHOOK_SECRET");
+        assert_eq!(config.reconcile_every, Duration::from_secs(300));
+        let repo = &config.repositories["acme/shop"];
+        assert!(repo.is_deploy_branch("deploy") && !repo.is_deploy_branch("main"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_located() {
+        let error = ServerConfig::parse(&MINIMAL.replace("[github]", "[github]\ntoken = 1"), "s.toml").unwrap_err();
+        assert_eq!((error.line, error.column), (6, 1), "{error}");
+        assert!(error.to_string().starts_with("s.toml:6:1: unknown field `token`"), "{error}");
+
+        let error = ServerConfig::parse(&format!("lease = \"soon\"\n{MINIMAL}"), "s.toml").unwrap_err();
+        assert_eq!(error.to_string(), "s.toml:1:9: \"soon\" is not a duration like \"30s\" or \"5m\"");
+
+        let error = ServerConfig::parse(&MINIMAL.replace("acme/shop", "shop"), "s.toml").unwrap_err();
+        assert!(error.to_string().contains("\"shop\" is not owner/name"), "{error}");
+    }
+
+    #[test]
+    fn durations_read_the_friendly_format() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("-1s"), None);
+    }
+}

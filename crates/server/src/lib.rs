@@ -1,0 +1,150 @@
+//! `greenlight serve`: signed GitHub push webhooks in, commit statuses out, with nothing acknowledged ever lost.
+//!
+//! The flow is one way: a webhook is verified, written to the store's inbox ([`inbox`], one commit per batch) and
+//! only then acknowledged; workers ([`worker`]) claim jobs under leases, compute the deploy in a mirror clone, store
+//! the report and post the statuses; [`reconcile`] finds pushes whose webhooks never came. Rechecks (Jira webhooks,
+//! the API) only queue jobs. Owns: routes, HTML, the job loop. Does not own: SQL (`greenlight-store`), GitHub's
+//! wire shapes (`greenlight-github`), or what a deploy contains and whether it passes (`greenlight-deploy`).
+
+mod app;
+pub mod config;
+mod inbox;
+mod metrics;
+mod page;
+mod reconcile;
+mod worker;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use greenlight_github::GitHub;
+use greenlight_http::{Auth, Client, Policy, Secret, Url};
+use greenlight_store::Store;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::{ServerConfig, ServerConfigError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{0} is not set: the server refuses to start without it")]
+    MissingSecret(String),
+    #[error("invalid github api_url {0:?}")]
+    ApiUrl(String),
+    #[error(transparent)]
+    Store(#[from] greenlight_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("the server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The secrets the config names: read from the environment once at start ([`Secrets::read`]), or given directly by
+/// an embedding program or a test.
+pub struct Secrets {
+    /// Verifies `X-Hub-Signature-256` on GitHub webhooks. Required: without it the server does not start.
+    pub webhook: Secret,
+    /// Verifies Jira webhooks; `None` turns `/webhooks/jira` off.
+    pub jira: Option<Secret>,
+    /// The bearer token of the recheck API; `None` turns the API off.
+    pub api_token: Option<Secret>,
+    /// Sent to GitHub with every status.
+    pub github_token: Secret,
+}
+
+impl Secrets {
+    pub fn read(config: &ServerConfig) -> Result<Self, ServerError> {
+        let read = |var: &str| match std::env::var(var) {
+            Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
+            _ => Err(ServerError::MissingSecret(var.to_owned())),
+        };
+        Ok(Self {
+            webhook: read(&config.github.webhook_secret_env)?,
+            jira: config.jira_secret_env.as_deref().map(read).transpose()?,
+            api_token: config.api_token_env.as_deref().map(read).transpose()?,
+            github_token: read(&config.github.token_env)?,
+        })
+    }
+}
+
+/// A running server: its address, and the way to stop it.
+pub struct Running {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), ServerError>>,
+}
+
+impl Running {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Graceful shutdown: stop accepting, answer the requests in flight (each is committed before its answer),
+    /// let workers finish their current job, close the store.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        let _ = self.stop.send(true);
+        self.wait().await
+    }
+
+    /// Runs until the server stops on its own (an error) or is shut down. Call it once.
+    pub async fn wait(&mut self) -> Result<(), ServerError> {
+        (&mut self.task).await.unwrap_or_else(|e| Err(ServerError::Serve(std::io::Error::other(e))))
+    }
+}
+
+/// Reads the secrets from the environment, then [`start_with`].
+pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
+    let secrets = Secrets::read(&config)?;
+    start_with(config, secrets).await
+}
+
+/// Opens the store, binds the listener, and starts the workers and the reconciler.
+pub async fn start_with(config: ServerConfig, secrets: Secrets) -> Result<Running, ServerError> {
+    if secrets.webhook.expose().is_empty() {
+        return Err(ServerError::MissingSecret(config.github.webhook_secret_env.clone()));
+    }
+    let store = Store::connect(&config.database_url).await?;
+    let policy = Policy {
+        attempt_timeout: config.github.attempt_timeout,
+        breaker_cooldown: config.github.breaker_cooldown,
+        ..Policy::default()
+    };
+    let client = Client::builder()
+        .policy(policy)
+        .credential_name(config.github.token_env.clone())
+        .build()
+        .map_err(|e| ServerError::Client(e.to_string()))?;
+    let api_url = Url::parse(&config.github.api_url).map_err(|_| ServerError::ApiUrl(config.github.api_url.clone()))?;
+    let github = GitHub::new(client, api_url, Auth::Bearer(secrets.github_token.clone()))
+        .map_err(|_| ServerError::ApiUrl(config.github.api_url.clone()))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+    let (stop, stopped) = watch::channel(false);
+    let (inbox, writer) = inbox::Inbox::start(store.clone());
+    let app = Arc::new(app::App::new(config, secrets, store.clone(), github, inbox));
+    let task = tokio::spawn(async move {
+        let workers: Vec<_> =
+            (0..app.config.workers).map(|n| tokio::spawn(worker::run(app.clone(), n, stopped.clone()))).collect();
+        let reconciler = tokio::spawn(reconcile::run(app.clone(), stopped.clone()));
+        let mut until_stopped = stopped.clone();
+        let served = axum::serve(listener, app::router(app.clone()))
+            .with_graceful_shutdown(async move {
+                let _ = until_stopped.wait_for(|stop| *stop).await;
+            })
+            .await;
+        // Every request that got an answer was committed; the writer ends once the last sender is gone.
+        app.inbox.close();
+        let _ = writer.await;
+        for worker in workers {
+            let _ = worker.await;
+        }
+        reconciler.abort();
+        store.close().await;
+        served.map_err(ServerError::Serve)
+    });
+    Ok(Running { addr, stop, task })
+}

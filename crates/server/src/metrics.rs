@@ -1,0 +1,115 @@
+//! `GET /metrics`: deliveries by event and outcome, the queue's depth, job durations, jobs by final state, and the
+//! outbound GitHub calls by status code, in the OpenMetrics text format.
+
+use greenlight_http::Stats;
+use greenlight_store::QueueDepth;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    event: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutboundLabels {
+    code: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    deliveries: Family<DeliveryLabels, Counter>,
+    jobs: Family<JobLabels, Counter>,
+    job_seconds: Histogram,
+    queue: Family<QueueLabels, Gauge>,
+    outbound: Family<OutboundLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("greenlight");
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register("webhook_deliveries", "Webhook deliveries by event and outcome", deliveries.clone());
+        let jobs = Family::<JobLabels, Counter>::default();
+        registry.register("jobs_finished", "Jobs finished, by the final status posted", jobs.clone());
+        let job_seconds = Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]);
+        registry.register("job_duration_seconds", "Time from claiming a job to its final status", job_seconds.clone());
+        let queue = Family::<QueueLabels, Gauge>::default();
+        registry.register("queue_depth", "Jobs queued or running, from the store", queue.clone());
+        let outbound = Family::<OutboundLabels, Gauge>::default();
+        registry.register(
+            "github_responses",
+            "Answers GitHub gave to this process's calls, by status code (attempts; errors as code=\"none\")",
+            outbound.clone(),
+        );
+        Self { registry, deliveries, jobs, job_seconds, queue, outbound }
+    }
+}
+
+impl Metrics {
+    pub fn delivery(&self, event: &str, outcome: &str) {
+        self.deliveries.get_or_create(&DeliveryLabels { event: event.to_owned(), outcome: outcome.to_owned() }).inc();
+    }
+
+    pub fn job_finished(&self, state: &str, seconds: f64) {
+        self.jobs.get_or_create(&JobLabels { state: state.to_owned() }).inc();
+        self.job_seconds.observe(seconds);
+    }
+
+    /// The text exposition; `depth` is `None` when the store did not answer.
+    pub fn encode(&self, depth: Option<QueueDepth>, github: &Stats) -> String {
+        if let Some(depth) = depth {
+            self.queue.get_or_create(&QueueLabels { state: "queued".into() }).set(depth.queued);
+            self.queue.get_or_create(&QueueLabels { state: "running".into() }).set(depth.running);
+        }
+        for (code, count) in &github.responses {
+            self.outbound.get_or_create(&OutboundLabels { code: code.to_string() }).set(*count as i64);
+        }
+        let failed: u64 = github.attempt_errors.values().sum();
+        self.outbound.get_or_create(&OutboundLabels { code: "none".into() }).set(failed as i64);
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_carries_each_family() {
+        let metrics = Metrics::default();
+        metrics.delivery("push", "accepted");
+        metrics.delivery("push", "accepted");
+        metrics.job_finished("success", 0.2);
+        let mut stats = Stats::default();
+        stats.responses.insert(201, 3);
+        let text = metrics.encode(Some(QueueDepth { queued: 4, running: 1 }), &stats);
+        for line in [
+            "greenlight_webhook_deliveries_total{event=\"push\",outcome=\"accepted\"} 2",
+            "greenlight_jobs_finished_total{state=\"success\"} 1",
+            "greenlight_job_duration_seconds_count 1",
+            "greenlight_queue_depth{state=\"queued\"} 4",
+            "greenlight_github_responses{code=\"201\"} 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The read-only deploy page at a status's `target_url`, and the same facts as JSON for the API.
+//!
+//! Every piece of commit and issue text reaches the page through askama's HTML escaping; nothing is marked safe.
+
+use askama::Template;
+use greenlight_core::{Contents, Report};
+use greenlight_store::DeployRecord;
+use serde::Serialize;
+
+#[derive(Template)]
+#[template(path = "deploy.html")]
+struct DeployPage<'a> {
+    record: &'a DeployRecord,
+    context: &'a str,
+    short_sha: &'a str,
+    /// `pass`, `fail`, `error`, or `checking` before the first report.
+    verdict: &'a str,
+    checked_at: String,
+    checks: Vec<CheckView<'a>>,
+    issues: Vec<IssueView<'a>>,
+    commits: Vec<CommitView<'a>>,
+    without_key: usize,
+}
+
+struct CheckView<'a> {
+    id: &'a str,
+    outcome: String,
+    summary: &'a str,
+    findings: Vec<FindingView<'a>>,
+}
+
+struct FindingView<'a> {
+    code: &'a str,
+    severity: String,
+    message: &'a str,
+    subject: &'a str,
+}
+
+struct IssueView<'a> {
+    key: String,
+    summary: &'a str,
+    status: &'a str,
+    url: Option<&'a str>,
+    commits: usize,
+}
+
+struct CommitView<'a> {
+    short: &'a str,
+    subject: &'a str,
+    author: &'a str,
+    time: &'a str,
+    keys: String,
+    merge: bool,
+}
+
+/// A serialized enum's name (`"pass"`, `"deny"`).
+fn name(value: &impl Serialize) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..10).unwrap_or(sha)
+}
+
+fn time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default()
+}
+
+/// A stored report or contents that no longer parses is shown as missing rather than failing the page.
+fn parsed<T: serde::de::DeserializeOwned>(json: Option<&str>) -> Option<T> {
+    json.and_then(|json| serde_json::from_str(json).ok())
+}
+
+pub fn render(record: &DeployRecord, context: &str) -> Result<String, askama::Error> {
+    let report: Option<Report> = parsed(record.report.as_deref());
+    let contents: Option<Contents> = parsed(record.contents.as_deref());
+    let checks = report.iter().flat_map(|r| &r.checks).map(|check| CheckView {
+        id: &check.id,
+        outcome: name(&check.outcome),
+        summary: &check.summary,
+        findings: check
+            .findings
+            .iter()
+            .map(|f| FindingView {
+                code: &f.code,
+                severity: name(&f.severity),
+                message: &f.message,
+                subject: &f.subject,
+            })
+            .collect(),
+    });
+    let issues = report.iter().flat_map(|r| &r.issues).map(|issue| IssueView {
+        key: issue.key.to_string(),
+        summary: issue.summary.as_deref().unwrap_or_default(),
+        status: issue.status.as_deref().unwrap_or_default(),
+        url: issue.url.as_deref(),
+        commits: issue.commits.len(),
+    });
+    let commits = contents.iter().flat_map(|c| &c.commits).map(|commit| CommitView {
+        short: short(&commit.sha),
+        subject: &commit.subject,
+        author: &commit.author,
+        time: &commit.time,
+        keys: commit.keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        merge: commit.merge,
+    });
+    DeployPage {
+        record,
+        context,
+        short_sha: short(&record.deploy.sha),
+        verdict: record.verdict.as_deref().unwrap_or("checking"),
+        checked_at: record.checked_at.map(time).unwrap_or_default(),
+        checks: checks.collect(),
+        issues: issues.collect(),
+        commits: commits.collect(),
+        without_key: contents.as_ref().map_or(0, |c| c.commits_without_key.len()),
+    }
+    .render()
+}
+
+/// `GET /api/deploys/{id}`: the deploy, its state, and its report as stored.
+pub fn summary(record: &DeployRecord) -> serde_json::Value {
+    let report: Option<serde_json::Value> = parsed(record.report.as_deref());
+    serde_json::json!({
+        "id": record.deploy.id,
+        "repo": record.deploy.repo,
+        "branch": record.deploy.branch,
+        "sha": record.deploy.sha,
+        "verdict": record.verdict,
+        "summary": record.summary,
+        "job_state": record.job_state,
+        "status": record.final_state,
+        "checked_at": record.checked_at.map(time),
+        "report": report,
+    })
+}

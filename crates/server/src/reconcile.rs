@@ -1,0 +1,77 @@
+//! Reconciling: on start and every `reconcile_every`, fetch each repository's mirror and queue the head of every
+//! deploy branch that has no deploy yet. GitHub does not redeliver a webhook that failed, so this is how a push
+//! missed during downtime still gets its status.
+//!
+//! The delivery id of a found push is `reconcile:{repo}:{branch}:{sha}`, so replicas reconciling at once queue it
+//! once.
+
+use std::sync::Arc;
+
+use greenlight_git::Mirror;
+use greenlight_store::{Accepted, NewPush};
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::config::RepositoryConfig;
+
+pub async fn run(app: Arc<App>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        for repo in app.config.repositories.values() {
+            if let Err(error) = reconcile(&app, repo).await {
+                tracing::warn!(repo = %repo.name, %error, "cannot reconcile");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(app.config.reconcile_every) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Queues the deploy branches' heads that no deploy records. Returns how many were queued.
+pub async fn reconcile(app: &App, repo: &RepositoryConfig) -> Result<usize, String> {
+    let url = match &repo.clone_url {
+        Some(url) => url.clone(),
+        None => match app.store.clone_url(&repo.name).await.map_err(|e| e.to_string())? {
+            Some(url) => url,
+            // Nothing was ever pushed and the config names no clone_url: there is nothing to compare with.
+            None => return Ok(0),
+        },
+    };
+    let mirror = Mirror::new(crate::worker::mirror_path(&app.config.data_dir, &repo.name), url.clone());
+    let branches = repo.deploy_branches.clone();
+    let heads = {
+        let lock = app.mirror_lock(&repo.name);
+        let _held = lock.lock().await;
+        tokio::task::spawn_blocking(move || -> Result<Vec<(String, String)>, String> {
+            let git = mirror.sync().map_err(|e| e.to_string())?;
+            Ok(branches
+                .into_iter()
+                .filter_map(|branch| {
+                    let head = git.resolve(&format!("refs/heads/{branch}")).ok()?;
+                    Some((branch, head.to_string()))
+                })
+                .collect())
+        })
+        .await
+        .map_err(|e| e.to_string())??
+    };
+    let mut queued = 0;
+    for (branch, sha) in heads {
+        if app.store.find_deploy(&repo.name, &branch, &sha).await.map_err(|e| e.to_string())?.is_some() {
+            continue;
+        }
+        let push = NewPush {
+            delivery: format!("reconcile:{}:{branch}:{sha}", repo.name),
+            repo: repo.name.clone(),
+            branch: branch.clone(),
+            sha: sha.clone(),
+            clone_url: url.clone(),
+        };
+        if let Accepted::Queued { deploy, .. } = app.inbox.accept(push).await? {
+            tracing::info!(repo = %repo.name, %branch, %sha, deploy, "found a push whose webhook never came");
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}

@@ -1,0 +1,241 @@
+//! The job loop: claim a job under a lease, post `pending`, compute the deploy in the repository's mirror, keep the
+//! report, post the final status, finish. A job whose final status could not be posted goes back to the queue with a
+//! growing, jittered delay, so a GitHub outage costs one call per job per delay, never a storm; the client's breaker
+//! makes the calls in between fail without touching the network.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use greenlight_deploy::{Checked, Deploy, DeployError, config_at, load_config};
+use greenlight_git::{GitError, Mirror};
+use greenlight_github::{GitHubError, StatusState, describe, fit_description, state_for};
+use greenlight_http::HttpError;
+use greenlight_store::{CheckRecord, Job};
+use tokio::sync::watch;
+use tracing::Instrument as _;
+
+use crate::app::App;
+
+/// Checks that could not run for a reason that may pass (a fetch failed) are tried this many times.
+const MAX_CHECK_ATTEMPTS: i64 = 5;
+/// The longest a worker sleeps before looking for due work that nobody announced (retries, other replicas' jobs,
+/// expired leases).
+const POLL: Duration = Duration::from_secs(1);
+
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub async fn run(app: Arc<App>, n: usize, mut stopped: watch::Receiver<bool>) {
+    // Unique across processes and restarts: a lease names exactly one worker.
+    let owner = format!("{}-{n}-{:08x}", std::process::id(), fastrand::u32(..));
+    let poll = POLL.min(app.config.retry_first);
+    loop {
+        if *stopped.borrow() {
+            break;
+        }
+        let committed = app.inbox.committed.clone();
+        let announced = committed.notified();
+        tokio::pin!(announced);
+        // Registered before looking, so that a commit between the look and the wait still wakes this worker.
+        announced.as_mut().enable();
+        let now = now_ms();
+        match app.store.claim(&owner, now, now + ms(app.config.lease)).await {
+            Ok(Some(job)) => {
+                process(&app, &owner, job).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(error) => tracing::error!(%error, "cannot claim a job"),
+        }
+        tokio::select! {
+            _ = &mut announced => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = stopped.changed() => {}
+        }
+    }
+}
+
+/// Why a job did not end with a final status.
+enum Unfinished {
+    /// Try again later.
+    Retry(String),
+    /// Another worker holds the job now.
+    LostLease,
+}
+
+async fn process(app: &App, owner: &str, job: Job) {
+    let span = tracing::info_span!(
+        "job",
+        job = job.id,
+        deploy = job.deploy.id,
+        delivery = job.delivery.as_deref().unwrap_or_default(),
+        repo = %job.deploy.repo,
+        sha = %job.deploy.sha,
+        reason = %job.reason,
+    );
+    async {
+        let started = Instant::now();
+        let outcome = tokio::select! {
+            outcome = work(app, &job) => outcome,
+            () = keep_lease(app, owner, job.id) => Err(Unfinished::LostLease),
+        };
+        let now = now_ms();
+        match outcome {
+            Ok(state) => match app.store.finish(job.id, owner, state.as_str(), now).await {
+                Ok(true) => {
+                    app.metrics.job_finished(state.as_str(), started.elapsed().as_secs_f64());
+                    tracing::info!(state = state.as_str(), ms = started.elapsed().as_millis() as u64, "job done");
+                }
+                Ok(false) => tracing::warn!("the lease was lost before the job finished; its new holder will redo it"),
+                Err(error) => tracing::error!(%error, "cannot finish the job; it will run again"),
+            },
+            Err(Unfinished::Retry(reason)) => {
+                let delay = backoff(app, job.attempts);
+                tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "job will run again");
+                if let Err(error) = app.store.retry(job.id, owner, now + ms(delay), &reason).await {
+                    tracing::error!(%error, "cannot requeue the job; it runs again when its lease ends");
+                }
+            }
+            Err(Unfinished::LostLease) => tracing::warn!("lost the lease; another worker has the job"),
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Renews the lease every third of its length; returns only when it was lost.
+async fn keep_lease(app: &App, owner: &str, job: i64) {
+    loop {
+        tokio::time::sleep(app.config.lease / 3).await;
+        match app.store.renew(job, owner, now_ms() + ms(app.config.lease)).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => tracing::warn!(%error, "cannot renew the lease"),
+        }
+    }
+}
+
+/// `retry_first`, doubling per attempt up to `retry_max`, with the upper half jittered.
+fn backoff(app: &App, attempts: i64) -> Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
+    let full = app.config.retry_first.saturating_mul(1 << exponent).min(app.config.retry_max);
+    full / 2 + full.mul_f64(fastrand::f64() / 2.0)
+}
+
+async fn work(app: &App, job: &Job) -> Result<StatusState, Unfinished> {
+    let deploy = &job.deploy;
+    if job.attempts == 1 {
+        // Noted first: a commit that may have been told `pending` is never superseded and always gets a final state.
+        app.store.mark_pending(job.id).await.map_err(|e| Unfinished::Retry(e.to_string()))?;
+        if let Err(error) = post(app, job, StatusState::Pending, "greenlight is checking this deploy").await {
+            tracing::warn!(%error, "cannot post the pending status");
+        }
+    }
+    let (state, description) = match check(app, job).await {
+        Ok(checked) => {
+            let description = describe(&checked.report);
+            let report = serde_json::to_string(&checked.report).expect("a report serializes");
+            let contents = serde_json::to_string(&checked.contents).expect("contents serialize");
+            let keys: Vec<String> = checked.contents.issues.iter().map(|i| i.key.to_string()).collect();
+            let verdict = checked.report.verdict;
+            let record = CheckRecord {
+                verdict: verdict.as_str(),
+                summary: &description,
+                report: Some(&report),
+                contents: Some(&contents),
+                keys: &keys,
+            };
+            app.store.record_check(deploy.id, &record, now_ms()).await.map_err(|e| Unfinished::Retry(e.to_string()))?;
+            (state_for(verdict), description)
+        }
+        Err(Problem::Passing(reason)) if job.attempts < MAX_CHECK_ATTEMPTS => return Err(Unfinished::Retry(reason)),
+        Err(Problem::Passing(reason) | Problem::Lasting(reason)) => {
+            let description = fit_description(&format!("could not check: {reason}"));
+            let record =
+                CheckRecord { verdict: "error", summary: &description, report: None, contents: None, keys: &[] };
+            app.store.record_check(deploy.id, &record, now_ms()).await.map_err(|e| Unfinished::Retry(e.to_string()))?;
+            (StatusState::Error, description)
+        }
+    };
+    match post(app, job, state, &description).await {
+        Ok(()) => Ok(state),
+        Err(error) if is_lasting(&error) => {
+            // Nothing will make GitHub take it (the repository is gone, the sha is refused): stop trying.
+            tracing::error!(%error, "GitHub refused the final status; giving up on it");
+            Ok(state)
+        }
+        Err(error) => Err(Unfinished::Retry(format!("cannot post the {state} status: {error}"))),
+    }
+}
+
+async fn post(app: &App, job: &Job, state: StatusState, description: &str) -> Result<(), GitHubError> {
+    let target = app.deploy_url(job.deploy.id);
+    let context = &app.config.status_context;
+    app.github.create_status(&job.deploy.repo, &job.deploy.sha, state, description, Some(&target), context).await
+}
+
+/// Why a deploy could not be computed.
+enum Problem {
+    /// May pass on its own: the remote could not be fetched, the commit is not there yet.
+    Passing(String),
+    /// Will not pass without a change: broken rules, an unconfigured repository.
+    Lasting(String),
+}
+
+async fn check(app: &App, job: &Job) -> Result<Checked, Problem> {
+    let deploy = &job.deploy;
+    let Some(repo) = app.config.repositories.get(&deploy.repo) else {
+        return Err(Problem::Lasting(format!("repository {} is not in the server config", deploy.repo)));
+    };
+    let mirror = Mirror::new(
+        mirror_path(&app.config.data_dir, &deploy.repo),
+        repo.clone_url.clone().unwrap_or_else(|| deploy.clone_url.clone()),
+    );
+    let production = format!("refs/heads/{}", repo.production);
+    let rules = repo.rules.clone();
+    let sha = deploy.sha.clone();
+    let lock = app.mirror_lock(&deploy.repo);
+    // Fetching and reading happen under the mirror's lock: a fetch (and the gc it may start) never runs under a read.
+    let read = {
+        let _held = lock.lock().await;
+        tokio::task::spawn_blocking(move || -> Result<Deploy, DeployError> {
+            let repo = mirror.sync()?;
+            let to = repo.resolve(&sha)?;
+            let config = match rules {
+                Some(path) => load_config(&repo, Some(&path))?,
+                None => config_at(&repo, to)?,
+            };
+            Deploy::new(&repo, config, Some(&production), &sha)
+        })
+        .await
+        .map_err(|e| Problem::Passing(format!("the deploy reader stopped: {e}")))?
+    };
+    match read {
+        Ok(deploy) => Ok(deploy.check(false).await),
+        Err(DeployError::Git(error @ (GitError::Fetch { .. } | GitError::UnknownRevision { .. }))) => {
+            Err(Problem::Passing(error.to_string()))
+        }
+        Err(error) => Err(Problem::Lasting(error.to_string())),
+    }
+}
+
+/// `data_dir/owner/name.git`.
+pub fn mirror_path(data_dir: &std::path::Path, repo: &str) -> PathBuf {
+    data_dir.join(format!("{repo}.git"))
+}
+
+fn is_lasting(error: &GitHubError) -> bool {
+    match error {
+        GitHubError::Http(HttpError::Status { status, .. }) => {
+            status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429
+        }
+        GitHubError::Http(_) => false,
+        _ => true,
+    }
+}

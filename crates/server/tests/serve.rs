@@ -1,0 +1,418 @@
+//! `greenlight serve` in process, end to end: real payloads signed here, real git repositories as remotes, a fake
+//! GitHub that records statuses, and each scenario on SQLite and on PostgreSQL.
+
+use std::path::PathBuf;
+
+use greenlight_github::webhook::sign;
+use greenlight_http::Secret;
+use greenlight_server::{Running, Secrets, ServerConfig};
+use greenlight_testkit::TestRepo;
+use greenlight_testkit::github::{FakeGitHub, Mode};
+use serde_json::Value;
+
+const SECRET: &str = "It's a Secret to Everybody";
+const JIRA_SECRET: &str = "jira secret";
+const API_TOKEN: &str = "api token";
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("gl.db").display());
+                super::$name(super::Setup { url, dir }).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let dir = tempfile::tempdir().unwrap();
+                super::$name(super::Setup { url: greenlight_testkit::postgres_database(), dir }).await;
+            })*
+        }
+    };
+}
+
+on_both!(
+    a_push_gets_pending_then_a_final_status_and_a_page,
+    a_redelivery_is_answered_but_not_processed_again,
+    what_is_not_a_deploy_push_is_acknowledged_and_ignored,
+    signatures_and_bodies_are_checked_before_anything_else,
+    a_github_outage_is_ridden_out_without_a_storm,
+    an_issue_update_rechecks_the_open_deploys_that_name_it,
+    the_api_rechecks_with_a_bearer_token,
+    a_push_whose_webhook_never_came_is_found_by_reconciling,
+    health_readiness_and_metrics,
+);
+
+/// A store for one scenario and a directory for its files.
+struct Setup {
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn start(self) -> Harness {
+        Harness::start(self, false).await
+    }
+
+    /// The remote's `deploy` branch already has a commit, pushed while no webhook reached the server, and the
+    /// config names the remote (`clone_url`) so that the server can look.
+    async fn start_with_a_missed_push(self) -> Harness {
+        Harness::start(self, true).await
+    }
+}
+
+/// A remote whose `production` branch has one commit, a fake GitHub, and a server gating `deploy` and `hotfix`.
+struct Harness {
+    server: Option<Running>,
+    base: String,
+    github: FakeGitHub,
+    remote: TestRepo,
+    production: String,
+    /// The `deploy` tip pushed before the server started, when asked for.
+    missed: Option<String>,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start(Setup { url: database_url, dir }: Setup, missed_push: bool) -> Self {
+        let remote = TestRepo::new();
+        let production = remote.commit_file("README", "shop\n", "ABC-1 start the shop");
+        remote.branch("production", &production);
+        let (missed, extra) = if missed_push {
+            let tip = remote.chain(&production, &["ABC-5 shipped while greenlight was down"]);
+            remote.branch("deploy", &tip);
+            (Some(tip), format!("clone_url = \"{}\"", remote.path().display()))
+        } else {
+            (None, String::new())
+        };
+        let github = FakeGitHub::start().await;
+        let config = format!(
+            r#"
+listen = "127.0.0.1:0"
+public_url = "http://greenlight.test"
+database_url = "{database_url}"
+data_dir = "{data}"
+workers = 2
+lease = "2s"
+retry_first = "50ms"
+retry_max = "400ms"
+reconcile_every = "1h"
+
+[github]
+api_url = "{api}"
+breaker_cooldown = "300ms"
+attempt_timeout = "2s"
+
+[[repositories]]
+name = "acme/shop"
+production = "production"
+deploy_branches = ["deploy", "hotfix"]
+{extra}
+"#,
+            data = dir.path().join("data").display(),
+            api = github.url(),
+        );
+        let config = ServerConfig::parse(&config, "server.toml").unwrap();
+        let secrets = Secrets {
+            webhook: Secret::new(SECRET),
+            jira: Some(Secret::new(JIRA_SECRET)),
+            api_token: Some(Secret::new(API_TOKEN)),
+            github_token: Secret::new("ghp_test"),
+        };
+        let server = greenlight_server::start_with(config, secrets).await.unwrap();
+        let base = format!("http://{}", server.addr());
+        Self { server: Some(server), base, github, remote, production, missed, http: reqwest::Client::new(), _dir: dir }
+    }
+
+    /// Adds `messages` as commits on `deploy` (on top of its tip, or production) and returns the new tip.
+    fn push_commits(&self, messages: &[&str]) -> String {
+        self.commit_on("deploy", messages)
+    }
+
+    fn commit_on(&self, branch: &str, messages: &[&str]) -> String {
+        let mut tip = self.remote.command();
+        let tip = tip.args(["rev-parse", "--verify", "-q", &format!("refs/heads/{branch}")]).output().unwrap();
+        let tip = String::from_utf8(tip.stdout).unwrap().trim().to_owned();
+        let parent = if tip.is_empty() { self.production.clone() } else { tip };
+        let tip = self.remote.chain(&parent, messages);
+        self.remote.branch(branch, &tip);
+        tip
+    }
+
+    /// Waits until the deploy's latest job is done (its final status posted and recorded).
+    async fn job_done(&self, deploy: i64) {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
+        for _ in 0..3000 {
+            ticks.tick().await;
+            let (_, json) = self.get(&format!("/api/deploys/{deploy}")).await;
+            let json: Value = serde_json::from_str(&json).unwrap();
+            if json["job_state"] == "done" {
+                return;
+            }
+        }
+        panic!("deploy {deploy}'s job never finished");
+    }
+
+    async fn shutdown(mut self) {
+        let server = self.server.take().expect("running");
+        server.shutdown().await.expect("a clean shutdown");
+    }
+
+    /// GitHub's real push payload, pointed at this remote's `branch` moving to `after`.
+    fn payload(&self, branch: &str, after: &str) -> Vec<u8> {
+        let mut payload: Value = serde_json::from_str(&shared_data("github-webhooks/push/payload.json")).unwrap();
+        payload["ref"] = format!("refs/heads/{branch}").into();
+        payload["after"] = after.into();
+        payload["deleted"] = false.into();
+        payload["repository"]["full_name"] = "acme/shop".into();
+        payload["repository"]["clone_url"] = self.remote.path().display().to_string().into();
+        serde_json::to_vec(&payload).unwrap()
+    }
+
+    async fn deliver(&self, event: &str, delivery: &str, body: &[u8]) -> (u16, Value) {
+        self.deliver_signed(event, delivery, body, &sign(SECRET.as_bytes(), body)).await
+    }
+
+    async fn deliver_signed(&self, event: &str, delivery: &str, body: &[u8], signature: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/webhooks/github", self.base))
+            .header("X-GitHub-Event", event)
+            .header("X-GitHub-Delivery", delivery)
+            .header("X-Hub-Signature-256", signature)
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn push(&self, delivery: &str, sha: &str) -> Value {
+        self.push_to("deploy", delivery, sha).await
+    }
+
+    async fn push_to(&self, branch: &str, delivery: &str, sha: &str) -> Value {
+        let (status, body) = self.deliver("push", delivery, &self.payload(branch, sha)).await;
+        assert_eq!(status, 202, "{body}");
+        body
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Waits until `sha` has `count` final statuses.
+    async fn finals(&self, sha: &str, count: usize) -> Vec<String> {
+        let statuses = self
+            .github
+            .wait_for(&format!("{count} final statuses on {sha}"), |all| {
+                all.iter().filter(|s| s.sha == sha && s.state != "pending").count() >= count
+            })
+            .await;
+        statuses.iter().filter(|s| s.sha == sha && s.state != "pending").map(|s| s.state.clone()).collect()
+    }
+}
+
+fn shared_data(path: &str) -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    std::fs::read_to_string(root.join(path)).unwrap()
+}
+
+async fn a_push_gets_pending_then_a_final_status_and_a_page(setup: Setup) {
+    let h = setup.start().await;
+    let sha = h.push_commits(&["ABC-2 <script>alert(1)</script> & more", "fix a typo"]);
+    let accepted = h.push("delivery-1", &sha).await;
+    let deploy = accepted["deploy"].as_i64().unwrap();
+    assert_eq!(accepted["url"], format!("http://greenlight.test/deploys/{deploy}"));
+
+    let statuses = h.github.final_status(&sha).await;
+    let states: Vec<&str> = statuses.iter().map(|s| s.state.as_str()).collect();
+    assert_eq!(states, ["pending", "failure"]);
+    let last = statuses.last().unwrap();
+    assert_eq!(last.context, "greenlight/pre-deploy");
+    assert_eq!(last.description, "1 problem: 1 commit without an issue key");
+    assert_eq!(last.target_url.as_deref(), Some(format!("http://greenlight.test/deploys/{deploy}").as_str()));
+    assert_eq!(last.authorization.as_deref(), Some("Bearer ghp_test"));
+
+    let (code, page) = h.get(&format!("/deploys/{deploy}")).await;
+    assert_eq!(code, 200);
+    assert!(page.contains("ABC-2 &#60;script&#62;alert(1)&#60;/script&#62; &#38; more"), "{page}");
+    assert!(!page.contains("<script>"), "commit text must be escaped");
+    assert!(page.contains("commit-without-key") && page.contains("fix a typo"), "{page}");
+    h.job_done(deploy).await;
+    let (code, json) = h.get(&format!("/api/deploys/{deploy}")).await;
+    assert_eq!(code, 200);
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!((json["verdict"].as_str(), json["status"].as_str()), (Some("fail"), Some("failure")));
+    assert_eq!(json["report"]["checks"][1]["findings"][0]["code"], "commit-without-key");
+
+    let (code, _) = h.get("/deploys/999999").await;
+    assert_eq!(code, 404);
+}
+
+async fn a_redelivery_is_answered_but_not_processed_again(setup: Setup) {
+    let h = setup.start().await;
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    h.push("delivery-1", &sha).await;
+    let (status, body) = h.deliver("push", "delivery-1", &h.payload("deploy", &sha)).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("duplicate")));
+    assert_eq!(h.finals(&sha, 1).await, ["success"]);
+    // A later, different push proves the queue is empty behind the duplicate: it is processed, and the first sha
+    // never got a second status.
+    let next = h.push_commits(&["ABC-3 another"]);
+    h.push("delivery-2", &next).await;
+    h.finals(&next, 1).await;
+    let first: Vec<String> = h.github.statuses_of(&sha).into_iter().map(|s| s.state).collect();
+    assert_eq!(first, ["pending", "success"]);
+}
+
+async fn what_is_not_a_deploy_push_is_acknowledged_and_ignored(setup: Setup) {
+    let h = setup.start().await;
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    let ping = shared_data("github-webhooks/ping/payload.json");
+    let (status, body) = h.deliver("ping", "p1", ping.as_bytes()).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("pong")));
+    let other = shared_data("github-webhooks/status/payload.json");
+    let (status, body) = h.deliver("status", "s1", other.as_bytes()).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ignored")));
+    let (status, body) = h.deliver("push", "b1", &h.payload("main", &sha)).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ignored")), "{body}");
+    let mut deletion: Value = serde_json::from_slice(&h.payload("deploy", &"0".repeat(40))).unwrap();
+    deletion["deleted"] = true.into();
+    let (status, body) = h.deliver("push", "del1", &serde_json::to_vec(&deletion).unwrap()).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ignored")), "{body}");
+    let mut elsewhere: Value = serde_json::from_slice(&h.payload("deploy", &sha)).unwrap();
+    elsewhere["repository"]["full_name"] = "acme/other".into();
+    let (status, body) = h.deliver("push", "o1", &serde_json::to_vec(&elsewhere).unwrap()).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ignored")), "{body}");
+    let (_, metrics) = h.get("/metrics").await;
+    assert!(metrics.contains("greenlight_webhook_deliveries_total{event=\"push\",outcome=\"ignored\"} 3"), "{metrics}");
+    assert_eq!(h.github.calls(), 0, "nothing was checked");
+}
+
+async fn signatures_and_bodies_are_checked_before_anything_else(setup: Setup) {
+    let h = setup.start().await;
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    let body = h.payload("deploy", &sha);
+    let forged = sign(b"not the secret", &body);
+    let (status, answer) = h.deliver_signed("push", "f1", &body, &forged).await;
+    assert_eq!(status, 401, "{answer}");
+    let (status, _) = h.deliver_signed("push", "f2", &body, "").await;
+    assert_eq!(status, 401);
+    // Signed over other bytes than those sent.
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    let (status, _) = h.deliver_signed("push", "f3", &tampered, &sign(SECRET.as_bytes(), &body)).await;
+    assert_eq!(status, 401);
+
+    let (status, answer) = h.deliver("push", "m1", b"{\"ref\": ").await;
+    assert_eq!(status, 400);
+    assert!(answer["message"].as_str().unwrap().starts_with("malformed push payload"), "{answer}");
+
+    let huge = vec![b' '; 25 * 1024 * 1024 + 1];
+    let (status, _) = h.deliver("push", "h1", &huge).await;
+    assert_eq!(status, 413);
+    assert_eq!(h.github.calls(), 0, "nothing was accepted");
+}
+
+async fn a_github_outage_is_ridden_out_without_a_storm(setup: Setup) {
+    let h = setup.start().await;
+    h.github.set_mode(Mode::Down);
+    let first = h.push_commits(&["ABC-2 one"]);
+    h.push("d1", &first).await;
+    // On another deploy branch: nothing supersedes anything, so each commit must get its final status.
+    let second = h.commit_on("hotfix", &["ABC-3 two", "no key here"]);
+    h.push_to("hotfix", "d2", &second).await;
+    // Let the outage last through several job retries (each retry waits 50-400 ms).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(100));
+    while std::time::Instant::now() < deadline {
+        ticks.tick().await;
+    }
+    let during = h.github.calls();
+    // Without a breaker and budgets, 3 s of 4-attempt retries for 2 jobs would be dozens of calls: the breaker
+    // opens after 5 failures and lets one probe through per 300 ms cool-down.
+    assert!(during <= 5 + 3 * 10 + 4, "{during} calls during the outage");
+    h.github.set_mode(Mode::Up);
+    assert_eq!(h.finals(&first, 1).await, ["success"]);
+    assert_eq!(h.finals(&second, 1).await, ["failure"]);
+}
+
+async fn an_issue_update_rechecks_the_open_deploys_that_name_it(setup: Setup) {
+    let h = setup.start().await;
+    let sha = h.push_commits(&["ABC-7 a feature"]);
+    let deploy = h.push("d1", &sha).await["deploy"].as_i64().unwrap();
+    h.finals(&sha, 1).await;
+    let body = br#"{"webhookEvent":"jira:issue_updated","issue":{"key":"ABC-7","fields":{}}}"#;
+    let send = |signature: String, id: &'static str| {
+        h.http
+            .post(format!("{}/webhooks/jira", h.base))
+            .header("X-Hub-Signature", signature)
+            .header("X-Atlassian-Webhook-Identifier", id)
+            .body(body.to_vec())
+            .send()
+    };
+    let refused = send(sign(b"wrong", body), "j1").await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let accepted = send(sign(JIRA_SECRET.as_bytes(), body), "j1").await.unwrap();
+    assert_eq!(accepted.status().as_u16(), 202);
+    let accepted: Value = accepted.json().await.unwrap();
+    assert_eq!(accepted["deploys"], serde_json::json!([deploy]));
+    let again = send(sign(JIRA_SECRET.as_bytes(), body), "j1").await.unwrap();
+    assert_eq!(again.status().as_u16(), 200, "a retried Jira delivery is not processed twice");
+    assert_eq!(h.finals(&sha, 2).await, ["success", "success"]);
+}
+
+async fn the_api_rechecks_with_a_bearer_token(setup: Setup) {
+    let h = setup.start().await;
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    let deploy = h.push("d1", &sha).await["deploy"].as_i64().unwrap();
+    h.finals(&sha, 1).await;
+    let url = format!("{}/api/deploys/{deploy}/recheck", h.base);
+    let refused = h.http.post(&url).bearer_auth("guess").send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let missing = h.http.post(format!("{}/api/deploys/999999/recheck", h.base)).bearer_auth(API_TOKEN);
+    assert_eq!(missing.send().await.unwrap().status().as_u16(), 404);
+    let accepted = h.http.post(&url).bearer_auth(API_TOKEN).send().await.unwrap();
+    assert_eq!(accepted.status().as_u16(), 202);
+    assert_eq!(h.finals(&sha, 2).await, ["success", "success"]);
+}
+
+async fn a_push_whose_webhook_never_came_is_found_by_reconciling(setup: Setup) {
+    // The server knows the remote from its config and finds the deploy branch's head on start, with no webhook.
+    let h = setup.start_with_a_missed_push().await;
+    let missed = h.missed.clone().unwrap();
+    let statuses = h.github.final_status(&missed).await;
+    let states: Vec<&str> = statuses.iter().map(|s| s.state.as_str()).collect();
+    assert_eq!(states, ["pending", "success"]);
+    // A webhook arriving late for the same commit is a new delivery: it rechecks, and nothing is lost or doubled.
+    h.push("late", &missed).await;
+    assert_eq!(h.finals(&missed, 2).await, ["success", "success"]);
+}
+
+async fn health_readiness_and_metrics(setup: Setup) {
+    let h = setup.start().await;
+    assert_eq!(h.get("/healthz").await, (200, "ok\n".to_owned()));
+    assert_eq!(h.get("/readyz").await, (200, "ready\n".to_owned()));
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    let deploy = h.push("d1", &sha).await["deploy"].as_i64().unwrap();
+    h.job_done(deploy).await;
+    let (code, metrics) = h.get("/metrics").await;
+    assert_eq!(code, 200);
+    for expected in [
+        "greenlight_webhook_deliveries_total{event=\"push\",outcome=\"accepted\"} 1",
+        "greenlight_github_responses{code=\"201\"} 2",
+        "greenlight_job_duration_seconds_count 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == expected), "missing {expected:?} in\n{metrics}");
+    }
+    assert!(metrics.contains("greenlight_queue_depth{state=\"queued\"}"), "{metrics}");
+    h.shutdown().await;
+}
