@@ -156,7 +156,7 @@ async fn github_delivery(
     };
     drop(_entered);
     match app.inbox.accept(new).await {
-        Ok(Accepted::Queued { deploy, .. }) => {
+        Ok(Accepted::Queued { deploy, .. } | Accepted::Known { deploy }) => {
             tracing::info!(parent: &span, deploy, sha = %push.after, "push accepted");
             let body = json!({"status": "accepted", "deploy": deploy, "url": app.deploy_url(deploy)});
             ("accepted", (StatusCode::ACCEPTED, axum::Json(body)).into_response())
@@ -258,7 +258,7 @@ async fn recheck(State(app): State<Arc<App>>, Path(id): Path<i64>, headers: Head
             let body = json!({"status": "accepted", "deploy": id, "job": job, "url": app.deploy_url(id)});
             (StatusCode::ACCEPTED, axum::Json(body)).into_response()
         }
-        Ok(Some(Accepted::Duplicate)) => answer(StatusCode::OK, "duplicate", "already queued"),
+        Ok(Some(Accepted::Duplicate | Accepted::Known { .. })) => answer(StatusCode::OK, "duplicate", "already queued"),
         Ok(None) => answer(StatusCode::NOT_FOUND, "not_found", format!("no deploy {id}")),
         Err(error) => store_failed(error),
     }

@@ -126,10 +126,13 @@ pub async fn start_with(config: ServerConfig, secrets: Secrets) -> Result<Runnin
     let (stop, stopped) = watch::channel(false);
     let (inbox, writer) = inbox::Inbox::start(store.clone());
     let app = Arc::new(app::App::new(config, secrets, store.clone(), github, inbox));
+    // Read before the first webhook is served: the start-up round compares with what was missed while down, and
+    // never races a push arriving now.
+    let sources = reconcile::sources(&app).await;
     let task = tokio::spawn(async move {
         let workers: Vec<_> =
             (0..app.config.workers).map(|n| tokio::spawn(worker::run(app.clone(), n, stopped.clone()))).collect();
-        let reconciler = tokio::spawn(reconcile::run(app.clone(), stopped.clone()));
+        let reconciler = tokio::spawn(reconcile::run(app.clone(), sources, stopped.clone()));
         let mut until_stopped = stopped.clone();
         let served = axum::serve(listener, app::router(app.clone()))
             .with_graceful_shutdown(async move {

@@ -14,10 +14,30 @@ use tokio::sync::watch;
 use crate::app::App;
 use crate::config::RepositoryConfig;
 
-pub async fn run(app: Arc<App>, mut stopped: watch::Receiver<bool>) {
+/// Where each repository is fetched from, as the store knows it now: the config's `clone_url`, else the latest
+/// push's. `None` when nothing was ever pushed and the config names none: there is nothing to compare with.
+pub async fn sources(app: &App) -> Vec<(RepositoryConfig, Option<String>)> {
+    let mut sources = Vec::new();
+    for repo in app.config.repositories.values() {
+        let url = match &repo.clone_url {
+            Some(url) => Some(url.clone()),
+            None => app.store.clone_url(&repo.name).await.unwrap_or_else(|error| {
+                tracing::warn!(repo = %repo.name, %error, "cannot read the clone url");
+                None
+            }),
+        };
+        sources.push((repo.clone(), url));
+    }
+    sources
+}
+
+/// Reconciles `first` (the sources read at start, before any webhook was served), then every `reconcile_every`.
+pub async fn run(app: Arc<App>, first: Vec<(RepositoryConfig, Option<String>)>, mut stopped: watch::Receiver<bool>) {
+    let mut sources = first;
     loop {
-        for repo in app.config.repositories.values() {
-            if let Err(error) = reconcile(&app, repo).await {
+        for (repo, url) in &sources {
+            let Some(url) = url else { continue };
+            if let Err(error) = reconcile(&app, repo, url).await {
                 tracing::warn!(repo = %repo.name, %error, "cannot reconcile");
             }
         }
@@ -25,19 +45,13 @@ pub async fn run(app: Arc<App>, mut stopped: watch::Receiver<bool>) {
             _ = tokio::time::sleep(app.config.reconcile_every) => {}
             _ = stopped.wait_for(|stop| *stop) => return,
         }
+        sources = self::sources(&app).await;
     }
 }
 
 /// Queues the deploy branches' heads that no deploy records. Returns how many were queued.
-pub async fn reconcile(app: &App, repo: &RepositoryConfig) -> Result<usize, String> {
-    let url = match &repo.clone_url {
-        Some(url) => url.clone(),
-        None => match app.store.clone_url(&repo.name).await.map_err(|e| e.to_string())? {
-            Some(url) => url,
-            // Nothing was ever pushed and the config names no clone_url: there is nothing to compare with.
-            None => return Ok(0),
-        },
-    };
+async fn reconcile(app: &App, repo: &RepositoryConfig, url: &str) -> Result<usize, String> {
+    let url = url.to_owned();
     let mirror = Mirror::new(crate::worker::mirror_path(&app.config.data_dir, &repo.name), url.clone());
     let branches = repo.deploy_branches.clone();
     let heads = {

@@ -1,13 +1,11 @@
 //! `greenlight serve` in process, end to end: real payloads signed here, real git repositories as remotes, a fake
 //! GitHub that records statuses, and each scenario on SQLite and on PostgreSQL.
 
-use std::path::PathBuf;
-
 use greenlight_github::webhook::sign;
 use greenlight_http::Secret;
 use greenlight_server::{Running, Secrets, ServerConfig};
 use greenlight_testkit::TestRepo;
-use greenlight_testkit::github::{FakeGitHub, Mode};
+use greenlight_testkit::github::{FakeGitHub, Mode, push_payload, shared_data};
 use serde_json::Value;
 
 const SECRET: &str = "It's a Secret to Everybody";
@@ -164,13 +162,7 @@ deploy_branches = ["deploy", "hotfix"]
 
     /// GitHub's real push payload, pointed at this remote's `branch` moving to `after`.
     fn payload(&self, branch: &str, after: &str) -> Vec<u8> {
-        let mut payload: Value = serde_json::from_str(&shared_data("github-webhooks/push/payload.json")).unwrap();
-        payload["ref"] = format!("refs/heads/{branch}").into();
-        payload["after"] = after.into();
-        payload["deleted"] = false.into();
-        payload["repository"]["full_name"] = "acme/shop".into();
-        payload["repository"]["clone_url"] = self.remote.path().display().to_string().into();
-        serde_json::to_vec(&payload).unwrap()
+        push_payload("acme/shop", branch, after, &self.remote.path().display().to_string())
     }
 
     async fn deliver(&self, event: &str, delivery: &str, body: &[u8]) -> (u16, Value) {
@@ -218,11 +210,6 @@ deploy_branches = ["deploy", "hotfix"]
             .await;
         statuses.iter().filter(|s| s.sha == sha && s.state != "pending").map(|s| s.state.clone()).collect()
     }
-}
-
-fn shared_data(path: &str) -> String {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    std::fs::read_to_string(root.join(path)).unwrap()
 }
 
 async fn a_push_gets_pending_then_a_final_status_and_a_page(setup: Setup) {

@@ -54,8 +54,10 @@ pub struct NewPush {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accepted {
-    /// New: a job was queued for the deploy.
+    /// New: a job is queued for the deploy (a new one, or one already waiting for the same commit).
     Queued { deploy: i64, job: i64 },
+    /// A reconciled push of a commit already known: nothing was missed, nothing was queued.
+    Known { deploy: i64 },
     /// This delivery id was accepted before; nothing was done.
     Duplicate,
 }
@@ -186,49 +188,13 @@ impl Store {
         Ok(())
     }
 
-    /// Accepts pushes in one transaction: one commit (one fsync) for the whole batch. For each new delivery id the
-    /// deploy is recorded, older queued work on its branch is superseded, a job is queued, and the branch's head
-    /// moves. The answers are in the order of `pushes`.
+    /// Accepts pushes in one transaction: one commit (one fsync) for the whole batch. The answers are in the order
+    /// of `pushes`; see [`Accepted`] for what each push led to.
     pub async fn accept(&self, pushes: &[NewPush], now: i64) -> Result<Vec<Accepted>, StoreError> {
         let mut tx = self.write().await?;
         let mut answers = Vec::with_capacity(pushes.len());
         for push in pushes {
-            let inserted = sqlx::query(
-                "INSERT INTO deliveries (id, event, received_at) VALUES ($1, 'push', $2) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&push.delivery)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                answers.push(Accepted::Duplicate);
-                continue;
-            }
-            let deploy: i64 = sqlx::query(
-                "INSERT INTO deploys (repo, branch, sha, clone_url, created_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (repo, branch, sha) DO UPDATE SET clone_url = excluded.clone_url RETURNING id",
-            )
-            .bind(&push.repo)
-            .bind(&push.branch)
-            .bind(&push.sha)
-            .bind(&push.clone_url)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-            sqlx::query(SUPERSEDE).bind(now).bind(&push.repo).bind(&push.branch).bind(deploy).execute(&mut *tx).await?;
-            let job = insert_job(&mut tx, deploy, reason_of(&push.delivery), Some(&push.delivery), now).await?;
-            sqlx::query(
-                "INSERT INTO heads (repo, branch, deploy_id) VALUES ($1, $2, $3)
-                 ON CONFLICT (repo, branch) DO UPDATE SET deploy_id = excluded.deploy_id",
-            )
-            .bind(&push.repo)
-            .bind(&push.branch)
-            .bind(deploy)
-            .execute(&mut *tx)
-            .await?;
-            answers.push(Accepted::Queued { deploy, job });
+            answers.push(accept_one(&mut tx, push, now).await?);
         }
         tx.commit().await?;
         Ok(answers)
@@ -452,6 +418,72 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// One push of a batch. A new delivery id records the deploy, supersedes older queued work on its branch, queues a
+/// job (unless one is already queued for the same commit, or reconciling found a commit already known), and moves the
+/// branch's head.
+async fn accept_one(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    push: &NewPush,
+    now: i64,
+) -> Result<Accepted, StoreError> {
+    let reason = reason_of(&push.delivery);
+    if !insert_delivery(tx, &push.delivery, "push", now).await? {
+        return Ok(Accepted::Duplicate);
+    }
+    // On a conflict this waits for the other transaction, then sees its row: two replicas never both "create" it.
+    let created = sqlx::query(
+        "INSERT INTO deploys (repo, branch, sha, clone_url, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (repo, branch, sha) DO NOTHING RETURNING id",
+    )
+    .bind(&push.repo)
+    .bind(&push.branch)
+    .bind(&push.sha)
+    .bind(&push.clone_url)
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let deploy: i64 = match created {
+        Some(row) => row.try_get(0)?,
+        None => {
+            let row = sqlx::query(
+                "UPDATE deploys SET clone_url = $1 WHERE repo = $2 AND branch = $3 AND sha = $4 RETURNING id",
+            )
+            .bind(&push.clone_url)
+            .bind(&push.repo)
+            .bind(&push.branch)
+            .bind(&push.sha)
+            .fetch_one(&mut **tx)
+            .await?;
+            let deploy = row.try_get(0)?;
+            // The webhook came first (or a replica reconciled first): the commit is known, nothing was missed.
+            if reason == "reconcile" {
+                return Ok(Accepted::Known { deploy });
+            }
+            let queued =
+                sqlx::query("SELECT id FROM jobs WHERE deploy_id = $1 AND state = 'queued' ORDER BY id DESC LIMIT 1")
+                    .bind(deploy)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            if let Some(job) = queued {
+                return Ok(Accepted::Queued { deploy, job: job.try_get(0)? });
+            }
+            deploy
+        }
+    };
+    sqlx::query(SUPERSEDE).bind(now).bind(&push.repo).bind(&push.branch).bind(deploy).execute(&mut **tx).await?;
+    let job = insert_job(tx, deploy, reason, Some(&push.delivery), now).await?;
+    sqlx::query(
+        "INSERT INTO heads (repo, branch, deploy_id) VALUES ($1, $2, $3)
+         ON CONFLICT (repo, branch) DO UPDATE SET deploy_id = excluded.deploy_id",
+    )
+    .bind(&push.repo)
+    .bind(&push.branch)
+    .bind(deploy)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Accepted::Queued { deploy, job })
 }
 
 /// Reconciled pushes are named `reconcile:...`; every other push came from a webhook.

@@ -35,6 +35,7 @@ on_both!(
     manual_rechecks_are_deduplicated_by_delivery,
     deploys_keep_their_latest_report,
     many_claimers_never_share_a_job,
+    reconciling_a_known_commit_queues_nothing_and_pushes_coalesce_while_queued,
 );
 
 fn push(delivery: &str, branch: &str, sha: char) -> NewPush {
@@ -50,15 +51,17 @@ fn push(delivery: &str, branch: &str, sha: char) -> NewPush {
 async fn a_delivery_is_accepted_once(store: Store) {
     let first = store.accept(&[push("d1", "deploy", 'a')], 1_000).await.unwrap();
     let Accepted::Queued { deploy, job } = first[0] else { panic!("not queued: {first:?}") };
-    // The redelivery in the same batch and in a later one are both duplicates.
-    let again = store.accept(&[push("d1", "deploy", 'a'), push("d2", "deploy", 'a')], 2_000).await.unwrap();
+    // A redelivery is a duplicate, in a later batch and in the same one.
+    let batch = [push("d1", "deploy", 'a'), push("d9", "deploy", 'b'), push("d9", "deploy", 'b')];
+    let again = store.accept(&batch, 2_000).await.unwrap();
     assert_eq!(again[0], Accepted::Duplicate);
-    let Accepted::Queued { deploy: same, job: second } = again[1] else { panic!("not queued: {again:?}") };
-    assert_eq!(same, deploy, "one deploy per (repo, branch, sha)");
-    assert_ne!(second, job);
+    let Accepted::Queued { deploy: other, job: second } = again[1] else { panic!("not queued: {again:?}") };
+    assert_ne!((other, second), (deploy, job));
+    assert_eq!(again[2], Accepted::Duplicate);
     assert_eq!(store.find_deploy("acme/shop", "deploy", &"a".repeat(40)).await.unwrap(), Some(deploy));
     assert_eq!(store.clone_url("acme/shop").await.unwrap().as_deref(), Some("/srv/git/shop.git"));
-    assert_eq!(store.queue_depth().await.unwrap().queued, 2);
+    // `b` superseded `a`'s queued job on the same branch.
+    assert_eq!(store.queue_depth().await.unwrap().queued, 1);
 }
 
 async fn a_newer_push_supersedes_queued_work_but_not_work_that_posted_pending(store: Store) {
@@ -195,4 +198,23 @@ async fn many_claimers_never_share_a_job(store: Store) {
     let unique = all.len();
     all.dedup();
     assert_eq!((unique, all.len()), (40, 40), "each job claimed exactly once");
+}
+
+async fn reconciling_a_known_commit_queues_nothing_and_pushes_coalesce_while_queued(store: Store) {
+    let first = store.accept(&[push("d1", "deploy", 'a')], 1_000).await.unwrap();
+    let Accepted::Queued { deploy, job } = first[0] else { panic!("{first:?}") };
+    // Another delivery of the same commit while its job still waits joins that job.
+    assert_eq!(store.accept(&[push("d2", "deploy", 'a')], 1_100).await.unwrap(), [Accepted::Queued { deploy, job }]);
+    // Reconciling finds the commit known: nothing was missed.
+    let found = push("reconcile:acme/shop:deploy:aaaa", "deploy", 'a');
+    assert_eq!(store.accept(&[found], 1_200).await.unwrap(), [Accepted::Known { deploy }]);
+    assert_eq!(store.queue_depth().await.unwrap().queued, 1);
+    // Once the job ran, a new push of the same commit is checked again (production may have moved).
+    let claimed = store.claim("w1", 2_000, 60_000).await.unwrap().unwrap();
+    assert!(store.finish(claimed.id, "w1", "success", 2_500).await.unwrap());
+    let again = store.accept(&[push("d3", "deploy", 'a')], 3_000).await.unwrap();
+    assert!(matches!(again[0], Accepted::Queued { job: new, .. } if new != job), "{again:?}");
+    // A commit nobody pushed is queued by reconciling.
+    let missed = push("reconcile:acme/shop:deploy:bbbb", "deploy", 'b');
+    assert!(matches!(store.accept(&[missed], 4_000).await.unwrap()[0], Accepted::Queued { .. }));
 }

@@ -140,3 +140,21 @@ async fn status(
     shared.statuses.send_modify(|all| all.push(posted));
     (StatusCode::CREATED, [("content-type", "application/json")], body).into_response()
 }
+
+/// A file of `../shared/data` (beside the project), e.g. `github-webhooks/ping/payload.json`.
+pub fn shared_data(path: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("cannot read shared data {path}: {e}"))
+}
+
+/// GitHub's real push payload, rewritten as a push of `repo`'s `branch` to `after`, cloned from `clone_url`.
+pub fn push_payload(repo: &str, branch: &str, after: &str, clone_url: &str) -> Vec<u8> {
+    let mut payload: serde_json::Value =
+        serde_json::from_str(&shared_data("github-webhooks/push/payload.json")).expect("the payload is json");
+    payload["ref"] = format!("refs/heads/{branch}").into();
+    payload["after"] = after.into();
+    payload["deleted"] = false.into();
+    payload["repository"]["full_name"] = repo.into();
+    payload["repository"]["clone_url"] = clone_url.into();
+    serde_json::to_vec(&payload).expect("json serializes")
+}

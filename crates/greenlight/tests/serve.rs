@@ -1,0 +1,226 @@
+//! `greenlight serve` as a process: nothing acknowledged is lost to a kill -9, and two replicas on one PostgreSQL
+//! share the work without doing any of it twice. GitHub is a fake that records statuses; remotes are real git
+//! repositories.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use greenlight_github::webhook::sign;
+use greenlight_testkit::TestRepo;
+use greenlight_testkit::github::{FakeGitHub, Mode, push_payload};
+
+const SECRET: &str = "kill -9 secret";
+
+/// A remote whose `production` has one commit and `branches` each one commit more.
+fn remote(branches: usize) -> (TestRepo, Vec<(String, String)>) {
+    let remote = TestRepo::new();
+    let production = remote.commit_file("README", "shop\n", "ABC-1 start the shop");
+    remote.branch("production", &production);
+    let heads = (0..branches)
+        .map(|n| {
+            let branch = format!("deploy-{n}");
+            let tip = remote.chain(&production, &[&format!("ABC-{} change number {n}", n + 2)]);
+            remote.branch(&branch, &tip);
+            (branch, tip)
+        })
+        .collect();
+    (remote, heads)
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    /// Starts `greenlight serve` and waits until it answers `/healthz`.
+    async fn start(
+        dir: &std::path::Path,
+        name: &str,
+        database_url: &str,
+        github: &FakeGitHub,
+        workers: usize,
+        branches: usize,
+    ) -> Self {
+        let port = free_port();
+        let branches: Vec<String> = (0..branches).map(|n| format!("\"deploy-{n}\"")).collect();
+        let config = format!(
+            r#"
+listen = "127.0.0.1:{port}"
+public_url = "http://127.0.0.1:{port}"
+database_url = "{database_url}"
+data_dir = "{data}"
+workers = {workers}
+lease = "1s"
+retry_first = "50ms"
+retry_max = "300ms"
+reconcile_every = "1h"
+
+[github]
+api_url = "{api}"
+attempt_timeout = "30s"
+breaker_cooldown = "200ms"
+
+[[repositories]]
+name = "acme/shop"
+production = "production"
+deploy_branches = [{branches}]
+"#,
+            data = dir.join(format!("{name}-data")).display(),
+            api = github.url(),
+            branches = branches.join(", "),
+        );
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, config).unwrap();
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("GITHUB_TOKEN", "ghp_test")
+            .env("GITHUB_WEBHOOK_SECRET", SECRET)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let server = Self { child, base: format!("http://127.0.0.1:{port}") };
+        let http = reqwest::Client::new();
+        let mut ticks = tokio::time::interval(Duration::from_millis(20));
+        for _ in 0..1500 {
+            ticks.tick().await;
+            if http.get(format!("{}/healthz", server.base)).send().await.is_ok_and(|r| r.status().is_success()) {
+                return server;
+            }
+        }
+        panic!("greenlight serve did not come up; see {}", dir.join(format!("{name}.log")).display());
+    }
+
+    async fn push(&self, remote: &TestRepo, delivery: &str, branch: &str, sha: &str) {
+        let body = push_payload("acme/shop", branch, sha, &remote.path().display().to_string());
+        let response = reqwest::Client::new()
+            .post(format!("{}/webhooks/github", self.base))
+            .header("X-GitHub-Event", "push")
+            .header("X-GitHub-Delivery", delivery)
+            .header("X-Hub-Signature-256", sign(SECRET.as_bytes(), &body))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 202, "{}", response.text().await.unwrap_or_default());
+    }
+
+    fn kill_9(mut self) {
+        // std's kill is SIGKILL on unix: no shutdown code runs.
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn without_a_webhook_secret_the_server_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    let text = "listen = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1\"\n[github]\nwebhook_secret_env = \"GL_NO_SUCH_SECRET\"\n";
+    std::fs::write(&config, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("GL_NO_SUCH_SECRET")
+        .env("GITHUB_TOKEN", "ghp_test")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("GL_NO_SUCH_SECRET is not set: the server refuses to start without it"), "{stderr}");
+    assert!(!dir.path().join("greenlight.db").exists(), "nothing was opened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_accepted_delivery_is_processed_after_a_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("gl.db").display());
+    let (remote, heads) = remote(5);
+    let github = FakeGitHub::start().await;
+    // GitHub hangs: the first server claims a job, marks it pending, and is stuck posting; the rest stay queued.
+    github.set_mode(Mode::Hang);
+    let first = Server::start(dir.path(), "first", &database, &github, 1, heads.len()).await;
+    for (n, (branch, sha)) in heads.iter().enumerate() {
+        first.push(&remote, &format!("delivery-{n}"), branch, sha).await;
+    }
+    first.kill_9();
+    // Logs are JSON lines, and those about a delivery carry its id.
+    let log = std::fs::read_to_string(dir.path().join("first.log")).unwrap();
+    let accepted: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}")))
+        .filter(|entry: &serde_json::Value| entry["fields"]["message"] == "push accepted")
+        .collect();
+    assert_eq!(accepted.len(), heads.len(), "{log}");
+    assert_eq!(accepted[0]["span"]["delivery"], "delivery-0", "{log}");
+
+    github.set_mode(Mode::Up);
+    let second = Server::start(dir.path(), "second", &database, &github, 2, heads.len()).await;
+    for (_, sha) in &heads {
+        let finals: Vec<String> =
+            github.final_status(sha).await.into_iter().filter(|s| s.state != "pending").map(|s| s.state).collect();
+        assert_eq!(finals, ["success"], "{sha}");
+    }
+    second.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_share_the_work_without_doubles() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = greenlight_testkit::postgres_database();
+    let (remote, heads) = remote(12);
+    let github = FakeGitHub::start().await;
+    let a = Server::start(dir.path(), "a", &database, &github, 2, heads.len()).await;
+    let b = Server::start(dir.path(), "b", &database, &github, 2, heads.len()).await;
+    for (n, (branch, sha)) in heads.iter().enumerate() {
+        let replica = if n % 2 == 0 { &a } else { &b };
+        replica.push(&remote, &format!("delivery-{n}"), branch, sha).await;
+    }
+    // A redelivery to the other replica is recognised there too.
+    let (branch, sha) = &heads[0];
+    let body = push_payload("acme/shop", branch, sha, &remote.path().display().to_string());
+    let again = reqwest::Client::new()
+        .post(format!("{}/webhooks/github", b.base))
+        .header("X-GitHub-Event", "push")
+        .header("X-GitHub-Delivery", "delivery-0")
+        .header("X-Hub-Signature-256", sign(SECRET.as_bytes(), &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 200);
+
+    let all = github
+        .wait_for("a final status on every head", |all| {
+            heads.iter().all(|(_, sha)| all.iter().any(|s| &s.sha == sha && s.state != "pending"))
+        })
+        .await;
+    // Wait out a lease: a job done twice would show up as a second status by now.
+    let mut ticks = tokio::time::interval(Duration::from_millis(1500));
+    ticks.tick().await;
+    ticks.tick().await;
+    let all_now = github.statuses();
+    assert_eq!(all_now.len(), all.len(), "no status arrived after every head had its final one");
+
+    for (_, sha) in &heads {
+        let states: Vec<&str> = all_now.iter().filter(|s| &s.sha == sha).map(|s| s.state.as_str()).collect();
+        assert_eq!(states, ["pending", "success"], "{sha} was processed exactly once");
+    }
+    a.stop();
+    b.stop();
+}
