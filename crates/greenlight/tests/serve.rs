@@ -11,6 +11,7 @@ use greenlight_testkit::TestRepo;
 use greenlight_testkit::github::{FakeGitHub, Mode, push_payload};
 
 const SECRET: &str = "kill -9 secret";
+const API_TOKEN: &str = "api token";
 
 /// A remote whose `production` has one commit and `branches` each one commit more.
 fn remote(branches: usize) -> (TestRepo, Vec<(String, String)>) {
@@ -61,6 +62,7 @@ lease = "1s"
 retry_first = "50ms"
 retry_max = "300ms"
 reconcile_every = "1h"
+api_token_env = "GL_TEST_API_TOKEN"
 
 [github]
 api_url = "{api}"
@@ -84,6 +86,7 @@ deploy_branches = [{branches}]
             .arg(&path)
             .env("GITHUB_TOKEN", "ghp_test")
             .env("GITHUB_WEBHOOK_SECRET", SECRET)
+            .env("GL_TEST_API_TOKEN", API_TOKEN)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -100,7 +103,8 @@ deploy_branches = [{branches}]
         panic!("greenlight serve did not come up; see {}", dir.join(format!("{name}.log")).display());
     }
 
-    async fn push(&self, remote: &TestRepo, delivery: &str, branch: &str, sha: &str) {
+    /// Sends a signed push and returns the deploy's id.
+    async fn push(&self, remote: &TestRepo, delivery: &str, branch: &str, sha: &str) -> i64 {
         let body = push_payload("acme/shop", branch, sha, &remote.path().display().to_string());
         let response = reqwest::Client::new()
             .post(format!("{}/webhooks/github", self.base))
@@ -111,7 +115,9 @@ deploy_branches = [{branches}]
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status().as_u16(), 202, "{}", response.text().await.unwrap_or_default());
+        assert_eq!(response.status().as_u16(), 202);
+        let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        body["deploy"].as_i64().unwrap()
     }
 
     fn kill_9(mut self) {
@@ -155,8 +161,9 @@ async fn every_accepted_delivery_is_processed_after_a_kill_9() {
     // GitHub hangs: the first server claims a job, marks it pending, and is stuck posting; the rest stay queued.
     github.set_mode(Mode::Hang);
     let first = Server::start(dir.path(), "first", &database, &github, 1, heads.len()).await;
+    let mut deploys = Vec::new();
     for (n, (branch, sha)) in heads.iter().enumerate() {
-        first.push(&remote, &format!("delivery-{n}"), branch, sha).await;
+        deploys.push(first.push(&remote, &format!("delivery-{n}"), branch, sha).await);
     }
     first.kill_9();
     // Logs are JSON lines, and those about a delivery carry its id.
@@ -176,6 +183,27 @@ async fn every_accepted_delivery_is_processed_after_a_kill_9() {
             github.final_status(sha).await.into_iter().filter(|s| s.state != "pending").map(|s| s.state).collect();
         assert_eq!(finals, ["success"], "{sha}");
     }
+
+    // `greenlight recheck` asks the running server to check a deploy again.
+    let recheck = |token: &str| {
+        Command::new(env!("CARGO_BIN_EXE_greenlight"))
+            .args(["recheck", &deploys[0].to_string(), "--server", &second.base])
+            .env("GREENLIGHT_API_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let refused = recheck("wrong");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("GREENLIGHT_API_TOKEN"), "names the credential");
+    let out = recheck(API_TOKEN);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("/deploys/{}", deploys[0])));
+    let sha = &heads[0].1;
+    github
+        .wait_for("a second final status", |all| {
+            all.iter().filter(|s| &s.sha == sha && s.state == "success").count() == 2
+        })
+        .await;
     second.stop();
 }
 
