@@ -56,7 +56,8 @@ pub async fn run(app: Arc<App>, n: usize, mut stopped: watch::Receiver<bool>) {
         tokio::select! {
             _ = &mut announced => {}
             _ = tokio::time::sleep(poll) => {}
-            _ = stopped.changed() => {}
+            // An error means the server is gone without saying stop: stop too.
+            changed = stopped.changed() => if changed.is_err() { break },
         }
     }
 }
