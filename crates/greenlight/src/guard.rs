@@ -228,14 +228,8 @@ fn live(
 
 /// RFC 3339 (`2026-11-22T05:00:00Z`) or unix seconds (`1795323600`, decimals allowed).
 fn parse_time(text: &str) -> anyhow::Result<Timestamp> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<f64>()
-        && seconds.is_finite()
-    {
-        return Timestamp::from_millisecond((seconds * 1000.0).round() as i64)
-            .map_err(|e| anyhow!("out of range: {e}"));
-    }
-    text.parse::<Timestamp>().map_err(|_| anyhow!("not a time: write RFC 3339 (2026-11-22T05:00:00Z) or unix seconds"))
+    greenlight_guard::file::parse_time(text)
+        .ok_or_else(|| anyhow!("not a time: write RFC 3339 (2026-11-22T05:00:00Z) or unix seconds"))
 }
 
 fn word(verdict: Verdict) -> &'static str {
