@@ -237,7 +237,7 @@ impl GuardFile {
         let mut queries = Vec::new();
         let mut spans = Vec::new();
         for metric in &raw.metrics {
-            let (spec, query) = check_metric(metric)?;
+            let (spec, query) = check_metric(metric, step)?;
             let m = metric.get_ref();
             let field_at = |field: &str| match field {
                 "tolerance" => m.tolerance.as_ref().map(|v| v.span().start),
@@ -301,7 +301,7 @@ fn check_on_fail(raw: &Spanned<RawOnFail>) -> Result<OnFail, Invalid> {
     })
 }
 
-fn check_metric(metric: &Spanned<RawMetric>) -> Result<(MetricSpec, Queries), Invalid> {
+fn check_metric(metric: &Spanned<RawMetric>, step: SignedDuration) -> Result<(MetricSpec, Queries), Invalid> {
     let m = metric.get_ref();
     let name = m.name.get_ref().clone();
     let needs = |field: &Option<Spanned<String>>, key: &str, kind: &str| -> Result<String, Invalid> {
@@ -350,7 +350,11 @@ fn check_metric(metric: &Spanned<RawMetric>) -> Result<(MetricSpec, Queries), In
             if let Some(tolerance) = &m.tolerance {
                 spec = spec.tolerance(*tolerance.get_ref());
             }
-            (spec, Queries::Value { query: needs(&m.query, "query", "value")? })
+            let query = needs(&m.query, "query", "value")?;
+            if m.block.is_none() {
+                spec = spec.block(steps_per_range(&query, step));
+            }
+            (spec, Queries::Value { query })
         }
         other => {
             return Err(at(&m.kind, format!("metric `{name}`: unknown kind `{other}`, expected `ratio` or `value`")));
@@ -360,6 +364,37 @@ fn check_metric(metric: &Spanned<RawMetric>) -> Result<(MetricSpec, Queries), In
         spec = spec.direction(*direction.get_ref());
     }
     Ok((spec.critical(m.critical), queries))
+}
+
+/// The `block` of a value metric left unset: the steps covered by the longest range `[R]` (or subquery `[R:r]`) in
+/// its query, at least 1. Values of `rate(…[1m])` taken every 15 s share three quarters of their data with the next
+/// one, so their signs are not independent coin flips; one sign per 4 steps (the mean of the block) keeps the sign
+/// test's guarantee (notes §2.2). A query without a range (a gauge) gets 1. Brackets inside quoted strings (label
+/// regexes) are not ranges.
+pub fn steps_per_range(query: &str, step: SignedDuration) -> u32 {
+    let mut longest = SignedDuration::ZERO;
+    let mut chars = query.chars();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'' | '`') => quote = Some(c),
+            (None, '[') => {
+                let inside: String = chars.by_ref().take_while(|&c| c != ']').collect();
+                let range = inside.split(':').next().unwrap_or_default();
+                if let Some(range) = parse_duration(range) {
+                    longest = longest.max(range);
+                }
+            }
+            (None, _) => {}
+        }
+    }
+    let (range, step) = (longest.as_millis(), step.as_millis().max(1));
+    u32::try_from(((range + step - 1) / step).max(1)).unwrap_or(u32::MAX)
 }
 
 /// RFC 3339 (`2026-11-22T05:00:00Z`) or unix seconds (`1795323600`, decimals allowed).
@@ -435,6 +470,28 @@ tolerance = 0.10
     }
 
     #[test]
+    fn block_follows_the_range_of_the_query() {
+        let s15 = SignedDuration::from_secs(15);
+        let p99 = "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{$group}[1m])))";
+        assert_eq!(steps_per_range(p99, s15), 4);
+        assert_eq!(steps_per_range("max(latency_seconds{$group})", s15), 1, "a gauge");
+        assert_eq!(steps_per_range("rate(x[15s])", s15), 1, "range = step: no shared data");
+        assert_eq!(steps_per_range("rate(x[20s])", s15), 2, "rounded up");
+        assert_eq!(steps_per_range("max_over_time(rate(x[1m])[5m:15s])", s15), 20, "the longest, a subquery's range");
+        let regex = r#"rate(x{path=~"/a[1h]", code=~'[45]..'}[2m])"#;
+        assert_eq!(steps_per_range(regex, s15), 8, "brackets in strings are not ranges");
+        let file = GuardFile::parse(ISSUE, "guard.toml").unwrap();
+        let block = |i: usize| match file.config.metrics()[i].kind {
+            crate::config::MetricKind::Value { block, .. } => block,
+            _ => 0,
+        };
+        assert_eq!(block(1), 4, "the issue's p99 over rate(…[1m]) at 15 s");
+        let explicit = ISSUE.replace("tolerance = 0.10", "tolerance = 0.10\nblock = 1");
+        let file = GuardFile::parse(&explicit, "guard.toml").unwrap();
+        assert!(matches!(file.config.metrics()[1].kind, crate::config::MetricKind::Value { block: 1, .. }));
+    }
+
+    #[test]
     fn before_after_compares_one_series_with_its_past() {
         let text = ISSUE.replace(
             "[groups]\nbaseline = 'version=\"v1\"'\ncanary = 'version=\"v2\"'",
@@ -465,7 +522,8 @@ tolerance = 0.10
         assert_eq!((file.baseline.as_str(), file.canary.as_str()), ("version=\"v1\"", "version=\"v2\""));
         let metrics = file.config.metrics();
         assert_eq!(metrics[0], MetricSpec::ratio("http-errors").min_total(200.0).critical(true));
-        assert_eq!(metrics[1], MetricSpec::value("latency-p99").tolerance(0.1));
+        // `block` unset: one sign per 4 steps, the steps that `rate(…[1m])` at 15 s spans.
+        assert_eq!(metrics[1], MetricSpec::value("latency-p99").tolerance(0.1).block(4));
         assert!(matches!(&file.queries[1], Queries::Value { query } if query.contains("$group")));
     }
 
