@@ -182,16 +182,11 @@ def main():
             print(f"\nbeyond Prometheus: median {med[2]:.0f} ms, worst {worst:.0f} ms; target <= 200 ms: "
                   f"{'met' if worst <= 200 else 'NOT met'}")
         finally:
-            if os.environ.get("KEEP"):
-                input("prometheus running; press enter")
             prometheus.terminate()
             prometheus.wait()
             log.close()
     finally:
-        if os.environ.get("KEEP"):
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

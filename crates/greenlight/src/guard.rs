@@ -56,17 +56,16 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
         std::fs::write(path, greenlight_guard::html::render(&report, &title))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    // Buffered: a locked stdout flushes at every newline, and a long window's report has many lines.
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     match args.format {
-        ContentsFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
+        // One line, as every other JSON greenlight prints: a long window's report is megabytes.
+        ContentsFormat::Json => crate::output::json(&report)?,
+        ContentsFormat::Human => {
+            // Buffered: a locked stdout flushes at every newline.
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            human(&mut out, &report)?;
+            out.flush()?;
         }
-        ContentsFormat::Human => human(&mut out, &report)?,
     }
-    out.flush()?;
-    drop(out);
     if args.timings {
         timings(&prometheus, began.elapsed(), fetching, judging);
     }
