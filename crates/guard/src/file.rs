@@ -46,8 +46,8 @@ pub struct OnFail {
 
 /// `[before_after]`: the series after `deployed_at` against the same series in the `lookback` before it.
 ///
-/// The lookback is cut into intervals like the judged window, and judged interval k (counted from `deployed_at`) is
-/// paired with lookback interval k, each used once: the pair is then exactly a baseline and a canary interval of
+/// Each judged interval is paired with the interval one `lookback` earlier (with the window starting at the deploy,
+/// judged interval k with lookback interval k), each used once: the pair is then exactly a baseline and a canary interval of
 /// `[groups]`, and the per-interval guarantees of the judges hold unchanged. A window reaching past
 /// `deployed_at + lookback` would need a lookback interval twice (or one after the deploy) and is refused.
 #[derive(Clone, Copy, Debug, PartialEq)]
