@@ -72,6 +72,9 @@ pub struct GuardArgs {
     pub report: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = ContentsFormat::Human)]
     pub format: ContentsFormat,
+    /// Print where the time went (queries, fetching, decoding, judging) as one JSON line on stderr.
+    #[arg(long)]
+    pub timings: bool,
 }
 
 /// Which deploy: the repository and the two revisions.

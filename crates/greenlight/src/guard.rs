@@ -15,6 +15,8 @@ use jiff::{SignedDuration, Timestamp};
 use crate::cli::{ContentsFormat, GuardArgs};
 
 pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
+    let began = std::time::Instant::now();
+    let (mut fetching, mut judging) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     let origin = args.config.display().to_string();
     let text = std::fs::read_to_string(&args.config).with_context(|| format!("cannot read {origin}"))?;
     let file = GuardFile::parse(&text, &origin)?;
@@ -35,8 +37,13 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
                 bail!("--end {end} is not after --start {start}");
             }
             let window = Window::new(start, end, file.interval)?;
+            let fetched = std::time::Instant::now();
             let inputs = runtime.block_on(fetch_window(&prometheus, &file, &window))?;
-            judge_window(file.config.clone(), inputs)?
+            fetching = fetched.elapsed();
+            let judged = std::time::Instant::now();
+            let report = judge_window(file.config.clone(), inputs)?;
+            judging = judged.elapsed();
+            report
         }
         _ => bail!("give --start and --end for a past window, or --watch DURATION"),
     };
@@ -49,16 +56,19 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
         std::fs::write(path, greenlight_guard::html::render(&report, &title))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let mut out = std::io::stdout().lock();
     match args.format {
-        ContentsFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
+        // One line, as every other JSON greenlight prints: a long window's report is megabytes.
+        ContentsFormat::Json => crate::output::json(&report)?,
+        ContentsFormat::Human => {
+            // Buffered: a locked stdout flushes at every newline.
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            human(&mut out, &report)?;
+            out.flush()?;
         }
-        ContentsFormat::Human => human(&mut out, &report)?,
     }
-    out.flush()?;
-    drop(out);
+    if args.timings {
+        timings(&prometheus, began.elapsed(), fetching, judging);
+    }
     if report.verdict == Verdict::Fail
         && let Some(hooks) = &file.on_fail
     {
@@ -67,6 +77,29 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
         }
     }
     Ok(report.verdict.exit_code())
+}
+
+/// `--timings`: one JSON line on stderr. `fetch_ms` is the wall time from the first query sent to the last answer
+/// decoded (queries run `IN_FLIGHT` at a time); `decode_ms` is greenlight's own decoding within it, so
+/// `fetch_ms - decode_ms` is the time spent waiting on Prometheus; `judge_ms` is judging the fetched intervals;
+/// `total_ms` runs from reading the config to the printed report. A `--watch` run reports only queries, decoding
+/// and total (it waits for the clock, not only for Prometheus).
+fn timings(
+    prometheus: &Prometheus,
+    total: std::time::Duration,
+    fetching: std::time::Duration,
+    judging: std::time::Duration,
+) {
+    let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e4).round() / 10.0;
+    let stats = prometheus.stats();
+    let line = serde_json::json!({
+        "queries": stats.queries,
+        "fetch_ms": ms(fetching),
+        "decode_ms": ms(stats.decoding),
+        "judge_ms": ms(judging),
+        "total_ms": ms(total),
+    });
+    eprintln!("timings: {line}");
 }
 
 /// Runs `[on_fail]` after a fail verdict: the command with the JSON report on stdin (up to 3 attempts, backing off
@@ -194,14 +227,8 @@ fn live(
 
 /// RFC 3339 (`2026-11-22T05:00:00Z`) or unix seconds (`1795323600`, decimals allowed).
 fn parse_time(text: &str) -> anyhow::Result<Timestamp> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<f64>()
-        && seconds.is_finite()
-    {
-        return Timestamp::from_millisecond((seconds * 1000.0).round() as i64)
-            .map_err(|e| anyhow!("out of range: {e}"));
-    }
-    text.parse::<Timestamp>().map_err(|_| anyhow!("not a time: write RFC 3339 (2026-11-22T05:00:00Z) or unix seconds"))
+    greenlight_guard::file::parse_time(text)
+        .ok_or_else(|| anyhow!("not a time: write RFC 3339 (2026-11-22T05:00:00Z) or unix seconds"))
 }
 
 fn word(verdict: Verdict) -> &'static str {

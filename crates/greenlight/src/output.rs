@@ -21,7 +21,7 @@ pub fn report(report: &Report, format: ReportFormat, color: bool) -> io::Result<
     }
 }
 
-fn json(value: &impl serde::Serialize) -> io::Result<()> {
+pub(crate) fn json(value: &impl serde::Serialize) -> io::Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     serde_json::to_writer(&mut out, value)?;
     out.write_all(b"\n")?;

@@ -213,11 +213,15 @@ fn guard(config: &Path, start: i64) -> Run {
 }
 
 fn guard_output(config: &Path, start: i64, format: &str) -> std::process::Output {
+    guard_between(config, start + 120, start + MINUTES * 60, format)
+}
+
+fn guard_between(config: &Path, from: i64, to: i64, format: &str) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_greenlight"))
         .arg("guard")
         .arg("--config")
         .arg(config)
-        .args(["--start", &(start + 120).to_string(), "--end", &(start + MINUTES * 60).to_string()])
+        .args(["--start", &from.to_string(), "--end", &to.to_string()])
         .args(["--format", format])
         .output()
         .unwrap()
@@ -325,6 +329,60 @@ fn a_missing_series_is_inconclusive() {
     assert_eq!(run.code, 3, "{}", summary(&run));
     assert_eq!(metric(&run, "latency")["verdict"], "inconclusive");
     assert_eq!(metric(&run, "http-errors")["verdict"], "pass", "{}", summary(&run));
+}
+
+/// `[before_after]` on the canary's series (`version="v2"`): deployed at minute 17, compared with minutes 4..17.
+const DEPLOY_MINUTE: i64 = 17;
+
+fn before_after(canary: impl Fn(i64) -> Traffic, window: (i64, i64)) -> Run {
+    let start = data_start();
+    let prometheus = Prometheus::start(&openmetrics(start, |_| HEALTHY, canary));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guard.toml");
+    let deployed_at = start + DEPLOY_MINUTE * 60;
+    let text = format!(
+        "prometheus = \"{}\"\nstep = \"15s\"\ninterval = \"1m\"\n\n[before_after]\ndeployed_at = \"{deployed_at}\"\n\
+         lookback = \"13m\"\nmatchers = 'version=\"v2\"'\n{ERRORS}{LATENCY}",
+        prometheus.url
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = guard_between(&path, start + window.0 * 60, start + window.1 * 60, "json");
+    Run {
+        code: out.status.code().expect("exited"),
+        json: serde_json::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap_or(Value::Null),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+        page: None,
+    }
+}
+
+#[test]
+fn before_after_fails_when_the_series_worsens_after_the_deploy() {
+    let worse = Traffic { error_ratio: 0.03, ..HEALTHY };
+    let run = before_after(move |minute| if minute >= DEPLOY_MINUTE { worse } else { HEALTHY }, (17, 30));
+    assert_eq!(run.code, 1, "{}; {}", run.stderr, summary(&run));
+    assert_eq!(metric(&run, "http-errors")["verdict"], "fail", "{}", summary(&run));
+    assert_eq!(metric(&run, "latency")["verdict"], "pass", "{}", summary(&run));
+    // Judged interval k met lookback interval k: 13 of them, the 3 % after the deploy against the 1 % before.
+    assert_eq!(run.json["intervals"].as_array().unwrap().len(), 13);
+    let first = &run.json["intervals"][0]["metrics"][0];
+    assert!(first["canary_ratio"].as_f64().unwrap() > 2.0 * first["baseline_ratio"].as_f64().unwrap(), "{first}");
+}
+
+#[test]
+fn before_after_passes_a_series_that_did_not_change() {
+    let run = before_after(|_| HEALTHY, (17, 30));
+    assert_eq!(run.code, 0, "{}; {}", run.stderr, summary(&run));
+    assert_eq!(metric(&run, "http-errors")["verdict"], "pass", "{}", summary(&run));
+}
+
+#[test]
+fn before_after_refuses_a_window_beyond_its_lookback() {
+    // 17 + 13 = 30: a window to minute 31 would judge an interval without a lookback interval of its own.
+    let run = before_after(|_| HEALTHY, (17, 31));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("[before_after]") && run.stderr.contains("lookback"), "{}", run.stderr);
+    let early = before_after(|_| HEALTHY, (16, 20));
+    assert_eq!(early.code, 2, "a window before the deploy: {}", early.stderr);
 }
 
 #[test]

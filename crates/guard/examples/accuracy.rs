@@ -358,6 +358,42 @@ fn kayenta(data: &[Steps]) -> Option<usize> {
     }))
 }
 
+/// ln P(X ≥ y) for X ~ Binomial(m, p), from the pmf by recurrence in log space.
+fn log_upper_tail(y: f64, m: f64, p: f64) -> f64 {
+    let (m, y) = (m as usize, y as usize);
+    let (lp, lq) = (p.ln(), (1.0 - p).ln());
+    let mut log_pmf = m as f64 * lq;
+    let mut terms = Vec::with_capacity(m + 1);
+    for k in 0..=m {
+        if k > 0 {
+            log_pmf += ((m - k + 1) as f64 / k as f64).ln() + lp - lq;
+        }
+        if k >= y {
+            terms.push(log_pmf);
+        }
+    }
+    let max = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln()
+}
+
+/// An oracle for the error ratio within 2 intervals: the most powerful fixed-sample test at the guard's per-metric
+/// level α_m of "the canary's error rate equals the baseline's" (no margin) against the true, known regression, on
+/// the first two intervals' counts. Conditioning on the bad events of both groups, y_c | m ~ Binomial(m, ρ) under
+/// the null; the likelihood ratio grows with y_c, so the test rejects when P(Binomial(m, ρ) ≥ y_c) ≤ α_m. No valid
+/// test can catch more regressions within 2 intervals at that false-halt level: the guard also keeps its level
+/// over every look (anytime), a margin and persistence, so it can only catch fewer.
+fn oracle_within_two(data: &[Steps], alpha_metric: f64) -> bool {
+    let sum = |g: usize| {
+        data[..2].iter().flat_map(|st| st.counts[g]).fold((0.0, 0.0), |a: (f64, f64), c| (a.0 + c.0, a.1 + c.1))
+    };
+    let ((yb, nb), (yc, nc)) = (sum(0), sum(1));
+    let m = yb + yc;
+    if m == 0.0 || nb == 0.0 || nc == 0.0 {
+        return false;
+    }
+    log_upper_tail(yc, m, nc / (nb + nc)) <= alpha_metric.ln()
+}
+
 #[derive(Default)]
 struct Tally {
     runs: usize,
@@ -438,9 +474,25 @@ fn main() {
     let names = ["greenlight", "Flagger-style", "Kayenta-style"];
     let mut tallies: Vec<[Tally; 3]> = rows.iter().map(|_| Default::default()).collect();
     let mut calm_failed: Vec<String> = Vec::new();
+    // Error-ratio regressions by (factor, rate): runs, greenlight within 2 intervals, oracle within 2 intervals.
+    let mut by_rate: Vec<((f64, f64), [usize; 3])> = Vec::new();
     for sc in &scenarios {
         let data = generate(sc);
         let (halt, failed) = guard(&data, &config);
+        if let Kind::Errors(f) = sc.kind {
+            let key = (f, sc.rate);
+            let at = match by_rate.iter().position(|(k, _)| *k == key) {
+                Some(at) => at,
+                None => {
+                    by_rate.push((key, [0; 3]));
+                    by_rate.len() - 1
+                }
+            };
+            let cell = &mut by_rate[at].1;
+            cell[0] += 1;
+            cell[1] += usize::from(halt.is_some_and(|i| i < 2));
+            cell[2] += usize::from(oracle_within_two(&data, config.alpha_per_metric()));
+        }
         if matches!(sc.kind, Kind::Healthy | Kind::AA) {
             calm_failed.extend(failed);
         }
@@ -508,6 +560,24 @@ fn main() {
         all[1].detect_cell(),
         all[2].detect_cell()
     );
+    println!();
+    println!(
+        "error-ratio regressions caught within 2 intervals, by traffic: greenlight against an oracle (the most \
+         powerful fixed-sample test at alpha_m = {} knowing the true factor, no margin, no persistence)",
+        config.alpha_per_metric()
+    );
+    println!();
+    println!("| errors | req/s per group | runs | greenlight | oracle |");
+    println!("|---|---:|---:|---:|---:|");
+    by_rate.sort_by(|a, b| a.0.0.total_cmp(&b.0.0).then(a.0.1.total_cmp(&b.0.1)));
+    for ((f, rate), [runs, ours, best]) in &by_rate {
+        println!("| x{f} | {rate} | {runs} | {ours} | {best} |");
+    }
+    let (runs, ours, best) = by_rate
+        .iter()
+        .filter(|((f, _), _)| *f >= 2.0)
+        .fold((0, 0, 0), |a, (_, c)| (a.0 + c[0], a.1 + c[1], a.2 + c[2]));
+    println!("errors >=2x: greenlight {ours}/{runs}, oracle {best}/{runs} ({})", Tally::pct(best, runs));
     println!();
     let rate = |t: &Tally| t.within as f64 / t.runs.max(1) as f64;
     let zero = calm[0].halts == 0;

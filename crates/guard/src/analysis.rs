@@ -10,7 +10,7 @@ use thiserror::Error;
 use crate::config::ValidConfig;
 use crate::input::{IntervalInput, Observation};
 use crate::judge::MetricJudge;
-use crate::report::{IntervalReport, MetricSummary, Report, Verdict, overall};
+use crate::report::{IntervalReport, MetricInterval, MetricSummary, Report, Verdict, overall};
 
 #[derive(Debug, Error, PartialEq)]
 pub enum InputError {
@@ -45,7 +45,41 @@ impl Analysis {
 
     /// Judges the next interval. On an error nothing changes.
     pub fn push(&mut self, input: IntervalInput) -> Result<&IntervalReport, InputError> {
-        let index = self.intervals.len();
+        self.check(self.intervals.len(), &input, self.intervals.last().map(|i| i.end))?;
+        let metrics: Vec<_> = self
+            .judges
+            .iter_mut()
+            .zip(&input.observations)
+            .map(|(judge, observation)| judge.push(observation).expect("kinds were checked"))
+            .collect();
+        Ok(self.record(input, metrics))
+    }
+
+    /// Judges the next intervals, as many `push`es would, with the metrics spread over the machine's cores (each
+    /// metric's judge is independent of the others). On an error nothing changes.
+    pub fn push_all(&mut self, inputs: Vec<IntervalInput>) -> Result<(), InputError> {
+        let mut previous_end = self.intervals.last().map(|i| i.end);
+        for (k, input) in inputs.iter().enumerate() {
+            self.check(self.intervals.len() + k, input, previous_end)?;
+            previous_end = Some(input.end);
+        }
+        let inputs_ref = &inputs;
+        let columns = spread(self.judges.iter_mut().enumerate().collect(), |(m, judge): (usize, &mut MetricJudge)| {
+            inputs_ref
+                .iter()
+                .map(|input| judge.push(&input.observations[m]).expect("kinds were checked"))
+                .collect::<Vec<_>>()
+        });
+        let mut columns: Vec<_> = columns.into_iter().map(Vec::into_iter).collect();
+        for input in inputs {
+            let metrics = columns.iter_mut().map(|c| c.next().expect("one per interval")).collect();
+            self.record(input, metrics);
+        }
+        Ok(())
+    }
+
+    /// Checks interval `index` against the config and the previous interval's end.
+    fn check(&self, index: usize, input: &IntervalInput, previous_end: Option<Timestamp>) -> Result<(), InputError> {
         if input.observations.len() != self.judges.len() {
             return Err(InputError::ObservationCount {
                 index,
@@ -56,10 +90,10 @@ impl Analysis {
         if input.end <= input.start {
             return Err(InputError::EmptyInterval { index, start: input.start, end: input.end });
         }
-        if let Some(previous) = self.intervals.last()
-            && input.start < previous.end
+        if let Some(previous_end) = previous_end
+            && input.start < previous_end
         {
-            return Err(InputError::Overlap { index, start: input.start, previous_end: previous.end });
+            return Err(InputError::Overlap { index, start: input.start, previous_end });
         }
         for (judge, observation) in self.judges.iter().zip(&input.observations) {
             let got = match observation {
@@ -71,15 +105,14 @@ impl Analysis {
                 return Err(InputError::WrongKind { index, metric: judge.name().to_owned(), kind: judge.kind(), got });
             }
         }
-        let metrics: Vec<_> = self
-            .judges
-            .iter_mut()
-            .zip(&input.observations)
-            .map(|(judge, observation)| judge.push(observation).expect("kinds were checked"))
-            .collect();
+        Ok(())
+    }
+
+    fn record(&mut self, input: IntervalInput, metrics: Vec<MetricInterval>) -> &IntervalReport {
+        let index = self.intervals.len();
         let verdict = overall(metrics.iter().map(|m| (m.verdict, m.critical)));
         self.intervals.push(IntervalReport { index, start: input.start, end: input.end, verdict, metrics });
-        Ok(self.intervals.last().expect("just pushed"))
+        self.intervals.last().expect("just pushed")
     }
 
     pub fn intervals(&self) -> &[IntervalReport] {
@@ -98,7 +131,7 @@ impl Analysis {
     }
 
     pub fn summaries(&self) -> Vec<MetricSummary> {
-        self.judges.iter().map(MetricJudge::summary).collect()
+        spread(self.judges.iter().collect(), MetricJudge::summary)
     }
 
     /// The run's verdict so far, by the overall rule over the metrics' summaries.
@@ -107,14 +140,42 @@ impl Analysis {
     }
 
     pub fn report(&self) -> Report {
+        self.clone().into_report()
+    }
+
+    /// The report, without copying the intervals' reports.
+    pub fn into_report(self) -> Report {
         let metrics = self.summaries();
         Report {
             verdict: overall(metrics.iter().map(|m| (m.verdict, m.critical))),
             halted_at: metrics.iter().filter_map(|m| m.failed_at).min(),
             metrics,
-            intervals: self.intervals.clone(),
+            intervals: self.intervals,
         }
     }
+}
+
+/// `f` of every item, in order, the items spread over the machine's cores: item k goes to thread k % threads, so
+/// items of different cost (ratio and value judges) mix.
+fn spread<I: Send, T: Send>(items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
+    if threads <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let mut shares: Vec<Vec<(usize, I)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (k, item) in items.into_iter().enumerate() {
+        shares[k % threads].push((k, item));
+    }
+    let f = &f;
+    let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|share| scope.spawn(move || share.into_iter().map(|(k, item)| (k, f(item))).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("a judge panicked")).collect()
+    });
+    done.sort_by_key(|(k, _)| *k);
+    done.into_iter().map(|(_, t)| t).collect()
 }
 
 /// Judges a past window interval by interval and reports on all of it.
@@ -123,8 +184,6 @@ pub fn judge_window(
     intervals: impl IntoIterator<Item = IntervalInput>,
 ) -> Result<Report, InputError> {
     let mut analysis = Analysis::new(config);
-    for interval in intervals {
-        analysis.push(interval)?;
-    }
-    Ok(analysis.report())
+    analysis.push_all(intervals.into_iter().collect())?;
+    Ok(analysis.into_report())
 }

@@ -26,6 +26,11 @@ pub enum FetchError {
          or by (le)"
     )]
     TooManySeries { metric: String, query: String, count: usize },
+    #[error(
+        "[before_after]: the window from {start} to {end} must lie between the deploy at {deployed_at} and the end \
+         of its lookback, {last}: each judged interval is compared with its own lookback interval, used once"
+    )]
+    OutsideLookback { start: Timestamp, end: Timestamp, deployed_at: Timestamp, last: Timestamp },
 }
 
 /// Whole intervals from `start`; a partial interval at the end is left out.
@@ -131,6 +136,8 @@ pub const MAX_POINTS: i64 = 10_000;
 pub const IN_FLIGHT: usize = 8;
 
 /// One query over one range: which result slot it fills, and the piece of the range when a long window is split.
+/// The query runs `shift` earlier than the window and its points are moved forward by `shift` (the lookback of
+/// `[before_after]`, zero for `[groups]`).
 struct Job {
     slot: usize,
     metric: usize,
@@ -138,6 +145,7 @@ struct Job {
     start: Timestamp,
     end: Timestamp,
     step: SignedDuration,
+    shift: SignedDuration,
 }
 
 /// Splits [start, end] at `step` into ranges of at most `MAX_POINTS` evaluations.
@@ -159,6 +167,20 @@ pub async fn fetch_window(
     file: &GuardFile,
     window: &Window,
 ) -> Result<Vec<IntervalInput>, FetchError> {
+    let mut shifts = [SignedDuration::ZERO; 2];
+    if let Some(before_after) = &file.before_after {
+        let last = before_after.deployed_at + before_after.lookback;
+        if window.start < before_after.deployed_at || window.end() > last {
+            return Err(FetchError::OutsideLookback {
+                start: window.start,
+                end: window.end(),
+                deployed_at: before_after.deployed_at,
+                last,
+            });
+        }
+        // Judged interval k, counted from the deploy, meets lookback interval k.
+        shifts[0] = before_after.lookback;
+    }
     let mut jobs = Vec::new();
     let mut slots = 0;
     for (metric, queries) in file.queries.iter().enumerate() {
@@ -166,11 +188,12 @@ pub async fn fetch_window(
             Queries::Ratio { bad, total } => (vec![bad, total], window.start + window.interval, window.interval),
             Queries::Value { query } => (vec![query], window.start + file.step, file.step),
         };
-        for group in [&file.baseline, &file.canary] {
+        for (group, shift) in [&file.baseline, &file.canary].into_iter().zip(shifts) {
             for text in &texts {
                 let query = with_group(text, group);
                 for (start, end) in pieces(first, window.end(), step) {
-                    jobs.push(Job { slot: slots, metric, query: query.clone(), start, end, step });
+                    let (start, end) = (start - shift, end - shift);
+                    jobs.push(Job { slot: slots, metric, query: query.clone(), start, end, step, shift });
                 }
                 slots += 1;
             }
@@ -193,7 +216,9 @@ pub async fn fetch_window(
                 count: series.len(),
             });
         }
-        if let Some(piece) = series.into_iter().next() {
+        if let Some(mut piece) = series.into_iter().next() {
+            let shift = job.shift.as_secs_f64();
+            piece.points.iter_mut().for_each(|(t, _)| *t += shift);
             match &mut results[job.slot] {
                 Some(whole) => whole.points.extend(piece.points),
                 empty => *empty = Some(piece),

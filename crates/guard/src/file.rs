@@ -7,7 +7,7 @@
 use std::ops::Range;
 
 use greenlight_core::text::line_column;
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use thiserror::Error;
 use toml::Spanned;
@@ -44,6 +44,18 @@ pub struct OnFail {
     pub secret_env: Option<String>,
 }
 
+/// `[before_after]`: the series after `deployed_at` against the same series in the `lookback` before it.
+///
+/// Each judged interval is paired with the interval one `lookback` earlier (with the window starting at the deploy,
+/// judged interval k with lookback interval k), each used once: the pair is then exactly a baseline and a canary interval of
+/// `[groups]`, and the per-interval guarantees of the judges hold unchanged. A window reaching past
+/// `deployed_at + lookback` would need a lookback interval twice (or one after the deploy) and is refused.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BeforeAfter {
+    pub deployed_at: Timestamp,
+    pub lookback: SignedDuration,
+}
+
 /// A checked `guard.toml`.
 #[derive(Clone, Debug)]
 pub struct GuardFile {
@@ -57,6 +69,9 @@ pub struct GuardFile {
     pub baseline: String,
     /// Label matchers of the canary, replacing `$group`.
     pub canary: String,
+    /// `[before_after]`: the "baseline" is the same series (`baseline` = `canary` = its `matchers`) before the
+    /// deploy, one lookback interval per judged interval.
+    pub before_after: Option<BeforeAfter>,
     /// One entry per metric of `config`, same order.
     pub queries: Vec<Queries>,
     pub config: ValidConfig,
@@ -73,7 +88,7 @@ struct Raw {
     recover_after: Option<Spanned<i64>>,
     alpha: Option<Spanned<f64>>,
     groups: Option<Spanned<RawGroups>>,
-    before_after: Option<Spanned<toml::Value>>,
+    before_after: Option<Spanned<RawBeforeAfter>>,
     #[serde(default)]
     metrics: Vec<Spanned<RawMetric>>,
     on_fail: Option<Spanned<RawOnFail>>,
@@ -92,6 +107,15 @@ struct RawOnFail {
 struct RawGroups {
     baseline: Spanned<String>,
     canary: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBeforeAfter {
+    deployed_at: Spanned<String>,
+    lookback: Spanned<String>,
+    #[serde(default)]
+    matchers: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -133,9 +157,6 @@ impl GuardFile {
     }
 
     fn check(raw: Raw) -> Result<Self, Invalid> {
-        if let Some(before_after) = &raw.before_after {
-            return Err(at(before_after, "[before_after] is not supported yet; compare side by side with [groups]"));
-        }
         let prometheus = raw.prometheus.get_ref().trim().trim_end_matches('/').to_owned();
         if !(prometheus.starts_with("http://") || prometheus.starts_with("https://")) {
             return Err(at(&raw.prometheus, "`prometheus` must be an http:// or https:// URL"));
@@ -153,21 +174,46 @@ impl GuardFile {
             let span = raw.interval.as_ref().or(raw.step.as_ref()).expect("defaults divide");
             return Err(at(span, "`interval` must be a whole number of steps"));
         }
-        let groups = raw
-            .groups
-            .ok_or(Invalid {
-                at: 0,
-                message: "missing [groups] with `baseline` and `canary` label matchers".to_owned(),
-            })?
-            .into_inner();
-        for group in [&groups.baseline, &groups.canary] {
-            if group.get_ref().trim().is_empty() {
-                return Err(at(group, "a group needs label matchers, for example 'version=\"v1\"'"));
+        let (baseline, canary, before_after) = match (&raw.groups, &raw.before_after) {
+            (Some(_), Some(before_after)) => {
+                return Err(at(before_after, "give [groups] or [before_after], not both"));
             }
-        }
-        if groups.baseline.get_ref().trim() == groups.canary.get_ref().trim() {
-            return Err(at(&groups.canary, "the canary's matchers are the baseline's"));
-        }
+            (None, None) => {
+                return Err(Invalid {
+                    at: 0,
+                    message: "missing [groups] with `baseline` and `canary` label matchers (or [before_after] with \
+                              `deployed_at` and `lookback`)"
+                        .to_owned(),
+                });
+            }
+            (Some(groups), None) => {
+                let groups = groups.get_ref();
+                for group in [&groups.baseline, &groups.canary] {
+                    if group.get_ref().trim().is_empty() {
+                        return Err(at(group, "a group needs label matchers, for example 'version=\"v1\"'"));
+                    }
+                }
+                if groups.baseline.get_ref().trim() == groups.canary.get_ref().trim() {
+                    return Err(at(&groups.canary, "the canary's matchers are the baseline's"));
+                }
+                (groups.baseline.get_ref().trim().to_owned(), groups.canary.get_ref().trim().to_owned(), None)
+            }
+            (None, Some(before_after)) => {
+                let b = before_after.get_ref();
+                let deployed_at = parse_time(b.deployed_at.get_ref()).ok_or_else(|| {
+                    at(
+                        &b.deployed_at,
+                        "`deployed_at` is not a time: write RFC 3339 (2026-11-22T05:00:00Z) or unix seconds",
+                    )
+                })?;
+                let lookback = duration(&Some(b.lookback.clone()), interval)?;
+                if lookback < interval || lookback.as_millis() % interval.as_millis() != 0 {
+                    return Err(at(&b.lookback, "`lookback` must be a whole number of intervals"));
+                }
+                let matchers = b.matchers.as_ref().map_or(String::new(), |m| m.get_ref().trim().to_owned());
+                (matchers.clone(), matchers, Some(BeforeAfter { deployed_at, lookback }))
+            }
+        };
         let mut settings = Settings::default();
         let count = |v: &Spanned<i64>, name: &str| {
             u32::try_from(*v.get_ref())
@@ -191,7 +237,7 @@ impl GuardFile {
         let mut queries = Vec::new();
         let mut spans = Vec::new();
         for metric in &raw.metrics {
-            let (spec, query) = check_metric(metric)?;
+            let (spec, query) = check_metric(metric, step)?;
             let m = metric.get_ref();
             let field_at = |field: &str| match field {
                 "tolerance" => m.tolerance.as_ref().map(|v| v.span().start),
@@ -221,16 +267,7 @@ impl GuardFile {
             Invalid { at: offset, message: e.to_string() }
         })?;
         let on_fail = raw.on_fail.as_ref().map(check_on_fail).transpose()?;
-        Ok(Self {
-            on_fail,
-            prometheus,
-            step,
-            interval,
-            baseline: groups.baseline.into_inner().trim().to_owned(),
-            canary: groups.canary.into_inner().trim().to_owned(),
-            queries,
-            config,
-        })
+        Ok(Self { on_fail, prometheus, step, interval, baseline, canary, before_after, queries, config })
     }
 }
 
@@ -264,7 +301,7 @@ fn check_on_fail(raw: &Spanned<RawOnFail>) -> Result<OnFail, Invalid> {
     })
 }
 
-fn check_metric(metric: &Spanned<RawMetric>) -> Result<(MetricSpec, Queries), Invalid> {
+fn check_metric(metric: &Spanned<RawMetric>, step: SignedDuration) -> Result<(MetricSpec, Queries), Invalid> {
     let m = metric.get_ref();
     let name = m.name.get_ref().clone();
     let needs = |field: &Option<Spanned<String>>, key: &str, kind: &str| -> Result<String, Invalid> {
@@ -313,7 +350,11 @@ fn check_metric(metric: &Spanned<RawMetric>) -> Result<(MetricSpec, Queries), In
             if let Some(tolerance) = &m.tolerance {
                 spec = spec.tolerance(*tolerance.get_ref());
             }
-            (spec, Queries::Value { query: needs(&m.query, "query", "value")? })
+            let query = needs(&m.query, "query", "value")?;
+            if m.block.is_none() {
+                spec = spec.block(steps_per_range(&query, step));
+            }
+            (spec, Queries::Value { query })
         }
         other => {
             return Err(at(&m.kind, format!("metric `{name}`: unknown kind `{other}`, expected `ratio` or `value`")));
@@ -323,6 +364,48 @@ fn check_metric(metric: &Spanned<RawMetric>) -> Result<(MetricSpec, Queries), In
         spec = spec.direction(*direction.get_ref());
     }
     Ok((spec.critical(m.critical), queries))
+}
+
+/// The `block` of a value metric left unset: the steps covered by the longest range `[R]` (or subquery `[R:r]`) in
+/// its query, at least 1. Values of `rate(…[1m])` taken every 15 s share three quarters of their data with the next
+/// one, so their signs are not independent coin flips; one sign per 4 steps (the mean of the block) keeps the sign
+/// test's guarantee (notes §2.2). A query without a range (a gauge) gets 1. Brackets inside quoted strings (label
+/// regexes) are not ranges.
+pub fn steps_per_range(query: &str, step: SignedDuration) -> u32 {
+    let mut longest = SignedDuration::ZERO;
+    let mut chars = query.chars();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'' | '`') => quote = Some(c),
+            (None, '[') => {
+                let inside: String = chars.by_ref().take_while(|&c| c != ']').collect();
+                let range = inside.split(':').next().unwrap_or_default();
+                if let Some(range) = parse_duration(range) {
+                    longest = longest.max(range);
+                }
+            }
+            (None, _) => {}
+        }
+    }
+    let (range, step) = (longest.as_millis(), step.as_millis().max(1));
+    u32::try_from(((range + step - 1) / step).max(1)).unwrap_or(u32::MAX)
+}
+
+/// RFC 3339 (`2026-11-22T05:00:00Z`) or unix seconds (`1795323600`, decimals allowed).
+pub fn parse_time(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f64>()
+        && seconds.is_finite()
+    {
+        return Timestamp::from_millisecond((seconds * 1000.0).round() as i64).ok();
+    }
+    text.parse::<Timestamp>().ok()
 }
 
 /// `15s`, `1m`, `2h`, `500ms`, `1m30s`: a positive duration.
@@ -387,6 +470,51 @@ tolerance = 0.10
     }
 
     #[test]
+    fn block_follows_the_range_of_the_query() {
+        let s15 = SignedDuration::from_secs(15);
+        let p99 = "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{$group}[1m])))";
+        assert_eq!(steps_per_range(p99, s15), 4);
+        assert_eq!(steps_per_range("max(latency_seconds{$group})", s15), 1, "a gauge");
+        assert_eq!(steps_per_range("rate(x[15s])", s15), 1, "range = step: no shared data");
+        assert_eq!(steps_per_range("rate(x[20s])", s15), 2, "rounded up");
+        assert_eq!(steps_per_range("max_over_time(rate(x[1m])[5m:15s])", s15), 20, "the longest, a subquery's range");
+        let regex = r#"rate(x{path=~"/a[1h]", code=~'[45]..'}[2m])"#;
+        assert_eq!(steps_per_range(regex, s15), 8, "brackets in strings are not ranges");
+        let file = GuardFile::parse(ISSUE, "guard.toml").unwrap();
+        let block = |i: usize| match file.config.metrics()[i].kind {
+            crate::config::MetricKind::Value { block, .. } => block,
+            _ => 0,
+        };
+        assert_eq!(block(1), 4, "the issue's p99 over rate(…[1m]) at 15 s");
+        let explicit = ISSUE.replace("tolerance = 0.10", "tolerance = 0.10\nblock = 1");
+        let file = GuardFile::parse(&explicit, "guard.toml").unwrap();
+        assert!(matches!(file.config.metrics()[1].kind, crate::config::MetricKind::Value { block: 1, .. }));
+    }
+
+    #[test]
+    fn before_after_compares_one_series_with_its_past() {
+        let text = ISSUE.replace(
+            "[groups]\nbaseline = 'version=\"v1\"'\ncanary = 'version=\"v2\"'",
+            "[before_after]\ndeployed_at = \"2026-11-22T05:00:00Z\"\nlookback = \"30m\"\nmatchers = 'app=\"shop\"'",
+        );
+        let file = GuardFile::parse(&text, "guard.toml").unwrap();
+        let b = file.before_after.unwrap();
+        assert_eq!(b.deployed_at, "2026-11-22T05:00:00Z".parse::<Timestamp>().unwrap());
+        assert_eq!(b.lookback, SignedDuration::from_mins(30));
+        assert_eq!((file.baseline.as_str(), file.canary.as_str()), ("app=\"shop\"", "app=\"shop\""));
+        let unix = text.replace("\"2026-11-22T05:00:00Z\"", "\"1795323600\"");
+        assert_eq!(GuardFile::parse(&unix, "g").unwrap().before_after.unwrap().deployed_at.as_second(), 1795323600);
+        assert_eq!(
+            err(&text.replace("\"30m\"", "\"90s\"")),
+            "guard.toml:9:12: `lookback` must be a whole number of intervals"
+        );
+        assert!(err(&text.replace("2026-11-22T05", "yesterday")).contains("`deployed_at` is not a time"));
+        let both = format!("{text}\n[groups]\nbaseline = 'v=\"1\"'\ncanary = 'v=\"2\"'\n");
+        assert!(err(&both).ends_with("give [groups] or [before_after], not both"), "{}", err(&both));
+        assert!(file.on_fail.is_none());
+    }
+
+    #[test]
     fn the_issue_example_parses() {
         let file = GuardFile::parse(ISSUE, "guard.toml").unwrap();
         assert_eq!(file.prometheus, "http://127.0.0.1:9090");
@@ -394,7 +522,8 @@ tolerance = 0.10
         assert_eq!((file.baseline.as_str(), file.canary.as_str()), ("version=\"v1\"", "version=\"v2\""));
         let metrics = file.config.metrics();
         assert_eq!(metrics[0], MetricSpec::ratio("http-errors").min_total(200.0).critical(true));
-        assert_eq!(metrics[1], MetricSpec::value("latency-p99").tolerance(0.1));
+        // `block` unset: one sign per 4 steps, the steps that `rate(…[1m])` at 15 s spans.
+        assert_eq!(metrics[1], MetricSpec::value("latency-p99").tolerance(0.1).block(4));
         assert!(matches!(&file.queries[1], Queries::Value { query } if query.contains("$group")));
     }
 

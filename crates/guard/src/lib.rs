@@ -31,7 +31,7 @@ pub use config::{ConfigError, Direction, MetricKind, MetricSpec, Settings, Valid
 pub use fetch::{FetchError, Window, fetch_window};
 pub use file::{FileError, GuardFile, OnFail, Queries};
 pub use input::{Counts, IntervalInput, Observation, RatioObservation, ValueObservation};
-pub use prometheus::{MetricSource, Prometheus, Series, SourceError};
+pub use prometheus::{MetricSource, Prometheus, QueryStats, Series, SourceError};
 pub use report::{
     IntervalReport, MetricInterval, MetricSummary, Numbers, RatioNumbers, Report, Side, SideNumbers, ValueNumbers,
     Verdict, overall,

@@ -6,6 +6,9 @@
 //! and timeouts (`greenlight_http::Client`), cutting series into intervals (`fetch`), or judging.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use greenlight_http::{Client, HttpError, Method, Url};
 use jiff::{SignedDuration, Timestamp};
@@ -50,6 +53,21 @@ pub trait MetricSource {
 pub struct Prometheus {
     client: Client,
     base: String,
+    counters: Arc<Counters>,
+}
+
+/// What the queries so far cost on greenlight's side, for `--timings`.
+#[derive(Debug, Default)]
+struct Counters {
+    queries: AtomicU64,
+    decoding_nanos: AtomicU64,
+}
+
+/// Queries answered so far and the time spent decoding their answers (CPU work of greenlight, not of Prometheus).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QueryStats {
+    pub queries: u64,
+    pub decoding: Duration,
 }
 
 impl Prometheus {
@@ -57,11 +75,18 @@ impl Prometheus {
     pub fn new(client: Client, base: &str) -> Result<Self, SourceError> {
         let base = base.trim_end_matches('/').to_owned();
         Url::parse(&format!("{base}/api/v1/query_range")).map_err(|_| SourceError::BadUrl(base.clone()))?;
-        Ok(Self { client, base })
+        Ok(Self { client, base, counters: Arc::default() })
     }
 
     pub fn url(&self) -> &str {
         &self.base
+    }
+
+    pub fn stats(&self) -> QueryStats {
+        QueryStats {
+            queries: self.counters.queries.load(Ordering::Relaxed),
+            decoding: Duration::from_nanos(self.counters.decoding_nanos.load(Ordering::Relaxed)),
+        }
     }
 }
 
@@ -93,7 +118,11 @@ impl MetricSource for Prometheus {
             }
             Err(e) => return Err(http(&endpoint, &e)),
         };
-        parse_matrix(&body).map_err(|e| match e {
+        let decoding = Instant::now();
+        let parsed = parse_matrix(&body);
+        self.counters.queries.fetch_add(1, Ordering::Relaxed);
+        self.counters.decoding_nanos.fetch_add(decoding.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        parsed.map_err(|e| match e {
             Answer::Error(message) => SourceError::Refused { url: endpoint, query: query.to_owned(), message },
             Answer::Malformed(message) => SourceError::Malformed { url: endpoint, message },
         })

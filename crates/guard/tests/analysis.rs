@@ -133,3 +133,42 @@ fn bad_input_is_an_error_and_changes_nothing() {
     ));
     assert_eq!(analysis.intervals().len(), 1);
 }
+
+#[test]
+fn judging_many_intervals_at_once_matches_one_at_a_time() {
+    // push_all spreads the metrics over threads; the reports must be exactly those of interval-by-interval pushes.
+    let mut rng = common::Rng::new(5);
+    let mut lat = common::Latency::new(0.2, 0.1, 0.0);
+    let specs = || {
+        vec![
+            MetricSpec::ratio("errors"),
+            MetricSpec::value("p99"),
+            MetricSpec::ratio("timeouts").direction(Direction::Either),
+            MetricSpec::value("p50").block(4),
+            MetricSpec::ratio("quiet"),
+        ]
+    };
+    let inputs: Vec<IntervalInput> = (0..12)
+        .map(|i| {
+            let worse = if i >= 6 { 3.0 } else { 1.0 };
+            interval(
+                i,
+                vec![
+                    common::ratio_obs(&mut rng, 50.0, 0.01, 0.01 * worse),
+                    lat.interval(&mut rng, if i >= 4 { 1.5 } else { 1.0 }),
+                    common::ratio_obs(&mut rng, 50.0, 0.02, 0.02),
+                    lat.interval(&mut rng, 1.0),
+                    if i % 3 == 0 { Observation::Missing } else { common::ratio_obs(&mut rng, 5.0, 0.0, 0.0) },
+                ],
+            )
+        })
+        .collect();
+    let mut one_by_one = Analysis::new(config(specs()));
+    for input in inputs.clone() {
+        one_by_one.push(input).unwrap();
+    }
+    let at_once = judge_window(config(specs()), inputs).unwrap();
+    let json = |r: &greenlight_guard::Report| serde_json::to_value(r).unwrap();
+    assert_eq!(json(&at_once), json(&one_by_one.report()));
+    assert_eq!(at_once.verdict, Verdict::Fail, "the tripled error ratio and the slower p99 halt");
+}
