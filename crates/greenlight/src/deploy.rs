@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use greenlight_checks::{TEMPLATE, ValidConfig};
-use greenlight_core::{CheckContext, Contents, IssueKey, Report, ReportIssue, Tracker};
+use greenlight_core::{CheckContext, Commit, Contents, IssueKey, Report, ReportIssue, Tracker};
 use greenlight_git::{Range, Repo};
 
 use crate::cli::{InitArgs, RangeArgs};
@@ -35,7 +35,13 @@ impl Deploy {
     }
 
     pub fn contents(self) -> Contents {
-        Contents::assemble(self.range.from.to_string(), self.range.to.to_string(), self.range.added)
+        let (from, to, commits) = self.added();
+        Contents::assemble(from, to, commits)
+    }
+
+    /// What `contents` assembles: the range's ends, resolved, and the commits it adds, newest first.
+    pub fn added(self) -> (String, String, Vec<Commit>) {
+        (self.range.from.to_string(), self.range.to.to_string(), self.range.added)
     }
 
     /// Gathers the facts (the tracker's, unless `offline`), runs every check, and sums them up.

@@ -32,8 +32,17 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
     match cli.command {
         cli::Command::Contents(args) => {
             let deploy = deploy::Deploy::load(&args.range)?;
-            let contents = deploy.contents();
-            output::contents(&contents, args.format, color)?;
+            let contents = match args.format {
+                cli::ContentsFormat::Json => {
+                    let (from, to, commits) = deploy.added();
+                    output::contents_json(&mut std::io::stdout(), from, to, commits)?
+                }
+                cli::ContentsFormat::Human => {
+                    let contents = deploy.contents();
+                    output::contents_human(&contents, color)?;
+                    contents
+                }
+            };
             // The process ends here: freeing tens of thousands of strings one by one would only delay the exit.
             std::mem::forget(contents);
             Ok(0)
