@@ -52,28 +52,53 @@ pub struct Contents {
     pub commits_without_key: Vec<String>,
 }
 
-impl Contents {
+/// What `Contents::assemble` derives from the commits: the issue index and the commits that name no key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IssueIndex {
+    /// Issues sorted by key (project, then number), each with its commits newest first.
+    pub issues: Vec<IssueCommits>,
+    /// Every non-merge commit that names no key, newest first.
+    pub commits_without_key: Vec<String>,
+}
+
+impl IssueIndex {
     /// Indexes commits (newest first, each with its keys) by issue.
-    pub fn assemble(from: String, to: String, commits: Vec<Commit>) -> Self {
-        // Most commits name one key and most keys one commit: size for that once instead of growing.
-        let mut issues: Vec<IssueCommits> = Vec::with_capacity(commits.len());
-        let mut index: rustc_hash::FxHashMap<&IssueKey, usize> =
-            rustc_hash::FxHashMap::with_capacity_and_hasher(commits.len(), Default::default());
+    pub fn of(commits: &[Commit]) -> Self {
         let mut commits_without_key = Vec::new();
-        for commit in &commits {
+        let mut named: Vec<(&IssueKey, usize)> = Vec::with_capacity(commits.len());
+        for (i, commit) in commits.iter().enumerate() {
             if commit.keys.is_empty() && !commit.merge {
                 commits_without_key.push(commit.sha.clone());
             }
-            for key in &commit.keys {
-                let i = *index.entry(key).or_insert_with(|| {
-                    issues.push(IssueCommits { key: key.clone(), commits: Vec::new() });
-                    issues.len() - 1
-                });
-                issues[i].commits.push(commit.sha.clone());
-            }
+            named.extend(commit.keys.iter().map(|key| (key, i)));
         }
-        drop(index);
-        crate::keys::sort_by_issue_key(&mut issues, |issue| &issue.key);
+        // Every (key, commit) pair in the issues' order, and newest commit first within an issue: one sort that
+        // compares numbers, and each issue is then a run of equal keys.
+        let numbers = crate::keys::sort_numbers(named.iter().map(|&(key, _)| key));
+        let mut pairs: Vec<(u128, &str, usize)> =
+            numbers.into_iter().zip(&named).map(|(number, &(key, i))| (number, key.as_str(), i)).collect();
+        pairs.sort_unstable();
+        let issues = pairs
+            .chunk_by(|a, b| a.1 == b.1)
+            .map(|run| IssueCommits {
+                key: IssueKey::new(run[0].1),
+                commits: run.iter().map(|&(_, _, i)| commits[i].sha.clone()).collect(),
+            })
+            .collect();
+        Self { issues, commits_without_key }
+    }
+}
+
+impl Contents {
+    /// Indexes commits (newest first, each with its keys) by issue.
+    pub fn assemble(from: String, to: String, commits: Vec<Commit>) -> Self {
+        let index = IssueIndex::of(&commits);
+        Self::from_parts(from, to, commits, index)
+    }
+
+    /// The contents of `commits` (newest first) whose index was already built with `IssueIndex::of(&commits)`.
+    pub fn from_parts(from: String, to: String, commits: Vec<Commit>, index: IssueIndex) -> Self {
+        let IssueIndex { issues, commits_without_key } = index;
         Self { from, to, commits, issues, commits_without_key }
     }
 
@@ -116,5 +141,35 @@ mod tests {
         assert_eq!(contents.commits_without_key, vec!["c1"]);
         assert_eq!(contents.merge_count(), 1);
         assert_eq!(contents.commits[0].keys, vec![IssueKey::new("AB-10"), IssueKey::new("AB-9")]);
+    }
+
+    #[test]
+    fn index_keeps_keys_apart_that_sort_alike() {
+        // A custom pattern can find `AB-07` next to `AB-7`: one number in the sort, two issues.
+        let with_keys = |sha: &str, keys: &[&str]| Commit {
+            keys: keys.iter().map(|k| IssueKey::new(*k)).collect(),
+            ..commit(sha, "", false)
+        };
+        let commits = vec![
+            with_keys("c4", &["AB-7", "#3"]),
+            with_keys("c3", &["AB-07"]),
+            with_keys("c2", &["AB-7", "AB-07"]),
+            with_keys("c1", &["B-1", "acme/x#3"]),
+            with_keys("c0", &[]),
+        ];
+        let index = IssueIndex::of(&commits);
+        let issues: Vec<(&str, Vec<&str>)> =
+            index.issues.iter().map(|i| (i.key.as_str(), i.commits.iter().map(String::as_str).collect())).collect();
+        assert_eq!(
+            issues,
+            vec![
+                ("AB-07", vec!["c3", "c2"]),
+                ("AB-7", vec!["c4", "c2"]),
+                ("B-1", vec!["c1"]),
+                ("#3", vec!["c4"]),
+                ("acme/x#3", vec!["c1"]),
+            ]
+        );
+        assert_eq!(index.commits_without_key, vec!["c0"]);
     }
 }

@@ -76,6 +76,28 @@ pub fn sort_by_issue_key<T>(items: &mut Vec<T>, key: impl Fn(&T) -> &IssueKey) {
     items.extend(order.into_iter().filter_map(|i| slots[i].take()));
 }
 
+/// Each key's place in `IssueKey`'s order as a number, for sorting many keys at once without comparing strings: the
+/// text part of its sort key (a Jira project, a GitHub repository) becomes that text's rank among the distinct ones
+/// (there are few), above the issue number. Two different keys can still share a number (`AB-7` and `AB-07` under
+/// a custom pattern), so a tie is broken by the key itself.
+pub(crate) fn sort_numbers<'k>(keys: impl Iterator<Item = &'k IssueKey>) -> Vec<u128> {
+    let mut parts: rustc_hash::FxHashMap<(u8, &str), usize> = rustc_hash::FxHashMap::default();
+    let numbered: Vec<(usize, u64)> = keys
+        .map(|key| {
+            let (kind, part, number) = key.sort_key();
+            let next = parts.len();
+            (*parts.entry((kind, part)).or_insert(next), number)
+        })
+        .collect();
+    let mut distinct: Vec<((u8, &str), usize)> = parts.into_iter().collect();
+    distinct.sort_unstable();
+    let mut rank = vec![0; distinct.len()];
+    for (place, &(_, part)) in distinct.iter().enumerate() {
+        rank[part] = place as u128;
+    }
+    numbered.into_iter().map(|(part, number)| (rank[part] << 64) | u128::from(number)).collect()
+}
+
 impl Ord for IssueKey {
     fn cmp(&self, other: &Self) -> Ordering {
         self.sort_key().cmp(&other.sort_key()).then_with(|| self.0.cmp(&other.0))
@@ -339,6 +361,18 @@ mod tests {
         expect.sort();
         sort_by_issue_key(&mut items, |(key, _)| key);
         assert_eq!(items, expect);
+    }
+
+    #[test]
+    fn sort_numbers_follow_ord() {
+        let keys: Vec<IssueKey> =
+            ["B-1", "AB-10", "#2", "AB-9", "acme/x#1", "#10", "AB-9", "AB-09", "ZZ", "#x"].map(IssueKey::new).into();
+        let numbers = sort_numbers(keys.iter());
+        for (a, na) in keys.iter().zip(&numbers) {
+            for (b, nb) in keys.iter().zip(&numbers) {
+                assert_eq!((na, a.as_str()).cmp(&(nb, b.as_str())), a.cmp(b), "{a} against {b}");
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod report;
 pub mod text;
 
 pub use check::{Check, CheckContext, CheckResult, Finding, Outcome, Severity};
-pub use contents::{Commit, Contents, IssueCommits};
+pub use contents::{Commit, Contents, IssueCommits, IssueIndex};
 pub use issues::{FieldRef, FieldValue, Issue, Tracker, TrackerFacts};
 pub use keys::{IssueKey, KeyRules, KeySettings};
 pub use report::{Report, ReportIssue, Verdict};

@@ -10,7 +10,7 @@ pub mod tracker;
 use std::path::{Path, PathBuf};
 
 use greenlight_checks::{ConfigError, ValidConfig};
-use greenlight_core::{CheckContext, Contents, IssueKey, Report, ReportIssue, Tracker};
+use greenlight_core::{CheckContext, Commit, Contents, IssueKey, Report, ReportIssue, Tracker};
 use greenlight_git::{GitError, ObjectId, Range, Repo};
 
 /// The rules' file name, at the repository's root.
@@ -56,7 +56,13 @@ impl Deploy {
     }
 
     pub fn contents(self) -> Contents {
-        Contents::assemble(self.range.from.to_string(), self.range.to.to_string(), self.range.added)
+        let (from, to, commits) = self.added();
+        Contents::assemble(from, to, commits)
+    }
+
+    /// What `contents` assembles: the range's ends, resolved, and the commits it adds, newest first.
+    pub fn added(self) -> (String, String, Vec<Commit>) {
+        (self.range.from.to_string(), self.range.to.to_string(), self.range.added)
     }
 
     /// Gathers the facts (the tracker's, unless `offline`), runs every check, and sums them up.

@@ -104,9 +104,15 @@ impl Repo {
         let shared = self.repo.clone().into_sync();
         let (batches, queue) = std::sync::mpsc::channel::<Vec<(u32, ObjectId)>>();
         let queue = std::sync::Mutex::new(queue);
+        let (decoded_batches, decoded_queue) = std::sync::mpsc::channel::<Vec<(u32, Commit)>>();
         std::thread::scope(|scope| {
-            let handles: Vec<_> =
-                (0..workers).map(|_| scope.spawn(|| decode_batches(&shared.to_thread_local(), &queue, keys))).collect();
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    let (shared, queue, decoded) = (&shared, &queue, decoded_batches.clone());
+                    scope.spawn(move || decode_batches(&shared.to_thread_local(), queue, &decoded, keys))
+                })
+                .collect();
+            drop(decoded_batches);
             let mut batch = Vec::with_capacity(DECODE_BATCH);
             let mut settled = 0;
             let walked = walk::Walk::new(&self.repo)?.run(from, to, |n, id| {
@@ -119,76 +125,122 @@ impl Repo {
             });
             let _ = batches.send(batch);
             drop(batches);
-            let mut decoded: Vec<Option<Commit>> = Vec::with_capacity(settled);
-            decoded.resize_with(settled, || None);
-            for handle in handles {
-                let part = handle.join().map_err(|_| GitError::Other("a decoding thread panicked".into()))??;
+            let sides = walked?;
+            // Each settled commit's place on its side is known now: decoded commits go straight there, the ones
+            // that came in during the walk first and the rest as they arrive, while the decoders work on.
+            let mut place = vec![Place::Nowhere; settled];
+            for (i, &n) in sides.added.iter().enumerate() {
+                if let Some(slot) = place.get_mut(n as usize) {
+                    *slot = Place::Added(i);
+                }
+            }
+            for (i, &n) in sides.rolled_back.iter().enumerate() {
+                if let Some(slot) = place.get_mut(n as usize) {
+                    *slot = Place::RolledBack(i);
+                }
+            }
+            let mut added: Vec<Option<Commit>> = Vec::with_capacity(sides.added.len());
+            added.resize_with(sides.added.len(), || None);
+            let mut rolled_back: Vec<Option<Commit>> = Vec::with_capacity(sides.rolled_back.len());
+            rolled_back.resize_with(sides.rolled_back.len(), || None);
+            for part in decoded_queue {
                 for (n, commit) in part {
-                    if let Some(slot) = decoded.get_mut(n as usize) {
-                        *slot = Some(commit);
+                    match place.get(n as usize) {
+                        Some(&Place::Added(i)) => added[i] = Some(commit),
+                        Some(&Place::RolledBack(i)) => rolled_back[i] = Some(commit),
+                        // Settled on one side, then reached from both tips (skewed clocks without a commit-graph).
+                        Some(Place::Nowhere) | None => {}
                     }
                 }
             }
-            let sides = walked?;
-            let mut take = |side: Vec<u32>| {
+            for handle in handles {
+                handle.join().map_err(|_| GitError::Other("a decoding thread panicked".into()))??;
+            }
+            let complete = |side: Vec<Option<Commit>>| {
+                // Reuses the slots' memory: a `Commit` and an `Option<Commit>` have the same size.
                 side.into_iter()
-                    .map(|n| {
-                        decoded
-                            .get_mut(n as usize)
-                            .and_then(Option::take)
-                            .ok_or_else(|| GitError::Other(format!("commit number {n} of the walk was not decoded")))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| GitError::Other("a commit of the walk was not decoded".into()))
             };
-            Ok(Range { from, to, added: take(sides.added)?, rolled_back: take(sides.rolled_back)? })
+            Ok(Range { from, to, added: complete(added)?, rolled_back: complete(rolled_back)? })
         })
     }
+}
+
+/// Where a commit the walk settled ends up.
+#[derive(Clone, Copy)]
+enum Place {
+    Added(usize),
+    RolledBack(usize),
+    Nowhere,
 }
 
 /// How many commits the walk hands to a decoding thread at once.
 const DECODE_BATCH: usize = 128;
 
-/// A decoding thread: takes batches until the walk is done.
+/// A decoding thread: takes batches until the walk is done, and hands back each batch decoded.
 fn decode_batches(
     repo: &gix::Repository,
     queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Vec<(u32, ObjectId)>>>,
+    decoded: &std::sync::mpsc::Sender<Vec<(u32, Commit)>>,
     keys: &KeyRules,
-) -> Result<Vec<(u32, Commit)>, GitError> {
+) -> Result<(), GitError> {
     let mut buf = Vec::new();
-    let mut out = Vec::new();
     loop {
         let batch = match queue.lock() {
             Ok(queue) => queue.recv(),
             Err(_) => return Err(GitError::Other("a decoding thread panicked".into())),
         };
-        let Ok(batch) = batch else { return Ok(out) };
-        for (n, id) in batch {
-            out.push((n, decode(repo, &id, &mut buf, keys)?));
+        let Ok(batch) = batch else { return Ok(()) };
+        let commits = batch
+            .into_iter()
+            .map(|(n, id)| Ok((n, decode(repo, &id, &mut buf, keys)?)))
+            .collect::<Result<Vec<_>, GitError>>()?;
+        // A send fails only when the range has already stopped on an error.
+        if decoded.send(commits).is_err() {
+            return Ok(());
         }
     }
 }
 
+/// One commit, read with gix's token iterator: it parses each header once and, unlike `CommitRef::from_bytes`,
+/// builds no error values for the optional headers a commit lacks.
 fn decode(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>, keys: &KeyRules) -> Result<Commit, GitError> {
+    use gix::objs::commit::ref_iter::Token;
+
     let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
     let data = repo
         .objects
         .try_find(id, buf)
         .map_err(|e| corrupt(e.to_string()))?
         .ok_or_else(|| GitError::MissingCommit { id: id.to_string() })?;
-    let commit = gix::objs::CommitRef::from_bytes(data.data, repo.object_hash()).map_err(|e| corrupt(e.to_string()))?;
-    let author = commit.author().map_err(|e| corrupt(e.to_string()))?.trim();
-    let committed = commit.time().map_err(|e| corrupt(e.to_string()))?;
+    let (mut parents, mut author, mut committed, mut message) = (0, None, None, None);
+    for token in gix::objs::CommitRefIter::from_bytes(data.data, repo.object_hash()) {
+        match token.map_err(|e| corrupt(e.to_string()))? {
+            Token::Parent { .. } => parents += 1,
+            Token::Author { signature } => author = Some(signature.trim()),
+            // As `CommitRef::time`: a committer time that does not parse reads as the epoch.
+            Token::Committer { signature } => committed = Some(signature.time().unwrap_or_default()),
+            Token::Message(text) => message = Some(text),
+            Token::Tree { .. } | Token::Encoding(_) | Token::ExtraHeader(_) => {}
+        }
+    }
+    let (Some(author), Some(committed)) = (author, committed) else {
+        return Err(corrupt("the commit names no author or no committer".into()));
+    };
+    let message = message.unwrap_or_default();
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    let message = text(commit.message);
+    let subject = text(&gix::objs::commit::MessageRef::from_bytes(message).summary());
+    let message = text(message);
     Ok(Commit {
         sha: id.to_string(),
         author: text(author.name),
         email: text(author.email),
         time: rfc3339(committed.seconds, committed.offset),
-        subject: text(&commit.message().summary()),
+        subject,
         keys: keys.extract(&message),
         message,
-        merge: commit.parents.len() > 1,
+        merge: parents > 1,
     })
 }
 

@@ -31,8 +31,18 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
     let color = cli.color.enabled();
     match cli.command {
         cli::Command::Contents(args) => {
-            let contents = deploy::load(&args.range)?.contents();
-            output::contents(&contents, args.format, color)?;
+            let deploy = deploy::load(&args.range)?;
+            let contents = match args.format {
+                cli::ContentsFormat::Json => {
+                    let (from, to, commits) = deploy.added();
+                    output::contents_json(&mut std::io::stdout(), from, to, commits)?
+                }
+                cli::ContentsFormat::Human => {
+                    let contents = deploy.contents();
+                    output::contents_human(&contents, color)?;
+                    contents
+                }
+            };
             // The process ends here: freeing tens of thousands of strings one by one would only delay the exit.
             std::mem::forget(contents);
             Ok(0)
