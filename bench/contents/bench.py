@@ -8,7 +8,7 @@ commits) and `git gc` (which writes the commit-graph), caches it under bench/wor
   git log --format=%H%n%B FROM..TO | grep -oE '<key regex>' | sort -u   on the same range
 
 and the same greenlight command on a ~100-commit range, to show that cost follows the range, not the repository.
-Prints medians and ratios. Usage: bench/contents/bench.py [--binary PATH] [--runs N]
+The three commands take turns in each round. Prints medians and ratios. Usage: bench/contents/bench.py [--binary PATH] [--runs N]
 """
 
 import argparse
@@ -118,14 +118,22 @@ def first_parent_back(tip: str, want: int) -> str:
     return line[lo]
 
 
-def timed(cmd, runs: int, shell=False):
-    subprocess.run(cmd, shell=shell, check=True, stdout=subprocess.DEVNULL, env=GIT_ENV)  # warm the page cache
-    times = []
+def run_once(cmd) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=GIT_ENV)
+    return time.perf_counter() - start
+
+
+def timed(cmds, runs: int):
+    """Median time of each command. The commands take turns, round after round, so that a change in the machine's
+    load falls on all of them alike instead of on whichever happened to run then."""
+    for cmd in cmds:
+        run_once(cmd)  # warm the page cache
+    times = [[] for _ in cmds]
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, shell=shell, check=True, stdout=subprocess.DEVNULL, env=GIT_ENV)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for cmd, series in zip(cmds, times):
+            series.append(run_once(cmd))
+    return [statistics.median(series) for series in times]
 
 
 def main():
@@ -154,9 +162,7 @@ def main():
     if ours != theirs:
         sys.exit(f"key sets differ: {len(ours)} keys from greenlight, {len(theirs)} from git")
 
-    t_git = timed(["bash", "-c", pipeline], args.runs)
-    t_big = timed(gl(big_from), args.runs)
-    t_small = timed(gl(small_from), args.runs)
+    t_git, t_big, t_small = timed([["bash", "-c", pipeline], gl(big_from), gl(small_from)], args.runs)
     print(f"repository: {total} commits, commit-graph written by git gc; {len(ours)} distinct keys in the big range")
     print(f"{'command':<58} {'commits':>8} {'median':>9}")
     print(f"{'git log | grep -oE | sort -u':<58} {big:>8} {t_git * 1000:>7.1f}ms")

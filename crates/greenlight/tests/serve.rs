@@ -125,8 +125,11 @@ deploy_branches = [{branches}]
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
+}
 
-    fn stop(mut self) {
+/// A failing test must not leave servers running behind it.
+impl Drop for Server {
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -204,7 +207,7 @@ async fn every_accepted_delivery_is_processed_after_a_kill_9() {
             all.iter().filter(|s| &s.sha == sha && s.state == "success").count() == 2
         })
         .await;
-    second.stop();
+    drop(second);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,6 +252,5 @@ async fn two_replicas_on_one_postgres_share_the_work_without_doubles() {
         let states: Vec<&str> = all_now.iter().filter(|s| &s.sha == sha).map(|s| s.state.as_str()).collect();
         assert_eq!(states, ["pending", "success"], "{sha} was processed exactly once");
     }
-    a.stop();
-    b.stop();
+    drop((a, b));
 }
