@@ -8,6 +8,7 @@
 //!
 //! Times are unix milliseconds, passed in by the caller so that the store has no clock of its own.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -188,49 +189,145 @@ impl Store {
 
     /// Accepts pushes in one transaction: one commit (one fsync) for the whole batch. For each new delivery id the
     /// deploy is recorded, older queued work on its branch is superseded, a job is queued, and the branch's head
-    /// moves. The answers are in the order of `pushes`.
+    /// moves. The answers are in the order of `pushes`, and the outcome is that of accepting the pushes one by one
+    /// in that order; but each step is one statement per `ROWS` pushes (supersede: one per branch), not one per
+    /// push, so that a large batch costs little more than its commit.
     pub async fn accept(&self, pushes: &[NewPush], now: i64) -> Result<Vec<Accepted>, StoreError> {
+        let mut answers = vec![Accepted::Duplicate; pushes.len()];
         let mut tx = self.write().await?;
-        let mut answers = Vec::with_capacity(pushes.len());
-        for push in pushes {
-            let inserted = sqlx::query(
-                "INSERT INTO deliveries (id, event, received_at) VALUES ($1, 'push', $2) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&push.delivery)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                answers.push(Accepted::Duplicate);
-                continue;
+
+        // Deliveries. An id seen earlier in the batch is a duplicate, like one already in the store.
+        let mut seen = HashSet::with_capacity(pushes.len());
+        let candidates: Vec<usize> = (0..pushes.len()).filter(|&i| seen.insert(pushes[i].delivery.as_str())).collect();
+        let mut new_ids: HashSet<String> = HashSet::with_capacity(candidates.len());
+        for chunk in candidates.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO deliveries (id, event, received_at) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+                values(chunk.len(), 2, 1, |p| format!("(${p}, 'push', $1)")),
+            );
+            let mut query = sqlx::query(&sql).persistent(false).bind(now);
+            for &i in chunk {
+                query = query.bind(&pushes[i].delivery);
             }
-            let deploy: i64 = sqlx::query(
-                "INSERT INTO deploys (repo, branch, sha, clone_url, created_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (repo, branch, sha) DO UPDATE SET clone_url = excluded.clone_url RETURNING id",
-            )
-            .bind(&push.repo)
-            .bind(&push.branch)
-            .bind(&push.sha)
-            .bind(&push.clone_url)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-            sqlx::query(SUPERSEDE).bind(now).bind(&push.repo).bind(&push.branch).bind(deploy).execute(&mut *tx).await?;
-            let job = insert_job(&mut tx, deploy, reason_of(&push.delivery), Some(&push.delivery), now).await?;
-            sqlx::query(
-                "INSERT INTO heads (repo, branch, deploy_id) VALUES ($1, $2, $3)
+            for row in query.fetch_all(&mut *tx).await? {
+                new_ids.insert(row.try_get(0)?);
+            }
+        }
+        let fresh: Vec<usize> = candidates.into_iter().filter(|&i| new_ids.contains(&pushes[i].delivery)).collect();
+        if fresh.is_empty() {
+            tx.commit().await?;
+            return Ok(answers);
+        }
+
+        // Deploys: one row per commit pushed, with the clone url of its last push.
+        let commit = |i: usize| (pushes[i].repo.as_str(), pushes[i].branch.as_str(), pushes[i].sha.as_str());
+        let mut commits: Vec<usize> = Vec::new(); // the last push of each commit
+        let mut commit_of: HashMap<(&str, &str, &str), usize> = HashMap::new(); // its place in `commits`
+        for &i in &fresh {
+            match commit_of.get(&commit(i)) {
+                Some(&c) => commits[c] = i,
+                None => {
+                    commit_of.insert(commit(i), commits.len());
+                    commits.push(i);
+                }
+            }
+        }
+        let mut deploy_ids = vec![0_i64; commits.len()];
+        for chunk in commits.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO deploys (repo, branch, sha, clone_url, created_at) VALUES {}
+                 ON CONFLICT (repo, branch, sha) DO UPDATE SET clone_url = excluded.clone_url
+                 RETURNING id, repo, branch, sha",
+                values(chunk.len(), 2, 4, |p| format!("(${p}, ${}, ${}, ${}, $1)", p + 1, p + 2, p + 3)),
+            );
+            let mut query = sqlx::query(&sql).persistent(false).bind(now);
+            for &i in chunk {
+                let push = &pushes[i];
+                query = query.bind(&push.repo).bind(&push.branch).bind(&push.sha).bind(&push.clone_url);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let (repo, branch, sha): (String, String, String) = (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+                let c = commit_of[&(repo.as_str(), branch.as_str(), sha.as_str())];
+                deploy_ids[c] = row.try_get(0)?;
+            }
+        }
+        let deploy = |i: usize| deploy_ids[commit_of[&commit(i)]];
+
+        // Supersede, per branch. One by one, each push supersedes the queued work of every other deploy on its
+        // branch, including jobs queued by earlier pushes of the batch. So a job of the batch stays queued only if
+        // no later push of the batch is of another deploy, and work queued before the batch survives only if the
+        // batch pushed one deploy to the branch, and only that deploy's.
+        struct Branch {
+            last: usize,
+            deploy: i64,
+            one_deploy: bool,
+        }
+        let mut branches: Vec<Branch> = Vec::new();
+        let mut branch_of: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut queued = vec![false; fresh.len()];
+        for (f, &i) in fresh.iter().enumerate().rev() {
+            let key = (pushes[i].repo.as_str(), pushes[i].branch.as_str());
+            match branch_of.get(&key) {
+                None => {
+                    branch_of.insert(key, branches.len());
+                    branches.push(Branch { last: i, deploy: deploy(i), one_deploy: true });
+                    queued[f] = true;
+                }
+                Some(&b) => {
+                    let branch = &mut branches[b];
+                    branch.one_deploy = branch.one_deploy && deploy(i) == branch.deploy;
+                    queued[f] = branch.one_deploy;
+                }
+            }
+        }
+        for branch in &branches {
+            let push = &pushes[branch.last];
+            // Deploy ids start at 1: 0 spares none.
+            let spared = if branch.one_deploy { branch.deploy } else { 0 };
+            sqlx::query(SUPERSEDE).bind(now).bind(&push.repo).bind(&push.branch).bind(spared).execute(&mut *tx).await?;
+        }
+
+        // Jobs: queued, or superseded at once when a later push of the batch supersedes them.
+        let rows: Vec<(usize, bool)> = fresh.iter().copied().zip(queued).collect();
+        let mut jobs: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+        for chunk in rows.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO jobs (deploy_id, reason, delivery_id, state, finished_at, run_after, created_at)
+                 VALUES {} RETURNING id, delivery_id",
+                values(chunk.len(), 2, 5, |p| {
+                    format!("(${p}, ${}, ${}, ${}, ${}, $1, $1)", p + 1, p + 2, p + 3, p + 4)
+                }),
+            );
+            let mut query = sqlx::query(&sql).persistent(false).bind(now);
+            for &(i, queued) in chunk {
+                let (state, finished_at) = if queued { ("queued", None) } else { ("superseded", Some(now)) };
+                let push = &pushes[i];
+                query = query.bind(deploy(i)).bind(reason_of(&push.delivery)).bind(&push.delivery);
+                query = query.bind(state).bind(finished_at);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                jobs.insert(row.try_get(1)?, row.try_get(0)?);
+            }
+        }
+
+        // Heads: each branch's last push.
+        for chunk in branches.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO heads (repo, branch, deploy_id) VALUES {}
                  ON CONFLICT (repo, branch) DO UPDATE SET deploy_id = excluded.deploy_id",
-            )
-            .bind(&push.repo)
-            .bind(&push.branch)
-            .bind(deploy)
-            .execute(&mut *tx)
-            .await?;
-            answers.push(Accepted::Queued { deploy, job });
+                values(chunk.len(), 1, 3, |p| format!("(${p}, ${}, ${})", p + 1, p + 2)),
+            );
+            let mut query = sqlx::query(&sql).persistent(false);
+            for branch in chunk {
+                query = query.bind(&pushes[branch.last].repo).bind(&pushes[branch.last].branch).bind(branch.deploy);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
+
+        for &i in &fresh {
+            answers[i] = Accepted::Queued { deploy: deploy(i), job: jobs[&pushes[i].delivery] };
+        }
         Ok(answers)
     }
 
@@ -452,6 +549,16 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The most rows one multi-row statement of `Store::accept` writes (at most 5 parameters a row: well under
+/// SQLite's and PostgreSQL's limits).
+const ROWS: usize = 128;
+
+/// `(…), (…), …`: `rows` rows, made by `row` from the number of the row's first parameter; the first row's is
+/// `first`, and each row takes `per_row` parameters.
+fn values(rows: usize, first: usize, per_row: usize, row: impl Fn(usize) -> String) -> String {
+    (0..rows).map(|r| row(first + r * per_row)).collect::<Vec<_>>().join(", ")
 }
 
 /// Reconciled pushes are named `reconcile:...`; every other push came from a webhook.
