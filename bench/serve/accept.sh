@@ -40,6 +40,7 @@ chmod 755 "$WORK"
 SECRET="bench secret"
 REPO="Codertocat/Hello-World"   # the payload's repository.full_name
 LUA="$ROOT/bench/serve/accept.lua"
+PAYLOAD="$SHARED/data/github-webhooks/push/payload.json"
 NGINX_PID="" SERVER_PID=""
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
@@ -49,9 +50,9 @@ cleanup() {
 trap cleanup EXIT
 
 # The real payload, pushed to `deploy` (the example is a tag deletion: `after` and `deleted` are set to a push).
-SIGNATURE=$(python3 - "$WORK/body.json" "$SECRET" <<'EOF'
+SIGNATURE=$(python3 - "$WORK/body.json" "$SECRET" "$PAYLOAD" <<'EOF'
 import hashlib, hmac, json, sys
-payload = json.load(open("/work/shared/data/github-webhooks/push/payload.json"))
+payload = json.load(open(sys.argv[3]))
 payload["ref"] = "refs/heads/deploy"
 payload["after"] = "4f2a6c1f8e0d3b5a7c9e1f3a5b7d9f1e3c5a7b9d"
 payload["deleted"] = False

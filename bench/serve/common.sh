@@ -3,6 +3,8 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/greenlight-target}"
 GREENLIGHT="$CARGO_TARGET_DIR/release/greenlight"
+# The shared data (real webhook payloads) next to the clone, as the issues have it: ../shared.
+SHARED="${GREENLIGHT_SHARED:-$ROOT/../shared}"
 
 # Installs the Debian packages that are missing. A policy-rc.d that answers 101 keeps postinst scripts (nginx's)
 # from starting services; it is removed again if this function created it.

@@ -28,7 +28,6 @@ import time
 
 SECRET = b"bench secret"
 REPO = "acme/shop"
-PAYLOAD = "/work/shared/data/github-webhooks/push/payload.json"
 
 
 def free_port():
@@ -176,6 +175,7 @@ def main():
     parser.add_argument("--commits", type=int, default=1000)
     parser.add_argument("--pushes", type=int, default=100)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--payload", required=True, help="GitHub's push payload example")
     parser.add_argument("--timeout", type=float, default=30.0, help="the longest wait for one final status")
     args = parser.parse_args()
 
@@ -209,7 +209,7 @@ deploy_branches = ["deploy"]
     server = subprocess.Popen([args.greenlight, "serve", "--config", config], env=env, stderr=log)
     try:
         wait_port(port)
-        template = json.load(open(PAYLOAD))
+        template = json.load(open(args.payload))
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         rows = []
         for n in range(args.pushes + 1):

@@ -26,5 +26,6 @@ WORK="$ROOT/bench/work/serve/push_to_status"
 rm -rf "$WORK"
 mkdir -p "$WORK"
 echo "bench/serve/push_to_status: $(machine)" >&2
-python3 "$ROOT/bench/serve/push_to_status.py" --greenlight "$GREENLIGHT" --work "$WORK" "${ARGS[@]}"
+python3 "$ROOT/bench/serve/push_to_status.py" --greenlight "$GREENLIGHT" --work "$WORK" \
+  --payload "$SHARED/data/github-webhooks/push/payload.json" "${ARGS[@]}"
 echo "bench/serve/push_to_status: done, $(machine); logs in $WORK" >&2
