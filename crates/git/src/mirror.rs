@@ -30,9 +30,9 @@ impl Mirror {
     /// Blocking: run it off the async runtime.
     pub fn sync(&self) -> Result<Repo, GitError> {
         if self.path.join("HEAD").exists() {
-            // The remote may have moved since the mirror was made (a new clone_url in the config).
-            git(Command::new("git").arg("-C").arg(&self.path).args(["remote", "set-url", "origin", &self.url]))?;
-            git(Command::new("git").arg("-C").arg(&self.path).args(["fetch", "--prune", "--quiet", "origin"]))?;
+            // Fetched from the url given now, not the one the mirror was cloned from: the config may have moved it.
+            let fetch = ["fetch", "--prune", "--quiet", &self.url, "+refs/*:refs/*"];
+            git(Command::new("git").arg("-C").arg(&self.path).args(fetch))?;
         } else {
             if let Some(parent) = self.path.parent() {
                 std::fs::create_dir_all(parent)

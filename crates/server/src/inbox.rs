@@ -78,18 +78,17 @@ async fn write(
 }
 
 async fn commit(store: &Store, batch: &mut Vec<(NewPush, Reply)>, committed: &Notify) {
-    let pushes: Vec<NewPush> = batch.iter().map(|(push, _)| push.clone()).collect();
-    let now = crate::worker::now_ms();
-    match store.accept(&pushes, now).await {
+    let (pushes, replies): (Vec<NewPush>, Vec<Reply>) = batch.drain(..).unzip();
+    match store.accept(&pushes, crate::worker::now_ms()).await {
         Ok(answers) => {
-            for ((_, reply), answer) in batch.drain(..).zip(answers) {
+            for (reply, answer) in replies.into_iter().zip(answers) {
                 let _ = reply.send(Ok(answer));
             }
             committed.notify_waiters();
         }
         Err(error) => {
             tracing::error!(%error, pushes = pushes.len(), "cannot write deliveries to the store");
-            for (_, reply) in batch.drain(..) {
+            for reply in replies {
                 let _ = reply.send(Err(format!("the store refused the delivery: {error}")));
             }
         }

@@ -49,7 +49,8 @@ pub async fn run(app: Arc<App>, first: Vec<(RepositoryConfig, Option<String>)>, 
     }
 }
 
-/// Queues the deploy branches' heads that no deploy records. Returns how many were queued.
+/// Queues the deploy branches' heads that no deploy records (the store answers `Known` for the others). Returns how
+/// many were queued.
 async fn reconcile(app: &App, repo: &RepositoryConfig, url: &str) -> Result<usize, String> {
     let url = url.to_owned();
     let mirror = Mirror::new(crate::worker::mirror_path(&app.config.data_dir, &repo.name), url.clone());
@@ -72,9 +73,6 @@ async fn reconcile(app: &App, repo: &RepositoryConfig, url: &str) -> Result<usiz
     };
     let mut queued = 0;
     for (branch, sha) in heads {
-        if app.store.find_deploy(&repo.name, &branch, &sha).await.map_err(|e| e.to_string())?.is_some() {
-            continue;
-        }
         let push = NewPush {
             delivery: format!("reconcile:{}:{branch}:{sha}", repo.name),
             repo: repo.name.clone(),
