@@ -207,6 +207,11 @@ pub fn parse(event_header: &str, body: &[u8]) -> Result<Event, ParseError> {
 }
 
 fn decode<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, ParseError> {
+    // The common case, a well-formed payload, goes without tracking the path; only a failure is decoded again to
+    // say where it went wrong.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let json_error = |path: String, source| ParseError::Json { event: event.to_owned(), path, source };
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer)

@@ -8,8 +8,12 @@
 //!
 //! Times are unix milliseconds, passed in by the caller so that the store has no clock of its own.
 
+mod sqlite_inbox;
+
+use std::str::FromStr as _;
 use std::time::Duration;
 
+use sqlite_inbox::SqliteInbox;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor as _, Row as _};
 
@@ -26,6 +30,12 @@ pub enum StoreError {
     Migrate { url: String, source: sqlx::migrate::MigrateError },
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("cannot open the SQLite inbox connection to {url}: {source}")]
+    SqliteOpen { url: String, source: rusqlite::Error },
+    #[error("store query failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the store's worker thread failed: {0}")]
+    Worker(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +49,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: the connection that accepts pushes (see `sqlite_inbox`).
+    inbox: Option<SqliteInbox>,
 }
 
 /// A push to a deploy branch, as accepted from a webhook (or found missing by reconciling).
@@ -122,10 +134,31 @@ pub struct QueueDepth {
     pub running: i64,
 }
 
-/// A newer push supersedes queued jobs on older commits of the same branch, unless they already posted `pending`.
+// The statements of accepting a push, shared by both ways of running it (see `accept_one` and `sqlite_inbox`).
+
+/// `(id, event, received_at)`; changes no row when the delivery was accepted before.
+const INSERT_DELIVERY: &str =
+    "INSERT INTO deliveries (id, event, received_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING";
+/// `(repo, branch, sha, clone_url, created_at)`; returns the new id, or nothing when the commit is known. On a
+/// conflict PostgreSQL waits for the other transaction, then sees its row: two replicas never both "create" it.
+const INSERT_DEPLOY: &str = "INSERT INTO deploys (repo, branch, sha, clone_url, created_at) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (repo, branch, sha) DO NOTHING RETURNING id";
+/// `(clone_url, repo, branch, sha)`: a known commit takes the latest clone url; returns its id.
+const UPDATE_DEPLOY: &str =
+    "UPDATE deploys SET clone_url = $1 WHERE repo = $2 AND branch = $3 AND sha = $4 RETURNING id";
+/// `(deploy)`: the job still queued for a deploy, which a new push of the same commit joins.
+const QUEUED_JOB: &str = "SELECT id FROM jobs WHERE deploy_id = $1 AND state = 'queued' ORDER BY id DESC LIMIT 1";
+/// `(now, repo, branch, deploy)`: a newer push supersedes queued jobs on older commits of the same branch, unless
+/// they already posted `pending`.
 const SUPERSEDE: &str = "UPDATE jobs SET state = 'superseded', finished_at = $1
     WHERE state = 'queued' AND pending_posted = 0
     AND deploy_id IN (SELECT id FROM deploys WHERE repo = $2 AND branch = $3 AND id <> $4)";
+/// `(deploy, reason, delivery, now)`; returns the job's id.
+const INSERT_JOB: &str = "INSERT INTO jobs (deploy_id, reason, delivery_id, state, run_after, created_at)
+    VALUES ($1, $2, $3, 'queued', $4, $4) RETURNING id";
+/// `(repo, branch, deploy)`: the branch's head moves to the pushed commit.
+const UPSERT_HEAD: &str = "INSERT INTO heads (repo, branch, deploy_id) VALUES ($1, $2, $3)
+    ON CONFLICT (repo, branch) DO UPDATE SET deploy_id = excluded.deploy_id";
 
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the store at `url`.
@@ -165,8 +198,20 @@ impl Store {
             Backend::Sqlite => &SQLITE,
             Backend::Postgres => &POSTGRES,
         };
-        migrator.run(&pool).await.map_err(|source| StoreError::Migrate { url: shown, source })?;
-        Ok(Self { pool, backend })
+        migrator.run(&pool).await.map_err(|source| StoreError::Migrate { url: shown.clone(), source })?;
+        let inbox = match backend {
+            Backend::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+                    .map_err(|source| StoreError::Connect { url: shown.clone(), source })?;
+                let path = options.get_filename();
+                if path.as_os_str() == ":memory:" {
+                    return Err(StoreError::UnsupportedUrl(shown));
+                }
+                Some(SqliteInbox::open(path).map_err(|source| StoreError::SqliteOpen { url: shown, source })?)
+            }
+            Backend::Postgres => None,
+        };
+        Ok(Self { pool, backend, inbox })
     }
 
     /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a transaction
@@ -191,6 +236,9 @@ impl Store {
     /// Accepts pushes in one transaction: one commit (one fsync) for the whole batch. The answers are in the order
     /// of `pushes`; see [`Accepted`] for what each push led to.
     pub async fn accept(&self, pushes: &[NewPush], now: i64) -> Result<Vec<Accepted>, StoreError> {
+        if let Some(inbox) = &self.inbox {
+            return inbox.accept(pushes, now).await;
+        }
         let mut tx = self.write().await?;
         let mut answers = Vec::with_capacity(pushes.len());
         for push in pushes {
@@ -422,7 +470,7 @@ impl Store {
 
 /// One push of a batch. A new delivery id records the deploy, supersedes older queued work on its branch, queues a
 /// job (unless one is already queued for the same commit, or reconciling found a commit already known), and moves the
-/// branch's head.
+/// branch's head. `sqlite_inbox::accept_one` follows the same steps with the same statements.
 async fn accept_one(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     push: &NewPush,
@@ -432,41 +480,30 @@ async fn accept_one(
     if !insert_delivery(tx, &push.delivery, "push", now).await? {
         return Ok(Accepted::Duplicate);
     }
-    // On a conflict this waits for the other transaction, then sees its row: two replicas never both "create" it.
-    let created = sqlx::query(
-        "INSERT INTO deploys (repo, branch, sha, clone_url, created_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (repo, branch, sha) DO NOTHING RETURNING id",
-    )
-    .bind(&push.repo)
-    .bind(&push.branch)
-    .bind(&push.sha)
-    .bind(&push.clone_url)
-    .bind(now)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let created = sqlx::query(INSERT_DEPLOY)
+        .bind(&push.repo)
+        .bind(&push.branch)
+        .bind(&push.sha)
+        .bind(&push.clone_url)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?;
     let deploy: i64 = match created {
         Some(row) => row.try_get(0)?,
         None => {
-            let row = sqlx::query(
-                "UPDATE deploys SET clone_url = $1 WHERE repo = $2 AND branch = $3 AND sha = $4 RETURNING id",
-            )
-            .bind(&push.clone_url)
-            .bind(&push.repo)
-            .bind(&push.branch)
-            .bind(&push.sha)
-            .fetch_one(&mut **tx)
-            .await?;
+            let row = sqlx::query(UPDATE_DEPLOY)
+                .bind(&push.clone_url)
+                .bind(&push.repo)
+                .bind(&push.branch)
+                .bind(&push.sha)
+                .fetch_one(&mut **tx)
+                .await?;
             let deploy = row.try_get(0)?;
             // The webhook came first (or a replica reconciled first): the commit is known, nothing was missed.
             if reason == "reconcile" {
                 return Ok(Accepted::Known { deploy });
             }
-            let queued =
-                sqlx::query("SELECT id FROM jobs WHERE deploy_id = $1 AND state = 'queued' ORDER BY id DESC LIMIT 1")
-                    .bind(deploy)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-            if let Some(job) = queued {
+            if let Some(job) = sqlx::query(QUEUED_JOB).bind(deploy).fetch_optional(&mut **tx).await? {
                 return Ok(Accepted::Queued { deploy, job: job.try_get(0)? });
             }
             deploy
@@ -474,15 +511,7 @@ async fn accept_one(
     };
     sqlx::query(SUPERSEDE).bind(now).bind(&push.repo).bind(&push.branch).bind(deploy).execute(&mut **tx).await?;
     let job = insert_job(tx, deploy, reason, Some(&push.delivery), now).await?;
-    sqlx::query(
-        "INSERT INTO heads (repo, branch, deploy_id) VALUES ($1, $2, $3)
-         ON CONFLICT (repo, branch) DO UPDATE SET deploy_id = excluded.deploy_id",
-    )
-    .bind(&push.repo)
-    .bind(&push.branch)
-    .bind(deploy)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(UPSERT_HEAD).bind(&push.repo).bind(&push.branch).bind(deploy).execute(&mut **tx).await?;
     Ok(Accepted::Queued { deploy, job })
 }
 
@@ -497,13 +526,7 @@ async fn insert_delivery(
     event: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let done =
-        sqlx::query("INSERT INTO deliveries (id, event, received_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
-            .bind(id)
-            .bind(event)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
+    let done = sqlx::query(INSERT_DELIVERY).bind(id).bind(event).bind(now).execute(&mut **tx).await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -514,16 +537,7 @@ async fn insert_job(
     delivery: Option<&str>,
     now: i64,
 ) -> Result<i64, StoreError> {
-    let row = sqlx::query(
-        "INSERT INTO jobs (deploy_id, reason, delivery_id, state, run_after, created_at)
-         VALUES ($1, $2, $3, 'queued', $4, $4) RETURNING id",
-    )
-    .bind(deploy)
-    .bind(reason)
-    .bind(delivery)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?;
+    let row = sqlx::query(INSERT_JOB).bind(deploy).bind(reason).bind(delivery).bind(now).fetch_one(&mut **tx).await?;
     Ok(row.try_get(0)?)
 }
 
