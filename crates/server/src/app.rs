@@ -42,8 +42,15 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: ServerConfig, secrets: Secrets, store: Store, github: GitHub, inbox: Inbox) -> Self {
-        Self { config, secrets, store, github, inbox, metrics: Metrics::default(), mirrors: Mutex::default() }
+    pub fn new(
+        config: ServerConfig,
+        secrets: Secrets,
+        store: Store,
+        github: GitHub,
+        inbox: Inbox,
+        metrics: Metrics,
+    ) -> Self {
+        Self { config, secrets, store, github, inbox, metrics, mirrors: Mutex::default() }
     }
 
     pub fn mirror_lock(&self, repo: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -158,7 +165,7 @@ async fn github_delivery(
     match app.inbox.accept(new).await {
         Ok(Accepted::Queued { deploy, .. } | Accepted::Known { deploy }) => {
             tracing::info!(parent: &span, deploy, sha = %push.after, "push accepted");
-            let body = json!({"status": "accepted", "deploy": deploy, "url": app.deploy_url(deploy)});
+            let body = Acknowledged { status: "accepted", deploy, url: app.deploy_url(deploy) };
             ("accepted", (StatusCode::ACCEPTED, axum::Json(body)).into_response())
         }
         Ok(Accepted::Duplicate) => {
@@ -169,6 +176,14 @@ async fn github_delivery(
             ("error", answer(StatusCode::SERVICE_UNAVAILABLE, "error", "the delivery could not be stored; retry it"))
         }
     }
+}
+
+/// The answer to an accepted push.
+#[derive(serde::Serialize)]
+struct Acknowledged {
+    status: &'static str,
+    deploy: i64,
+    url: String,
 }
 
 #[derive(Deserialize)]

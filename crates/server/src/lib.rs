@@ -124,8 +124,9 @@ pub async fn start_with(config: ServerConfig, secrets: Secrets) -> Result<Runnin
         .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| ServerError::Listen { addr: config.listen, source })?;
     let (stop, stopped) = watch::channel(false);
-    let (inbox, writer) = inbox::Inbox::start(store.clone());
-    let app = Arc::new(app::App::new(config, secrets, store.clone(), github, inbox));
+    let metrics = metrics::Metrics::default();
+    let (inbox, writer) = inbox::Inbox::start(store.clone(), metrics.inbox.clone());
+    let app = Arc::new(app::App::new(config, secrets, store.clone(), github, inbox, metrics));
     // Read before the first webhook is served: the start-up round compares with what was missed while down, and
     // never races a push arriving now.
     let sources = reconcile::sources(&app).await;

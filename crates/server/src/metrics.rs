@@ -1,5 +1,5 @@
-//! `GET /metrics`: deliveries by event and outcome, the queue's depth, job durations, jobs by final state, and the
-//! outbound GitHub calls by status code, in the OpenMetrics text format.
+//! `GET /metrics`: deliveries by event and outcome, the inbox's batches (size and commit time), the queue's depth, job
+//! durations, jobs by final state, and the outbound GitHub calls by status code, in the OpenMetrics text format.
 
 use greenlight_http::Stats;
 use greenlight_store::QueueDepth;
@@ -31,11 +31,21 @@ struct OutboundLabels {
     code: String,
 }
 
+/// What the inbox writer observes per batch; the histograms are shared handles, registered with [`Metrics`].
+#[derive(Clone, Debug)]
+pub struct InboxMetrics {
+    /// Pushes per committed batch.
+    pub batch_size: Histogram,
+    /// Time to write and commit one batch.
+    pub commit_seconds: Histogram,
+}
+
 pub struct Metrics {
     registry: Registry,
     deliveries: Family<DeliveryLabels, Counter>,
     jobs: Family<JobLabels, Counter>,
     job_seconds: Histogram,
+    pub inbox: InboxMetrics,
     queue: Family<QueueLabels, Gauge>,
     outbound: Family<OutboundLabels, Gauge>,
 }
@@ -49,6 +59,16 @@ impl Default for Metrics {
         registry.register("jobs_finished", "Jobs finished, by the final status posted", jobs.clone());
         let job_seconds = Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]);
         registry.register("job_duration_seconds", "Time from claiming a job to its final status", job_seconds.clone());
+        let inbox = InboxMetrics {
+            batch_size: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]),
+            commit_seconds: Histogram::new([0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0]),
+        };
+        registry.register("inbox_batch_size", "Pushes written to the store per commit", inbox.batch_size.clone());
+        registry.register(
+            "inbox_commit_duration_seconds",
+            "Time to write and commit one batch of pushes",
+            inbox.commit_seconds.clone(),
+        );
         let queue = Family::<QueueLabels, Gauge>::default();
         registry.register("queue_depth", "Jobs queued or running, from the store", queue.clone());
         let outbound = Family::<OutboundLabels, Gauge>::default();
@@ -57,7 +77,7 @@ impl Default for Metrics {
             "Answers GitHub gave to this process's calls, by status code (attempts; errors as code=\"none\")",
             outbound.clone(),
         );
-        Self { registry, deliveries, jobs, job_seconds, queue, outbound }
+        Self { registry, deliveries, jobs, job_seconds, inbox, queue, outbound }
     }
 }
 
@@ -99,6 +119,7 @@ mod tests {
         metrics.delivery("push", "accepted");
         metrics.delivery("push", "accepted");
         metrics.job_finished("success", 0.2);
+        metrics.inbox.batch_size.observe(3.0);
         let mut stats = Stats::default();
         stats.responses.insert(201, 3);
         let text = metrics.encode(Some(QueueDepth { queued: 4, running: 1 }), &stats);
@@ -106,6 +127,8 @@ mod tests {
             "greenlight_webhook_deliveries_total{event=\"push\",outcome=\"accepted\"} 2",
             "greenlight_jobs_finished_total{state=\"success\"} 1",
             "greenlight_job_duration_seconds_count 1",
+            "greenlight_inbox_batch_size_sum 3.0",
+            "greenlight_inbox_batch_size_bucket{le=\"4.0\"} 1",
             "greenlight_queue_depth{state=\"queued\"} 4",
             "greenlight_github_responses{code=\"201\"} 3",
         ] {

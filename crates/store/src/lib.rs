@@ -30,8 +30,10 @@ pub enum StoreError {
     Migrate { url: String, source: sqlx::migrate::MigrateError },
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
-    #[error("cannot open the SQLite inbox connection to {url}: {source}")]
-    SqliteOpen { url: String, source: rusqlite::Error },
+    #[error("cannot open the SQLite inbox connection to {url}: {message}")]
+    SqliteOpen { url: String, message: String },
+    #[error("cannot sync the store's write-ahead log: {0}")]
+    Sync(String),
     #[error("store query failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("the store's worker thread failed: {0}")]
@@ -207,7 +209,7 @@ impl Store {
                 if path.as_os_str() == ":memory:" {
                     return Err(StoreError::UnsupportedUrl(shown));
                 }
-                Some(SqliteInbox::open(path).map_err(|source| StoreError::SqliteOpen { url: shown, source })?)
+                Some(SqliteInbox::open(path).map_err(|message| StoreError::SqliteOpen { url: shown, message })?)
             }
             Backend::Postgres => None,
         };
@@ -233,9 +235,18 @@ impl Store {
         Ok(())
     }
 
-    /// Accepts pushes in one transaction: one commit (one fsync) for the whole batch. The answers are in the order
-    /// of `pushes`; see [`Accepted`] for what each push led to.
+    /// Accepts pushes in one transaction, durably: [`Self::accept_unsynced`] then [`Self::sync`].
     pub async fn accept(&self, pushes: &[NewPush], now: i64) -> Result<Vec<Accepted>, StoreError> {
+        let answers = self.accept_unsynced(pushes, now).await?;
+        self.sync().await?;
+        Ok(answers)
+    }
+
+    /// Accepts pushes in one transaction, one commit for the whole batch. The answers are in the order of `pushes`;
+    /// see [`Accepted`] for what each push led to. On SQLite the commit may not be on disk until the next
+    /// [`Self::sync`] (which covers every batch committed before it: group commit across batches); on PostgreSQL it
+    /// is durable at once.
+    pub async fn accept_unsynced(&self, pushes: &[NewPush], now: i64) -> Result<Vec<Accepted>, StoreError> {
         if let Some(inbox) = &self.inbox {
             return inbox.accept(pushes, now).await;
         }
@@ -246,6 +257,14 @@ impl Store {
         }
         tx.commit().await?;
         Ok(answers)
+    }
+
+    /// Makes every batch accepted so far durable (SQLite: one `fdatasync` of the WAL; PostgreSQL: nothing to do).
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        match &self.inbox {
+            Some(inbox) => inbox.sync().await,
+            None => Ok(()),
+        }
     }
 
     /// Queues a recheck of `deploy`. With a `delivery` id, a second call with the same id does nothing and

@@ -3,12 +3,24 @@
 //! sqlx runs each SQLite statement on the connection's worker thread and hands the answer back across threads, so a
 //! batch of pushes costs a few thread hand-offs per push. Accepting is the one hot write (every webhook waits for it),
 //! so it runs here instead: a whole batch is one call on one thread, each statement prepared once and cached, one
-//! `BEGIN IMMEDIATE` ... `COMMIT` (one fsync) per batch. The statements and the steps are the ones of the sqlx path
+//! `BEGIN IMMEDIATE` ... `COMMIT` per batch. The statements and the steps are the ones of the sqlx path
 //! (`super::accept_one`), which PostgreSQL uses. Everything else stays on sqlx.
+//!
+//! Durability is split from committing so that the two can overlap: this connection commits with `synchronous =
+//! NORMAL` (the commit reaches the WAL file, not yet the disk), and [`SqliteInbox::sync`] then `fdatasync`s the WAL
+//! file, which makes every commit written before it durable. While one batch's sync runs, the next batch is already
+//! being written. SQLite itself syncs around checkpoints in this mode (the WAL before a checkpoint, the database after
+//! it, the WAL header when the file is reused), so a synced commit survives a power loss as with `synchronous = FULL`.
+//!
+//! Checkpoints (copying the WAL into the database file) run on a thread and a connection of their own, every
+//! [`CHECKPOINT_EVERY`], instead of inside whichever commit crosses SQLite's threshold: a checkpoint takes tens of
+//! milliseconds, and the writer would hold every waiting webhook for that long.
 //!
 //! Does not own: the schema (migrated through sqlx before this connection opens).
 
+use std::fs::File;
 use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -19,10 +31,17 @@ use super::{
     UPSERT_HEAD, reason_of,
 };
 
+/// How often the checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
 /// The accepting connection; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct SqliteInbox {
     connection: Arc<Mutex<Connection>>,
+    /// The WAL file, kept open to sync it. It lives as long as a connection is open, and this one stays open.
+    wal: Arc<File>,
+    /// Dropped with the last clone: the checkpointer thread then stops.
+    _checkpointer: Arc<mpsc::Sender<()>>,
 }
 
 impl std::fmt::Debug for SqliteInbox {
@@ -32,17 +51,41 @@ impl std::fmt::Debug for SqliteInbox {
 }
 
 impl SqliteInbox {
-    /// Opens the (already migrated) database file with the pool's settings: WAL, and commits that are durable
-    /// before they return.
-    pub(crate) fn open(path: &Path) -> Result<Self, rusqlite::Error> {
-        let connection = Connection::open(path)?;
-        connection.busy_timeout(Duration::from_secs(10))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+    /// Opens the (already migrated) database file in WAL mode, and the WAL file beside it.
+    pub(crate) fn open(path: &Path) -> Result<Self, String> {
+        let connection = connect(path).map_err(|e| e.to_string())?;
+        // Checkpoints are the checkpointer's.
+        connection.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| e.to_string())?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        // SQLite has created it by now (the pool's connections are open); `create` only covers a race with the last
+        // of them closing, and SQLite accepts an empty WAL file.
+        let wal = File::options()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&wal)
+            .map_err(|e| format!("cannot open {}: {e}", Path::new(&wal).display()))?;
+        let checkpoints = connect(path).map_err(|e| e.to_string())?;
+        let (stop, stopped) = mpsc::channel();
+        let database = path.to_owned();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint(&checkpoints, &stopped, &database))
+            .map_err(|e| format!("cannot start the checkpoint thread: {e}"))?;
+        Ok(Self { connection: Arc::new(Mutex::new(connection)), wal: Arc::new(wal), _checkpointer: Arc::new(stop) })
     }
 
-    /// Accepts `pushes` in one transaction, off the async runtime.
+    /// Makes every commit written so far durable.
+    pub(crate) async fn sync(&self) -> Result<(), StoreError> {
+        let wal = self.wal.clone();
+        tokio::task::spawn_blocking(move || wal.sync_data())
+            .await
+            .map_err(|error| StoreError::Worker(error.to_string()))?
+            .map_err(|error| StoreError::Sync(error.to_string()))
+    }
+
+    /// Accepts `pushes` in one transaction, off the async runtime; durable after the next [`Self::sync`].
     pub(crate) async fn accept(&self, pushes: &[NewPush], now: i64) -> Result<Vec<Accepted>, StoreError> {
         let connection = self.connection.clone();
         let pushes = pushes.to_vec();
@@ -55,6 +98,26 @@ impl SqliteInbox {
         })
         .await
         .map_err(|error| StoreError::Worker(error.to_string()))?
+    }
+}
+
+/// A connection in WAL mode whose commits are synced by [`SqliteInbox::sync`] (and by SQLite around checkpoints).
+fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(Duration::from_secs(10))?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(connection)
+}
+
+/// The checkpointer thread: a passive checkpoint (it never waits for, or blocks, the writer or the readers) every
+/// [`CHECKPOINT_EVERY`], until the inbox is dropped.
+fn checkpoint(connection: &Connection, stop: &mpsc::Receiver<()>, database: &Path) {
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            // The next round tries again; SQLite's readers and writers are unaffected.
+            tracing::warn!(%error, database = %database.display(), "checkpoint failed");
+        }
     }
 }
 
