@@ -24,6 +24,7 @@ use crate::config::{Direction, MetricKind, MetricSpec, Settings};
 use crate::input::{CleanCounts, NoData, RatioObservation, clean_counts};
 use crate::report::{MetricInterval, MetricSummary, Numbers, RatioNumbers, Side, e_of, num, pct};
 
+use super::calibrate::dispersion;
 use super::mixture::{CountStep, MixtureProcess, share_of_bad, upper_bound};
 use super::persistence::{Outcome, Persistence};
 use super::{Decision, Limits, SideState, decide, deciding_sides, evidence, pending};
@@ -46,7 +47,7 @@ fn project(side: Side, baseline: CleanCounts, canary: CleanCounts) -> CountStep 
         Side::RestHigher => (canary.total - canary.bad, baseline.total - baseline.bad, canary_share),
         Side::RestLower => (baseline.total - baseline.bad, canary.total - canary.bad, 1.0 - canary_share),
     };
-    CountStep { y: treated, m: treated + other, share }
+    CountStep::new(treated, treated + other, share)
 }
 
 fn sides_for(direction: Direction) -> Vec<Side> {
@@ -147,7 +148,8 @@ impl RatioJudge {
                 self.totals.1.bad += canary.bad;
                 self.totals.1.total += canary.total;
                 for s in &mut self.sides {
-                    let step = project(s.side, baseline, canary);
+                    // Tempered by the dispersion of the intervals before this one (predictable, so still valid).
+                    let step = CountStep { temper: 1.0 / dispersion(&s.steps), ..project(s.side, baseline, canary) };
                     s.worse.update(step);
                     s.pass.update(step);
                     s.steps.push(step);
@@ -357,9 +359,9 @@ mod tests {
     fn sides_project_counts() {
         let b = CleanCounts { bad: 10.0, total: 1000.0 };
         let c = CleanCounts { bad: 30.0, total: 3000.0 };
-        assert_eq!(project(Side::Higher, b, c), CountStep { y: 30.0, m: 40.0, share: 0.75 });
-        assert_eq!(project(Side::Lower, b, c), CountStep { y: 10.0, m: 40.0, share: 0.25 });
-        assert_eq!(project(Side::RestHigher, b, c), CountStep { y: 2970.0, m: 3960.0, share: 0.75 });
+        assert_eq!(project(Side::Higher, b, c), CountStep::new(30.0, 40.0, 0.75));
+        assert_eq!(project(Side::Lower, b, c), CountStep::new(10.0, 40.0, 0.25));
+        assert_eq!(project(Side::RestHigher, b, c), CountStep::new(2970.0, 3960.0, 0.75));
     }
 
     #[test]
