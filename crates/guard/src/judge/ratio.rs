@@ -237,6 +237,7 @@ impl RatioJudge {
             canary_share: counts.map(|(b, c)| c.total / (b.total + c.total)),
             rate_ratio,
             margin: self.margin,
+            temper: self.weight(closest),
             e_value: e_of(states[closest].log_e),
             threshold: self.limits.threshold,
             pass_e_value: e_of(states[furthest].log_pass_e),
@@ -248,6 +249,11 @@ impl RatioJudge {
             },
             sides: states.iter().map(|st| st.numbers(self.limits.threshold, None)).collect(),
         }
+    }
+
+    /// The weight of `side`'s latest interval: the configured tempering times the in-test one.
+    fn weight(&self, side: usize) -> f64 {
+        self.temper * self.sides[side].steps.last().map_or(1.0, |s| s.temper)
     }
 
     /// What being worse means for a side, for sentences.
@@ -282,6 +288,17 @@ impl RatioJudge {
         };
         let (closest, furthest) = deciding_sides(states);
         let trim = self.limits.trim();
+        let weight = self.weight(closest);
+        let counts = if weight < 1.0 && decision != Decision::NoData {
+            format!(
+                "{counts}; evidence weighted ×{} for scatter beyond Poisson counts (1/φ0 = {}, 1/φ = {})",
+                num(weight),
+                num(self.temper),
+                num(weight / self.temper)
+            )
+        } else {
+            counts
+        };
         match decision {
             Decision::Failing(i) => {
                 let s = &self.sides[i];
@@ -475,5 +492,23 @@ mod tests {
         assert!(second.reason.contains("≥ 200"), "{}", second.reason);
         let Numbers::Ratio(n) = second.numbers else { panic!() };
         assert_eq!((n.rate_ratio, n.canary_share, n.threshold), (Some(3.0), Some(0.5), 200.0));
+        assert_eq!(n.temper, 1.0, "a steady ratio is not tempered");
+        assert!(!second.reason.contains("weighted"), "{}", second.reason);
+    }
+
+    #[test]
+    fn bursts_alternating_between_groups_weigh_less_and_say_so() {
+        // 60 bad events in the canary, then 60 in the baseline, and so on: no single ratio explains the intervals.
+        let mut j = judge(MetricSpec::ratio("errors").temper(0.5));
+        let mut last = None;
+        for i in 0..8 {
+            let o = if i % 2 == 0 { obs((0.0, 3000.0), (60.0, 3000.0)) } else { obs((60.0, 3000.0), (0.0, 3000.0)) };
+            last = Some(j.push(Some(&o)));
+        }
+        let last = last.unwrap();
+        let Numbers::Ratio(n) = last.numbers else { panic!() };
+        assert!(n.temper < 0.5 * 0.1, "temper {}", n.temper);
+        assert!(last.reason.contains("evidence weighted ×"), "{}", last.reason);
+        assert!(last.reason.contains("1/φ0 = 0.5"), "{}", last.reason);
     }
 }
