@@ -1,18 +1,23 @@
 //! The guard's accuracy benchmark (`bench/guard/`): a seeded scenario suite built from the NAB series, judged by
 //! greenlight's guard and by two reference judges, side by side.
 //!
-//! Scenarios (each 30 one-minute intervals of four 15-s steps, two metrics: an error ratio and a latency value):
+//! Each scenario has 30 one-minute intervals of four 15-s steps after the deploy and up to 60 calm intervals before
+//! it. Each step of each group holds what a service's Prometheus counter and histogram would give: Poisson requests
+//! shaped by the series, binomial errors, and a histogram (the client libraries' default buckets) of log-normal
+//! request latencies whose median follows the series.
 //! - healthy: one calm stretch (outside every labelled window) split into even and odd points, baseline and canary
 //!   share the series' load and differ by its real noise;
 //! - A/A: two disjoint calm stretches of one series, each scaled to its own mean (level-matched, different shapes);
-//! - synthetic regressions on healthy pairs: error ratio ×1.5, ×2, ×3, ×5 (binomial errors on Poisson traffic
-//!   shaped by the series) and latency ×1.2, ×1.5, ×2;
+//! - synthetic regressions on healthy pairs: error ratio ×1.5, ×2, ×3, ×5 and every request's latency ×1.2, ×1.5, ×2;
 //! - incidents: the canary runs through a labelled anomaly window, the baseline is the calm stretch before it.
 //!
-//! Judges: the guard (default settings, fail_after 2); Flagger-style (an interval fails when the canary's error
-//! ratio exceeds 2 % or its mean latency exceeds 1.5 × the typical latency; halt after 2 consecutive failed
-//! intervals); Kayenta-style (per interval, a Mann-Whitney U test at 0.05 between the baseline's and canary's step
-//! values since the deploy, per metric; an interval fails when a metric's canary is worse; halt after 2 consecutive).
+//! Judges: the guard (default settings, fail_after 2), calibrated on the data before the deploy only, with latency
+//! as slow-request counts (a ratio metric) and, in a second column, as per-step p99 values (a value metric);
+//! Flagger-style (an interval fails when the canary's error ratio exceeds 2 % or its interval p99 exceeds 1.5 × the
+//! typical p99; halt after 2 consecutive failed intervals); Kayenta-style (per interval, a Mann-Whitney U test at
+//! 0.05 between the baseline's and canary's per-step values since the deploy, per metric; an interval fails when a
+//! metric's canary is worse; halt after 2 consecutive). An oracle bounds what any valid test could catch within 2
+//! intervals.
 
 use std::path::{Path, PathBuf};
 
@@ -281,17 +286,13 @@ struct Steps {
     groups: [[Group; STEPS]; 2],
 }
 
-fn normal_cdf(z: f64) -> f64 {
-    phi(z)
-}
-
 /// Requests per bucket for `total` requests whose latencies are lognormal with median `level` and log-sd `SIGMA`:
 /// a multinomial drawn bucket by bucket as conditional binomials.
 fn buckets(rng: &mut Rng, total: f64, level: f64) -> [f64; BUCKETS] {
     let mut out = [0.0; BUCKETS];
     let (mut left, mut below) = (total, 0.0);
     for (i, &bound) in BOUNDS.iter().enumerate() {
-        let cdf = normal_cdf((bound / level).ln() / SIGMA);
+        let cdf = phi((bound / level).ln() / SIGMA);
         let p = if below >= 1.0 { 1.0 } else { ((cdf - below) / (1.0 - below)).clamp(0.0, 1.0) };
         out[i] = rng.binomial(left, p);
         left -= out[i];
@@ -482,6 +483,7 @@ fn flagger(data: &[Steps]) -> Option<usize> {
     }))
 }
 
+/// The standard normal distribution function Φ(z).
 fn phi(z: f64) -> f64 {
     // Abramowitz and Stegun 7.1.26 for erf.
     let x = z.abs() / std::f64::consts::SQRT_2;
