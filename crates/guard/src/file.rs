@@ -129,6 +129,7 @@ struct RawMetric {
     query: Option<Spanned<String>>,
     tolerance: Option<Spanned<f64>>,
     margin: Option<Spanned<f64>>,
+    overdispersion: Option<Spanned<f64>>,
     block: Option<Spanned<i64>>,
     direction: Option<Spanned<Direction>>,
     #[serde(default)]
@@ -330,6 +331,13 @@ fn check_metric(metric: &Spanned<RawMetric>, step: SignedDuration) -> Result<(Me
             if let Some(min_total) = &m.min_total {
                 spec = spec.min_total(*min_total.get_ref());
             }
+            if let Some(phi) = &m.overdispersion {
+                let phi0 = *phi.get_ref();
+                if !(phi0.is_finite() && phi0 >= 1.0) {
+                    return Err(at(phi, format!("metric `{name}`: `overdispersion` must be a number at least 1")));
+                }
+                spec = spec.temper(1.0 / phi0);
+            }
             let queries =
                 Queries::Ratio { bad: needs(&m.bad, "bad", "ratio")?, total: needs(&m.total, "total", "ratio")? };
             (spec, queries)
@@ -339,6 +347,7 @@ fn check_metric(metric: &Spanned<RawMetric>, step: SignedDuration) -> Result<(Me
             refuse(m.total.as_ref().map(Spanned::span), "total", "value")?;
             refuse(m.min_total.as_ref().map(Spanned::span), "min_total", "value")?;
             refuse(m.margin.as_ref().map(Spanned::span), "margin", "value")?;
+            refuse(m.overdispersion.as_ref().map(Spanned::span), "overdispersion", "value")?;
             let mut spec = MetricSpec::value(&name);
             if let Some(block) = &m.block {
                 let steps = u32::try_from(*block.get_ref())
@@ -554,7 +563,7 @@ tolerance = 0.10
         assert_eq!(
             err(&ISSUE.replace("total = 'sum", "totl = 'sum")),
             "guard.toml:15:1: unknown field `totl`, expected one of `name`, `kind`, `bad`, `total`, `min_total`, \
-             `query`, `tolerance`, `margin`, `block`, `direction`, `critical`"
+             `query`, `tolerance`, `margin`, `overdispersion`, `block`, `direction`, `critical`"
         );
         assert_eq!(
             err(&ISSUE.replace("min_total = 200\n", "").replace("tolerance = 0.10", "min_total = 3.0")),
@@ -604,6 +613,39 @@ tolerance = 0.10
         );
         assert!(err(&ISSUE.replace("tolerance = 0.10", "block = 0")).contains("`block` must be a whole number"));
         assert!(err(&ISSUE.replace("min_total = 200", "block = 2")).contains("`block` does not apply to a ratio"));
+    }
+
+    #[test]
+    fn overdispersion_tempers_a_ratio_metric() {
+        let text = ISSUE.replace("min_total = 200", "min_total = 200\noverdispersion = 4.0");
+        let file = GuardFile::parse(&text, "guard.toml").unwrap();
+        assert_eq!(
+            file.config.metrics()[0],
+            MetricSpec::ratio("http-errors").min_total(200.0).temper(0.25).critical(true)
+        );
+        assert_eq!(
+            err(&ISSUE.replace("min_total = 200", "min_total = 200\noverdispersion = 0.5")),
+            "guard.toml:18:18: metric `http-errors`: `overdispersion` must be a number at least 1"
+        );
+        assert!(
+            err(&ISSUE.replace("tolerance = 0.10", "overdispersion = 2.0"))
+                .contains("`overdispersion` does not apply to a value metric")
+        );
+    }
+
+    #[test]
+    fn slow_requests_from_histogram_buckets_are_a_ratio_metric() {
+        // docs/guard.md's recipe for latency as slow-request counts: requests above the `le="0.5"` bound.
+        let text = format!(
+            "{ISSUE}\n[[metrics]]\nname = \"slow-requests\"\nkind = \"ratio\"\n\
+             bad = 'sum(increase(http_request_duration_seconds_count{{$group}}[1m])) - \
+             sum(increase(http_request_duration_seconds_bucket{{le=\"0.5\",$group}}[1m]))'\n\
+             total = 'sum(increase(http_request_duration_seconds_count{{$group}}[1m]))'\n\
+             overdispersion = 1.5\n"
+        );
+        let file = GuardFile::parse(&text, "guard.toml").unwrap();
+        assert_eq!(file.config.metrics()[2], MetricSpec::ratio("slow-requests").temper(1.0 / 1.5));
+        assert!(matches!(&file.queries[2], Queries::Ratio { bad, .. } if bad.contains("le=\"0.5\",$group")));
     }
 
     #[test]

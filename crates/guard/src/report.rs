@@ -96,6 +96,9 @@ pub struct RatioNumbers {
     pub rate_ratio: Option<f64>,
     /// δ: the test's null is "at most 1 + δ times worse".
     pub margin: f64,
+    /// The weight of the latest interval's evidence on the side closest to halting: 1/φ0 (`overdispersion`, before
+    /// the deploy) times 1/φ (the scatter of the intervals judged before it); 1 when nothing is tempered.
+    pub temper: f64,
     /// The side closest to halting: its e-value and threshold.
     pub e_value: f64,
     pub threshold: f64,

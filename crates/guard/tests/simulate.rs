@@ -7,6 +7,7 @@
 mod common;
 
 use common::{Latency, Rng, interval, ratio_obs};
+use greenlight_guard::judge::rank::normal_upper_tail;
 use greenlight_guard::{
     Analysis, Counts, MetricSpec, Observation, RatioObservation, Report, Settings, ValidConfig, Verdict,
 };
@@ -257,4 +258,41 @@ fn tempering_absorbs_overdispersion() {
         vec![Observation::Ratio(RatioObservation { baseline: sample(rng), canary: sample(rng) })]
     });
     assert!(halts(&results) <= allowed, "{} halts with φ0 = {phi}", halts(&results));
+}
+
+/// One interval of slow-request counts (notes §2.1, table 5 (i)): each group's requests are log-normal with log-sd
+/// 0.5 around a median that moves with a load shared by both groups (AR(1) per minute, coefficient 0.95, sd 0.3);
+/// a request is slow above a bound L fixed before the deploy at the baseline's p99 at mean load. The canary is
+/// `factor` times slower.
+fn slow_requests(rng: &mut Rng, load: &mut f64, rate: f64, factor: f64) -> Observation {
+    *load = 0.95 * *load + 0.3 * (1.0 - 0.95f64 * 0.95).sqrt() * rng.normal();
+    let slow = |f: f64| normal_upper_tail(2.326 - (*load + f64::ln(f)) / 0.5);
+    let (p_baseline, p_canary) = (slow(1.0), slow(factor));
+    let mut group = |p: f64| {
+        let total = rng.poisson(rate * 60.0);
+        Counts::new(rng.binomial(total, p), total)
+    };
+    Observation::Ratio(RatioObservation { baseline: group(p_baseline), canary: group(p_canary) })
+}
+
+#[test]
+fn slow_request_counts_catch_a_latency_regression_within_two_intervals() {
+    // The sign test on a p99 value cannot halt within 2 intervals (its e-value after 8 worse signs is 2^9/9 ≈ 57,
+    // under 1/α_m = 200); counted slow requests can: 1.5× turns 1 % slow requests into ≈ 6.5 %.
+    let config = config(vec![MetricSpec::ratio("errors").critical(true), MetricSpec::ratio("slow-requests")]);
+    let run = |seed: u64, runs: usize, rate: f64, factor: f64| {
+        let mut load = 0.0;
+        simulate(&config, seed, runs, 30, |rng, _, i| {
+            if i == 0 {
+                load = 0.0;
+            }
+            vec![ratio_obs(rng, rate, 0.01, 0.01), slow_requests(rng, &mut load, rate, factor)]
+        })
+    };
+    let slower = run(40, 100, 50.0, 1.5);
+    assert!(caught_within(&slower, 2) >= 95, "1.5× at 50 req/s: {} of 100 within 2", caught_within(&slower, 2));
+    let same = run(41, 200, 50.0, 1.0);
+    assert!(halts(&same) <= 2, "A/A with shared load: {} of 200 halted", halts(&same));
+    let low = run(42, 100, 10.0, 1.5);
+    assert!(caught_within(&low, 3) >= 90, "1.5× at 10 req/s: {} of 100 within 3", caught_within(&low, 3));
 }

@@ -9,6 +9,8 @@
 
 use crate::input::{Counts, clean_counts, usable_value};
 
+use super::mixture::CountStep;
+
 /// Intervals with fewer bad events than this in both halves together are skipped.
 const MIN_EVENTS: f64 = 5.0;
 /// Lag-1 autocorrelation above which per-step signs are not trusted.
@@ -34,6 +36,45 @@ pub fn overdispersion(half_a: &[Counts], half_b: &[Counts]) -> f64 {
         return 1.0;
     }
     (stats.iter().sum::<f64>() / stats.len() as f64).max(1.0)
+}
+
+/// The median of a χ² variable with one degree of freedom.
+const CHI2_1_MEDIAN: f64 = 0.454_936_423_119_572_7;
+/// Pseudo-pairs at φ = 1 that the in-test dispersion estimate starts from: with one or two real pairs the median is
+/// still 1, so the first intervals of a run are never tempered by chance scatter.
+const PRIOR_PAIRS: usize = 2;
+
+/// The dispersion of the intervals judged so far, from how much each interval's rate ratio differs from the previous
+/// one's: a robust, short-range estimate. For consecutive intervals a, b with at least 5 bad events each, with
+/// ln r̂ = logit((y + ½)/(m − y + 1)) − logit ρ (the interval's own log rate ratio, continuity-corrected),
+/// X²_ab = (ln r̂_a − ln r̂_b)² / (v_a + v_b), v = 1/(y + ½) + 1/(m − y + ½), which is χ²₁ under one steady ratio and
+/// Poisson counts, and about φ·χ²₁ under dispersion φ. φ = max(1, median of the X²_ab and of 2 pseudo-pairs at the χ²₁
+/// median / that median). 1 without pairs.
+///
+/// The ratio judge tempers each interval by c_k = 1/φ computed from the intervals *before* it. c_k is known before
+/// the interval's counts are, so E[LR_k^{c_k} | past] ≤ E[LR_k | past]^{c_k} ≤ 1 and the e-process stays valid
+/// (notes §1.6). Why differences of neighbours and a median: a regression that starts in the middle of a run changes
+/// the ratio once, which moves one pair and not the median, so it keeps its full weight; bursts that land in one
+/// group in one interval and elsewhere in the next move most pairs, and weigh every later interval less. This
+/// complements the pre-deploy φ0 (`temper`), which cannot see bursts that only start during the canary.
+pub fn dispersion(steps: &[CountStep]) -> f64 {
+    let log_ratios: Vec<(f64, f64)> = steps
+        .iter()
+        .filter(|s| s.m >= MIN_EVENTS && s.share > 0.0 && s.share < 1.0)
+        .map(|s| {
+            let (yes, no) = (s.y + 0.5, s.m - s.y + 0.5);
+            ((yes / no).ln() - (s.share / (1.0 - s.share)).ln(), 1.0 / yes + 1.0 / no)
+        })
+        .collect();
+    let mut x2: Vec<f64> = log_ratios.windows(2).map(|w| (w[0].0 - w[1].0).powi(2) / (w[0].1 + w[1].1)).collect();
+    if x2.is_empty() {
+        return 1.0;
+    }
+    x2.extend([CHI2_1_MEDIAN; PRIOR_PAIRS]);
+    x2.sort_by(f64::total_cmp);
+    let n = x2.len();
+    let median = if n % 2 == 1 { x2[n / 2] } else { (x2[n / 2 - 1] + x2[n / 2]) / 2.0 };
+    (median / CHI2_1_MEDIAN).max(1.0)
 }
 
 /// Steps per sign for a value metric: 1 when the step log-differences of two baseline halves have lag-1
@@ -80,6 +121,38 @@ mod tests {
         let b: Vec<Counts> = (0..20).map(|i| Counts::new(if i % 2 == 0 { 25.0 } else { 5.0 }, 1000.0)).collect();
         let phi = overdispersion(&a, &b);
         assert!((phi - 100.0 / 7.5).abs() < 1e-9, "{phi}");
+    }
+
+    #[test]
+    fn a_steady_ratio_is_not_dispersed() {
+        // Every interval at exactly 3× on equal shares: neighbours agree, X² = 0.
+        let steady = vec![CountStep::new(45.0, 60.0, 0.5); 10];
+        assert_eq!(dispersion(&steady), 1.0);
+        assert_eq!(dispersion(&steady[..1]), 1.0, "one interval shows no spread");
+        assert_eq!(dispersion(&[]), 1.0);
+    }
+
+    #[test]
+    fn a_regression_that_starts_late_is_not_dispersion() {
+        // Six intervals at 1×, then six at 3×: one pair of neighbours differs, the median does not move.
+        let mut steps = vec![CountStep::new(30.0, 60.0, 0.5); 6];
+        steps.extend(vec![CountStep::new(45.0, 60.0, 0.5); 6]);
+        assert_eq!(dispersion(&steps), 1.0);
+    }
+
+    #[test]
+    fn bursts_in_alternating_groups_are_dispersed() {
+        // 50 of 50 bad events in the canary, then 0 of 50, and again: every pair differs by
+        // 2·ln(50.5/0.5) = 9.23 in log ratio with variance 2·(1/50.5 + 1/0.5) = 4.04, X² = 21.1 each.
+        let bursts: Vec<CountStep> =
+            (0..6).map(|i| CountStep::new(if i % 2 == 0 { 50.0 } else { 0.0 }, 50.0, 0.5)).collect();
+        let phi = dispersion(&bursts);
+        let x2 = (2.0 * (50.5f64 / 0.5).ln()).powi(2) / (2.0 * (1.0 / 50.5 + 1.0 / 0.5));
+        assert!((phi - x2 / CHI2_1_MEDIAN).abs() < 1e-9, "{phi} vs {}", x2 / CHI2_1_MEDIAN);
+        assert_eq!(dispersion(&bursts[..2]), 1.0, "one pair against two pseudo-pairs: the median stays at 1");
+        // Intervals with fewer than 5 bad events are left out.
+        let sparse = vec![CountStep::new(3.0, 3.0, 0.5), CountStep::new(0.0, 4.0, 0.5)];
+        assert_eq!(dispersion(&sparse), 1.0);
     }
 
     #[test]

@@ -48,12 +48,22 @@ pub fn log_lr(r: f64, r0: f64, y: f64, m: f64, share: f64) -> f64 {
     y * (r / r0).ln() - m * ((1.0 + (r - 1.0) * share) / (1.0 + (r0 - 1.0) * share)).ln()
 }
 
-/// One interval's evidence as the judge feeds it: y of m bad events in the treated group, exposure share ρ.
+/// One interval's evidence as the judge feeds it: y of m bad events in the treated group, exposure share ρ, and the
+/// interval's own tempering c_k ∈ (0, 1] (chosen before the interval is seen; 1 for none), which multiplies its
+/// log-likelihood ratio on top of the process's.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CountStep {
     pub y: f64,
     pub m: f64,
     pub share: f64,
+    pub temper: f64,
+}
+
+impl CountStep {
+    /// An untempered interval.
+    pub fn new(y: f64, m: f64, share: f64) -> Self {
+        Self { y, m, share, temper: 1.0 }
+    }
 }
 
 /// Σ_j w_j·exp(Σ_k c·ℓ_k(r_j; r0)) with its sums kept per component.
@@ -105,7 +115,7 @@ impl MixtureProcess {
 
     pub fn update(&mut self, step: CountStep) {
         for j in 0..GRID {
-            let l = self.temper * log_lr(self.alternatives[j], self.null, step.y, step.m, step.share);
+            let l = self.temper * step.temper * log_lr(self.alternatives[j], self.null, step.y, step.m, step.share);
             self.sums[j] += l;
             if self.trim > 0 && l > 0.0 {
                 let top = &mut self.top[j];
@@ -144,13 +154,16 @@ pub fn upper_bound(steps: &[CountStep], temper: f64, alpha: f64) -> Option<f64> 
     let u = grid_steps();
     let log_w = log_weights();
     let steps: Vec<CountStep> = steps.iter().copied().filter(|s| s.m > 0.0 && s.share > 0.0 && s.share < 1.0).collect();
-    let treated: f64 = steps.iter().map(|s| s.y).sum();
-    // ln E'(R) = lse_j [ln w_j + c·(Y·ln(r_j/R) − Σ_k m_k·ln((1 + (r_j − 1)ρ_k) / (1 + (R − 1)ρ_k)))], r_j = R·e^{−u_j}.
+    let treated: f64 = steps.iter().map(|s| s.temper * s.y).sum();
+    // ln E'(R) = lse_j [ln w_j + c·Σ_k c_k·(y_k·ln(r_j/R) − m_k·ln((1 + (r_j − 1)ρ_k) / (1 + (R − 1)ρ_k)))],
+    // r_j = R·e^{−u_j}.
     let rejected = |bound: f64| {
         let terms = (0..GRID).map(|j| {
             let r = bound * (-u[j]).exp();
-            let spread: f64 =
-                steps.iter().map(|s| s.m * ((1.0 + (r - 1.0) * s.share) / (1.0 + (bound - 1.0) * s.share)).ln()).sum();
+            let spread: f64 = steps
+                .iter()
+                .map(|s| s.temper * s.m * ((1.0 + (r - 1.0) * s.share) / (1.0 + (bound - 1.0) * s.share)).ln())
+                .sum();
             log_w[j] + temper * (-treated * u[j] - spread)
         });
         log_sum_exp(terms.collect::<Vec<_>>().into_iter()) >= target
@@ -231,7 +244,7 @@ mod tests {
             }
             let p = choose * t0.powi(y as i32) * (1.0 - t0).powi((m - y) as i32);
             let mut e = MixtureProcess::worse_than(r0, 1.0, 0);
-            e.update(CountStep { y: f64::from(y), m: f64::from(m), share: rho });
+            e.update(CountStep::new(f64::from(y), f64::from(m), rho));
             mean += p * e.log_e().exp();
         }
         assert!((mean - 1.0).abs() < 1e-9, "mean {mean}");
@@ -243,7 +256,7 @@ mod tests {
         let mut e = MixtureProcess::worse_than(1.2, 1.0, 0);
         let mut needed = 0;
         for errors in 1..=40 {
-            e.update(CountStep { y: 1.0, m: 1.0, share: 0.5 });
+            e.update(CountStep::new(1.0, 1.0, 0.5));
             if e.log_e() >= 200f64.ln() {
                 needed = errors;
                 break;
@@ -254,8 +267,8 @@ mod tests {
 
     #[test]
     fn trimming_drops_the_worst_interval() {
-        let spike = CountStep { y: 500.0, m: 520.0, share: 0.5 };
-        let calm = CountStep { y: 30.0, m: 60.0, share: 0.5 };
+        let spike = CountStep::new(500.0, 520.0, 0.5);
+        let calm = CountStep::new(30.0, 60.0, 0.5);
         let mut with = MixtureProcess::worse_than(1.2, 1.0, 1);
         let mut without = MixtureProcess::worse_than(1.2, 1.0, 0);
         with.update(spike);
@@ -271,7 +284,7 @@ mod tests {
     #[test]
     fn upper_bound_brackets_the_truth() {
         // 20 intervals of 40 vs 40 bad events at equal shares: the bound sits a little above 1.
-        let steps = vec![CountStep { y: 40.0, m: 80.0, share: 0.5 }; 20];
+        let steps = vec![CountStep::new(40.0, 80.0, 0.5); 20];
         let bound = upper_bound(&steps, 1.0, 0.05).unwrap();
         assert!(bound > 1.0 && bound < 1.5, "bound {bound}");
         // At the bound the pass test just rejects; a little below it does not.

@@ -24,6 +24,7 @@ use crate::config::{Direction, MetricKind, MetricSpec, Settings};
 use crate::input::{CleanCounts, NoData, RatioObservation, clean_counts};
 use crate::report::{MetricInterval, MetricSummary, Numbers, RatioNumbers, Side, e_of, num, pct};
 
+use super::calibrate::dispersion;
 use super::mixture::{CountStep, MixtureProcess, share_of_bad, upper_bound};
 use super::persistence::{Outcome, Persistence};
 use super::{Decision, Limits, SideState, decide, deciding_sides, evidence, pending};
@@ -46,7 +47,7 @@ fn project(side: Side, baseline: CleanCounts, canary: CleanCounts) -> CountStep 
         Side::RestHigher => (canary.total - canary.bad, baseline.total - baseline.bad, canary_share),
         Side::RestLower => (baseline.total - baseline.bad, canary.total - canary.bad, 1.0 - canary_share),
     };
-    CountStep { y: treated, m: treated + other, share }
+    CountStep::new(treated, treated + other, share)
 }
 
 fn sides_for(direction: Direction) -> Vec<Side> {
@@ -147,7 +148,8 @@ impl RatioJudge {
                 self.totals.1.bad += canary.bad;
                 self.totals.1.total += canary.total;
                 for s in &mut self.sides {
-                    let step = project(s.side, baseline, canary);
+                    // Tempered by the dispersion of the intervals before this one (predictable, so still valid).
+                    let step = CountStep { temper: 1.0 / dispersion(&s.steps), ..project(s.side, baseline, canary) };
                     s.worse.update(step);
                     s.pass.update(step);
                     s.steps.push(step);
@@ -235,6 +237,7 @@ impl RatioJudge {
             canary_share: counts.map(|(b, c)| c.total / (b.total + c.total)),
             rate_ratio,
             margin: self.margin,
+            temper: self.weight(closest),
             e_value: e_of(states[closest].log_e),
             threshold: self.limits.threshold,
             pass_e_value: e_of(states[furthest].log_pass_e),
@@ -246,6 +249,11 @@ impl RatioJudge {
             },
             sides: states.iter().map(|st| st.numbers(self.limits.threshold, None)).collect(),
         }
+    }
+
+    /// The weight of `side`'s latest interval: the configured tempering times the in-test one.
+    fn weight(&self, side: usize) -> f64 {
+        self.temper * self.sides[side].steps.last().map_or(1.0, |s| s.temper)
     }
 
     /// What being worse means for a side, for sentences.
@@ -280,6 +288,17 @@ impl RatioJudge {
         };
         let (closest, furthest) = deciding_sides(states);
         let trim = self.limits.trim();
+        let weight = self.weight(closest);
+        let counts = if weight < 1.0 && decision != Decision::NoData {
+            format!(
+                "{counts}; evidence weighted ×{} for scatter beyond Poisson counts (1/φ0 = {}, 1/φ = {})",
+                num(weight),
+                num(self.temper),
+                num(weight / self.temper)
+            )
+        } else {
+            counts
+        };
         match decision {
             Decision::Failing(i) => {
                 let s = &self.sides[i];
@@ -357,9 +376,9 @@ mod tests {
     fn sides_project_counts() {
         let b = CleanCounts { bad: 10.0, total: 1000.0 };
         let c = CleanCounts { bad: 30.0, total: 3000.0 };
-        assert_eq!(project(Side::Higher, b, c), CountStep { y: 30.0, m: 40.0, share: 0.75 });
-        assert_eq!(project(Side::Lower, b, c), CountStep { y: 10.0, m: 40.0, share: 0.25 });
-        assert_eq!(project(Side::RestHigher, b, c), CountStep { y: 2970.0, m: 3960.0, share: 0.75 });
+        assert_eq!(project(Side::Higher, b, c), CountStep::new(30.0, 40.0, 0.75));
+        assert_eq!(project(Side::Lower, b, c), CountStep::new(10.0, 40.0, 0.25));
+        assert_eq!(project(Side::RestHigher, b, c), CountStep::new(2970.0, 3960.0, 0.75));
     }
 
     #[test]
@@ -473,5 +492,23 @@ mod tests {
         assert!(second.reason.contains("≥ 200"), "{}", second.reason);
         let Numbers::Ratio(n) = second.numbers else { panic!() };
         assert_eq!((n.rate_ratio, n.canary_share, n.threshold), (Some(3.0), Some(0.5), 200.0));
+        assert_eq!(n.temper, 1.0, "a steady ratio is not tempered");
+        assert!(!second.reason.contains("weighted"), "{}", second.reason);
+    }
+
+    #[test]
+    fn bursts_alternating_between_groups_weigh_less_and_say_so() {
+        // 60 bad events in the canary, then 60 in the baseline, and so on: no single ratio explains the intervals.
+        let mut j = judge(MetricSpec::ratio("errors").temper(0.5));
+        let mut last = None;
+        for i in 0..8 {
+            let o = if i % 2 == 0 { obs((0.0, 3000.0), (60.0, 3000.0)) } else { obs((60.0, 3000.0), (0.0, 3000.0)) };
+            last = Some(j.push(Some(&o)));
+        }
+        let last = last.unwrap();
+        let Numbers::Ratio(n) = last.numbers else { panic!() };
+        assert!(n.temper < 0.5 * 0.1, "temper {}", n.temper);
+        assert!(last.reason.contains("evidence weighted ×"), "{}", last.reason);
+        assert!(last.reason.contains("1/φ0 = 0.5"), "{}", last.reason);
     }
 }
