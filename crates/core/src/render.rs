@@ -209,12 +209,15 @@ pub fn report_human(report: &Report, color: bool) -> String {
     out
 }
 
-/// Escapes inline text so that GitHub Markdown shows it as written: no emphasis, code, links, HTML or table breaks.
-/// (Block syntax such as `#` or `-` only acts at the start of a line, and rendered text never starts one.)
+/// Escapes inline text so that GitHub Markdown shows it as written: no emphasis, code, links, HTML or table breaks,
+/// and no mentions: GitHub links (and notifies) `@name` in rendered text whatever the escaping, so a zero-width space
+/// follows each `@`. (Block syntax such as `#` or `-` only acts at the start of a line, and rendered text never starts
+/// one.)
 pub fn markdown_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
+            '@' => out.push_str("@\u{200B}"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
@@ -333,6 +336,7 @@ mod tests {
         check("a_b `c` ~d~ 1.2-3", r"a\_b \`c\` \~d\~ 1.2-3");
         check("a | b\nc", r"a \| b c");
         check("ümlaut ✓", "ümlaut ✓");
+        check("thanks @alice and @acme/ops", "thanks @\u{200B}alice and @\u{200B}acme/ops");
     }
 
     fn report() -> Report {
