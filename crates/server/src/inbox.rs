@@ -27,7 +27,7 @@ type Committed = Vec<(Reply, Accepted)>;
 pub struct Inbox {
     sender: mpsc::Sender<(NewPush, Reply)>,
     closed: watch::Sender<bool>,
-    /// Woken after each commit: workers claim at once instead of at their next poll.
+    /// Woken after each sync: workers claim at once instead of at their next poll.
     pub committed: Arc<Notify>,
 }
 
@@ -47,7 +47,7 @@ impl Inbox {
         (Self { sender, closed, committed }, writer)
     }
 
-    /// Writes `push` to the store; returns once it is committed (or could not be).
+    /// Writes `push` to the store; returns once it is durable (or could not be written).
     pub async fn accept(&self, push: NewPush) -> Result<Accepted, String> {
         let (reply, answer) = oneshot::channel();
         self.sender.send((push, reply)).await.map_err(|_| "the server is shutting down".to_owned())?;
