@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sustained acceptance of signed GitHub push deliveries on loopback: `greenlight serve` (release build, SQLite in WAL
-# mode with synchronous = FULL, the default) against nginx answering 204, with the same wrk settings and the same
+# mode, each batch fdatasync'ed before its 202: the default) against nginx answering 204, with the same wrk settings and the same
 # body, in the same run.
 #
 # Every request to greenlight is a real accepted push: the real payload (push/payload.json with `ref` set to the
