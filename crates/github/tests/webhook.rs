@@ -9,7 +9,9 @@ use greenlight_github::{Event, NULL_SHA, Ping, Push, SignatureError, parse, sign
 const SECRET: &[u8] = b"greenlight test secret";
 
 fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/github-webhooks")
+    // At run time: a build reused from a checkout at another path must read this checkout's `../shared`.
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()))
+        .join("../../../shared/data/github-webhooks")
 }
 
 /// (event, file name, raw body) for every example, sorted.

@@ -143,7 +143,10 @@ async fn status(
 
 /// A file of `../shared/data` (beside the project), e.g. `github-webhooks/ping/payload.json`.
 pub fn shared_data(path: &str) -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    // The package directory at run time (cargo sets it for tests; every package is `crates/<name>`), not the one
+    // compiled in: a build reused from a checkout at another path must still find this checkout's `../shared`.
+    let package = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let root = std::path::Path::new(&package).join("../../../shared/data");
     std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("cannot read shared data {path}: {e}"))
 }
 
