@@ -314,14 +314,17 @@ async fn deploy_page(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Respon
     }
 }
 
+/// How long `/readyz` waits for the store: probes give up after a second or two, and a store that slow is not ready.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    match app.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(error) => {
-            tracing::warn!(%error, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "the store is unreachable\n").into_response()
-        }
-    }
+    let error = match tokio::time::timeout(READY_TIMEOUT, app.store.ping()).await {
+        Ok(Ok(())) => return (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => format!("no answer within {READY_TIMEOUT:?}"),
+    };
+    tracing::warn!(%error, "not ready");
+    (StatusCode::SERVICE_UNAVAILABLE, "the store is unreachable\n").into_response()
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {

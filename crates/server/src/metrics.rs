@@ -1,10 +1,14 @@
 //! `GET /metrics`: deliveries by event and outcome, the inbox's batches (size and commit time), the queue's depth, job
 //! durations, jobs by final state, and the outbound GitHub calls by status code, in the OpenMetrics text format.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use greenlight_http::Stats;
 use greenlight_store::QueueDepth;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -40,6 +44,37 @@ pub struct InboxMetrics {
     pub commit_seconds: Histogram,
 }
 
+/// The GitHub client's answers by status code: counters kept by the client, exported as they were at the scrape.
+#[derive(Debug, Default)]
+struct GitHubResponses {
+    latest: Mutex<Vec<(String, u64)>>,
+}
+
+impl GitHubResponses {
+    fn set(&self, stats: &Stats) {
+        let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        latest.clear();
+        latest.extend(stats.responses.iter().map(|(code, count)| (code.to_string(), *count)));
+        latest.push(("none".to_owned(), stats.attempt_errors.values().sum()));
+    }
+}
+
+impl Collector for GitHubResponses {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "github_responses",
+            "Answers GitHub gave to this process's calls, by status code (attempts; errors as code=\"none\")",
+            None,
+            MetricType::Counter,
+        )?;
+        for (code, count) in self.latest.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let labels = OutboundLabels { code: code.clone() };
+            ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     deliveries: Family<DeliveryLabels, Counter>,
@@ -47,7 +82,7 @@ pub struct Metrics {
     job_seconds: Histogram,
     pub inbox: InboxMetrics,
     queue: Family<QueueLabels, Gauge>,
-    outbound: Family<OutboundLabels, Gauge>,
+    github: Arc<GitHubResponses>,
 }
 
 impl Default for Metrics {
@@ -71,13 +106,9 @@ impl Default for Metrics {
         );
         let queue = Family::<QueueLabels, Gauge>::default();
         registry.register("queue_depth", "Jobs queued or running, from the store", queue.clone());
-        let outbound = Family::<OutboundLabels, Gauge>::default();
-        registry.register(
-            "github_responses",
-            "Answers GitHub gave to this process's calls, by status code (attempts; errors as code=\"none\")",
-            outbound.clone(),
-        );
-        Self { registry, deliveries, jobs, job_seconds, inbox, queue, outbound }
+        let github = Arc::new(GitHubResponses::default());
+        registry.register_collector(Box::new(github.clone()));
+        Self { registry, deliveries, jobs, job_seconds, inbox, queue, github }
     }
 }
 
@@ -97,11 +128,7 @@ impl Metrics {
             self.queue.get_or_create(&QueueLabels { state: "queued".into() }).set(depth.queued);
             self.queue.get_or_create(&QueueLabels { state: "running".into() }).set(depth.running);
         }
-        for (code, count) in &github.responses {
-            self.outbound.get_or_create(&OutboundLabels { code: code.to_string() }).set(*count as i64);
-        }
-        let failed: u64 = github.attempt_errors.values().sum();
-        self.outbound.get_or_create(&OutboundLabels { code: "none".into() }).set(failed as i64);
+        self.github.set(github);
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
@@ -130,7 +157,8 @@ mod tests {
             "greenlight_inbox_batch_size_sum 3.0",
             "greenlight_inbox_batch_size_bucket{le=\"4.0\"} 1",
             "greenlight_queue_depth{state=\"queued\"} 4",
-            "greenlight_github_responses{code=\"201\"} 3",
+            "# TYPE greenlight_github_responses counter",
+            "greenlight_github_responses_total{code=\"201\"} 3",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

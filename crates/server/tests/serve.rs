@@ -44,6 +44,19 @@ on_both!(
     health_readiness_and_metrics,
 );
 
+/// PostgreSQL only (a SQLite file cannot be taken away from a process that holds it open): `/readyz` answers 503
+/// once the database is gone, promptly, while `/healthz` still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_store() {
+    let url = greenlight_testkit::postgres_database();
+    let h = Setup { url: url.clone(), dir: tempfile::tempdir().unwrap() }.start().await;
+    assert_eq!(h.get("/readyz").await, (200, "ready\n".to_owned()));
+    greenlight_testkit::drop_postgres_database(&url);
+    assert_eq!(h.get("/readyz").await, (503, "the store is unreachable\n".to_owned()));
+    assert_eq!(h.get("/healthz").await, (200, "ok\n".to_owned()));
+    h.shutdown().await;
+}
+
 /// A store for one scenario and a directory for its files.
 struct Setup {
     url: String,
@@ -395,7 +408,7 @@ async fn health_readiness_and_metrics(setup: Setup) {
     assert_eq!(code, 200);
     for expected in [
         "greenlight_webhook_deliveries_total{event=\"push\",outcome=\"accepted\"} 1",
-        "greenlight_github_responses{code=\"201\"} 2",
+        "greenlight_github_responses_total{code=\"201\"} 2",
         "greenlight_job_duration_seconds_count 1",
     ] {
         assert!(metrics.lines().any(|l| l == expected), "missing {expected:?} in\n{metrics}");

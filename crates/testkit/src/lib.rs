@@ -147,3 +147,14 @@ pub fn postgres_database() -> String {
     assert!(out.status.success(), "cannot create database {name}: {}", String::from_utf8_lossy(&out.stderr));
     format!("{server}/{name}")
 }
+
+/// Drops a database made by [`postgres_database`], closing its connections: the store goes away under a server.
+pub fn drop_postgres_database(url: &str) {
+    let (server, name) = url.rsplit_once('/').expect("a url from postgres_database");
+    let out = Command::new("psql")
+        .args([&format!("{server}/postgres"), "-q", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!("DROP DATABASE {name} WITH (FORCE)"))
+        .output()
+        .expect("psql runs");
+    assert!(out.status.success(), "cannot drop database {name}: {}", String::from_utf8_lossy(&out.stderr));
+}
