@@ -151,10 +151,12 @@ const UPDATE_DEPLOY: &str =
 /// `(deploy)`: the job still queued for a deploy, which a new push of the same commit joins.
 const QUEUED_JOB: &str = "SELECT id FROM jobs WHERE deploy_id = $1 AND state = 'queued' ORDER BY id DESC LIMIT 1";
 /// `(now, repo, branch, deploy)`: a newer push supersedes queued jobs on older commits of the same branch, unless
-/// they already posted `pending`.
+/// they already posted `pending`. It starts from the queued jobs (the `jobs_open` index) and looks up each one's
+/// deploy, so its cost follows the queue, not the branch's history.
 const SUPERSEDE: &str = "UPDATE jobs SET state = 'superseded', finished_at = $1
     WHERE state = 'queued' AND pending_posted = 0
-    AND deploy_id IN (SELECT id FROM deploys WHERE repo = $2 AND branch = $3 AND id <> $4)";
+    AND EXISTS (SELECT 1 FROM deploys d WHERE d.id = jobs.deploy_id AND d.repo = $2 AND d.branch = $3)
+    AND deploy_id <> $4";
 /// `(deploy, reason, delivery, now)`; returns the job's id.
 const INSERT_JOB: &str = "INSERT INTO jobs (deploy_id, reason, delivery_id, state, run_after, created_at)
     VALUES ($1, $2, $3, 'queued', $4, $4) RETURNING id";

@@ -154,3 +154,37 @@ fn accept_one(tx: &rusqlite::Transaction<'_>, push: &NewPush, now: i64) -> Resul
     tx.prepare_cached(UPSERT_HEAD)?.execute(params![push.repo, push.branch, deploy])?;
     Ok(Accepted::Queued { deploy, job })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite picks for `statement` on the migrated schema, one line per step.
+    fn plan(statement: &str, parameters: usize) -> String {
+        let connection = Connection::open_in_memory().unwrap();
+        for migration in [
+            include_str!("../migrations/sqlite/0001_inbox_and_jobs.sql"),
+            include_str!("../migrations/sqlite/0002_queued_jobs_index.sql"),
+        ] {
+            connection.execute_batch(migration).unwrap();
+        }
+        let mut explain = connection.prepare(&format!("EXPLAIN QUERY PLAN {statement}")).unwrap();
+        let values = vec![rusqlite::types::Value::Null; parameters];
+        explain
+            .query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("\n")
+    }
+
+    #[test]
+    fn accepting_looks_at_the_queue_not_at_the_history() {
+        // Neither statement may walk every job or every deploy of a branch: both start from the queued jobs.
+        for (statement, parameters) in [(SUPERSEDE, 4), (QUEUED_JOB, 1)] {
+            let plan = plan(statement, parameters);
+            assert!(plan.contains("INDEX jobs_queued"), "{statement}\n{plan}");
+            assert!(!plan.contains("deploys USING COVERING INDEX"), "{statement}\n{plan}");
+        }
+    }
+}
