@@ -195,7 +195,8 @@ impl HttpError {
     }
 }
 
-/// The URL as messages show it: no user name, no password, no query string, no fragment.
+/// The URL as messages show it: no user name, no password, no query string, no fragment, and no path where the path
+/// is the credential (Slack's and Discord's incoming webhooks).
 pub fn redact(url: &Url) -> String {
     let mut url = url.clone();
     // Both fail only for URLs that cannot have credentials (e.g. `data:`), which then have none to hide.
@@ -203,6 +204,14 @@ pub fn redact(url: &Url) -> String {
     let _ = url.set_password(None);
     url.set_query(None);
     url.set_fragment(None);
+    let secret_path = match url.host_str() {
+        Some("hooks.slack.com") => Some("/services/***"),
+        Some("discord.com" | "discordapp.com") if url.path().starts_with("/api/webhooks/") => Some("/api/webhooks/***"),
+        _ => None,
+    };
+    if let Some(path) = secret_path {
+        url.set_path(path);
+    }
     url.into()
 }
 
@@ -232,6 +241,8 @@ mod tests {
         );
         check("http://127.0.0.1:8080/a?b=c", "http://127.0.0.1:8080/a");
         check("https://api.github.com/", "https://api.github.com/");
+        check("https://hooks.slack.com/services/T0001/B0001/XXXXXXXXXXXXXXXX", "https://hooks.slack.com/services/***");
+        check("https://discord.com/api/webhooks/123/token-abc", "https://discord.com/api/webhooks/***");
     }
 
     #[test]
