@@ -154,18 +154,19 @@ fn run_command(command: &[String], body: &[u8]) -> Result<(), String> {
 }
 
 fn post(url: &str, secret_env: Option<&str>, body: Vec<u8>, runtime: &tokio::runtime::Runtime) -> Result<(), String> {
+    let parsed = Url::parse(url).map_err(|e| format!("the on_fail url is not a URL: {e}"))?;
     let secret = match secret_env {
         Some(var) => match std::env::var(var) {
             Ok(value) if !value.is_empty() => Some(value),
             _ => {
-                return Err(format!("{var} is not set: it must hold the secret that signs the POST to {url}"));
+                let shown = greenlight_http::redact(&parsed);
+                return Err(format!("{var} is not set: it must hold the secret that signs the POST to {shown}"));
             }
         },
         None => None,
     };
     let policy = Policy { retry_budget_reserve: 3, ..Policy::default() };
     let client = Client::builder().policy(policy).build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-    let parsed = Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
     let mut request = client
         .request(Method::POST, parsed)
         .header(header::CONTENT_TYPE, "application/json")
