@@ -225,7 +225,7 @@ fn decode_batches(
                 if !packed {
                     read_object(repo, &id, &mut buf)?;
                 }
-                Ok((n, decode(&id, &buf, repo.object_hash(), keys)?))
+                Ok((n, decode(&id, &buf, keys)?))
             })
             .collect::<Result<Vec<_>, GitError>>()?;
         // A send fails only when the range has already stopped on an error.
@@ -249,22 +249,32 @@ fn read_object(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>) -> Resu
     Ok(())
 }
 
-/// One commit, read with gix's token iterator: it parses each header once and, unlike `CommitRef::from_bytes`,
-/// builds no error values for the optional headers a commit lacks.
-fn decode(id: &ObjectId, data: &[u8], hash: gix::hash::Kind, keys: &KeyRules) -> Result<Commit, GitError> {
-    use gix::objs::commit::ref_iter::Token;
-
+/// One commit. Only the headers it needs are parsed: the parents are counted, not decoded from hex, and the tree and
+/// any other header are skipped (gix's token iterator decodes every id and header, a good part of a commit's time).
+fn decode(id: &ObjectId, data: &[u8], keys: &KeyRules) -> Result<Commit, GitError> {
     let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
     let (mut parents, mut author, mut committed, mut message) = (0, None, None, None);
-    for token in gix::objs::CommitRefIter::from_bytes(data, hash) {
-        match token.map_err(|e| corrupt(e.to_string()))? {
-            Token::Parent { .. } => parents += 1,
-            Token::Author { signature } => author = Some(signature.trim()),
-            // As `CommitRef::time`: a committer time that does not parse reads as the epoch.
-            Token::Committer { signature } => committed = Some(signature.time().unwrap_or_default()),
-            Token::Message(text) => message = Some(text),
-            Token::Tree { .. } | Token::Encoding(_) | Token::ExtraHeader(_) => {}
+    let mut rest = data;
+    while !rest.is_empty() {
+        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(end) => (&rest[..end], &rest[end + 1..]),
+            None => (rest, &[][..]),
+        };
+        if line.is_empty() {
+            // The blank line after the headers: the message follows.
+            message = Some(next);
+            break;
         }
+        // Lines that continue a header (a signature's) start with a space and match none of these.
+        if line.starts_with(b"parent ") {
+            parents += 1;
+        } else if let (None, Some(value)) = (author, line.strip_prefix(b"author ")) {
+            author = Some(signature(value).map_err(corrupt)?.trim());
+        } else if let (None, Some(value)) = (committed, line.strip_prefix(b"committer ")) {
+            // As `CommitRef::time`: a committer time that does not parse reads as the epoch.
+            committed = Some(signature(value).map_err(corrupt)?.time().unwrap_or_default());
+        }
+        rest = next;
     }
     let (Some(author), Some(committed)) = (author, committed) else {
         return Err(corrupt("the commit names no author or no committer".into()));
@@ -283,6 +293,15 @@ fn decode(id: &ObjectId, data: &[u8], hash: gix::hash::Kind, keys: &KeyRules) ->
         message,
         merge: parents > 1,
     })
+}
+
+/// An author or committer header's value, which must be one whole signature.
+fn signature(line: &[u8]) -> Result<gix::actor::SignatureRef<'_>, String> {
+    let mut rest = line;
+    match gix::actor::SignatureRef::from_bytes_consuming(&mut rest) {
+        Ok(signature) if rest.is_empty() => Ok(signature),
+        _ => Err(format!("invalid signature {:?}", String::from_utf8_lossy(line))),
+    }
 }
 
 /// RFC 3339 in the committer's own offset, as git shows it with `%cI`.
