@@ -8,12 +8,14 @@ commits) and `git gc` (which writes the commit-graph), caches it under bench/wor
   git log --format=%H%n%B FROM..TO | grep -oE '<key regex>' | sort -u   on the same range
 
 and the same greenlight command on a ~100-commit range, to show that cost follows the range, not the repository.
-The three commands take turns in each round. Prints medians and ratios. Usage: bench/contents/bench.py [--binary PATH] [--runs N]
+The three commands take turns in each round. Prints median wall and CPU times (user + system, every thread and
+process of the command) and ratios. Usage: bench/contents/bench.py [--binary PATH] [--runs N]
 """
 
 import argparse
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -118,22 +120,26 @@ def first_parent_back(tip: str, want: int) -> str:
     return line[lo]
 
 
-def run_once(cmd) -> float:
+def run_once(cmd) -> tuple[float, float]:
+    """Wall time, and CPU time (user + system, all threads and processes of the command)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=GIT_ENV)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def timed(cmds, runs: int):
-    """Median time of each command. The commands take turns, round after round, so that a change in the machine's
-    load falls on all of them alike instead of on whichever happened to run then."""
+    """Median wall and CPU time of each command. The commands take turns, round after round, so that a change in the
+    machine's load falls on all of them alike instead of on whichever happened to run then."""
     for cmd in cmds:
         run_once(cmd)  # warm the page cache
     times = [[] for _ in cmds]
     for _ in range(runs):
         for cmd, series in zip(cmds, times):
             series.append(run_once(cmd))
-    return [statistics.median(series) for series in times]
+    return [(statistics.median(w for w, _ in series), statistics.median(c for _, c in series)) for series in times]
 
 
 def main():
@@ -162,14 +168,16 @@ def main():
     if ours != theirs:
         sys.exit(f"key sets differ: {len(ours)} keys from greenlight, {len(theirs)} from git")
 
-    t_git, t_big, t_small = timed([["bash", "-c", pipeline], gl(big_from), gl(small_from)], args.runs)
+    (t_git, c_git), (t_big, c_big), (t_small, c_small) = timed(
+        [["bash", "-c", pipeline], gl(big_from), gl(small_from)], args.runs)
     print(f"repository: {total} commits, commit-graph written by git gc; {len(ours)} distinct keys in the big range")
-    print(f"{'command':<58} {'commits':>8} {'median':>9}")
-    print(f"{'git log | grep -oE | sort -u':<58} {big:>8} {t_git * 1000:>7.1f}ms")
-    print(f"{'greenlight contents --format json':<58} {big:>8} {t_big * 1000:>7.1f}ms")
-    print(f"{'greenlight contents --format json':<58} {small:>8} {t_small * 1000:>7.1f}ms")
-    print(f"ratio greenlight / git on {big} commits: {t_big / t_git:.2f}x (target <= 0.5x)")
+    print(f"{'command':<48} {'commits':>8} {'median':>9} {'CPU':>9}")
+    print(f"{'git log | grep -oE | sort -u':<48} {big:>8} {t_git * 1000:>7.1f}ms {c_git * 1000:>7.1f}ms")
+    print(f"{'greenlight contents --format json':<48} {big:>8} {t_big * 1000:>7.1f}ms {c_big * 1000:>7.1f}ms")
+    print(f"{'greenlight contents --format json':<48} {small:>8} {t_small * 1000:>7.1f}ms {c_small * 1000:>7.1f}ms")
+    print(f"ratio greenlight / git on {big} commits: {t_big / t_git:.2f}x (target <= 0.5x); CPU time {c_big / c_git:.2f}x")
     print(f"ratio {small}-commit range / {big}-commit range: {t_small / t_big:.3f}")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

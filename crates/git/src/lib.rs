@@ -5,6 +5,7 @@
 //! `greenlight-core` and the checks). Only mirror clones for the service (`mirror`) run the git CLI.
 
 mod mirror;
+mod pack;
 mod walk;
 
 pub use gix::ObjectId;
@@ -102,14 +103,15 @@ impl Repo {
     pub fn range(&self, from: ObjectId, to: ObjectId, keys: &KeyRules) -> Result<Range, GitError> {
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let shared = self.repo.clone().into_sync();
+        let packs = std::sync::OnceLock::new();
         let (batches, queue) = std::sync::mpsc::channel::<Vec<(u32, ObjectId)>>();
         let queue = std::sync::Mutex::new(queue);
         let (decoded_batches, decoded_queue) = std::sync::mpsc::channel::<Vec<(u32, Commit)>>();
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..workers)
                 .map(|_| {
-                    let (shared, queue, decoded) = (&shared, &queue, decoded_batches.clone());
-                    scope.spawn(move || decode_batches(&shared.to_thread_local(), queue, &decoded, keys))
+                    let (shared, packs, queue, decoded) = (&shared, &packs, &queue, decoded_batches.clone());
+                    scope.spawn(move || decode_batches(&shared.to_thread_local(), packs, queue, &decoded, keys))
                 })
                 .collect();
             drop(decoded_batches);
@@ -178,23 +180,53 @@ enum Place {
 /// How many commits the walk hands to a decoding thread at once.
 const DECODE_BATCH: usize = 128;
 
-/// A decoding thread: takes batches until the walk is done, and hands back each batch decoded.
+/// From which commit of the walk on the decoding threads read the packs themselves (`pack::Packs`): opening them
+/// costs a scan of each pack index (gix checks its offsets), about what looking up a thousand commits saves, so a
+/// small range is read through the object database alone.
+const PACKS_FROM: u32 = 1024;
+
+/// A decoding thread: takes batches until the walk is done, and hands back each batch decoded. Each batch is
+/// looked up in the packs at once; what they do not hold whole is read through the object database.
 fn decode_batches(
     repo: &gix::Repository,
+    packs: &std::sync::OnceLock<pack::Packs>,
     queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Vec<(u32, ObjectId)>>>,
     decoded: &std::sync::mpsc::Sender<Vec<(u32, Commit)>>,
     keys: &KeyRules,
 ) -> Result<(), GitError> {
-    let mut buf = Vec::new();
+    let (mut buf, mut ids, mut places) = (Vec::new(), Vec::new(), Vec::new());
+    let mut inflate = gix_zlib::Inflate::default();
     loop {
         let batch = match queue.lock() {
             Ok(queue) => queue.recv(),
             Err(_) => return Err(GitError::Other("a decoding thread panicked".into())),
         };
         let Ok(batch) = batch else { return Ok(()) };
+        ids.clear();
+        ids.extend(batch.iter().map(|&(_, id)| id));
+        let packs =
+            batch.first().is_some_and(|&(n, _)| n >= PACKS_FROM).then(|| packs.get_or_init(|| pack::Packs::open(repo)));
+        match packs {
+            Some(packs) => packs.locate(&ids, &mut places),
+            None => {
+                places.clear();
+                places.resize(ids.len(), None);
+            }
+        }
         let commits = batch
             .into_iter()
-            .map(|(n, id)| Ok((n, decode(repo, &id, &mut buf, keys)?)))
+            .zip(&places)
+            .map(|((n, id), &place)| {
+                let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
+                let packed = match (packs, place) {
+                    (Some(packs), Some(at)) => packs.commit(at, &mut inflate, &mut buf).map_err(corrupt)?.is_some(),
+                    _ => false,
+                };
+                if !packed {
+                    read_object(repo, &id, &mut buf)?;
+                }
+                Ok((n, decode(&id, &buf, keys)?))
+            })
             .collect::<Result<Vec<_>, GitError>>()?;
         // A send fails only when the range has already stopped on an error.
         if decoded.send(commits).is_err() {
@@ -203,27 +235,46 @@ fn decode_batches(
     }
 }
 
-/// One commit, read with gix's token iterator: it parses each header once and, unlike `CommitRef::from_bytes`,
-/// builds no error values for the optional headers a commit lacks.
-fn decode(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>, keys: &KeyRules) -> Result<Commit, GitError> {
-    use gix::objs::commit::ref_iter::Token;
-
+/// Reads a commit through the object database into `buf`.
+fn read_object(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>) -> Result<(), GitError> {
     let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
     let data = repo
         .objects
         .try_find(id, buf)
         .map_err(|e| corrupt(e.to_string()))?
         .ok_or_else(|| GitError::MissingCommit { id: id.to_string() })?;
+    if data.kind != gix::object::Kind::Commit {
+        return Err(corrupt(format!("expected a commit, found a {}", data.kind)));
+    }
+    Ok(())
+}
+
+/// One commit. Only the headers it needs are parsed: the parents are counted, not decoded from hex, and the tree and
+/// any other header are skipped (gix's token iterator decodes every id and header, a good part of a commit's time).
+fn decode(id: &ObjectId, data: &[u8], keys: &KeyRules) -> Result<Commit, GitError> {
+    let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
     let (mut parents, mut author, mut committed, mut message) = (0, None, None, None);
-    for token in gix::objs::CommitRefIter::from_bytes(data.data, repo.object_hash()) {
-        match token.map_err(|e| corrupt(e.to_string()))? {
-            Token::Parent { .. } => parents += 1,
-            Token::Author { signature } => author = Some(signature.trim()),
-            // As `CommitRef::time`: a committer time that does not parse reads as the epoch.
-            Token::Committer { signature } => committed = Some(signature.time().unwrap_or_default()),
-            Token::Message(text) => message = Some(text),
-            Token::Tree { .. } | Token::Encoding(_) | Token::ExtraHeader(_) => {}
+    let mut rest = data;
+    while !rest.is_empty() {
+        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(end) => (&rest[..end], &rest[end + 1..]),
+            None => (rest, &[][..]),
+        };
+        if line.is_empty() {
+            // The blank line after the headers: the message follows.
+            message = Some(next);
+            break;
         }
+        // Lines that continue a header (a signature's) start with a space and match none of these.
+        if line.starts_with(b"parent ") {
+            parents += 1;
+        } else if let (None, Some(value)) = (author, line.strip_prefix(b"author ")) {
+            author = Some(signature(value).map_err(corrupt)?.trim());
+        } else if let (None, Some(value)) = (committed, line.strip_prefix(b"committer ")) {
+            // As `CommitRef::time`: a committer time that does not parse reads as the epoch.
+            committed = Some(signature(value).map_err(corrupt)?.time().unwrap_or_default());
+        }
+        rest = next;
     }
     let (Some(author), Some(committed)) = (author, committed) else {
         return Err(corrupt("the commit names no author or no committer".into()));
@@ -242,6 +293,15 @@ fn decode(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>, keys: &KeyRu
         message,
         merge: parents > 1,
     })
+}
+
+/// An author or committer header's value, which must be one whole signature.
+fn signature(line: &[u8]) -> Result<gix::actor::SignatureRef<'_>, String> {
+    let mut rest = line;
+    match gix::actor::SignatureRef::from_bytes_consuming(&mut rest) {
+        Ok(signature) if rest.is_empty() => Ok(signature),
+        _ => Err(format!("invalid signature {:?}", String::from_utf8_lossy(line))),
+    }
 }
 
 /// RFC 3339 in the committer's own offset, as git shows it with `%cI`.

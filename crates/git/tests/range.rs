@@ -121,6 +121,87 @@ fn skewed_clocks_are_exact_with_a_commit_graph() {
     assert!(range.rolled_back.is_empty());
 }
 
+/// Commits read from packs (two of them, with deltified entries) equal the same commits read as loose objects.
+#[test]
+fn packed_commits_read_as_loose_ones() {
+    let repo = TestRepo::new();
+    // Long messages that differ in one line: git stores some of these commits as deltas of others.
+    let body = "A paragraph that every commit of this history shares. ".repeat(40);
+    let commits = |parent: &str, numbers: std::ops::Range<usize>| {
+        numbers.fold(parent.to_owned(), |parent, i| {
+            repo.commit_tree(&format!("AB-{} change {i}\n\n{body}\nline {i}", i + 1), &[&parent])
+        })
+    };
+    let root = repo.commit_tree("root", &[]);
+    let first = commits(&root, 0..60);
+    repo.branch("first", &first);
+    let second = commits(&first, 60..80);
+    repo.branch("second", &second);
+    let loose = read(&Repo::discover(repo.path()).unwrap(), &root, &second);
+    assert_eq!(loose.added.len(), 80);
+
+    // `first` in one pack (mostly deltas), `second`'s own commits whole in another, and a few loose commits on top.
+    repo.git(&["update-ref", "-d", "refs/heads/second"]);
+    repo.git(&["repack", "-a", "-d", "-f", "--window=50", "--depth=10"]);
+    repo.branch("second", &second);
+    repo.git(&["repack", "-d", "--window=0"]);
+    let third = commits(&second, 80..85);
+    let packs = std::fs::read_dir(repo.path().join(".git/objects/pack")).unwrap();
+    assert_eq!(packs.filter(|e| e.as_ref().unwrap().path().extension().unwrap() == "idx").count(), 2);
+
+    let gl = Repo::discover(repo.path()).unwrap();
+    assert_eq!(read(&gl, &root, &second).added, loose.added);
+    let all = read(&gl, &root, &third);
+    assert_eq!(all.added[5..], loose.added[..]);
+    check(&repo, &root, &third);
+    check(&repo, &third, &first);
+}
+
+/// A range long enough that the decoding threads read the packs themselves, from a pack `git fast-import` wrote
+/// (commits stored as deltas) and after `git repack` (whole commits), against `git log`'s fields.
+#[test]
+fn long_range_read_from_packs_matches_git_log() {
+    let repo = TestRepo::new();
+    let mut stream = String::new();
+    for i in 1..=1500 {
+        let message = match i % 4 {
+            0 => format!("AB-{i} subject {i}\n\nbody of change {i} ü\n"),
+            1 => format!("Subject without key {i}\n\nRefs: CD-{i}\n"),
+            2 => format!("EF-{i} and GH-{} in one subject\n", i + 1),
+            _ => format!("plain {i}\n"),
+        };
+        // Offsets other than +0000, which `%cI` writes as `Z` where greenlight writes `+00:00`.
+        let who = format!("Dev {} <dev{}@example.com> {} +0{}00", i % 7, i % 5, 1_700_000_000 + i * 60, 1 + i % 3);
+        stream.push_str(&format!("commit refs/heads/main\nmark :{i}\nauthor {who}\ncommitter {who}\n"));
+        stream.push_str(&format!("data {}\n{message}\n", message.len()));
+        if i > 1 {
+            stream.push_str(&format!("from :{}\n", i - 1));
+        }
+    }
+    stream.push_str("done\n");
+    let mut import = repo.command();
+    import.args(["fast-import", "--quiet", "--done"]).stdin(std::process::Stdio::piped());
+    let mut child = import.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), stream.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let fields = |c: &greenlight_core::Commit| format!("{} {} {} {} {}", c.sha, c.author, c.email, c.time, c.subject);
+    let from = repo.git(&["rev-parse", "main~1400"]);
+    let git_log = repo.git(&["log", "--format=%H %an %ae %cI %s", &format!("{from}..main")]);
+    for repack in [false, true] {
+        if repack {
+            repo.git(&["repack", "-a", "-d", "-f", "--window=0"]);
+        }
+        let gl = Repo::discover(repo.path()).unwrap();
+        let range = read(&gl, &from, "main");
+        let ours: Vec<String> = range.added.iter().map(fields).collect();
+        assert_eq!(ours.join("\n"), git_log, "repacked: {repack}");
+        let keys: Vec<&str> = range.added[0].keys.iter().map(|k| k.as_str()).collect();
+        assert_eq!(keys, ["AB-1500"]);
+        assert_eq!(range.added.iter().filter(|c| c.keys.is_empty()).count(), 350);
+    }
+}
+
 #[test]
 fn resolves_branches_tags_and_relative_revisions() {
     let repo = TestRepo::new();
