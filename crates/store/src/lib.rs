@@ -1,5 +1,5 @@
 //! The service's durable state: the inbox of accepted deliveries, the jobs they start, and the deploys with their
-//! latest reports, in SQLite (WAL, synchronous commits) or PostgreSQL.
+//! latest reports, in SQLite (WAL, every commit durable before it is reported) or PostgreSQL.
 //!
 //! Owns: every SQL statement, the migrations of each backend, and the rules that make processing exactly-once: a
 //! delivery id is accepted once; a job is claimed under a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the single
@@ -182,8 +182,9 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(shown));
         };
         let options = match backend {
-            // WAL lets readers (the page, the metrics) run beside the writer; FULL makes each commit durable
-            // before a delivery is acknowledged.
+            // WAL lets readers (the page, the metrics) run beside the writer; FULL makes the pool's own commits
+            // (claims, reports, finished jobs) durable when they return. Accepting pushes has its own connection,
+            // which syncs explicitly (`sqlite_inbox`).
             Backend::Sqlite => AnyPoolOptions::new().max_connections(4).after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")
