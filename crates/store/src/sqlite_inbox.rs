@@ -113,10 +113,19 @@ fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
 /// The checkpointer thread: a passive checkpoint (it never waits for, or blocks, the writer or the readers) every
 /// [`CHECKPOINT_EVERY`], until the inbox is dropped.
 fn checkpoint(connection: &Connection, stop: &mpsc::Receiver<()>, database: &Path) {
+    /// While checkpoints keep failing, one warning a minute.
+    const WARN_EVERY: u32 = 240;
+    let mut failures: u32 = 0;
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        match connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => failures = 0,
             // The next round tries again; SQLite's readers and writers are unaffected.
-            tracing::warn!(%error, database = %database.display(), "checkpoint failed");
+            Err(error) => {
+                if failures.is_multiple_of(WARN_EVERY) {
+                    tracing::warn!(%error, database = %database.display(), failures = failures + 1, "checkpoint failed");
+                }
+                failures = failures.wrapping_add(1);
+            }
         }
     }
 }
