@@ -103,10 +103,10 @@ deploy_branches = [{branches}]
         panic!("greenlight serve did not come up; see {}", dir.join(format!("{name}.log")).display());
     }
 
-    /// Sends a signed push and returns the deploy's id.
-    async fn push(&self, remote: &TestRepo, delivery: &str, branch: &str, sha: &str) -> i64 {
+    /// Sends a signed push of `sha` to `branch` as delivery `delivery`.
+    async fn deliver(&self, remote: &TestRepo, delivery: &str, branch: &str, sha: &str) -> reqwest::Response {
         let body = push_payload("acme/shop", branch, sha, &remote.path().display().to_string());
-        let response = reqwest::Client::new()
+        reqwest::Client::new()
             .post(format!("{}/webhooks/github", self.base))
             .header("X-GitHub-Event", "push")
             .header("X-GitHub-Delivery", delivery)
@@ -114,7 +114,12 @@ deploy_branches = [{branches}]
             .body(body)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Sends a signed push and returns the deploy's id.
+    async fn push(&self, remote: &TestRepo, delivery: &str, branch: &str, sha: &str) -> i64 {
+        let response = self.deliver(remote, delivery, branch, sha).await;
         assert_eq!(response.status().as_u16(), 202);
         let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
         body["deploy"].as_i64().unwrap()
@@ -224,16 +229,7 @@ async fn two_replicas_on_one_postgres_share_the_work_without_doubles() {
     }
     // A redelivery to the other replica is recognised there too.
     let (branch, sha) = &heads[0];
-    let body = push_payload("acme/shop", branch, sha, &remote.path().display().to_string());
-    let again = reqwest::Client::new()
-        .post(format!("{}/webhooks/github", b.base))
-        .header("X-GitHub-Event", "push")
-        .header("X-GitHub-Delivery", "delivery-0")
-        .header("X-Hub-Signature-256", sign(SECRET.as_bytes(), &body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let again = b.deliver(&remote, "delivery-0", branch, sha).await;
     assert_eq!(again.status().as_u16(), 200);
 
     let all = github

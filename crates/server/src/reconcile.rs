@@ -49,9 +49,8 @@ pub async fn run(app: Arc<App>, first: Vec<(RepositoryConfig, Option<String>)>, 
     }
 }
 
-/// Queues the deploy branches' heads that no deploy records (the store answers `Known` for the others). Returns how
-/// many were queued.
-async fn reconcile(app: &App, repo: &RepositoryConfig, url: &str) -> Result<usize, String> {
+/// Queues the deploy branches' heads that no deploy records (the store answers `Known` for the others).
+async fn reconcile(app: &App, repo: &RepositoryConfig, url: &str) -> Result<(), String> {
     let url = url.to_owned();
     let mirror = Mirror::new(crate::worker::mirror_path(&app.config.data_dir, &repo.name), url.clone());
     let branches = repo.deploy_branches.clone();
@@ -71,7 +70,6 @@ async fn reconcile(app: &App, repo: &RepositoryConfig, url: &str) -> Result<usiz
         .await
         .map_err(|e| e.to_string())??
     };
-    let mut queued = 0;
     for (branch, sha) in heads {
         let push = NewPush {
             delivery: format!("reconcile:{}:{branch}:{sha}", repo.name),
@@ -82,8 +80,7 @@ async fn reconcile(app: &App, repo: &RepositoryConfig, url: &str) -> Result<usiz
         };
         if let Accepted::Queued { deploy, .. } = app.inbox.accept(push).await? {
             tracing::info!(repo = %repo.name, %branch, %sha, deploy, "found a push whose webhook never came");
-            queued += 1;
         }
     }
-    Ok(queued)
+    Ok(())
 }

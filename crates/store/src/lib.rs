@@ -151,7 +151,7 @@ const UPDATE_DEPLOY: &str =
 /// `(deploy)`: the job still queued for a deploy, which a new push of the same commit joins.
 const QUEUED_JOB: &str = "SELECT id FROM jobs WHERE deploy_id = $1 AND state = 'queued' ORDER BY id DESC LIMIT 1";
 /// `(now, repo, branch, deploy)`: a newer push supersedes queued jobs on older commits of the same branch, unless
-/// they already posted `pending`. It starts from the queued jobs (the `jobs_open` index) and looks up each one's
+/// they already posted `pending`. It starts from the queued jobs (the `jobs_queued` index) and looks up each one's
 /// deploy, so its cost follows the queue, not the branch's history.
 const SUPERSEDE: &str = "UPDATE jobs SET state = 'superseded', finished_at = $1
     WHERE state = 'queued' AND pending_posted = 0
