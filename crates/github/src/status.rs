@@ -35,6 +35,11 @@ impl StatusState {
             StatusState::Error => "error",
         }
     }
+
+    /// The state named `name` ([`Self::as_str`] backwards).
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Pending, Self::Success, Self::Failure, Self::Error].into_iter().find(|state| state.as_str() == name)
+    }
 }
 
 impl fmt::Display for StatusState {

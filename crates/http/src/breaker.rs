@@ -106,6 +106,17 @@ impl Breakers {
         }
     }
 
+    /// While the host's breaker refuses calls, how long from `now` until one may go through: the rest of the
+    /// cooldown, or a whole cooldown while a trial is in flight (by then it has closed the breaker or opened it
+    /// again). `None` while calls go through.
+    pub fn retry_in(&self, host: &str, now: Instant) -> Option<Duration> {
+        match self.state(host) {
+            BreakerState::Closed { .. } => None,
+            BreakerState::Open { until } => Some(until.saturating_duration_since(now)),
+            BreakerState::HalfOpen => Some(self.cooldown),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // The state stays consistent across a panic elsewhere: every update is a few plain assignments.
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -175,8 +186,10 @@ mod tests {
             breakers.admit(HOST, t0).unwrap().failure(t0);
         }
         assert_eq!(breakers.state(HOST), BreakerState::Closed { failures: 2 });
+        assert_eq!(breakers.retry_in(HOST, t0), None);
         breakers.admit(HOST, t0).unwrap().failure(t0);
         assert_eq!(breakers.state(HOST), BreakerState::Open { until: t0 + COOLDOWN });
+        assert_eq!(breakers.retry_in(HOST, t0 + Duration::from_secs(10)), Some(Duration::from_secs(20)));
 
         assert_eq!(breakers.admit(HOST, t0 + Duration::from_secs(29)).unwrap_err(), Rejected { failures: 3 });
         // Other hosts are not affected.
@@ -185,8 +198,10 @@ mod tests {
         let trial = breakers.admit(HOST, t0 + COOLDOWN).unwrap();
         assert_eq!(breakers.state(HOST), BreakerState::HalfOpen);
         assert!(breakers.admit(HOST, t0 + COOLDOWN).is_err(), "only one trial at a time");
+        assert_eq!(breakers.retry_in(HOST, t0 + COOLDOWN), Some(COOLDOWN), "the trial decides within a cooldown");
         trial.success();
         assert_eq!(breakers.state(HOST), BreakerState::Closed { failures: 0 });
+        assert_eq!(breakers.retry_in(HOST, t0 + COOLDOWN), None);
         breakers.admit(HOST, t0 + COOLDOWN).unwrap().success();
     }
 

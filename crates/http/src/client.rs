@@ -251,6 +251,11 @@ impl Client {
         self.inner.breakers.state(&host_key(url))
     }
 
+    /// While the breaker for the URL's host refuses calls, how long until one may go through.
+    pub fn breaker_retry_in(&self, url: &Url) -> Option<Duration> {
+        self.inner.breakers.retry_in(&host_key(url), self.inner.clock.now())
+    }
+
     async fn admitted(&self, request: impl IntoRequest) -> Result<Response, HttpError> {
         let inner = &*self.inner;
         let request = request.into_request()?;

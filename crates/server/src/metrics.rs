@@ -1,5 +1,6 @@
-//! `GET /metrics`: deliveries by event and outcome, the inbox's batches (size and commit time), the queue's depth, job
-//! durations, jobs by final state, and the outbound GitHub calls by status code, in the OpenMetrics text format.
+//! `GET /metrics`: deliveries by event and outcome, the inbox's batches (size and commit time), the queue's depth,
+//! checks run by verdict, job durations, jobs by final state, and the outbound GitHub calls by status code, in the
+//! OpenMetrics text format.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -23,6 +24,11 @@ struct DeliveryLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct JobLabels {
     state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckLabels {
+    verdict: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,6 +84,7 @@ impl Collector for GitHubResponses {
 pub struct Metrics {
     registry: Registry,
     deliveries: Family<DeliveryLabels, Counter>,
+    checks: Family<CheckLabels, Counter>,
     jobs: Family<JobLabels, Counter>,
     job_seconds: Histogram,
     pub inbox: InboxMetrics,
@@ -90,6 +97,8 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("greenlight");
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register("webhook_deliveries", "Webhook deliveries by event and outcome", deliveries.clone());
+        let checks = Family::<CheckLabels, Counter>::default();
+        registry.register("checks", "Checks run on deploys, by verdict (pass, fail, error)", checks.clone());
         let jobs = Family::<JobLabels, Counter>::default();
         registry.register("jobs_finished", "Jobs finished, by the final status posted", jobs.clone());
         let job_seconds = Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]);
@@ -108,13 +117,17 @@ impl Default for Metrics {
         registry.register("queue_depth", "Jobs queued or running, from the store", queue.clone());
         let github = Arc::new(GitHubResponses::default());
         registry.register_collector(Box::new(github.clone()));
-        Self { registry, deliveries, jobs, job_seconds, inbox, queue, github }
+        Self { registry, deliveries, checks, jobs, job_seconds, inbox, queue, github }
     }
 }
 
 impl Metrics {
     pub fn delivery(&self, event: &str, outcome: &str) {
         self.deliveries.get_or_create(&DeliveryLabels { event: event.to_owned(), outcome: outcome.to_owned() }).inc();
+    }
+
+    pub fn checked(&self, verdict: &str) {
+        self.checks.get_or_create(&CheckLabels { verdict: verdict.to_owned() }).inc();
     }
 
     pub fn job_finished(&self, state: &str, seconds: f64) {
@@ -146,6 +159,7 @@ mod tests {
         metrics.delivery("push", "accepted");
         metrics.delivery("push", "accepted");
         metrics.job_finished("success", 0.2);
+        metrics.checked("fail");
         metrics.inbox.batch_size.observe(3.0);
         let mut stats = Stats::default();
         stats.responses.insert(201, 3);
@@ -153,6 +167,7 @@ mod tests {
         for line in [
             "greenlight_webhook_deliveries_total{event=\"push\",outcome=\"accepted\"} 2",
             "greenlight_jobs_finished_total{state=\"success\"} 1",
+            "greenlight_checks_total{verdict=\"fail\"} 1",
             "greenlight_job_duration_seconds_count 1",
             "greenlight_inbox_batch_size_sum 3.0",
             "greenlight_inbox_batch_size_bucket{le=\"4.0\"} 1",

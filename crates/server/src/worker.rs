@@ -1,7 +1,11 @@
 //! The job loop: claim a job under a lease, post `pending`, compute the deploy in the repository's mirror, keep the
-//! report, post the final status, finish. A job whose final status could not be posted goes back to the queue with a
-//! growing, jittered delay, so a GitHub outage costs one call per job per delay, never a storm; the client's breaker
-//! makes the calls in between fail without touching the network.
+//! report and the final status it leads to, post that status, finish.
+//!
+//! A job whose final status could not be posted goes back to the queue, and its next attempt only posts the status
+//! it kept: an outage of GitHub never re-runs checks (nor their calls to the tracker). It waits a growing, jittered
+//! delay, or, while the client's breaker refuses calls to GitHub, until the breaker lets a trial call through, so that
+//! no commit waits much longer than the outage: during it the breaker lets one call per cooldown reach GitHub,
+//! whatever the number of jobs.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,7 +15,7 @@ use greenlight_deploy::{Checked, Deploy, DeployError, config_at, load_config};
 use greenlight_git::{GitError, Mirror};
 use greenlight_github::{GitHubError, StatusState, describe, fit_description, state_for};
 use greenlight_http::HttpError;
-use greenlight_store::{CheckRecord, Job};
+use greenlight_store::{CheckRecord, Decided, Job};
 use tokio::sync::watch;
 use tracing::Instrument as _;
 
@@ -64,10 +68,16 @@ pub async fn run(app: Arc<App>, n: usize, mut stopped: watch::Receiver<bool>) {
 
 /// Why a job did not end with a final status.
 enum Unfinished {
-    /// Try again later.
-    Retry(String),
+    /// Try again later: after the usual backoff, or sooner, once `within` has passed.
+    Retry { reason: String, within: Option<Duration> },
     /// Another worker holds the job now.
     LostLease,
+}
+
+impl Unfinished {
+    fn retry(reason: impl ToString) -> Self {
+        Unfinished::Retry { reason: reason.to_string(), within: None }
+    }
 }
 
 async fn process(app: &App, owner: &str, job: Job) {
@@ -96,8 +106,8 @@ async fn process(app: &App, owner: &str, job: Job) {
                 Ok(false) => tracing::warn!("the lease was lost before the job finished; its new holder will redo it"),
                 Err(error) => tracing::error!(%error, "cannot finish the job; it will run again"),
             },
-            Err(Unfinished::Retry(reason)) => {
-                let delay = backoff(app, job.attempts);
+            Err(Unfinished::Retry { reason, within }) => {
+                let delay = backoff(app, job.attempts).min(within.map_or(Duration::MAX, jittered));
                 tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "job will run again");
                 if let Err(error) = app.store.retry(job.id, owner, now + ms(delay), &reason).await {
                     tracing::error!(%error, "cannot requeue the job; it runs again when its lease ends");
@@ -129,15 +139,25 @@ fn backoff(app: &App, attempts: i64) -> Duration {
     full / 2 + full.mul_f64(fastrand::f64() / 2.0)
 }
 
+/// `after`, plus up to a second, so that the jobs waiting for one moment do not all come at once.
+fn jittered(after: Duration) -> Duration {
+    after + Duration::from_millis(fastrand::u64(..1000))
+}
+
 async fn work(app: &App, job: &Job) -> Result<StatusState, Unfinished> {
-    let deploy = &job.deploy;
+    if let Some(Decided { state, description }) = &job.decided {
+        let state = StatusState::parse(state)
+            .ok_or_else(|| Unfinished::retry(format!("the store holds an unknown status state {state:?}")))?;
+        return post_final(app, job, state, description).await;
+    }
     if job.attempts == 1 {
         // Noted first: a commit that may have been told `pending` is never superseded and always gets a final state.
-        app.store.mark_pending(job.id).await.map_err(|e| Unfinished::Retry(e.to_string()))?;
+        app.store.mark_pending(job.id).await.map_err(Unfinished::retry)?;
         if let Err(error) = post(app, job, StatusState::Pending, "greenlight is checking this deploy").await {
             tracing::warn!(%error, "cannot post the pending status");
         }
     }
+    let deploy = &job.deploy;
     let (state, description) = match check(app, job).await {
         Ok(checked) => {
             let description = describe(&checked.report);
@@ -145,33 +165,53 @@ async fn work(app: &App, job: &Job) -> Result<StatusState, Unfinished> {
             let contents = serde_json::to_string(&checked.contents).expect("contents serialize");
             let keys: Vec<String> = checked.contents.issues.iter().map(|i| i.key.to_string()).collect();
             let verdict = checked.report.verdict;
+            let state = state_for(verdict);
             let record = CheckRecord {
                 verdict: verdict.as_str(),
                 summary: &description,
                 report: Some(&report),
                 contents: Some(&contents),
                 keys: &keys,
+                job: Some((job.id, state.as_str())),
             };
-            app.store.record_check(deploy.id, &record, now_ms()).await.map_err(|e| Unfinished::Retry(e.to_string()))?;
-            (state_for(verdict), description)
+            app.store.record_check(deploy.id, &record, now_ms()).await.map_err(Unfinished::retry)?;
+            app.metrics.checked(verdict.as_str());
+            (state, description)
         }
-        Err(Problem::Passing(reason)) if job.attempts < MAX_CHECK_ATTEMPTS => return Err(Unfinished::Retry(reason)),
+        Err(Problem::Passing(reason)) if job.attempts < MAX_CHECK_ATTEMPTS => return Err(Unfinished::retry(reason)),
         Err(Problem::Passing(reason) | Problem::Lasting(reason)) => {
             let description = fit_description(&format!("could not check: {reason}"));
-            let record =
-                CheckRecord { verdict: "error", summary: &description, report: None, contents: None, keys: &[] };
-            app.store.record_check(deploy.id, &record, now_ms()).await.map_err(|e| Unfinished::Retry(e.to_string()))?;
-            (StatusState::Error, description)
+            let state = StatusState::Error;
+            let record = CheckRecord {
+                verdict: "error",
+                summary: &description,
+                report: None,
+                contents: None,
+                keys: &[],
+                job: Some((job.id, state.as_str())),
+            };
+            app.store.record_check(deploy.id, &record, now_ms()).await.map_err(Unfinished::retry)?;
+            app.metrics.checked("error");
+            (state, description)
         }
     };
-    match post(app, job, state, &description).await {
+    post_final(app, job, state, &description).await
+}
+
+async fn post_final(app: &App, job: &Job, state: StatusState, description: &str) -> Result<StatusState, Unfinished> {
+    match post(app, job, state, description).await {
         Ok(()) => Ok(state),
         Err(error) if is_lasting(&error) => {
             // Nothing will make GitHub take it (the repository is gone, the sha is refused): stop trying.
             tracing::error!(%error, "GitHub refused the final status; giving up on it");
             Ok(state)
         }
-        Err(error) => Err(Unfinished::Retry(format!("cannot post the {state} status: {error}"))),
+        Err(error) => {
+            // Whether this call was refused or it failed and opened the breaker: come back when a call may go
+            // through, if that is sooner than the backoff.
+            let within = app.github.client().breaker_retry_in(app.github.api_url());
+            Err(Unfinished::Retry { reason: format!("cannot post the {state} status: {error}"), within })
+        }
     }
 }
 

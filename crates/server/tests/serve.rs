@@ -65,15 +65,26 @@ struct Setup {
 
 impl Setup {
     async fn start(self) -> Harness {
-        Harness::start(self, false).await
+        Harness::start(self, false, Timings::Scaled).await
     }
 
     /// The remote's `deploy` branch already has a commit, pushed while no webhook reached the server, and the
     /// config names the remote (`clone_url`) so that the server can look.
     async fn start_with_a_missed_push(self) -> Harness {
-        Harness::start(self, true).await
+        Harness::start(self, true, Timings::Scaled).await
     }
 }
+
+/// How long the server waits for things: scaled down, so that a scenario takes seconds, or the defaults.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Timings {
+    Scaled,
+    Default,
+}
+
+/// The scaled-down timings; the defaults are in `ServerConfig` and `greenlight_http::Policy`.
+const SCALED_SERVER: &str = "lease = \"2s\"\nretry_first = \"50ms\"\nretry_max = \"400ms\"";
+const SCALED_GITHUB: &str = "breaker_cooldown = \"300ms\"\nattempt_timeout = \"2s\"";
 
 /// A remote whose `production` branch has one commit, a fake GitHub, and a server gating `deploy` and `hotfix`.
 struct Harness {
@@ -89,7 +100,7 @@ struct Harness {
 }
 
 impl Harness {
-    async fn start(Setup { url: database_url, dir }: Setup, missed_push: bool) -> Self {
+    async fn start(Setup { url: database_url, dir }: Setup, missed_push: bool, timings: Timings) -> Self {
         let remote = TestRepo::new();
         let production = remote.commit_file("README", "shop\n", "ABC-1 start the shop");
         remote.branch("production", &production);
@@ -101,6 +112,10 @@ impl Harness {
             (None, String::new())
         };
         let github = FakeGitHub::start().await;
+        let (server_timings, github_timings) = match timings {
+            Timings::Scaled => (SCALED_SERVER, SCALED_GITHUB),
+            Timings::Default => ("", ""),
+        };
         let config = format!(
             r#"
 listen = "127.0.0.1:0"
@@ -108,15 +123,12 @@ public_url = "http://greenlight.test"
 database_url = "{database_url}"
 data_dir = "{data}"
 workers = 2
-lease = "2s"
-retry_first = "50ms"
-retry_max = "400ms"
 reconcile_every = "1h"
+{server_timings}
 
 [github]
 api_url = "{api}"
-breaker_cooldown = "300ms"
-attempt_timeout = "2s"
+{github_timings}
 
 [[repositories]]
 name = "acme/shop"
@@ -211,6 +223,16 @@ deploy_branches = ["deploy", "hotfix"]
     async fn get(&self, path: &str) -> (u16, String) {
         let response = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
         (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Reads `/metrics` and checks that it has each of `lines`; returns the whole exposition.
+    async fn assert_metrics(&self, lines: &[&str]) -> String {
+        let (code, metrics) = self.get("/metrics").await;
+        assert_eq!(code, 200);
+        for expected in lines {
+            assert!(metrics.lines().any(|l| l == *expected), "missing {expected:?} in\n{metrics}");
+        }
+        metrics
     }
 
     /// Waits until `sha` has `count` final statuses.
@@ -343,6 +365,54 @@ async fn a_github_outage_is_ridden_out_without_a_storm(setup: Setup) {
     h.github.set_mode(Mode::Up);
     assert_eq!(h.finals(&first, 1).await, ["success"]);
     assert_eq!(h.finals(&second, 1).await, ["failure"]);
+    // Each job retried many times, but only to post: each deploy was checked once.
+    h.assert_metrics(&["greenlight_checks_total{verdict=\"pass\"} 1", "greenlight_checks_total{verdict=\"fail\"} 1"])
+        .await;
+}
+
+/// The outage of the issue with the default timings (each retry waits 5 s, doubling up to 5 minutes; the breaker
+/// opens after 5 failed calls and lets a trial through every 30 s): five minutes of 503s while commits keep coming.
+/// SQLite only: the store plays no part in it, and the scenario takes its five minutes in real time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_five_minute_github_outage_with_the_default_timings() {
+    const OUTAGE: std::time::Duration = std::time::Duration::from_secs(300);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("gl.db").display());
+    let h = Harness::start(Setup { url, dir }, false, Timings::Default).await;
+    h.github.set_mode(Mode::Down);
+    let started = std::time::Instant::now();
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+    // Six commits, one every 40 s, on the two deploy branches in turn: those on `hotfix` lack an issue key.
+    let mut expected = Vec::new();
+    for n in 0..6 {
+        let (branch, message, state) =
+            [("deploy", "ABC-4 a feature", "success"), ("hotfix", "no key here", "failure")][n % 2];
+        let sha = h.commit_on(branch, &[&format!("{message} ({n})")]);
+        h.push_to(branch, &format!("d{n}"), &sha).await;
+        expected.push((sha, state));
+        while started.elapsed() < std::time::Duration::from_secs(40 * (n as u64 + 1)) {
+            ticks.tick().await;
+        }
+    }
+    while started.elapsed() < OUTAGE {
+        ticks.tick().await;
+    }
+    let during = h.github.calls();
+    // Without the breaker every job would call on each of its retries (about 7 each in 5 minutes, 4 attempts per
+    // call): ~170 calls. With it: the 5 failed calls that open it (plus the 2 workers' calls in flight), then one
+    // trial per 30 s cooldown, plus the retries the 20 % budget allows.
+    let calls = 5 + 2 + OUTAGE.as_secs() as usize / 30 + 1;
+    assert!(during <= calls + calls / 5 + 1, "{during} calls during the outage");
+    h.github.set_mode(Mode::Up);
+    // Every commit that was announced gets its final status (pending posts failed during the outage: it was marked
+    // before trying, so none of them is superseded).
+    for (sha, state) in &expected {
+        assert_eq!(h.finals(sha, 1).await, [*state], "{sha}");
+    }
+    eprintln!("all statuses right {:?} after the outage; {during} calls during it", started.elapsed() - OUTAGE);
+    h.assert_metrics(&["greenlight_checks_total{verdict=\"pass\"} 3", "greenlight_checks_total{verdict=\"fail\"} 3"])
+        .await;
+    h.shutdown().await;
 }
 
 async fn an_issue_update_rechecks_the_open_deploys_that_name_it(setup: Setup) {
@@ -404,15 +474,13 @@ async fn health_readiness_and_metrics(setup: Setup) {
     let sha = h.push_commits(&["ABC-2 a feature"]);
     let deploy = h.push("d1", &sha).await["deploy"].as_i64().unwrap();
     h.job_done(deploy).await;
-    let (code, metrics) = h.get("/metrics").await;
-    assert_eq!(code, 200);
-    for expected in [
-        "greenlight_webhook_deliveries_total{event=\"push\",outcome=\"accepted\"} 1",
-        "greenlight_github_responses_total{code=\"201\"} 2",
-        "greenlight_job_duration_seconds_count 1",
-    ] {
-        assert!(metrics.lines().any(|l| l == expected), "missing {expected:?} in\n{metrics}");
-    }
+    let metrics = h
+        .assert_metrics(&[
+            "greenlight_webhook_deliveries_total{event=\"push\",outcome=\"accepted\"} 1",
+            "greenlight_github_responses_total{code=\"201\"} 2",
+            "greenlight_job_duration_seconds_count 1",
+        ])
+        .await;
     assert!(metrics.contains("greenlight_queue_depth{state=\"queued\"}"), "{metrics}");
     h.shutdown().await;
 }

@@ -98,6 +98,15 @@ pub struct Job {
     pub pending_posted: bool,
     /// Claims so far, this one included.
     pub attempts: i64,
+    /// The final status, once an earlier attempt recorded the check: this attempt only has to post it.
+    pub decided: Option<Decided>,
+}
+
+/// The final status a job is to post.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decided {
+    pub state: String,
+    pub description: String,
 }
 
 /// What a check found, to keep with its deploy.
@@ -111,6 +120,9 @@ pub struct CheckRecord<'a> {
     /// The contents as JSON (docs/json.md).
     pub contents: Option<&'a str>,
     pub keys: &'a [String],
+    /// The job that ran the check and the final state it is to post, with `summary` as the description: kept with
+    /// the job, so that a retry posts it without checking again.
+    pub job: Option<(i64, &'a str)>,
 }
 
 /// A deploy and the latest state of its work, for the page and the API.
@@ -329,7 +341,7 @@ impl Store {
              WHERE id = (SELECT id FROM jobs
                          WHERE (state = 'queued' AND run_after <= $3) OR (state = 'running' AND lease_until < $3)
                          ORDER BY id LIMIT 1 {lock})
-             RETURNING id, deploy_id, reason, delivery_id, pending_posted, attempts"
+             RETURNING id, deploy_id, reason, delivery_id, pending_posted, attempts, final_state, final_description"
         );
         let mut tx = self.write().await?;
         let Some(row) = sqlx::query(&claim).bind(owner).bind(lease_until).bind(now).fetch_optional(&mut *tx).await?
@@ -349,6 +361,10 @@ impl Store {
             delivery: row.try_get(3)?,
             pending_posted: row.try_get::<i64, _>(4)? != 0,
             attempts: row.try_get(5)?,
+            decided: match (row.try_get(6)?, row.try_get(7)?) {
+                (Some(state), Some(description)) => Some(Decided { state, description }),
+                _ => None,
+            },
         }))
     }
 
@@ -371,7 +387,7 @@ impl Store {
         Ok(())
     }
 
-    /// Keeps a check's report with its deploy, and the keys it names.
+    /// Keeps a check's report with its deploy, the keys it names, and the status its job is to post.
     pub async fn record_check(&self, deploy: i64, check: &CheckRecord<'_>, now: i64) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         sqlx::query(
@@ -390,6 +406,14 @@ impl Store {
             sqlx::query("INSERT INTO deploy_issues (issue_key, deploy_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(key)
                 .bind(deploy)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some((job, state)) = check.job {
+            sqlx::query("UPDATE jobs SET final_state = $1, final_description = $2 WHERE id = $3")
+                .bind(state)
+                .bind(check.summary)
+                .bind(job)
                 .execute(&mut *tx)
                 .await?;
         }

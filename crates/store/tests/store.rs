@@ -1,6 +1,6 @@
 //! The store's rules, each run against SQLite and PostgreSQL.
 
-use greenlight_store::{Accepted, CheckRecord, NewPush, Store};
+use greenlight_store::{Accepted, CheckRecord, Decided, NewPush, Store};
 
 /// Runs one scenario against a fresh SQLite file and a fresh PostgreSQL database.
 macro_rules! on_both {
@@ -101,11 +101,24 @@ async fn a_job_is_claimed_by_one_owner_until_its_lease_runs_out(store: Store) {
 async fn only_the_lease_holder_finishes_or_retries(store: Store) {
     store.accept(&[push("d1", "deploy", 'a')], 1_000).await.unwrap();
     let job = store.claim("w1", 1_000, 5_000).await.unwrap().unwrap();
+    assert_eq!(job.decided, None);
     assert!(!store.finish(job.id, "w2", "success", 2_000).await.unwrap());
     assert!(!store.retry(job.id, "w2", 2_000, "no").await.unwrap());
+    // The check ran and its status is known, but posting it failed: the next attempt gets the status to post.
+    let record = CheckRecord {
+        verdict: "fail",
+        summary: "1 problem: 1 commit without an issue key",
+        report: Some("{}"),
+        contents: Some("{}"),
+        keys: &[],
+        job: Some((job.id, "failure")),
+    };
+    store.record_check(job.deploy.id, &record, 1_500).await.unwrap();
     assert!(store.retry(job.id, "w1", 9_000, "github answered 502").await.unwrap());
     assert!(store.claim("w1", 8_999, 20_000).await.unwrap().is_none(), "not due before run_after");
     let again = store.claim("w1", 9_000, 20_000).await.unwrap().unwrap();
+    let decided = Decided { state: "failure".into(), description: "1 problem: 1 commit without an issue key".into() };
+    assert_eq!(again.decided, Some(decided));
     assert!(store.finish(again.id, "w1", "failure", 9_500).await.unwrap());
     assert!(!store.finish(again.id, "w1", "failure", 9_600).await.unwrap(), "a job finishes once");
     let record = store.deploy(job.deploy.id).await.unwrap().unwrap();
@@ -118,7 +131,14 @@ async fn issue_rechecks_reach_only_open_deploys_that_name_the_key(store: Store) 
     let ids: Vec<i64> =
         accepted.iter().map(|a| if let Accepted::Queued { deploy, .. } = a { *deploy } else { panic!() }).collect();
     let keys = ["ABC-1".to_owned()];
-    let record = CheckRecord { verdict: "pass", summary: "ok", report: Some("{}"), contents: Some("{}"), keys: &keys };
+    let record = CheckRecord {
+        verdict: "pass",
+        summary: "ok",
+        report: Some("{}"),
+        contents: Some("{}"),
+        keys: &keys,
+        job: None,
+    };
     for id in &ids {
         store.record_check(*id, &record, 2_000).await.unwrap();
     }
@@ -155,6 +175,7 @@ async fn deploys_keep_their_latest_report(store: Store) {
         report: Some("{\"a\":1}"),
         contents: Some("{}"),
         keys: &keys,
+        job: None,
     };
     store.record_check(deploy, &first, 2_000).await.unwrap();
     let second = CheckRecord {
@@ -163,6 +184,7 @@ async fn deploys_keep_their_latest_report(store: Store) {
         report: Some("{\"a\":2}"),
         contents: Some("{\"c\":[]}"),
         keys: &keys[..1],
+        job: None,
     };
     store.record_check(deploy, &second, 3_000).await.unwrap();
     let after = store.deploy(deploy).await.unwrap().unwrap();
