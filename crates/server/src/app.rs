@@ -102,10 +102,18 @@ async fn github_webhook(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let event = header_str(&headers, EVENT_HEADER).unwrap_or_default().to_owned();
-    let (outcome, response) = github_delivery(&app, &headers, &event, body).await;
-    app.metrics.delivery(if event.is_empty() { "none" } else { &event }, outcome);
-    response
+    // A task of its own, so that it runs to the end even when the client goes away while its push is being
+    // committed: the push is accepted all the same, and its outcome is counted and logged.
+    let delivery = tokio::spawn(async move {
+        let event = header_str(&headers, EVENT_HEADER).unwrap_or_default().to_owned();
+        let (outcome, response) = github_delivery(&app, &headers, &event, body).await;
+        app.metrics.delivery(if event.is_empty() { "none" } else { &event }, outcome);
+        response
+    });
+    delivery.await.unwrap_or_else(|error| {
+        tracing::error!(%error, "the webhook handler failed");
+        answer(StatusCode::INTERNAL_SERVER_ERROR, "error", "the delivery could not be handled; retry it")
+    })
 }
 
 async fn github_delivery(

@@ -57,6 +57,35 @@ async fn readiness_follows_the_store() {
     h.shutdown().await;
 }
 
+/// A client that gives up while its push waits for the store still gets the push processed, counted and logged.
+/// SQLite only: the test holds the database's write lock to keep the commit waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_whose_client_gave_up_waiting_is_still_accepted_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gl.db");
+    let url = format!("sqlite://{}", path.display());
+    let h = Setup { url, dir }.start().await;
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let body = h.payload("deploy", &sha);
+    let gave_up = h
+        .http
+        .post(format!("{}/webhooks/github", h.base))
+        .header("X-GitHub-Event", "push")
+        .header("X-GitHub-Delivery", "impatient")
+        .header("X-Hub-Signature-256", sign(SECRET.as_bytes(), &body))
+        .body(body)
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.unwrap_err().is_timeout());
+    blocker.execute_batch("COMMIT").unwrap();
+    assert_eq!(h.finals(&sha, 1).await, ["success"]);
+    h.assert_metrics(&["greenlight_webhook_deliveries_total{event=\"push\",outcome=\"accepted\"} 1"]).await;
+    h.shutdown().await;
+}
+
 /// A store for one scenario and a directory for its files.
 struct Setup {
     url: String,
