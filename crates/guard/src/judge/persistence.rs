@@ -70,6 +70,20 @@ impl Persistence {
             self.failed_at.get_or_insert(index);
         }
     }
+
+    /// Where a failing side's reason says when: `" at interval N"`, and either when it recovered (in a `summary` of
+    /// the run) or how far it is toward recovery; each part empty when there is nothing to say.
+    pub fn when(&self, summary: bool, recover_after: u32) -> (String, String) {
+        let at = self.failed_at.map_or_else(String::new, |f| format!(" at interval {f}"));
+        let recovery = if summary {
+            self.recovered_at.map_or_else(String::new, |r| format!("; it recovered at interval {r}"))
+        } else if self.good_run > 0 {
+            format!("; {} of {recover_after} good intervals toward recovery", self.good_run)
+        } else {
+            String::new()
+        };
+        (at, recovery)
+    }
 }
 
 #[cfg(test)]

@@ -302,15 +302,7 @@ impl RatioJudge {
         match decision {
             Decision::Failing(i) => {
                 let s = &self.sides[i];
-                let p = &s.persistence;
-                let at = p.failed_at.map_or_else(String::new, |f| format!(" at interval {f}"));
-                let recovery = if summary {
-                    p.recovered_at.map_or_else(String::new, |r| format!("; it recovered at interval {r}"))
-                } else if p.good_run > 0 {
-                    format!("; {} of {} good intervals toward recovery", p.good_run, self.limits.recover_after)
-                } else {
-                    String::new()
-                };
+                let (at, recovery) = s.persistence.when(summary, self.limits.recover_after);
                 format!(
                     "regression counted{at}: {} for {} consecutive intervals ({}, {} without the worst {trim}); \
                      {counts}{recovery}",

@@ -303,15 +303,7 @@ impl ValueJudge {
         };
         match decision {
             Decision::Failing(i) => {
-                let p = &self.sides[i].persistence;
-                let at = p.failed_at.map_or_else(String::new, |f| format!(" at interval {f}"));
-                let recovery = if summary {
-                    p.recovered_at.map_or_else(String::new, |r| format!("; it recovered at interval {r}"))
-                } else if p.good_run > 0 {
-                    format!("; {} of {} good intervals toward recovery", p.good_run, self.limits.recover_after)
-                } else {
-                    String::new()
-                };
+                let (at, recovery) = self.sides[i].persistence.when(summary, self.limits.recover_after);
                 format!(
                     "regression counted{at}: {} in {} for {} consecutive intervals ({}, {} without the worst {}); \
                      {facts}{recovery}",
