@@ -27,6 +27,11 @@ use greenlight_guard::{Analysis, IntervalInput, MetricSpec, Observation, RatioOb
 use greenlight_guard::{Counts, ValueObservation};
 use jiff::Timestamp;
 
+/// The suite's randomness: the guard tests' seeded generator and samplers.
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::Rng;
+
 const LOOKS: usize = 30;
 const STEPS: usize = 4;
 const N: usize = LOOKS * STEPS;
@@ -51,68 +56,6 @@ const KAYENTA_P: f64 = 0.05;
 const CONSECUTIVE: usize = 2;
 const ERROR_FACTORS: [f64; 4] = [1.5, 2.0, 3.0, 5.0];
 const LATENCY_FACTORS: [f64; 3] = [1.2, 1.5, 2.0];
-
-/// SplitMix64 with the samplers the suite needs.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-
-    fn poisson(&mut self, mean: f64) -> f64 {
-        if mean < 30.0 {
-            let limit = (-mean).exp();
-            let (mut k, mut p) = (0.0, self.uniform());
-            while p > limit {
-                k += 1.0;
-                p *= self.uniform();
-            }
-            k
-        } else {
-            (mean + mean.sqrt() * self.normal()).round().max(0.0)
-        }
-    }
-
-    fn binomial(&mut self, n: f64, p: f64) -> f64 {
-        if p <= 0.0 || n <= 0.0 {
-            return 0.0;
-        }
-        if p >= 1.0 {
-            return n;
-        }
-        if p > 0.5 {
-            return n - self.binomial(n, 1.0 - p);
-        }
-        // ln(1 − p) without rounding 1 − p to 1 when p is tiny (that would wait forever).
-        let log_q = (-p).ln_1p();
-        let (mut count, mut position) = (0.0, 0.0);
-        loop {
-            position += (self.uniform().ln() / log_q).floor() + 1.0;
-            if position > n {
-                return count;
-            }
-            count += 1.0;
-        }
-    }
-}
 
 struct Series {
     values: Vec<f64>,
@@ -336,8 +279,8 @@ fn data(sc: &Scenario) -> Data {
         Kind::Latency(f) => (BASE_RATIO, f),
         _ => (BASE_RATIO, 1.0),
     };
-    let post = generate([&sc.base, &sc.canary], sc.rate, ratio, slow, &mut Rng(sc.seed));
-    let pre = generate([&sc.pre_base, &sc.pre_canary], sc.rate, BASE_RATIO, 1.0, &mut Rng(sc.seed ^ 0x5EED));
+    let post = generate([&sc.base, &sc.canary], sc.rate, ratio, slow, &mut Rng::new(sc.seed));
+    let pre = generate([&sc.pre_base, &sc.pre_canary], sc.rate, BASE_RATIO, 1.0, &mut Rng::new(sc.seed ^ 0x5EED));
     Data { pre, post }
 }
 
@@ -645,7 +588,7 @@ fn main() {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/nab"));
     let started = std::time::Instant::now();
     let series = load(&root);
-    let mut rng = Rng(20261122);
+    let mut rng = Rng::new(20261122);
     let scenarios = suite(&series, &mut rng);
     let alpha_metric = config(&calibrate(&[]), LatencyAs::SlowCounts).alpha_per_metric();
     assert_eq!(Settings::default().fail_after, 2);

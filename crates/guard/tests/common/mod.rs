@@ -24,6 +24,11 @@ impl Rng {
         z ^ (z >> 31)
     }
 
+    /// Uniform in 0..n.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
     /// Uniform in (0, 1).
     pub fn uniform(&mut self) -> f64 {
         ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
@@ -61,7 +66,8 @@ impl Rng {
         if p > 0.5 {
             return n - self.binomial(n, 1.0 - p);
         }
-        let log_q = (1.0 - p).ln();
+        // ln(1 − p) without rounding 1 − p to 1 when p is tiny (that would wait forever).
+        let log_q = (-p).ln_1p();
         let (mut count, mut position) = (0.0, 0.0);
         loop {
             position += (self.uniform().ln() / log_q).floor() + 1.0;
