@@ -6,7 +6,7 @@ mod fake;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake::{FakeGitHub, NOW_EPOCH_SECONDS, RecordingSleeper, Reply, StillClock};
+use fake::{FakeGitHub, NOW_EPOCH_SECONDS, RecordingSleeper, Reply, StillClock, reply};
 use greenlight_core::{CheckResult, Finding, Report, Severity};
 use greenlight_github::{GitHub, GitHubError, MAX_DESCRIPTION_CHARS, StatusState, describe, state_for};
 use greenlight_http::{Auth, Client, DEFAULT_USER_AGENT, HttpError, Policy};
@@ -38,7 +38,7 @@ async fn setup(prefix: &str, script: Vec<Reply>) -> Setup {
 }
 
 fn created() -> Reply {
-    Reply::new(201, r#"{"id": 1, "state": "success"}"#)
+    reply(201, r#"{"id": 1, "state": "success"}"#)
 }
 
 fn failing_report() -> Report {
@@ -138,7 +138,7 @@ async fn the_api_root_may_have_a_path_as_on_github_enterprise() {
 
 #[tokio::test]
 async fn a_500_is_retried_by_the_client_layer() {
-    let Setup { github, fake, sleeper } = setup("", vec![Reply::new(500, "{}"), created()]).await;
+    let Setup { github, fake, sleeper } = setup("", vec![reply(500, "{}"), created()]).await;
 
     post(&github, "1 problem").await.unwrap();
 
@@ -153,7 +153,7 @@ async fn a_500_is_retried_by_the_client_layer() {
 
 #[tokio::test]
 async fn a_refused_token_is_named_and_not_retried() {
-    let Setup { github, fake, sleeper } = setup("", vec![Reply::new(401, r#"{"message": "Bad credentials"}"#)]).await;
+    let Setup { github, fake, sleeper } = setup("", vec![reply(401, r#"{"message": "Bad credentials"}"#)]).await;
 
     let error = post(&github, "x").await.unwrap_err();
 
@@ -166,8 +166,7 @@ async fn a_refused_token_is_named_and_not_retried() {
 
 #[tokio::test]
 async fn a_403_without_rate_limit_headers_is_a_permission_problem() {
-    let Setup { github, fake, .. } =
-        setup("", vec![Reply::new(403, r#"{"message": "Resource not accessible"}"#)]).await;
+    let Setup { github, fake, .. } = setup("", vec![reply(403, r#"{"message": "Resource not accessible"}"#)]).await;
 
     let error = post(&github, "x").await.unwrap_err();
 
@@ -178,7 +177,7 @@ async fn a_403_without_rate_limit_headers_is_a_permission_problem() {
 #[tokio::test]
 async fn a_rate_limit_is_waited_out_until_its_reset() {
     let reset = (NOW_EPOCH_SECONDS + 42).to_string();
-    let limited = Reply::new(403, r#"{"message": "API rate limit exceeded"}"#)
+    let limited = reply(403, r#"{"message": "API rate limit exceeded"}"#)
         .header("x-ratelimit-limit", "5000")
         .header("x-ratelimit-remaining", "0")
         .header("x-ratelimit-reset", &reset);
@@ -192,7 +191,7 @@ async fn a_rate_limit_is_waited_out_until_its_reset() {
 
 #[tokio::test]
 async fn a_missing_repository_is_named() {
-    let Setup { github, fake, .. } = setup("", vec![Reply::new(404, r#"{"message": "Not Found"}"#)]).await;
+    let Setup { github, fake, .. } = setup("", vec![reply(404, r#"{"message": "Not Found"}"#)]).await;
 
     let error = post(&github, "x").await.unwrap_err();
 
@@ -206,7 +205,7 @@ async fn a_missing_repository_is_named() {
 #[tokio::test]
 async fn an_unknown_sha_reports_githubs_message() {
     let body = r#"{"message": "No commit found for SHA: 6113728f27ae82c7b1a177c8d03f9e96e0adf246"}"#;
-    let Setup { github, .. } = setup("", vec![Reply::new(422, body)]).await;
+    let Setup { github, .. } = setup("", vec![reply(422, body)]).await;
 
     let error = post(&github, "x").await.unwrap_err();
 
@@ -232,7 +231,7 @@ async fn bad_arguments_are_refused_without_a_call() {
 #[tokio::test]
 async fn branch_head_reads_the_commit_sha() {
     let body = format!(r#"{{"name": "release/2.0", "commit": {{"sha": "{SHA}", "url": "u"}}, "protected": false}}"#);
-    let Setup { github, fake, .. } = setup("", vec![Reply::new(200, &body)]).await;
+    let Setup { github, fake, .. } = setup("", vec![reply(200, &body)]).await;
 
     let head = github.branch_head("acme/shop", "release/2.0").await.unwrap();
 
@@ -247,9 +246,8 @@ async fn branch_head_reads_the_commit_sha() {
 #[tokio::test]
 async fn a_missing_branch_is_none_but_a_missing_repository_is_an_error() {
     let branch_missing =
-        Reply::new(404, r#"{"message": "Branch not found", "documentation_url": "https://docs.github.com/rest"}"#);
-    let repo_missing =
-        Reply::new(404, r#"{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}"#);
+        reply(404, r#"{"message": "Branch not found", "documentation_url": "https://docs.github.com/rest"}"#);
+    let repo_missing = reply(404, r#"{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}"#);
     let Setup { github, fake, .. } = setup("", vec![branch_missing, repo_missing]).await;
 
     assert_eq!(github.branch_head("acme/shop", "deploy").await.unwrap(), None);
@@ -261,7 +259,7 @@ async fn a_missing_branch_is_none_but_a_missing_repository_is_an_error() {
 
 #[tokio::test]
 async fn a_head_that_is_not_a_sha_is_an_error() {
-    let Setup { github, .. } = setup("", vec![Reply::new(200, r#"{"commit": {"sha": "main"}}"#)]).await;
+    let Setup { github, .. } = setup("", vec![reply(200, r#"{"commit": {"sha": "main"}}"#)]).await;
 
     let error = github.branch_head("acme/shop", "deploy").await.unwrap_err();
 
@@ -273,7 +271,7 @@ async fn a_head_that_is_not_a_sha_is_an_error() {
 
 #[tokio::test]
 async fn malformed_branch_json_names_the_url() {
-    let Setup { github, fake, .. } = setup("", vec![Reply::new(200, r#"{"commit": []}"#)]).await;
+    let Setup { github, fake, .. } = setup("", vec![reply(200, r#"{"commit": []}"#)]).await;
 
     let error = github.branch_head("acme/shop", "deploy").await.unwrap_err();
 

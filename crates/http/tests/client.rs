@@ -87,7 +87,7 @@ async fn a_post_body_is_sent_again_on_retry() {
     let request = client.request(Method::POST, server.url("/rest/api/3/search/jql")).body(r#"{"jql":"key = A-1"}"#);
     client.send(request).await.unwrap();
 
-    let bodies: Vec<_> = server.seen().into_iter().map(|s| s.body).collect();
+    let bodies: Vec<_> = server.seen().into_iter().map(|s| s.text()).collect();
     assert_eq!(bodies, [r#"{"jql":"key = A-1"}"#; 2]);
 }
 

@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 use tempfile::TempDir;
 
 pub mod github;
+pub mod scripted;
 
 /// The empty tree's id: commits built with `commit_tree` need no files.
 pub const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";

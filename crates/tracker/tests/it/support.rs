@@ -31,34 +31,7 @@ pub enum Flavor {
 }
 
 /// A canned answer, used once by the first request whose path starts with its prefix.
-#[derive(Clone, Debug)]
-pub struct Canned {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-    hang: bool,
-}
-
-impl Canned {
-    pub fn status(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: String::new(), hang: false }
-    }
-
-    /// Never answers: the connection stays open until the client gives up.
-    pub fn hang() -> Self {
-        Self { hang: true, ..Self::status(200) }
-    }
-
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    pub fn body(mut self, body: &str) -> Self {
-        self.body = body.to_owned();
-        self
-    }
-}
+pub use greenlight_testkit::scripted::Reply as Canned;
 
 /// One request as the fake saw it.
 #[derive(Clone, Debug)]
