@@ -157,7 +157,6 @@ async fn work(app: &App, job: &Job) -> Result<StatusState, Unfinished> {
             tracing::warn!(%error, "cannot post the pending status");
         }
     }
-    let deploy = &job.deploy;
     let (state, description) = match check(app, job).await {
         Ok(checked) => {
             let description = describe(&checked.report);
@@ -174,8 +173,7 @@ async fn work(app: &App, job: &Job) -> Result<StatusState, Unfinished> {
                 keys: &keys,
                 job: Some((job.id, state.as_str())),
             };
-            app.store.record_check(deploy.id, &record, now_ms()).await.map_err(Unfinished::retry)?;
-            app.metrics.checked(verdict.as_str());
+            keep(app, job, &record).await?;
             (state, description)
         }
         Err(Problem::Passing(reason)) if job.attempts < MAX_CHECK_ATTEMPTS => return Err(Unfinished::retry(reason)),
@@ -190,12 +188,18 @@ async fn work(app: &App, job: &Job) -> Result<StatusState, Unfinished> {
                 keys: &[],
                 job: Some((job.id, state.as_str())),
             };
-            app.store.record_check(deploy.id, &record, now_ms()).await.map_err(Unfinished::retry)?;
-            app.metrics.checked("error");
+            keep(app, job, &record).await?;
             (state, description)
         }
     };
     post_final(app, job, state, &description).await
+}
+
+/// Keeps a check with its deploy (and the status to post with its job), and counts it.
+async fn keep(app: &App, job: &Job, record: &CheckRecord<'_>) -> Result<(), Unfinished> {
+    app.store.record_check(job.deploy.id, record, now_ms()).await.map_err(Unfinished::retry)?;
+    app.metrics.checked(record.verdict);
+    Ok(())
 }
 
 async fn post_final(app: &App, job: &Job, state: StatusState, description: &str) -> Result<StatusState, Unfinished> {
