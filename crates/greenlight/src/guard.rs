@@ -167,10 +167,13 @@ fn post(url: &str, secret_env: Option<&str>, body: Vec<u8>, runtime: &tokio::run
     };
     let policy = Policy { retry_budget_reserve: 3, ..Policy::default() };
     let client = Client::builder().policy(policy).build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    // One id for the POST and all its retries, as GitHub's X-GitHub-Delivery: a receiver can drop a repeat.
+    let delivery = format!("{:032x}", fastrand::u128(..));
     let mut request = client
         .request(Method::POST, parsed)
         .header(header::CONTENT_TYPE, "application/json")
-        .header("X-Greenlight-Event", "guard.fail");
+        .header("X-Greenlight-Event", "guard.fail")
+        .header("X-Greenlight-Delivery", delivery);
     if let Some(secret) = secret {
         request = request.header("X-Hub-Signature-256", greenlight_github::webhook::sign(secret.as_bytes(), &body));
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use greenlight_testkit::scripted::{Reply, Scripted};
 use serde_json::Value;
 
 const STEP: i64 = 15;
@@ -482,36 +483,6 @@ fn watch_without_data_is_inconclusive_when_the_time_is_up() {
     assert!(reason.contains("no data"), "{reason}");
 }
 
-/// Accepts one HTTP request, answers 200, and hands back its head and body.
-fn receive_one() -> (String, std::thread::JoinHandle<(String, Vec<u8>)>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/halt", listener.local_addr().unwrap());
-    let handle = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut data = Vec::new();
-        let mut buf = [0u8; 4096];
-        let head_end = loop {
-            let n = stream.read(&mut buf).unwrap();
-            assert!(n > 0, "the connection closed before the request's head");
-            data.extend_from_slice(&buf[..n]);
-            if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-        };
-        let head = String::from_utf8_lossy(&data[..head_end]).to_lowercase();
-        let length: usize =
-            head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap());
-        while data.len() < head_end + length {
-            let n = stream.read(&mut buf).unwrap();
-            assert!(n > 0, "the connection closed before the request's body");
-            data.extend_from_slice(&buf[..n]);
-        }
-        stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
-        (head, data[head_end..head_end + length].to_vec())
-    });
-    (url, handle)
-}
-
 #[test]
 fn on_fail_runs_the_command_and_posts_a_signed_report() {
     let start = data_start();
@@ -519,7 +490,10 @@ fn on_fail_runs_the_command_and_posts_a_signed_report() {
     let prometheus = Prometheus::start(&openmetrics(start, |_| HEALTHY, move |_| bad));
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &prometheus.url, &[ERRORS]);
-    let (url, server) = receive_one();
+    // The receiver fails the first POST: the retry must carry the same delivery id and a valid signature.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime.block_on(Scripted::start([Reply::status(503)], Reply::status(200)));
+    let url = receiver.url("/halt");
     let written = dir.path().join("hook-input.json");
     let hooks = format!(
         "\n[on_fail]\ncommand = [\"sh\", \"-c\", 'cat > \"$0\"', \"{}\"]\nurl = \"{url}\"\nsecret_env = \"GUARD_TEST_SECRET\"\n",
@@ -540,10 +514,16 @@ fn on_fail_runs_the_command_and_posts_a_signed_report() {
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     let input: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
     assert_eq!(input["verdict"], "fail");
-    let (head, body) = server.join().unwrap();
-    assert!(head.starts_with("post /halt "), "{head}");
-    let signature = head.lines().find_map(|l| l.strip_prefix("x-hub-signature-256:")).map(str::trim);
-    greenlight_github::webhook::verify_signature(b"s3cret", &body, signature).expect("a valid signature");
-    let posted: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(posted["verdict"], "fail");
+    let posts = receiver.seen();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    for post in &posts {
+        assert_eq!((post.method.as_str(), post.target.as_str()), ("POST", "/halt"));
+        assert_eq!(post.header("x-greenlight-event"), Some("guard.fail"));
+        let signature = post.header("x-hub-signature-256");
+        greenlight_github::webhook::verify_signature(b"s3cret", &post.body, signature).expect("a valid signature");
+        assert_eq!(post.json()["verdict"], "fail");
+    }
+    let delivery = posts[0].header("x-greenlight-delivery").expect("a delivery id");
+    assert_eq!(delivery.len(), 32, "{delivery}");
+    assert_eq!(posts[1].header("x-greenlight-delivery"), Some(delivery), "a retry is the same delivery");
 }
