@@ -86,6 +86,23 @@ async fn a_push_whose_client_gave_up_waiting_is_still_accepted_and_counted() {
     h.shutdown().await;
 }
 
+/// A commit the remote does not have (a webhook for a force-pushed-away commit, say) is tried for a while, then gets
+/// an `error` status that says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_never_reaches_the_remote_ends_with_an_error_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("gl.db").display());
+    let h = Setup { url, dir }.start().await;
+    let missing = "1234567890abcdef1234567890abcdef12345678";
+    h.push("gone", missing).await;
+    assert_eq!(h.finals(missing, 1).await, ["error"]);
+    let last = h.github.statuses_of(missing).pop().unwrap();
+    assert!(last.description.starts_with("could not check: "), "{}", last.description);
+    assert!(last.description.contains(missing), "{}", last.description);
+    h.assert_metrics(&["greenlight_checks_total{verdict=\"error\"} 1"]).await;
+    h.shutdown().await;
+}
+
 /// A store for one scenario and a directory for its files.
 struct Setup {
     url: String,
