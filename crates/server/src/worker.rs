@@ -23,8 +23,8 @@ use crate::app::App;
 
 /// Checks that could not run for a reason that may pass (a fetch failed, the commit is not there yet) are tried this
 /// many times before the commit gets an `error` status. With the default retry timings (5 s, doubling up to 5
-/// minutes, jittered) that is 10 to 20 minutes of trying: longer than a GitHub outage usually lasts, and the mirrors' remote is
-/// usually GitHub too.
+/// minutes, jittered) that is 10 to 20 minutes of trying: longer than a GitHub outage usually lasts, and the mirrors'
+/// remote is usually GitHub too.
 const MAX_CHECK_ATTEMPTS: i64 = 10;
 /// The longest a worker sleeps before looking for due work that nobody announced (retries, other replicas' jobs,
 /// expired leases).
