@@ -1,9 +1,10 @@
 //! Reconciling: on start and every `reconcile_every`, fetch each repository's mirror and queue the head of every
-//! deploy branch that has no deploy yet. GitHub does not redeliver a webhook that failed, so this is how a push
-//! missed during downtime still gets its status.
+//! deploy branch that has no deploy yet, or whose every job was superseded. GitHub does not redeliver a webhook that
+//! failed, so this is how a push missed during downtime still gets its status; and it does not promise the order of
+//! its webhooks, so this is how a head that a late webhook of an older commit superseded gets one too.
 //!
-//! The delivery id of a found push is `reconcile:{repo}:{branch}:{sha}`, so replicas reconciling at once queue it
-//! once.
+//! The delivery id of a found push is `reconcile:{repo}:{branch}:{sha}`; the store decides from the deploy's jobs
+//! whether it is new, so replicas reconciling at once queue it once.
 
 use std::sync::Arc;
 

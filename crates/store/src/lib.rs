@@ -70,7 +70,9 @@ pub struct NewPush {
 pub enum Accepted {
     /// New: a job is queued for the deploy (a new one, or one already waiting for the same commit).
     Queued { deploy: i64, job: i64 },
-    /// A reconciled push of a commit already known: nothing was missed, nothing was queued.
+    /// A reconciled push of a commit already known, with a job that was not superseded: nothing was missed, nothing
+    /// was queued. A known commit whose every job was superseded (a stale push was accepted after it, so the branch's
+    /// head never got a status) is queued again, however often the same head was reconciled before.
     Known { deploy: i64 },
     /// This delivery id was accepted before; nothing was done.
     Duplicate,
@@ -160,6 +162,8 @@ const INSERT_DEPLOY: &str = "INSERT INTO deploys (repo, branch, sha, clone_url, 
 /// `(clone_url, repo, branch, sha)`: a known commit takes the latest clone url; returns its id.
 const UPDATE_DEPLOY: &str =
     "UPDATE deploys SET clone_url = $1 WHERE repo = $2 AND branch = $3 AND sha = $4 RETURNING id";
+/// `(deploy)`: whether the deploy has a job that was not superseded, i.e. its commit got or will get a final status.
+const ANSWERED: &str = "SELECT 1 FROM jobs WHERE deploy_id = $1 AND state <> 'superseded' LIMIT 1";
 /// `(deploy)`: the job still queued for a deploy, which a new push of the same commit joins.
 const QUEUED_JOB: &str = "SELECT id FROM jobs WHERE deploy_id = $1 AND state = 'queued' ORDER BY id DESC LIMIT 1";
 /// `(now, repo, branch, deploy)`: a newer push supersedes queued jobs on older commits of the same branch, unless
@@ -523,7 +527,8 @@ async fn accept_one(
     now: i64,
 ) -> Result<Accepted, StoreError> {
     let reason = reason_of(&push.delivery);
-    if !insert_delivery(tx, &push.delivery, "push", now).await? {
+    // A reconciled head is looked at again each round (see `Accepted::Known`); only webhooks are deduplicated here.
+    if !insert_delivery(tx, &push.delivery, "push", now).await? && reason != "reconcile" {
         return Ok(Accepted::Duplicate);
     }
     let created = sqlx::query(INSERT_DEPLOY)
@@ -545,11 +550,11 @@ async fn accept_one(
                 .fetch_one(&mut **tx)
                 .await?;
             let deploy = row.try_get(0)?;
-            // The webhook came first (or a replica reconciled first): the commit is known, nothing was missed.
             if reason == "reconcile" {
-                return Ok(Accepted::Known { deploy });
-            }
-            if let Some(job) = sqlx::query(QUEUED_JOB).bind(deploy).fetch_optional(&mut **tx).await? {
+                if sqlx::query(ANSWERED).bind(deploy).fetch_optional(&mut **tx).await?.is_some() {
+                    return Ok(Accepted::Known { deploy });
+                }
+            } else if let Some(job) = sqlx::query(QUEUED_JOB).bind(deploy).fetch_optional(&mut **tx).await? {
                 return Ok(Accepted::Queued { deploy, job: job.try_get(0)? });
             }
             deploy

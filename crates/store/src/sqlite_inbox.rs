@@ -27,8 +27,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use super::{
-    Accepted, INSERT_DELIVERY, INSERT_DEPLOY, INSERT_JOB, NewPush, QUEUED_JOB, SUPERSEDE, StoreError, UPDATE_DEPLOY,
-    UPSERT_HEAD, reason_of,
+    ANSWERED, Accepted, INSERT_DELIVERY, INSERT_DEPLOY, INSERT_JOB, NewPush, QUEUED_JOB, SUPERSEDE, StoreError,
+    UPDATE_DEPLOY, UPSERT_HEAD, reason_of,
 };
 
 /// How often the checkpointer copies the WAL into the database file.
@@ -133,7 +133,7 @@ fn checkpoint(connection: &Connection, stop: &mpsc::Receiver<()>, database: &Pat
 /// The steps of `super::accept_one`, on this connection.
 fn accept_one(tx: &rusqlite::Transaction<'_>, push: &NewPush, now: i64) -> Result<Accepted, rusqlite::Error> {
     let reason = reason_of(&push.delivery);
-    if tx.prepare_cached(INSERT_DELIVERY)?.execute(params![push.delivery, "push", now])? == 0 {
+    if tx.prepare_cached(INSERT_DELIVERY)?.execute(params![push.delivery, "push", now])? == 0 && reason != "reconcile" {
         return Ok(Accepted::Duplicate);
     }
     let created: Option<i64> = tx
@@ -147,12 +147,16 @@ fn accept_one(tx: &rusqlite::Transaction<'_>, push: &NewPush, now: i64) -> Resul
                 .prepare_cached(UPDATE_DEPLOY)?
                 .query_row(params![push.clone_url, push.repo, push.branch, push.sha], |row| row.get(0))?;
             if reason == "reconcile" {
-                return Ok(Accepted::Known { deploy });
-            }
-            let queued: Option<i64> =
-                tx.prepare_cached(QUEUED_JOB)?.query_row(params![deploy], |row| row.get(0)).optional()?;
-            if let Some(job) = queued {
-                return Ok(Accepted::Queued { deploy, job });
+                let answered = tx.prepare_cached(ANSWERED)?.exists(params![deploy])?;
+                if answered {
+                    return Ok(Accepted::Known { deploy });
+                }
+            } else {
+                let queued: Option<i64> =
+                    tx.prepare_cached(QUEUED_JOB)?.query_row(params![deploy], |row| row.get(0)).optional()?;
+                if let Some(job) = queued {
+                    return Ok(Accepted::Queued { deploy, job });
+                }
             }
             deploy
         }

@@ -36,6 +36,7 @@ on_both!(
     deploys_keep_their_latest_report,
     many_claimers_never_share_a_job,
     reconciling_a_known_commit_queues_nothing_and_pushes_coalesce_while_queued,
+    a_head_superseded_by_a_stale_push_is_queued_again_by_reconciling,
 );
 
 fn push(delivery: &str, branch: &str, sha: char) -> NewPush {
@@ -239,4 +240,26 @@ async fn reconciling_a_known_commit_queues_nothing_and_pushes_coalesce_while_que
     // A commit nobody pushed is queued by reconciling.
     let missed = push("reconcile:acme/shop:deploy:bbbb", "deploy", 'b');
     assert!(matches!(store.accept(&[missed], 4_000).await.unwrap()[0], Accepted::Queued { .. }));
+}
+
+async fn a_head_superseded_by_a_stale_push_is_queued_again_by_reconciling(store: Store) {
+    let head = store.accept(&[push("d-b", "deploy", 'b')], 1_000).await.unwrap();
+    let Accepted::Queued { deploy: b, .. } = head[0] else { panic!("{head:?}") };
+    // A round of reconciling sees the head known and queued: nothing to do.
+    let reconciled = || push("reconcile:acme/shop:deploy:bbbb", "deploy", 'b');
+    assert_eq!(store.accept(&[reconciled()], 1_100).await.unwrap(), [Accepted::Known { deploy: b }]);
+    // The webhook of the commit before `b` comes late (GitHub does not promise the order) and supersedes `b`'s job,
+    // which had not posted anything yet: `b`, the branch's real head, would never get a status.
+    store.accept(&[push("d-a", "deploy", 'a')], 1_200).await.unwrap();
+    assert_eq!(store.deploy(b).await.unwrap().unwrap().job_state.as_deref(), Some("superseded"));
+    // The next round queues `b` again, though the same head was reconciled before; then it is known once more.
+    let again = store.accept(&[reconciled()], 2_000).await.unwrap();
+    assert!(matches!(again[0], Accepted::Queued { deploy, .. } if deploy == b), "{again:?}");
+    assert_eq!(store.accept(&[reconciled()], 2_100).await.unwrap(), [Accepted::Known { deploy: b }]);
+    let mut checked = Vec::new();
+    while let Some(job) = store.claim("w1", 3_000, 60_000).await.unwrap() {
+        checked.push(job.deploy.sha.chars().next().unwrap());
+        assert!(store.finish(job.id, "w1", "success", 3_000).await.unwrap());
+    }
+    assert_eq!(checked, ['b'], "`a` was superseded in turn; `b` gets its status");
 }
