@@ -162,6 +162,29 @@ const INSERT_DEPLOY: &str = "INSERT INTO deploys (repo, branch, sha, clone_url, 
 /// `(clone_url, repo, branch, sha)`: a known commit takes the latest clone url; returns its id.
 const UPDATE_DEPLOY: &str =
     "UPDATE deploys SET clone_url = $1 WHERE repo = $2 AND branch = $3 AND sha = $4 RETURNING id";
+/// `(owner, lease_until, now)`, with the row lock of the backend: claims the oldest job that is due and whose deploy
+/// has no job running, or whose holder's lease ran out. The redundant `state IN (...)` is the `jobs_open` index's own
+/// condition, which lets SQLite use it: the cost follows the open jobs, not the history.
+macro_rules! claim {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1
+             WHERE id = (SELECT id FROM jobs
+                 WHERE state IN ('queued', 'running')
+                 AND ((state = 'queued' AND run_after <= $3
+                       AND NOT EXISTS (SELECT 1 FROM jobs running WHERE running.deploy_id = jobs.deploy_id
+                                       AND running.state = 'running' AND running.lease_until >= $3))
+                      OR (state = 'running' AND lease_until < $3))
+                 ORDER BY id LIMIT 1 ",
+            $lock,
+            ")
+             RETURNING id, deploy_id, reason, delivery_id, pending_posted, attempts, final_state, final_description"
+        )
+    };
+}
+/// SQLite has one writer at a time: the UPDATE is atomic on its own.
+const CLAIM_SQLITE: &str = claim!("");
+const CLAIM_POSTGRES: &str = claim!("FOR UPDATE SKIP LOCKED");
 /// `(deploy)`: whether the deploy has a job that was not superseded, i.e. its commit got or will get a final status.
 const ANSWERED: &str = "SELECT 1 FROM jobs WHERE deploy_id = $1 AND state <> 'superseded' LIMIT 1";
 /// `(deploy)`: the job still queued for a deploy, which a new push of the same commit joins.
@@ -333,22 +356,15 @@ impl Store {
         Ok(Some(deploys))
     }
 
-    /// Claims the oldest job that is due, or whose holder's lease ran out, for `owner` until `lease_until`.
+    /// Claims the oldest job that is due, or whose holder's lease ran out, for `owner` until `lease_until`. A queued
+    /// job waits while another job on the same deploy is running, so the last status posted is the latest check's.
     pub async fn claim(&self, owner: &str, now: i64, lease_until: i64) -> Result<Option<Job>, StoreError> {
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            // SQLite has one writer at a time: the UPDATE below is atomic on its own.
-            Backend::Sqlite => "",
+        let claim = match self.backend {
+            Backend::Postgres => CLAIM_POSTGRES,
+            Backend::Sqlite => CLAIM_SQLITE,
         };
-        let claim = format!(
-            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1
-             WHERE id = (SELECT id FROM jobs
-                         WHERE (state = 'queued' AND run_after <= $3) OR (state = 'running' AND lease_until < $3)
-                         ORDER BY id LIMIT 1 {lock})
-             RETURNING id, deploy_id, reason, delivery_id, pending_posted, attempts, final_state, final_description"
-        );
         let mut tx = self.write().await?;
-        let Some(row) = sqlx::query(&claim).bind(owner).bind(lease_until).bind(now).fetch_optional(&mut *tx).await?
+        let Some(row) = sqlx::query(claim).bind(owner).bind(lease_until).bind(now).fetch_optional(&mut *tx).await?
         else {
             return Ok(None);
         };

@@ -178,6 +178,7 @@ mod tests {
         for migration in [
             include_str!("../migrations/sqlite/0001_inbox_and_jobs.sql"),
             include_str!("../migrations/sqlite/0002_queued_jobs_index.sql"),
+            include_str!("../migrations/sqlite/0003_decided_jobs.sql"),
         ] {
             connection.execute_batch(migration).unwrap();
         }
@@ -199,5 +200,12 @@ mod tests {
             assert!(plan.contains("INDEX jobs_queued"), "{statement}\n{plan}");
             assert!(!plan.contains("deploys USING COVERING INDEX"), "{statement}\n{plan}");
         }
+    }
+
+    #[test]
+    fn claiming_looks_at_the_open_jobs_not_at_the_history() {
+        let plan = plan(super::super::CLAIM_SQLITE, 3);
+        assert!(plan.contains("INDEX jobs_open"), "{plan}");
+        assert!(!plan.lines().any(|step| step.starts_with("SCAN jobs")), "{plan}");
     }
 }

@@ -37,6 +37,7 @@ on_both!(
     many_claimers_never_share_a_job,
     reconciling_a_known_commit_queues_nothing_and_pushes_coalesce_while_queued,
     a_head_superseded_by_a_stale_push_is_queued_again_by_reconciling,
+    a_deploy_runs_one_job_at_a_time,
 );
 
 fn push(delivery: &str, branch: &str, sha: char) -> NewPush {
@@ -262,4 +263,24 @@ async fn a_head_superseded_by_a_stale_push_is_queued_again_by_reconciling(store:
         assert!(store.finish(job.id, "w1", "success", 3_000).await.unwrap());
     }
     assert_eq!(checked, ['b'], "`a` was superseded in turn; `b` gets its status");
+}
+
+async fn a_deploy_runs_one_job_at_a_time(store: Store) {
+    let accepted = store.accept(&[push("d1", "deploy", 'a'), push("d2", "other", 'b')], 1_000).await.unwrap();
+    let Accepted::Queued { deploy, .. } = accepted[0] else { panic!("{accepted:?}") };
+    let first = store.claim("w1", 1_000, 10_000).await.unwrap().unwrap();
+    assert_eq!(first.deploy.id, deploy);
+    // Two rechecks of the running deploy (an issue changed twice): they wait, and other deploys' work goes on.
+    store.recheck(deploy, "issue", Some("j1"), 1_100).await.unwrap().unwrap();
+    store.recheck(deploy, "issue", Some("j2"), 1_200).await.unwrap().unwrap();
+    let other = store.claim("w2", 2_000, 60_000).await.unwrap().unwrap();
+    assert_eq!(other.deploy.sha, "b".repeat(40));
+    assert!(store.claim("w2", 2_000, 10_000).await.unwrap().is_none(), "one job at a time on a deploy");
+    assert!(store.finish(first.id, "w1", "failure", 3_000).await.unwrap());
+    let second = store.claim("w2", 3_000, 10_000).await.unwrap().unwrap();
+    assert_eq!((second.deploy.id, second.reason.as_str()), (deploy, "issue"));
+    assert!(store.claim("w1", 3_000, 10_000).await.unwrap().is_none(), "the third waits for the second");
+    // A holder that died does not block the deploy: once its lease is over, its job is taken over first.
+    let taken = store.claim("w1", 10_001, 20_000).await.unwrap().unwrap();
+    assert_eq!(taken.id, second.id);
 }
