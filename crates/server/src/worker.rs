@@ -51,10 +51,10 @@ pub async fn run(app: Arc<App>, n: usize, mut stopped: watch::Receiver<bool>) {
         tokio::pin!(announced);
         // Registered before looking, so that a commit between the look and the wait still wakes this worker.
         announced.as_mut().enable();
-        let now = now_ms();
+        let (now, asked) = (now_ms(), tokio::time::Instant::now());
         match app.store.claim(&owner, now, now + ms(app.config.lease)).await {
             Ok(Some(job)) => {
-                process(&app, &owner, job).await;
+                process(&app, &owner, job, asked).await;
                 continue;
             }
             Ok(None) => {}
@@ -83,7 +83,8 @@ impl Unfinished {
     }
 }
 
-async fn process(app: &App, owner: &str, job: Job) {
+/// Runs a job claimed at `claimed` (its lease runs from then).
+async fn process(app: &App, owner: &str, job: Job, claimed: tokio::time::Instant) {
     let span = tracing::info_span!(
         "job",
         job = job.id,
@@ -97,7 +98,7 @@ async fn process(app: &App, owner: &str, job: Job) {
         let started = Instant::now();
         let outcome = tokio::select! {
             outcome = work(app, &job) => outcome,
-            () = keep_lease(app, owner, job.id) => Err(Unfinished::LostLease),
+            () = keep_lease(app, owner, job.id, claimed) => Err(Unfinished::LostLease),
         };
         let now = now_ms();
         match outcome {
@@ -123,14 +124,24 @@ async fn process(app: &App, owner: &str, job: Job) {
     .await;
 }
 
-/// Renews the lease every third of its length; returns only when it was lost.
-async fn keep_lease(app: &App, owner: &str, job: i64) {
+/// Renews the lease every third of its length; returns only when it was lost: another worker holds the job, or the
+/// store did not renew it before it ran out (a renewal that errs or hangs does not keep the job). Past that moment
+/// another worker may take the job over, so this one must stop.
+async fn keep_lease(app: &App, owner: &str, job: i64, claimed: tokio::time::Instant) {
+    let lease = app.config.lease;
+    let mut until = claimed + lease;
     loop {
-        tokio::time::sleep(app.config.lease / 3).await;
-        match app.store.renew(job, owner, now_ms() + ms(app.config.lease)).await {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(error) => tracing::warn!(%error, "cannot renew the lease"),
+        tokio::time::sleep(lease / 3).await;
+        let asked = tokio::time::Instant::now();
+        match tokio::time::timeout_at(until, app.store.renew(job, owner, now_ms() + ms(lease))).await {
+            Ok(Ok(true)) => until = asked + lease,
+            Ok(Ok(false)) => return,
+            Ok(Err(error)) => tracing::warn!(%error, "cannot renew the lease"),
+            Err(_) => {}
+        }
+        if tokio::time::Instant::now() >= until {
+            tracing::warn!("the lease ran out before the store renewed it; stopping the job");
+            return;
         }
     }
 }
