@@ -292,10 +292,14 @@ impl Store {
         if let Some(inbox) = &self.inbox {
             return inbox.accept(pushes, now).await;
         }
+        // A push locks its branch's rows (the head, the queued jobs). Taking branches in one order in every replica
+        // keeps two batches that name the same branches from deadlocking; one branch's pushes keep their order.
+        let mut order: Vec<usize> = (0..pushes.len()).collect();
+        order.sort_by_key(|&i| (&pushes[i].repo, &pushes[i].branch));
         let mut tx = self.write().await?;
-        let mut answers = Vec::with_capacity(pushes.len());
-        for push in pushes {
-            answers.push(accept_one(&mut tx, push, now).await?);
+        let mut answers = vec![Accepted::Duplicate; pushes.len()];
+        for i in order {
+            answers[i] = accept_one(&mut tx, &pushes[i], now).await?;
         }
         tx.commit().await?;
         Ok(answers)

@@ -284,3 +284,28 @@ async fn a_deploy_runs_one_job_at_a_time(store: Store) {
     let taken = store.claim("w1", 10_001, 20_000).await.unwrap().unwrap();
     assert_eq!(taken.id, second.id);
 }
+
+/// PostgreSQL only (SQLite has one writer at a time): two replicas committing batches that name the same branches in
+/// opposite orders never deadlock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crossing_batches_of_two_replicas_do_not_deadlock() {
+    let url = greenlight_testkit::postgres_database();
+    let (one, two) = (Store::connect(&url).await.unwrap(), Store::connect(&url).await.unwrap());
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let replica = |store: Store, name: &'static str, branches: [&'static str; 2]| {
+        let barrier = barrier.clone();
+        tokio::spawn(async move {
+            for round in 0..30u8 {
+                let sha = char::from(b'a' + round % 26);
+                let batch: Vec<NewPush> =
+                    branches.iter().map(|b| push(&format!("{name}-{round}-{b}"), b, sha)).collect();
+                barrier.wait().await;
+                store.accept(&batch, 1_000 + i64::from(round)).await.unwrap();
+            }
+        })
+    };
+    let first = replica(one, "r1", ["x", "y"]);
+    let second = replica(two, "r2", ["y", "x"]);
+    first.await.unwrap();
+    second.await.unwrap();
+}
