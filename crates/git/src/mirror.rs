@@ -4,22 +4,36 @@
 //! Cloning and fetching run the git CLI: it speaks every transport and honours the machine's credential helpers,
 //! which is what a server operator configures; reading stays with gix.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use wait_timeout::ChildExt as _;
 
 use crate::{GitError, Repo};
+
+/// The longest a clone or fetch may run. A remote that accepts the connection and then hangs would otherwise hold the
+/// mirror's lock, and every job on the repository, forever.
+pub const GIT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A bare mirror of a remote repository under the service's data directory.
 #[derive(Clone, Debug)]
 pub struct Mirror {
     path: PathBuf,
     url: String,
+    timeout: Duration,
 }
 
 impl Mirror {
     /// The mirror of `url` at `path`; nothing is touched until [`Mirror::sync`].
     pub fn new(path: PathBuf, url: impl Into<String>) -> Self {
-        Self { path, url: url.into() }
+        Self { path, url: url.into(), timeout: GIT_TIMEOUT }
+    }
+
+    /// Gives up on a clone or fetch after `timeout` instead of [`GIT_TIMEOUT`].
+    pub fn timeout(self, timeout: Duration) -> Self {
+        Self { timeout, ..self }
     }
 
     pub fn path(&self) -> &Path {
@@ -32,7 +46,7 @@ impl Mirror {
         if self.path.join("HEAD").exists() {
             // Fetched from the url given now, not the one the mirror was cloned from: the config may have moved it.
             let fetch = ["fetch", "--prune", "--quiet", &self.url, "+refs/*:refs/*"];
-            git(Command::new("git").arg("-C").arg(&self.path).args(fetch))?;
+            git(Command::new("git").arg("-C").arg(&self.path).args(fetch), self.timeout)?;
         } else {
             if let Some(parent) = self.path.parent() {
                 std::fs::create_dir_all(parent)
@@ -41,7 +55,7 @@ impl Mirror {
             // Clone next to the final place and rename, so that a clone cut short never looks like a mirror.
             let partial = self.path.with_extension("partial");
             let _ = std::fs::remove_dir_all(&partial);
-            git(Command::new("git").args(["clone", "--mirror", "--quiet", &self.url]).arg(&partial))?;
+            git(Command::new("git").args(["clone", "--mirror", "--quiet", &self.url]).arg(&partial), self.timeout)?;
             std::fs::rename(&partial, &self.path)
                 .map_err(|e| GitError::Other(format!("cannot move the clone to {}: {e}", self.path.display())))?;
         }
@@ -49,13 +63,27 @@ impl Mirror {
     }
 }
 
-fn git(command: &mut Command) -> Result<(), GitError> {
-    command.env("GIT_TERMINAL_PROMPT", "0").stdin(std::process::Stdio::null());
-    let output = command.output().map_err(|e| GitError::Other(format!("cannot run git: {e}")))?;
-    if output.status.success() {
+/// Runs git, killing it after `timeout`; a failure's reason is the last line git wrote to stderr.
+fn git(command: &mut Command, timeout: Duration) -> Result<(), GitError> {
+    command.env("GIT_TERMINAL_PROMPT", "0").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = command.spawn().map_err(|e| GitError::Other(format!("cannot run git: {e}")))?;
+    // Read on a thread of its own, so that a chatty git never blocks on a full pipe while we wait.
+    let mut pipe = child.stderr.take().expect("stderr is piped");
+    let stderr = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = pipe.read_to_end(&mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    let waited = child.wait_timeout(timeout).map_err(|e| GitError::Other(format!("cannot wait for git: {e}")))?;
+    let Some(status) = waited else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(GitError::Fetch { reason: format!("git did not finish within {} s", timeout.as_secs_f64()) });
+    };
+    if status.success() {
         return Ok(());
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = stderr.join().unwrap_or_default();
     let reason = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message").trim();
     Err(GitError::Fetch { reason: reason.to_owned() })
 }
@@ -105,6 +133,19 @@ mod tests {
         let second = remote.commit_file("README", "hello\n", "ABC-2 second");
         let repo = mirror.sync().unwrap();
         assert_eq!(repo.resolve(&second).unwrap().to_string(), second);
+    }
+
+    #[test]
+    fn a_remote_that_hangs_is_given_up_on() {
+        // Accepts connections and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/shop.git", listener.local_addr().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let mirror = Mirror::new(dir.path().join("m.git"), url).timeout(Duration::from_millis(500));
+        let Err(error) = mirror.sync() else { panic!("a remote that never answers was cloned") };
+        assert!(error.to_string().contains("git did not finish within 0.5 s"), "{error}");
+        assert!(!dir.path().join("m.git").exists());
+        drop(listener);
     }
 
     #[test]
