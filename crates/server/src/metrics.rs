@@ -135,11 +135,15 @@ impl Metrics {
         self.job_seconds.observe(seconds);
     }
 
-    /// The text exposition; `depth` is `None` when the store did not answer.
+    /// The text exposition; `depth` is `None` when the store did not answer, and the queue's depth is then left out
+    /// rather than shown as it last was.
     pub fn encode(&self, depth: Option<QueueDepth>, github: &Stats) -> String {
-        if let Some(depth) = depth {
-            self.queue.get_or_create(&QueueLabels { state: "queued".into() }).set(depth.queued);
-            self.queue.get_or_create(&QueueLabels { state: "running".into() }).set(depth.running);
+        match depth {
+            Some(depth) => {
+                self.queue.get_or_create(&QueueLabels { state: "queued".into() }).set(depth.queued);
+                self.queue.get_or_create(&QueueLabels { state: "running".into() }).set(depth.running);
+            }
+            None => self.queue.clear(),
         }
         self.github.set(github);
         let mut text = String::new();
@@ -177,5 +181,7 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
+        let unknown = metrics.encode(None, &stats);
+        assert!(!unknown.contains("greenlight_queue_depth{"), "{unknown}");
     }
 }
