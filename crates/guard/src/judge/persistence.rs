@@ -4,8 +4,8 @@
 //! Owns: the per-side state machine over interval outcomes and the first interval at which it failed. Does not own:
 //! deciding whether an interval is bad (the judges do, from their evidence) or the run's verdict.
 //!
-//! An interval is *silent* when it carries no evidence (no data, or no bad events in either group): it neither
-//! extends nor breaks a streak. A *bad* interval's own data points worse than the margin or tolerance; any other
+//! An interval is *silent* when it carries no evidence (no data, or no bad events in either group where too few
+//! were expected to tell): it neither extends nor breaks a streak. A *bad* interval's own data points worse than the margin or tolerance; any other
 //! interval with evidence is *good* and breaks the bad streak. The judge says whether the cumulative evidence is
 //! *persistent*: still at the halt threshold with the `fail_after − 1` most incriminating intervals left out (and
 //! past any gate, such as the tolerance). The state fails when both the streak and that hold, so one interval,

@@ -58,6 +58,10 @@ fn sides_for(direction: Direction) -> Vec<Side> {
     }
 }
 
+/// Bad events the pooled ratio must expect in an interval before one without any counts as "not worse" for
+/// persistence (P(0) ≤ e^-3 ≈ 5 % at that rate); below it, a clean interval is silent.
+const EXPECTED_TO_TELL: f64 = 3.0;
+
 /// Judges one ratio metric, one interval at a time.
 #[derive(Clone, Debug)]
 pub struct RatioJudge {
@@ -147,14 +151,23 @@ impl RatioJudge {
                 self.totals.0.total += baseline.total;
                 self.totals.1.bad += canary.bad;
                 self.totals.1.total += canary.total;
+                // Bad events the run's pooled ratio expects in this interval: with none seen where several were
+                // expected, the interval says the regression did not go on (persistence only; the e-processes
+                // learn nothing from it).
+                let pooled = (self.totals.0.bad + self.totals.1.bad) / (self.totals.0.total + self.totals.1.total);
+                let expected = pooled * (baseline.total + canary.total);
                 for s in &mut self.sides {
                     // Tempered by the dispersion of the intervals before this one (predictable, so still valid).
                     let step = CountStep { temper: 1.0 / dispersion(&s.steps), ..project(s.side, baseline, canary) };
                     s.worse.update(step);
                     s.pass.update(step);
                     s.steps.push(step);
-                    let outcome = if step.m <= 0.0 {
+                    // Counts that scatter more than Poisson (φ0, and the in-test dispersion) expect less.
+                    let telling = expected * self.temper * step.temper >= EXPECTED_TO_TELL;
+                    let outcome = if step.m <= 0.0 && !telling {
                         Outcome::Silent
+                    } else if step.m <= 0.0 {
+                        Outcome::NotWorse
                     } else if step.y > step.m * share_of_bad(null, step.share) {
                         Outcome::Worse { persistent: s.worse.log_e_trimmed() >= self.limits.log_threshold }
                     } else {
@@ -422,6 +435,18 @@ mod tests {
         let first = verdicts.iter().position(|v| *v == Verdict::Fail).expect("never failed");
         // ≈15 errors reach the threshold; persistence needs one more interval beyond it.
         assert!((3..=5).contains(&first), "{verdicts:?}");
+    }
+
+    #[test]
+    fn clean_intervals_between_two_bursts_break_the_streak() {
+        let mut j = judge(MetricSpec::ratio("errors"));
+        let burst = obs((0.0, 3000.0), (25.0, 3000.0));
+        assert_eq!(j.push(Some(&burst)).verdict, Verdict::Inconclusive);
+        for _ in 0..20 {
+            assert_ne!(j.push(Some(&obs((0.0, 3000.0), (0.0, 3000.0)))).verdict, Verdict::Fail);
+        }
+        // Twenty clean intervals with ~25 errors expected in each are not "consecutive" bad ones.
+        assert_ne!(j.push(Some(&burst)).verdict, Verdict::Fail);
     }
 
     #[test]
