@@ -424,6 +424,39 @@ fn a_bad_query_is_an_error_naming_the_url() {
     assert!(run.stderr.contains("bad_data"), "{}", run.stderr);
 }
 
+/// A user name and password in `prometheus` go to Prometheus, never to stderr: an unreachable server, a refused
+/// query and an answer that is not a range-query result all name the URL without them.
+#[test]
+fn errors_never_show_the_password_in_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |base: &str, shown: &str| {
+        let config = config(dir.path(), base, &[ERRORS]);
+        let run = guard(&config, data_start());
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains(shown), "{}", run.stderr);
+        assert!(!run.stderr.contains("secret") && !run.stderr.contains("user:"), "{}", run.stderr);
+        run.stderr
+    };
+    let down = format!("127.0.0.1:{}", free_port());
+    check(&format!("http://user:secret@{down}"), &format!("http://{down}/api/v1/query_range"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let refusing = runtime.block_on(Scripted::start(
+        [],
+        Reply::status(422).body(r#"{"status":"error","errorType":"execution","error":"too many samples"}"#),
+    ));
+    let url = refusing.url("/");
+    let host = url.host_str().unwrap().to_owned();
+    let port = url.port().unwrap();
+    let stderr =
+        check(&format!("http://user:secret@{host}:{port}"), &format!("http://{host}:{port}/api/v1/query_range"));
+    assert!(stderr.contains("refused the query"), "{stderr}");
+    let garbled = runtime.block_on(Scripted::start([], Reply::status(200).body("<html>")));
+    let port = garbled.url("/").port().unwrap();
+    let stderr =
+        check(&format!("http://user:secret@{host}:{port}"), &format!("http://{host}:{port}/api/v1/query_range"));
+    assert!(stderr.contains("not a range-query result"), "{stderr}");
+}
+
 #[test]
 fn a_bad_config_points_at_the_line() {
     let dir = tempfile::tempdir().unwrap();
