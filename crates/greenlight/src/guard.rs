@@ -26,8 +26,7 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     let report = match (&args.watch, &args.start, &args.end) {
         (Some(watch), _, _) => {
-            let duration = parse_duration(watch)
-                .ok_or_else(|| anyhow!("--watch `{watch}` is not a duration; write a number and a unit: 10m, 1h"))?;
+            let duration = parse_duration(watch).map_err(|e| anyhow!("--watch {e}"))?;
             live(&file, &prometheus, &runtime, duration)?
         }
         (None, Some(start), Some(end)) => {
@@ -193,7 +192,7 @@ fn live(
     }
     let progress = std::io::stderr().is_terminal();
     let begin = Timestamp::now();
-    let until = begin + duration;
+    let until = begin.checked_add(duration).map_err(|_| anyhow!("--watch: now plus the watch is not a time"))?;
     let mut analysis = Analysis::new(file.config.clone());
     for index in 0.. {
         let start = begin + file.interval * index;

@@ -457,6 +457,31 @@ fn errors_never_show_the_password_in_the_url() {
     assert!(stderr.contains("not a range-query result"), "{stderr}");
 }
 
+/// A duration beyond 366 days is a clear error (exit 2), never a panic of the time arithmetic (exit 101).
+#[test]
+fn durations_longer_than_366_days_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "http://127.0.0.1:9", &[ERRORS]);
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .arg("guard")
+        .arg("--config")
+        .arg(&path)
+        .args(["--watch", "4000000d"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--watch `4000000d` is longer than 366 days"), "{stderr}");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[groups]\nbaseline = 'version=\"v1\"'\ncanary = 'version=\"v2\"'",
+        "[before_after]\ndeployed_at = \"2026-11-22T05:00:00Z\"\nlookback = \"4000000d\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let run = guard(&path, data_start());
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("guard.toml:9:12: `4000000d` is longer than 366 days"), "{}", run.stderr);
+}
+
 #[test]
 fn a_bad_config_points_at_the_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -148,14 +148,18 @@ struct Job {
     shift: SignedDuration,
 }
 
-/// Splits [start, end] at `step` into ranges of at most `MAX_POINTS` evaluations.
+/// Splits [start, end] at `step` into ranges of at most `MAX_POINTS` evaluations. A piece reaching past the last
+/// representable time ends at `end`, and so does the split.
 fn pieces(start: Timestamp, end: Timestamp, step: SignedDuration) -> Vec<(Timestamp, Timestamp)> {
     let mut out = Vec::new();
     let mut from = start;
     while from <= end {
-        let to = (from + step * (MAX_POINTS - 1) as i32).min(end);
+        let to = from.checked_add(step * (MAX_POINTS - 1) as i32).map_or(end, |to| to.min(end));
         out.push((from, to));
-        from = to + step;
+        match to.checked_add(step) {
+            Ok(next) => from = next,
+            Err(_) => break,
+        }
     }
     out
 }
@@ -275,6 +279,11 @@ mod tests {
         assert_eq!(got[1].0, start + step * 10_000);
         assert_eq!(got[2].1, end);
         assert_eq!(pieces(start, start, step), vec![(start, start)]);
+        // 9,999 steps of 366 days from 2026 pass the year 9999: the piece ends at `end`, no overflow.
+        let (from, year) = ("2026-11-22T00:00:00Z".parse().unwrap(), SignedDuration::from_hours(366 * 24));
+        assert_eq!(pieces(from, from + year * 2, year), vec![(from, from + year * 2)]);
+        let last = Timestamp::MAX - SignedDuration::from_secs(1);
+        assert_eq!(pieces(last, last, year), vec![(last, last)]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `guard.toml`: where the metrics live and how to ask for them, mapped onto the judging core's `ValidConfig`.
 //!
 //! Owns: the shape of the file (`prometheus`, `step`, `interval`, `fail_after`, `recover_after`, `[groups]`,
-//! `[[metrics]]`), refusing unknown keys, durations such as `15s`, and errors at `file:line:column`. Does not own:
+//! `[[metrics]]`), refusing unknown keys, durations such as `15s` (at most `MAX_DURATION`), and errors at
+//! `file:line:column`. Does not own:
 //! sending queries (`prometheus`), cutting results into intervals (`fetch`), or any statistics.
 
 use std::ops::Range;
@@ -22,6 +23,20 @@ pub struct FileError {
     pub line: usize,
     pub column: usize,
     pub message: String,
+}
+
+/// The longest duration a `guard.toml` (`step`, `interval`, `lookback`) or `--watch` may give: 366 days. Longer
+/// ones mean nothing for a deploy, and a bound keeps every time computed from them within the times jiff can
+/// represent (a window is cut into intervals by adding durations to its start).
+pub const MAX_DURATION: SignedDuration = SignedDuration::from_secs(366 * 86_400);
+
+/// Why a duration such as `15s` is refused.
+#[derive(Debug, Error, PartialEq)]
+pub enum DurationError {
+    #[error("`{0}` is not a duration; write a number and a unit: 15s, 1m, 1h")]
+    NotADuration(String),
+    #[error("`{0}` is longer than 366 days, the longest duration greenlight accepts")]
+    TooLong(String),
 }
 
 /// The queries of one metric, in the order of the metric specs.
@@ -164,9 +179,7 @@ impl GuardFile {
         }
         let duration = |value: &Option<Spanned<String>>, default: SignedDuration| match value {
             None => Ok(default),
-            Some(v) => parse_duration(v.get_ref()).ok_or_else(|| {
-                at(v, format!("`{}` is not a duration; write a number and a unit: 15s, 1m, 1h", v.get_ref()))
-            }),
+            Some(v) => parse_duration(v.get_ref()).map_err(|e| at(v, e.to_string())),
         };
         let step = duration(&raw.step, SignedDuration::from_secs(15))?;
         let interval = duration(&raw.interval, SignedDuration::from_secs(60))?;
@@ -210,6 +223,13 @@ impl GuardFile {
                 let lookback = duration(&Some(b.lookback.clone()), interval)?;
                 if lookback < interval || lookback.as_millis() % interval.as_millis() != 0 {
                     return Err(at(&b.lookback, "`lookback` must be a whole number of intervals"));
+                }
+                // The lookback is queried before the deploy and the window judged after it: both ends must be times.
+                if deployed_at.checked_sub(lookback).is_err() || deployed_at.checked_add(lookback).is_err() {
+                    return Err(at(
+                        &b.deployed_at,
+                        "`deployed_at` is too close to the first or last representable time for its `lookback`",
+                    ));
                 }
                 let matchers = b.matchers.as_ref().map_or(String::new(), |m| m.get_ref().trim().to_owned());
                 (matchers.clone(), matchers, Some(BeforeAfter { deployed_at, lookback }))
@@ -395,8 +415,8 @@ pub fn steps_per_range(query: &str, step: SignedDuration) -> u32 {
             (None, '[') => {
                 let inside: String = chars.by_ref().take_while(|&c| c != ']').collect();
                 let range = inside.split(':').next().unwrap_or_default();
-                if let Some(range) = parse_duration(range) {
-                    longest = longest.max(range);
+                if let Some(millis) = duration_millis(range) {
+                    longest = longest.max(SignedDuration::from_millis(i64::try_from(millis).unwrap_or(i64::MAX)));
                 }
             }
             (None, _) => {}
@@ -417,16 +437,25 @@ pub fn parse_time(text: &str) -> Option<Timestamp> {
     text.parse::<Timestamp>().ok()
 }
 
-/// `15s`, `1m`, `2h`, `500ms`, `1m30s`: a positive duration.
-pub fn parse_duration(text: &str) -> Option<SignedDuration> {
+/// `15s`, `1m`, `2h`, `500ms`, `1m30s`: a positive duration of at most `MAX_DURATION`.
+pub fn parse_duration(text: &str) -> Result<SignedDuration, DurationError> {
+    match duration_millis(text) {
+        Some(millis) if millis > MAX_DURATION.as_millis() => Err(DurationError::TooLong(text.trim().to_owned())),
+        Some(millis) if millis > 0 => Ok(SignedDuration::from_millis(millis as i64)),
+        _ => Err(DurationError::NotADuration(text.trim().to_owned())),
+    }
+}
+
+/// The milliseconds of a duration such as `1m30s`, unbounded (a PromQL range may be as long as it likes).
+fn duration_millis(text: &str) -> Option<i128> {
     let mut rest = text.trim();
-    let mut millis: i64 = 0;
+    let mut millis: i128 = 0;
     if rest.is_empty() {
         return None;
     }
     while !rest.is_empty() {
         let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        let number: i64 = rest[..digits].parse().ok()?;
+        let number: i128 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
@@ -440,7 +469,7 @@ pub fn parse_duration(text: &str) -> Option<SignedDuration> {
         rest = &rest[unit_len..];
         millis = millis.checked_add(number.checked_mul(unit)?)?;
     }
-    (millis > 0).then(|| SignedDuration::from_millis(millis))
+    Some(millis)
 }
 
 #[cfg(test)]
@@ -649,8 +678,31 @@ tolerance = 0.10
     }
 
     #[test]
+    fn durations_are_at_most_366_days() {
+        assert_eq!(parse_duration("366d"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("366d1ms"), Err(DurationError::TooLong("366d1ms".to_owned())));
+        assert_eq!(parse_duration("4000000d"), Err(DurationError::TooLong("4000000d".to_owned())));
+        assert_eq!(
+            err(&ISSUE.replace("interval = \"1m\"", "interval = \"4000000d\"")),
+            "guard.toml:3:12: `4000000d` is longer than 366 days, the longest duration greenlight accepts"
+        );
+        let before_after = ISSUE.replace(
+            "[groups]\nbaseline = 'version=\"v1\"'\ncanary = 'version=\"v2\"'",
+            "[before_after]\ndeployed_at = \"2026-11-22T05:00:00Z\"\nlookback = \"4000000d\"",
+        );
+        assert_eq!(
+            err(&before_after),
+            "guard.toml:9:12: `4000000d` is longer than 366 days, the longest duration greenlight accepts"
+        );
+        let at_the_end = before_after.replace("2026-11-22T05:00:00Z", "9999-12-30T00:00:00Z").replace("4000000d", "2d");
+        assert!(err(&at_the_end).starts_with("guard.toml:8:15: `deployed_at` is too close"), "{}", err(&at_the_end));
+        // A PromQL range is not bounded: it only sets a value metric's block.
+        assert_eq!(steps_per_range("rate(x[4000000d])", SignedDuration::from_secs(15)), u32::MAX);
+    }
+
+    #[test]
     fn durations() {
-        let secs = |t: &str| parse_duration(t).map(|d| d.as_millis());
+        let secs = |t: &str| parse_duration(t).map(|d| d.as_millis()).ok();
         assert_eq!(secs("15s"), Some(15_000));
         assert_eq!(secs("1m30s"), Some(90_000));
         assert_eq!(secs("500ms"), Some(500));
