@@ -1,7 +1,8 @@
 //! `greenlight guard`: judge a canary against its baseline in Prometheus, over a past window or live.
 //!
 //! Owns: reading `guard.toml`, parsing `--start/--end`, the `--watch` loop (one look per interval), running the Prometheus queries on a small runtime, and
-//! printing the report (human or JSON). Does not own: the file's shape, the queries or the judges
+//! after the verdict, in this order: the `[on_fail]` hooks, `--report` and printing the report (human or JSON), so
+//! that a fail exits 1 and runs its hooks whatever happens to the output. Does not own: the file's shape, the queries or the judges
 //! (`greenlight-guard`), or HTTP behaviour (`greenlight-http`).
 
 use std::io::{IsTerminal as _, Write as _};
@@ -46,43 +47,68 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
         }
         _ => bail!("give --start and --end for a past window, or --watch DURATION"),
     };
+    // A fail verdict exits 1 and runs its hooks whatever happens to the output: the hooks run first, and a report
+    // that cannot be written or printed is said on stderr without changing a fail's exit code.
+    let mut code = report.verdict.exit_code();
+    let mut hooks_took = std::time::Duration::ZERO;
+    if report.verdict == Verdict::Fail
+        && let Some(hooks) = &file.on_fail
+    {
+        let hooked = std::time::Instant::now();
+        for problem in on_fail(hooks, &report, &runtime) {
+            eprintln!("greenlight: on_fail: {problem}");
+        }
+        hooks_took = hooked.elapsed();
+    }
     if let Some(path) = &args.report {
         let title = match (&args.watch, &args.start, &args.end) {
             (Some(watch), _, _) => format!("{origin}, watched for {watch}"),
             (_, Some(start), Some(end)) => format!("{origin}, {start} to {end}"),
             _ => origin.clone(),
         };
-        std::fs::write(path, greenlight_guard::html::render(&report, &title))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        if let Err(e) = std::fs::write(path, greenlight_guard::html::render(&report, &title)) {
+            eprintln!("greenlight: cannot write {}: {e}", path.display());
+            if report.verdict != Verdict::Fail {
+                code = 2;
+            }
+        }
     }
-    match args.format {
-        // One line, as every other JSON greenlight prints: a long window's report is megabytes.
-        ContentsFormat::Json => crate::output::json(&report)?,
-        ContentsFormat::Human => {
-            // Buffered: a locked stdout flushes at every newline.
-            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            human(&mut out, &report)?;
-            out.flush()?;
+    match print(&report, args.format) {
+        Ok(()) => {}
+        // A reader that stopped reading (`| head`) is not an error; the verdict's code stands.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            eprintln!("greenlight: cannot print the report: {e}");
+            if report.verdict != Verdict::Fail {
+                code = 2;
+            }
         }
     }
     if args.timings {
-        timings(&prometheus, began.elapsed(), fetching, judging);
+        timings(&prometheus, began.elapsed().saturating_sub(hooks_took), fetching, judging);
     }
-    if report.verdict == Verdict::Fail
-        && let Some(hooks) = &file.on_fail
-    {
-        for problem in on_fail(hooks, &report, &runtime) {
-            eprintln!("greenlight: on_fail: {problem}");
+    Ok(code)
+}
+
+/// The report on stdout, as `--format` asks.
+fn print(report: &Report, format: ContentsFormat) -> std::io::Result<()> {
+    match format {
+        // One line, as every other JSON greenlight prints: a long window's report is megabytes.
+        ContentsFormat::Json => crate::output::json(report),
+        ContentsFormat::Human => {
+            // Buffered: a locked stdout flushes at every newline.
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            human(&mut out, report)?;
+            out.flush()
         }
     }
-    Ok(report.verdict.exit_code())
 }
 
 /// `--timings`: one JSON line on stderr. `fetch_ms` is the wall time from the first query sent to the last answer
 /// decoded (queries run `IN_FLIGHT` at a time); `decode_ms` is greenlight's own decoding within it, so
 /// `fetch_ms - decode_ms` is the time spent waiting on Prometheus; `judge_ms` is judging the fetched intervals;
-/// `total_ms` runs from reading the config to the printed report. A `--watch` run reports only queries, decoding
-/// and total (it waits for the clock, not only for Prometheus).
+/// `total_ms` runs from reading the config to the printed report, without the time the on_fail hooks took. A
+/// `--watch` run reports only queries, decoding and total (it waits for the clock, not only for Prometheus).
 fn timings(
     prometheus: &Prometheus,
     total: std::time::Duration,

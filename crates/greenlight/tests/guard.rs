@@ -585,3 +585,47 @@ fn on_fail_runs_the_command_and_posts_a_signed_report() {
     assert_eq!(delivery.len(), 32, "{delivery}");
     assert_eq!(posts[1].header("x-greenlight-delivery"), Some(delivery), "a retry is the same delivery");
 }
+
+/// A fail verdict exits 1 and runs `[on_fail]` whatever happens to the output: a `--report` that cannot be written,
+/// or a stdout whose reader is gone before the report is printed (`| head -1`).
+#[test]
+fn a_fail_exits_1_and_runs_on_fail_even_when_the_output_fails() {
+    let start = data_start();
+    let bad = Traffic { error_ratio: 0.03, ..HEALTHY };
+    let prometheus = Prometheus::start(&openmetrics(start, |_| HEALTHY, move |_| bad));
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &prometheus.url, &[ERRORS]);
+    let written = dir.path().join("hook-input.json");
+    let hooks = format!("\n[on_fail]\ncommand = [\"sh\", \"-c\", 'cat > \"$0\"', \"{}\"]\n", written.display());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&hooks);
+    std::fs::write(&config, text).unwrap();
+    let command = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_greenlight"));
+        command.arg("guard").arg("--config").arg(&config).args([
+            "--start",
+            &(start + 120).to_string(),
+            "--end",
+            &(start + MINUTES * 60).to_string(),
+        ]);
+        command
+    };
+
+    let out = command().args(["--report", "/nonexistent-dir/x.html"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("greenlight: cannot write /nonexistent-dir/x.html"), "{stderr}");
+    let input: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    assert_eq!(input["verdict"], "fail");
+    assert!(out.stdout.starts_with(b"guard: fail"), "the report is still printed");
+
+    std::fs::remove_file(&written).unwrap();
+    let mut child =
+        command().args(["--format", "human"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // The reader is gone before the guard has queried anything, so printing the report meets a broken pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let input: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    assert_eq!(input["verdict"], "fail");
+}
