@@ -9,7 +9,9 @@ use std::io::{IsTerminal as _, Write as _};
 
 use anyhow::{Context as _, anyhow, bail};
 use greenlight_guard::file::parse_duration;
-use greenlight_guard::{Analysis, GuardFile, OnFail, Prometheus, Report, Verdict, Window, fetch_window, judge_window};
+use greenlight_guard::{
+    Analysis, GuardFile, OnFail, Prometheus, Report, Verdict, Window, check_lookback, fetch_window, judge_window,
+};
 use greenlight_http::{Client, Method, Policy, Url, header};
 use jiff::{SignedDuration, Timestamp};
 
@@ -28,7 +30,7 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
     let report = match (&args.watch, &args.start, &args.end) {
         (Some(watch), _, _) => {
             let duration = parse_duration(watch).map_err(|e| anyhow!("--watch {e}"))?;
-            live(&file, &prometheus, &runtime, duration)?
+            live(&file, &prometheus, &runtime, watch, duration)?
         }
         (None, Some(start), Some(end)) => {
             let start = parse_time(start).with_context(|| format!("--start `{start}`"))?;
@@ -206,11 +208,14 @@ fn post(url: &str, secret_env: Option<&str>, body: Vec<u8>, runtime: &tokio::run
 }
 
 /// Judges live: interval after interval from now, each once its end plus one `step` has passed (so Prometheus has
-/// evaluated it), until `duration` has passed or a regression counts. Progress goes to a terminal's stderr.
+/// evaluated it), until `duration` has passed or a regression counts. Progress goes to a terminal's stderr. With
+/// `[before_after]`, the whole watch must lie within the deploy's lookback: that is checked before the first wait,
+/// so a watch too long is an error at once rather than after judging the intervals that fit.
 fn live(
     file: &GuardFile,
     prometheus: &Prometheus,
     runtime: &tokio::runtime::Runtime,
+    watch: &str,
     duration: SignedDuration,
 ) -> anyhow::Result<Report> {
     if duration < file.interval {
@@ -219,6 +224,8 @@ fn live(
     let progress = std::io::stderr().is_terminal();
     let begin = Timestamp::now();
     let until = begin.checked_add(duration).map_err(|_| anyhow!("--watch: now plus the watch is not a time"))?;
+    let whole = Window::new(begin, until, file.interval)?;
+    check_lookback(file, whole.start, whole.end()).map_err(|e| anyhow!("--watch {watch}: {e}"))?;
     let mut analysis = Analysis::new(file.config.clone());
     for index in 0.. {
         let start = begin + file.interval * index;

@@ -541,6 +541,38 @@ fn watch_without_data_is_inconclusive_when_the_time_is_up() {
     assert!(reason.contains("no data"), "{reason}");
 }
 
+/// `[before_after]` with `--watch`: a watch longer than the lookback is refused when it starts, before any interval
+/// is waited for or queried, not after judging the intervals that fit.
+#[test]
+fn watch_beyond_the_lookback_is_refused_at_once() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let empty = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+    let source = runtime.block_on(Scripted::start([], Reply::json(empty)));
+    let url = source.url("/");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guard.toml");
+    let text = format!(
+        "prometheus = \"http://{}:{}\"\nstep = \"1s\"\ninterval = \"1s\"\n\n[before_after]\ndeployed_at = \"{now}\"\n\
+         lookback = \"3s\"\n\n[[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'vector(1)'\n\
+         total = 'vector(100)'\n",
+        url.host_str().unwrap(),
+        url.port().unwrap()
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .arg("guard")
+        .arg("--config")
+        .arg(&path)
+        .args(["--watch", "10s", "--format", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--watch 10s: [before_after]") && stderr.contains("lookback"), "{stderr}");
+    assert_eq!(source.hits(), 0, "no interval was queried: {stderr}");
+}
+
 #[test]
 fn on_fail_runs_the_command_and_posts_a_signed_report() {
     let start = data_start();
