@@ -200,13 +200,74 @@ struct RawSeries {
     values: Vec<(f64, String)>,
 }
 
+/// Prometheus' own error from an error answer: `errorType: error`. The HTTP client hands over only the start of an
+/// error body (`…` where it was cut), so a long error is no longer valid JSON; the two strings are then read
+/// leniently, each up to its closing quote or to the end of the excerpt.
 fn error_message(body: &str) -> Option<String> {
-    let envelope: Envelope = serde_json::from_str(body).ok()?;
-    let error = envelope.error?;
-    Some(match envelope.error_type {
-        Some(kind) => format!("{kind}: {error}"),
-        None => error,
-    })
+    let (kind, error) = match serde_json::from_str::<Envelope>(body) {
+        Ok(envelope) => (envelope.error_type, envelope.error),
+        Err(_) => (string_field(body, "errorType"), string_field(body, "error")),
+    };
+    match (kind, error) {
+        (Some(kind), Some(error)) => Some(format!("{kind}: {error}")),
+        (None, Some(error)) => Some(error),
+        (Some(kind), None) => Some(kind),
+        (None, None) => None,
+    }
+}
+
+/// The string value of the first `"key": "…"` in `body`, which may be cut short: a value without its closing quote
+/// runs to the end of the text. Strings are read whole, so a key named inside another string does not count.
+fn string_field(body: &str, key: &str) -> Option<String> {
+    let mut chars = body.chars().peekable();
+    let skip_space = |chars: &mut std::iter::Peekable<std::str::Chars>| {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+    };
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let (text, closed) = json_string(&mut chars);
+        if !closed {
+            return None;
+        }
+        skip_space(&mut chars);
+        if chars.next_if_eq(&':').is_none() || text != key {
+            continue;
+        }
+        skip_space(&mut chars);
+        return chars.next_if_eq(&'"').map(|_| json_string(&mut chars).0);
+    }
+    None
+}
+
+/// The rest of a JSON string whose opening quote has been read, unescaped, and whether its closing quote came.
+fn json_string(chars: &mut std::iter::Peekable<std::str::Chars>) -> (String, bool) {
+    let mut text = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return (text, true),
+            '\\' => match chars.next() {
+                Some('n') => text.push('\n'),
+                Some('t') => text.push('\t'),
+                Some('r') => text.push('\r'),
+                Some('b') => text.push('\u{8}'),
+                Some('f') => text.push('\u{c}'),
+                Some('u') => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    if hex.len() < 4 {
+                        break;
+                    }
+                    let c = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
+                    text.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+                }
+                Some(other) => text.push(other),
+                None => break,
+            },
+            c => text.push(c),
+        }
+    }
+    (text, false)
 }
 
 /// Decodes a `query_range` answer. Values are strings: `"NaN"`, `"+Inf"` and `"-Inf"` become the floats.
@@ -281,6 +342,43 @@ mod tests {
         assert!(matches!(parse_matrix("<html>"), Err(Answer::Malformed(_))));
         let text = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"x"]]}]}}"#;
         assert!(matches!(parse_matrix(text), Err(Answer::Malformed(m)) if m.contains("`x`")));
+    }
+
+    /// The start of an error body as greenlight_http's client hands it over: whitespace collapsed, cut after 300
+    /// characters, `…` where it was cut.
+    fn excerpt(body: &str) -> String {
+        let mut words = body.split_whitespace().collect::<Vec<_>>().join(" ");
+        if let Some((cut, _)) = words.char_indices().nth(300) {
+            words.truncate(cut);
+            words.push('…');
+        }
+        words
+    }
+
+    #[test]
+    fn a_long_error_cut_short_still_reads() {
+        let error = format!(
+            "found duplicate series for the match group {{instance=\"a\"}} on the left hand-side of the operation: {}",
+            "{__name__=\"up\", job=\"node\"};".repeat(9)
+        );
+        assert!(error.chars().count() >= 350);
+        let body = format!(
+            r#"{{"status":"error","errorType":"execution","error":{}}}"#,
+            serde_json::to_string(&error).unwrap()
+        );
+        let cut = excerpt(&body);
+        assert!(cut.ends_with('…') && serde_json::from_str::<serde_json::Value>(&cut).is_err(), "{cut}");
+        let message = error_message(&cut).expect("Prometheus' error");
+        let shown = message.strip_prefix("execution: ").expect(&message).strip_suffix('…').expect(&message);
+        assert!(shown.len() > 200 && error.starts_with(shown), "{message}");
+        assert!(shown.contains(r#"{instance="a"}"#), "escaped quotes unescaped: {message}");
+        // Cut inside `errorType`'s key or before `error`: what there is, or nothing.
+        assert_eq!(error_message(r#"{"status":"error","errorType":"bad_data","err…"#).as_deref(), Some("bad_data"));
+        assert_eq!(error_message(r#"{"status":"error","erro…"#), None);
+        assert_eq!(error_message("<html><body>Service Unavailable</body></html>"), None);
+        // A key named inside a string is not a key.
+        let inside = r#"{"status":"error","errorType":"bad_data","error":"label \"error\": x", "more…"#;
+        assert_eq!(error_message(inside).as_deref(), Some(r#"bad_data: label "error": x"#));
     }
 
     #[test]
