@@ -1,14 +1,17 @@
 //! `greenlight guard`: judge a canary against its baseline in Prometheus, over a past window or live.
 //!
 //! Owns: reading `guard.toml`, parsing `--start/--end`, the `--watch` loop (one look per interval), running the Prometheus queries on a small runtime, and
-//! printing the report (human or JSON). Does not own: the file's shape, the queries or the judges
+//! after the verdict, in this order: the `[on_fail]` hooks, `--report` and printing the report (human or JSON), so
+//! that a fail exits 1 and runs its hooks whatever happens to the output. Does not own: the file's shape, the queries or the judges
 //! (`greenlight-guard`), or HTTP behaviour (`greenlight-http`).
 
 use std::io::{IsTerminal as _, Write as _};
 
 use anyhow::{Context as _, anyhow, bail};
 use greenlight_guard::file::parse_duration;
-use greenlight_guard::{Analysis, GuardFile, OnFail, Prometheus, Report, Verdict, Window, fetch_window, judge_window};
+use greenlight_guard::{
+    Analysis, GuardFile, OnFail, Prometheus, Report, Verdict, Window, check_lookback, fetch_window, judge_window,
+};
 use greenlight_http::{Client, Method, Policy, Url, header};
 use jiff::{SignedDuration, Timestamp};
 
@@ -26,9 +29,8 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     let report = match (&args.watch, &args.start, &args.end) {
         (Some(watch), _, _) => {
-            let duration = parse_duration(watch)
-                .ok_or_else(|| anyhow!("--watch `{watch}` is not a duration; write a number and a unit: 10m, 1h"))?;
-            live(&file, &prometheus, &runtime, duration)?
+            let duration = parse_duration(watch).map_err(|e| anyhow!("--watch {e}"))?;
+            live(&file, &prometheus, &runtime, watch, duration)?
         }
         (None, Some(start), Some(end)) => {
             let start = parse_time(start).with_context(|| format!("--start `{start}`"))?;
@@ -47,43 +49,68 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
         }
         _ => bail!("give --start and --end for a past window, or --watch DURATION"),
     };
+    // A fail verdict exits 1 and runs its hooks whatever happens to the output: the hooks run first, and a report
+    // that cannot be written or printed is said on stderr without changing a fail's exit code.
+    let mut code = report.verdict.exit_code();
+    let mut hooks_took = std::time::Duration::ZERO;
+    if report.verdict == Verdict::Fail
+        && let Some(hooks) = &file.on_fail
+    {
+        let hooked = std::time::Instant::now();
+        for problem in on_fail(hooks, &report, &runtime) {
+            eprintln!("greenlight: on_fail: {problem}");
+        }
+        hooks_took = hooked.elapsed();
+    }
     if let Some(path) = &args.report {
         let title = match (&args.watch, &args.start, &args.end) {
             (Some(watch), _, _) => format!("{origin}, watched for {watch}"),
             (_, Some(start), Some(end)) => format!("{origin}, {start} to {end}"),
             _ => origin.clone(),
         };
-        std::fs::write(path, greenlight_guard::html::render(&report, &title))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        if let Err(e) = std::fs::write(path, greenlight_guard::html::render(&report, &title)) {
+            eprintln!("greenlight: cannot write {}: {e}", path.display());
+            if report.verdict != Verdict::Fail {
+                code = 2;
+            }
+        }
     }
-    match args.format {
-        // One line, as every other JSON greenlight prints: a long window's report is megabytes.
-        ContentsFormat::Json => crate::output::json(&report)?,
-        ContentsFormat::Human => {
-            // Buffered: a locked stdout flushes at every newline.
-            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            human(&mut out, &report)?;
-            out.flush()?;
+    match print(&report, args.format) {
+        Ok(()) => {}
+        // A reader that stopped reading (`| head`) is not an error; the verdict's code stands.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            eprintln!("greenlight: cannot print the report: {e}");
+            if report.verdict != Verdict::Fail {
+                code = 2;
+            }
         }
     }
     if args.timings {
-        timings(&prometheus, began.elapsed(), fetching, judging);
+        timings(&prometheus, began.elapsed().saturating_sub(hooks_took), fetching, judging);
     }
-    if report.verdict == Verdict::Fail
-        && let Some(hooks) = &file.on_fail
-    {
-        for problem in on_fail(hooks, &report, &runtime) {
-            eprintln!("greenlight: on_fail: {problem}");
+    Ok(code)
+}
+
+/// The report on stdout, as `--format` asks.
+fn print(report: &Report, format: ContentsFormat) -> std::io::Result<()> {
+    match format {
+        // One line, as every other JSON greenlight prints: a long window's report is megabytes.
+        ContentsFormat::Json => crate::output::json(report),
+        ContentsFormat::Human => {
+            // Buffered: a locked stdout flushes at every newline.
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            human(&mut out, report)?;
+            out.flush()
         }
     }
-    Ok(report.verdict.exit_code())
 }
 
 /// `--timings`: one JSON line on stderr. `fetch_ms` is the wall time from the first query sent to the last answer
 /// decoded (queries run `IN_FLIGHT` at a time); `decode_ms` is greenlight's own decoding within it, so
 /// `fetch_ms - decode_ms` is the time spent waiting on Prometheus; `judge_ms` is judging the fetched intervals;
-/// `total_ms` runs from reading the config to the printed report. A `--watch` run reports only queries, decoding
-/// and total (it waits for the clock, not only for Prometheus).
+/// `total_ms` runs from reading the config to the printed report, without the time the on_fail hooks took. A
+/// `--watch` run reports only queries, decoding and total (it waits for the clock, not only for Prometheus).
 fn timings(
     prometheus: &Prometheus,
     total: std::time::Duration,
@@ -181,11 +208,14 @@ fn post(url: &str, secret_env: Option<&str>, body: Vec<u8>, runtime: &tokio::run
 }
 
 /// Judges live: interval after interval from now, each once its end plus one `step` has passed (so Prometheus has
-/// evaluated it), until `duration` has passed or a regression counts. Progress goes to a terminal's stderr.
+/// evaluated it), until `duration` has passed or a regression counts. Progress goes to a terminal's stderr. With
+/// `[before_after]`, the whole watch must lie within the deploy's lookback: that is checked before the first wait,
+/// so a watch too long is an error at once rather than after judging the intervals that fit.
 fn live(
     file: &GuardFile,
     prometheus: &Prometheus,
     runtime: &tokio::runtime::Runtime,
+    watch: &str,
     duration: SignedDuration,
 ) -> anyhow::Result<Report> {
     if duration < file.interval {
@@ -193,7 +223,9 @@ fn live(
     }
     let progress = std::io::stderr().is_terminal();
     let begin = Timestamp::now();
-    let until = begin + duration;
+    let until = begin.checked_add(duration).map_err(|_| anyhow!("--watch: now plus the watch is not a time"))?;
+    let whole = Window::new(begin, until, file.interval)?;
+    check_lookback(file, whole.start, whole.end()).map_err(|e| anyhow!("--watch {watch}: {e}"))?;
     let mut analysis = Analysis::new(file.config.clone());
     for index in 0.. {
         let start = begin + file.interval * index;

@@ -424,6 +424,64 @@ fn a_bad_query_is_an_error_naming_the_url() {
     assert!(run.stderr.contains("bad_data"), "{}", run.stderr);
 }
 
+/// A user name and password in `prometheus` go to Prometheus, never to stderr: an unreachable server, a refused
+/// query and an answer that is not a range-query result all name the URL without them.
+#[test]
+fn errors_never_show_the_password_in_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |base: &str, shown: &str| {
+        let config = config(dir.path(), base, &[ERRORS]);
+        let run = guard(&config, data_start());
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains(shown), "{}", run.stderr);
+        assert!(!run.stderr.contains("secret") && !run.stderr.contains("user:"), "{}", run.stderr);
+        run.stderr
+    };
+    let down = format!("127.0.0.1:{}", free_port());
+    check(&format!("http://user:secret@{down}"), &format!("http://{down}/api/v1/query_range"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let refusing = runtime.block_on(Scripted::start(
+        [],
+        Reply::status(422).body(r#"{"status":"error","errorType":"execution","error":"too many samples"}"#),
+    ));
+    let url = refusing.url("/");
+    let host = url.host_str().unwrap().to_owned();
+    let port = url.port().unwrap();
+    let stderr =
+        check(&format!("http://user:secret@{host}:{port}"), &format!("http://{host}:{port}/api/v1/query_range"));
+    assert!(stderr.contains("refused the query"), "{stderr}");
+    let garbled = runtime.block_on(Scripted::start([], Reply::status(200).body("<html>")));
+    let port = garbled.url("/").port().unwrap();
+    let stderr =
+        check(&format!("http://user:secret@{host}:{port}"), &format!("http://{host}:{port}/api/v1/query_range"));
+    assert!(stderr.contains("not a range-query result"), "{stderr}");
+}
+
+/// A duration beyond 366 days is a clear error (exit 2), never a panic of the time arithmetic (exit 101).
+#[test]
+fn durations_longer_than_366_days_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "http://127.0.0.1:9", &[ERRORS]);
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .arg("guard")
+        .arg("--config")
+        .arg(&path)
+        .args(["--watch", "4000000d"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--watch `4000000d` is longer than 366 days"), "{stderr}");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[groups]\nbaseline = 'version=\"v1\"'\ncanary = 'version=\"v2\"'",
+        "[before_after]\ndeployed_at = \"2026-11-22T05:00:00Z\"\nlookback = \"4000000d\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let run = guard(&path, data_start());
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("guard.toml:9:12: `4000000d` is longer than 366 days"), "{}", run.stderr);
+}
+
 #[test]
 fn a_bad_config_points_at_the_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -483,6 +541,38 @@ fn watch_without_data_is_inconclusive_when_the_time_is_up() {
     assert!(reason.contains("no data"), "{reason}");
 }
 
+/// `[before_after]` with `--watch`: a watch longer than the lookback is refused when it starts, before any interval
+/// is waited for or queried, not after judging the intervals that fit.
+#[test]
+fn watch_beyond_the_lookback_is_refused_at_once() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let empty = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+    let source = runtime.block_on(Scripted::start([], Reply::json(empty)));
+    let url = source.url("/");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guard.toml");
+    let text = format!(
+        "prometheus = \"http://{}:{}\"\nstep = \"1s\"\ninterval = \"1s\"\n\n[before_after]\ndeployed_at = \"{now}\"\n\
+         lookback = \"3s\"\n\n[[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'vector(1)'\n\
+         total = 'vector(100)'\n",
+        url.host_str().unwrap(),
+        url.port().unwrap()
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .arg("guard")
+        .arg("--config")
+        .arg(&path)
+        .args(["--watch", "10s", "--format", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--watch 10s: [before_after]") && stderr.contains("lookback"), "{stderr}");
+    assert_eq!(source.hits(), 0, "no interval was queried: {stderr}");
+}
+
 #[test]
 fn on_fail_runs_the_command_and_posts_a_signed_report() {
     let start = data_start();
@@ -526,4 +616,48 @@ fn on_fail_runs_the_command_and_posts_a_signed_report() {
     let delivery = posts[0].header("x-greenlight-delivery").expect("a delivery id");
     assert_eq!(delivery.len(), 32, "{delivery}");
     assert_eq!(posts[1].header("x-greenlight-delivery"), Some(delivery), "a retry is the same delivery");
+}
+
+/// A fail verdict exits 1 and runs `[on_fail]` whatever happens to the output: a `--report` that cannot be written,
+/// or a stdout whose reader is gone before the report is printed (`| head -1`).
+#[test]
+fn a_fail_exits_1_and_runs_on_fail_even_when_the_output_fails() {
+    let start = data_start();
+    let bad = Traffic { error_ratio: 0.03, ..HEALTHY };
+    let prometheus = Prometheus::start(&openmetrics(start, |_| HEALTHY, move |_| bad));
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &prometheus.url, &[ERRORS]);
+    let written = dir.path().join("hook-input.json");
+    let hooks = format!("\n[on_fail]\ncommand = [\"sh\", \"-c\", 'cat > \"$0\"', \"{}\"]\n", written.display());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&hooks);
+    std::fs::write(&config, text).unwrap();
+    let command = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_greenlight"));
+        command.arg("guard").arg("--config").arg(&config).args([
+            "--start",
+            &(start + 120).to_string(),
+            "--end",
+            &(start + MINUTES * 60).to_string(),
+        ]);
+        command
+    };
+
+    let out = command().args(["--report", "/nonexistent-dir/x.html"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("greenlight: cannot write /nonexistent-dir/x.html"), "{stderr}");
+    let input: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    assert_eq!(input["verdict"], "fail");
+    assert!(out.stdout.starts_with(b"guard: fail"), "the report is still printed");
+
+    std::fs::remove_file(&written).unwrap();
+    let mut child =
+        command().args(["--format", "human"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // The reader is gone before the guard has queried anything, so printing the report meets a broken pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let input: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    assert_eq!(input["verdict"], "fail");
 }

@@ -1,7 +1,7 @@
 //! From a `guard.toml` and a past window to the per-interval inputs of the judges.
 //!
-//! Owns: cutting a window into intervals, the queries each metric needs (one per group, `$group` replaced), and
-//! turning their series into `IntervalInput`s. A ratio query counts the events of one interval before each
+//! Owns: cutting a window into intervals, the bound of a `[before_after]` window (`check_lookback`), the queries
+//! each metric needs (one per group, `$group` replaced), and turning their series into `IntervalInput`s. A ratio query counts the events of one interval before each
 //! evaluation (`increase(…[1m])` with `interval = "1m"`), so it is evaluated once per interval, at the interval's
 //! end, and an interval's count is the sum of its points, each event counted once. A value query is evaluated every
 //! `step`; an interval takes the steps in (start, end], aligned by time across groups, NaN where a group has none.
@@ -148,16 +148,33 @@ struct Job {
     shift: SignedDuration,
 }
 
-/// Splits [start, end] at `step` into ranges of at most `MAX_POINTS` evaluations.
+/// Splits [start, end] at `step` into ranges of at most `MAX_POINTS` evaluations. A piece reaching past the last
+/// representable time ends at `end`, and so does the split.
 fn pieces(start: Timestamp, end: Timestamp, step: SignedDuration) -> Vec<(Timestamp, Timestamp)> {
     let mut out = Vec::new();
     let mut from = start;
     while from <= end {
-        let to = (from + step * (MAX_POINTS - 1) as i32).min(end);
+        let to = from.checked_add(step * (MAX_POINTS - 1) as i32).map_or(end, |to| to.min(end));
         out.push((from, to));
-        from = to + step;
+        match to.checked_add(step) {
+            Ok(next) => from = next,
+            Err(_) => break,
+        }
     }
     out
+}
+
+/// `[before_after]`: the judged window from `start` to `end` must lie between the deploy and the end of its
+/// lookback, each judged interval having a lookback interval of its own. Checked by every fetch, and by `--watch`
+/// for the whole watch before it waits for the first interval. Without `[before_after]`, any window will do.
+pub fn check_lookback(file: &GuardFile, start: Timestamp, end: Timestamp) -> Result<(), FetchError> {
+    let Some(before_after) = &file.before_after else { return Ok(()) };
+    let deployed_at = before_after.deployed_at;
+    let last = deployed_at.checked_add(before_after.lookback).unwrap_or(Timestamp::MAX);
+    if start < deployed_at || end > last {
+        return Err(FetchError::OutsideLookback { start, end, deployed_at, last });
+    }
+    Ok(())
 }
 
 /// Runs every query of `file` over `window`, `IN_FLIGHT` at a time, and cuts the answers into one input per
@@ -168,16 +185,8 @@ pub async fn fetch_window(
     window: &Window,
 ) -> Result<Vec<IntervalInput>, FetchError> {
     let mut shifts = [SignedDuration::ZERO; 2];
+    check_lookback(file, window.start, window.end())?;
     if let Some(before_after) = &file.before_after {
-        let last = before_after.deployed_at + before_after.lookback;
-        if window.start < before_after.deployed_at || window.end() > last {
-            return Err(FetchError::OutsideLookback {
-                start: window.start,
-                end: window.end(),
-                deployed_at: before_after.deployed_at,
-                last,
-            });
-        }
         // Judged interval k, counted from the deploy, meets lookback interval k.
         shifts[0] = before_after.lookback;
     }
@@ -275,6 +284,11 @@ mod tests {
         assert_eq!(got[1].0, start + step * 10_000);
         assert_eq!(got[2].1, end);
         assert_eq!(pieces(start, start, step), vec![(start, start)]);
+        // 9,999 steps of 366 days from 2026 pass the year 9999: the piece ends at `end`, no overflow.
+        let (from, year) = ("2026-11-22T00:00:00Z".parse().unwrap(), SignedDuration::from_hours(366 * 24));
+        assert_eq!(pieces(from, from + year * 2, year), vec![(from, from + year * 2)]);
+        let last = Timestamp::MAX - SignedDuration::from_secs(1);
+        assert_eq!(pieces(last, last, year), vec![(last, last)]);
     }
 
     #[test]

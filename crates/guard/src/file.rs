@@ -1,8 +1,10 @@
 //! `guard.toml`: where the metrics live and how to ask for them, mapped onto the judging core's `ValidConfig`.
 //!
 //! Owns: the shape of the file (`prometheus`, `step`, `interval`, `fail_after`, `recover_after`, `[groups]`,
-//! `[[metrics]]`), refusing unknown keys, durations such as `15s`, and errors at `file:line:column`. Does not own:
-//! sending queries (`prometheus`), cutting results into intervals (`fetch`), or any statistics.
+//! `[[metrics]]`), refusing unknown keys, durations such as `15s` (at most `MAX_DURATION`), the ranges `[R]` of
+//! the queries (a value metric's `block` follows them; a ratio metric's may not outlast `interval`), and errors at
+//! `file:line:column`. Does not own: sending queries (`prometheus`), cutting results into intervals (`fetch`), or
+//! any statistics.
 
 use std::ops::Range;
 
@@ -22,6 +24,20 @@ pub struct FileError {
     pub line: usize,
     pub column: usize,
     pub message: String,
+}
+
+/// The longest duration a `guard.toml` (`step`, `interval`, `lookback`) or `--watch` may give: 366 days. Longer
+/// ones mean nothing for a deploy, and a bound keeps every time computed from them within the times jiff can
+/// represent (a window is cut into intervals by adding durations to its start).
+pub const MAX_DURATION: SignedDuration = SignedDuration::from_secs(366 * 86_400);
+
+/// Why a duration such as `15s` is refused.
+#[derive(Debug, Error, PartialEq)]
+pub enum DurationError {
+    #[error("`{0}` is not a duration; write a number and a unit: 15s, 1m, 1h")]
+    NotADuration(String),
+    #[error("`{0}` is longer than 366 days, the longest duration greenlight accepts")]
+    TooLong(String),
 }
 
 /// The queries of one metric, in the order of the metric specs.
@@ -164,9 +180,7 @@ impl GuardFile {
         }
         let duration = |value: &Option<Spanned<String>>, default: SignedDuration| match value {
             None => Ok(default),
-            Some(v) => parse_duration(v.get_ref()).ok_or_else(|| {
-                at(v, format!("`{}` is not a duration; write a number and a unit: 15s, 1m, 1h", v.get_ref()))
-            }),
+            Some(v) => parse_duration(v.get_ref()).map_err(|e| at(v, e.to_string())),
         };
         let step = duration(&raw.step, SignedDuration::from_secs(15))?;
         let interval = duration(&raw.interval, SignedDuration::from_secs(60))?;
@@ -211,6 +225,13 @@ impl GuardFile {
                 if lookback < interval || lookback.as_millis() % interval.as_millis() != 0 {
                     return Err(at(&b.lookback, "`lookback` must be a whole number of intervals"));
                 }
+                // The lookback is queried before the deploy and the window judged after it: both ends must be times.
+                if deployed_at.checked_sub(lookback).is_err() || deployed_at.checked_add(lookback).is_err() {
+                    return Err(at(
+                        &b.deployed_at,
+                        "`deployed_at` is too close to the first or last representable time for its `lookback`",
+                    ));
+                }
                 let matchers = b.matchers.as_ref().map_or(String::new(), |m| m.get_ref().trim().to_owned());
                 (matchers.clone(), matchers, Some(BeforeAfter { deployed_at, lookback }))
             }
@@ -238,7 +259,8 @@ impl GuardFile {
         let mut queries = Vec::new();
         let mut spans = Vec::new();
         for metric in &raw.metrics {
-            let (spec, query) = check_metric(metric, step)?;
+            let interval_text = raw.interval.as_ref().map_or("1m", |v| v.get_ref().trim());
+            let (spec, query) = check_metric(metric, step, (interval, interval_text))?;
             let m = metric.get_ref();
             let field_at = |field: &str| match field {
                 "tolerance" => m.tolerance.as_ref().map(|v| v.span().start),
@@ -302,7 +324,12 @@ fn check_on_fail(raw: &Spanned<RawOnFail>) -> Result<OnFail, Invalid> {
     })
 }
 
-fn check_metric(metric: &Spanned<RawMetric>, step: SignedDuration) -> Result<(MetricSpec, Queries), Invalid> {
+/// `interval` comes with its text as written, for messages.
+fn check_metric(
+    metric: &Spanned<RawMetric>,
+    step: SignedDuration,
+    interval: (SignedDuration, &str),
+) -> Result<(MetricSpec, Queries), Invalid> {
     let m = metric.get_ref();
     let name = m.name.get_ref().clone();
     let needs = |field: &Option<Spanned<String>>, key: &str, kind: &str| -> Result<String, Invalid> {
@@ -340,6 +367,25 @@ fn check_metric(metric: &Spanned<RawMetric>, step: SignedDuration) -> Result<(Me
             }
             let queries =
                 Queries::Ratio { bad: needs(&m.bad, "bad", "ratio")?, total: needs(&m.total, "total", "ratio")? };
+            // A ratio query is evaluated once per interval: a range longer than the interval counts each event in
+            // several intervals, and the evidence of those intervals is no longer independent (false halts).
+            for (query, key) in [(&m.bad, "bad"), (&m.total, "total")] {
+                let Some(query) = query else { continue };
+                if let Some((range, text)) = longest_range(query.get_ref())
+                    && range > interval.0
+                {
+                    let times = (range.as_millis() + interval.0.as_millis() - 1) / interval.0.as_millis();
+                    return Err(at(
+                        query,
+                        format!(
+                            "metric `{name}`: `{key}` has the range [{text}], longer than `interval` ({}): each event \
+                             would be counted in {times} overlapping intervals, which voids the false-halt guarantee; \
+                             use a range of at most the interval",
+                            interval.1
+                        ),
+                    ));
+                }
+            }
             (spec, queries)
         }
         "value" => {
@@ -381,10 +427,19 @@ fn check_metric(metric: &Spanned<RawMetric>, step: SignedDuration) -> Result<(Me
 /// test's guarantee (notes §2.2). A query without a range (a gauge) gets 1. Brackets inside quoted strings (label
 /// regexes) are not ranges.
 pub fn steps_per_range(query: &str, step: SignedDuration) -> u32 {
-    let mut longest = SignedDuration::ZERO;
-    let mut chars = query.chars();
+    let longest = longest_range(query).map_or(SignedDuration::ZERO, |(range, _)| range);
+    let (range, step) = (longest.as_millis(), step.as_millis().max(1));
+    u32::try_from(((range + step - 1) / step).max(1)).unwrap_or(u32::MAX)
+}
+
+/// The longest range `[R]` (or subquery range `[R:r]`, which counts with R) in a PromQL query, with its text as
+/// written; `None` without one. Brackets inside quoted strings (label regexes) are not ranges, and a range that is
+/// not a duration (`[$__interval]`) is skipped.
+pub fn longest_range(query: &str) -> Option<(SignedDuration, &str)> {
+    let mut longest: Option<(SignedDuration, &str)> = None;
+    let mut chars = query.char_indices();
     let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
+    while let Some((at, c)) = chars.next() {
         match (quote, c) {
             (Some(_), '\\') => {
                 chars.next();
@@ -393,17 +448,24 @@ pub fn steps_per_range(query: &str, step: SignedDuration) -> u32 {
             (Some(_), _) => {}
             (None, '"' | '\'' | '`') => quote = Some(c),
             (None, '[') => {
-                let inside: String = chars.by_ref().take_while(|&c| c != ']').collect();
-                let range = inside.split(':').next().unwrap_or_default();
-                if let Some(range) = parse_duration(range) {
-                    longest = longest.max(range);
+                let rest = &query[at + 1..];
+                let inside = &rest[..rest.find(']').unwrap_or(rest.len())];
+                // Past the bracket: `]` and `:` are ASCII, so the next char starts right after `inside`.
+                for _ in inside.chars().chain(rest[inside.len()..].chars().take(1)) {
+                    chars.next();
+                }
+                let text = inside.split(':').next().unwrap_or_default().trim();
+                if let Some(millis) = duration_millis(text) {
+                    let range = SignedDuration::from_millis(i64::try_from(millis).unwrap_or(i64::MAX));
+                    if longest.is_none_or(|(max, _)| range > max) {
+                        longest = Some((range, text));
+                    }
                 }
             }
             (None, _) => {}
         }
     }
-    let (range, step) = (longest.as_millis(), step.as_millis().max(1));
-    u32::try_from(((range + step - 1) / step).max(1)).unwrap_or(u32::MAX)
+    longest
 }
 
 /// RFC 3339 (`2026-11-22T05:00:00Z`) or unix seconds (`1795323600`, decimals allowed).
@@ -417,16 +479,26 @@ pub fn parse_time(text: &str) -> Option<Timestamp> {
     text.parse::<Timestamp>().ok()
 }
 
-/// `15s`, `1m`, `2h`, `500ms`, `1m30s`: a positive duration.
-pub fn parse_duration(text: &str) -> Option<SignedDuration> {
+/// `15s`, `1m`, `2h`, `500ms`, `1m30s`, `1w`: a positive duration of at most `MAX_DURATION`.
+pub fn parse_duration(text: &str) -> Result<SignedDuration, DurationError> {
+    match duration_millis(text) {
+        Some(millis) if millis > MAX_DURATION.as_millis() => Err(DurationError::TooLong(text.trim().to_owned())),
+        Some(millis) if millis > 0 => Ok(SignedDuration::from_millis(millis as i64)),
+        _ => Err(DurationError::NotADuration(text.trim().to_owned())),
+    }
+}
+
+/// The milliseconds of a duration such as `1m30s`, in Prometheus' units (`ms`, `s`, `m`, `h`, `d`, `w`, and `y` of
+/// 365 days), unbounded (a PromQL range may be as long as it likes).
+fn duration_millis(text: &str) -> Option<i128> {
     let mut rest = text.trim();
-    let mut millis: i64 = 0;
+    let mut millis: i128 = 0;
     if rest.is_empty() {
         return None;
     }
     while !rest.is_empty() {
         let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        let number: i64 = rest[..digits].parse().ok()?;
+        let number: i128 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
@@ -435,12 +507,14 @@ pub fn parse_duration(text: &str) -> Option<SignedDuration> {
             "m" => 60_000,
             "h" => 3_600_000,
             "d" => 86_400_000,
+            "w" => 7 * 86_400_000,
+            "y" => 365 * 86_400_000,
             _ => return None,
         };
         rest = &rest[unit_len..];
         millis = millis.checked_add(number.checked_mul(unit)?)?;
     }
-    (millis > 0).then(|| SignedDuration::from_millis(millis))
+    Some(millis)
 }
 
 #[cfg(test)]
@@ -649,12 +723,64 @@ tolerance = 0.10
     }
 
     #[test]
+    fn durations_are_at_most_366_days() {
+        assert_eq!(parse_duration("366d"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("366d1ms"), Err(DurationError::TooLong("366d1ms".to_owned())));
+        assert_eq!(parse_duration("4000000d"), Err(DurationError::TooLong("4000000d".to_owned())));
+        assert_eq!(
+            err(&ISSUE.replace("interval = \"1m\"", "interval = \"4000000d\"")),
+            "guard.toml:3:12: `4000000d` is longer than 366 days, the longest duration greenlight accepts"
+        );
+        let before_after = ISSUE.replace(
+            "[groups]\nbaseline = 'version=\"v1\"'\ncanary = 'version=\"v2\"'",
+            "[before_after]\ndeployed_at = \"2026-11-22T05:00:00Z\"\nlookback = \"4000000d\"",
+        );
+        assert_eq!(
+            err(&before_after),
+            "guard.toml:9:12: `4000000d` is longer than 366 days, the longest duration greenlight accepts"
+        );
+        let at_the_end = before_after.replace("2026-11-22T05:00:00Z", "9999-12-30T00:00:00Z").replace("4000000d", "2d");
+        assert!(err(&at_the_end).starts_with("guard.toml:8:15: `deployed_at` is too close"), "{}", err(&at_the_end));
+        // A PromQL range is not bounded: it only sets a value metric's block.
+        assert_eq!(steps_per_range("rate(x[4000000d])", SignedDuration::from_secs(15)), u32::MAX);
+    }
+
+    #[test]
+    fn ratio_ranges_may_not_outlast_the_interval() {
+        let bad5 = ISSUE.replace("5..\",$group}[1m]", "5..\",$group}[5m]");
+        assert_eq!(
+            err(&bad5),
+            "guard.toml:14:7: metric `http-errors`: `bad` has the range [5m], longer than `interval` (1m): each event \
+             would be counted in 5 overlapping intervals, which voids the false-halt guarantee; use a range of at \
+             most the interval"
+        );
+        let subquery = ISSUE.replace("{$group}[1m]))'\ndirection", "{$group}[1m])[3m:1m])'\ndirection");
+        assert!(err(&subquery).starts_with("guard.toml:15:9: metric `http-errors`: `total` has the range [3m]"));
+        let week = ISSUE.replace("5..\",$group}[1m]", "5..\",$group}[1w]");
+        assert!(
+            err(&week).contains("[1w], longer than `interval` (1m): each event would be counted in 10080 overlapping")
+        );
+        let two_minutes = ISSUE.replace("interval = \"1m\"", "interval = \"2m\"");
+        let file = GuardFile::parse(&two_minutes.replace("$group}[1m]", "$group}[90s]"), "guard.toml").unwrap();
+        assert!(matches!(&file.queries[0], Queries::Ratio { bad, .. } if bad.contains("[90s]")), "shorter is fine");
+        let regex = ISSUE.replace("status=~\"5..\"", "status=~\"5..\",path=~\"/a[1h]\"");
+        assert!(GuardFile::parse(&regex, "guard.toml").is_ok(), "brackets in strings are not ranges");
+        let p99 = ISSUE.replace("[1m])))'\ndirection", "[5m])))'\ndirection");
+        assert!(GuardFile::parse(&p99, "guard.toml").is_ok(), "a value query's range only sets its block");
+        assert_eq!(longest_range("rate(x[1m])[2h:1m] + y[90s]"), Some((SignedDuration::from_hours(2), "2h")));
+        assert_eq!(longest_range("max(x{$group})"), None);
+    }
+
+    #[test]
     fn durations() {
-        let secs = |t: &str| parse_duration(t).map(|d| d.as_millis());
+        let secs = |t: &str| parse_duration(t).map(|d| d.as_millis()).ok();
         assert_eq!(secs("15s"), Some(15_000));
         assert_eq!(secs("1m30s"), Some(90_000));
         assert_eq!(secs("500ms"), Some(500));
         assert_eq!(secs("2h"), Some(7_200_000));
+        assert_eq!(secs("1w"), Some(7 * 86_400_000));
+        assert_eq!(secs("1y"), Some(365 * 86_400_000));
+        assert_eq!(parse_duration("2y"), Err(DurationError::TooLong("2y".to_owned())));
         assert_eq!(secs("0s"), None);
         assert_eq!(secs("15"), None);
         assert_eq!(secs(""), None);

@@ -86,7 +86,7 @@ impl NoData {
         match self {
             NoData::Missing => "no data: the source returned no series for this metric".to_owned(),
             NoData::NoTotal(group) => format!("no data: the {group} has no events in this interval"),
-            NoData::NaN(group) => format!("no data: the {group}'s counts are not numbers"),
+            NoData::NaN(group) => format!("no data: the {group}'s counts are not finite numbers"),
             NoData::BelowMinimum { group, total, min_total } => {
                 format!("too little traffic: the {group} has {total} events, fewer than min_total {min_total}")
             }
@@ -95,8 +95,9 @@ impl NoData {
     }
 }
 
-/// The data rules of the notes (§1.7): absent or non-positive totals mean no data; an absent bad series with a total
-/// means 0 bad events; counts are rounded and clamped to 0 ≤ bad ≤ total.
+/// The data rules of the notes (§1.7): absent or non-positive totals mean no data; NaN or infinite counts (bad or
+/// total) mean no data; an absent bad series with a total means 0 bad events; counts are rounded and clamped to
+/// 0 ≤ bad ≤ total.
 pub fn clean_counts(counts: Counts, group: &'static str) -> Result<CleanCounts, NoData> {
     let total = match counts.total {
         None => return Err(NoData::NoTotal(group)),
@@ -108,7 +109,7 @@ pub fn clean_counts(counts: Counts, group: &'static str) -> Result<CleanCounts, 
     }
     let bad = match counts.bad {
         None => 0.0,
-        Some(b) if b.is_nan() => return Err(NoData::NaN(group)),
+        Some(b) if !b.is_finite() => return Err(NoData::NaN(group)),
         Some(b) => b.round().clamp(0.0, total),
     };
     Ok(CleanCounts { bad, total })
@@ -138,6 +139,13 @@ mod tests {
         check(Some(0.0), Some(0.2), Err(NoData::NoTotal("canary")));
         check(Some(f64::NAN), Some(10.0), Err(NoData::NaN("canary")));
         check(Some(1.0), Some(f64::NAN), Err(NoData::NaN("canary")));
+        check(Some(1.0), Some(f64::INFINITY), Err(NoData::NaN("canary")));
+    }
+
+    #[test]
+    fn infinite_bad_counts_are_no_data() {
+        check(Some(f64::INFINITY), Some(10.0), Err(NoData::NaN("canary")));
+        check(Some(f64::NEG_INFINITY), Some(10.0), Err(NoData::NaN("canary")));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Owns: the request (`GET /api/v1/query_range`), decoding `{"status":"success","data":{"resultType":"matrix",…}}`
 //! with values as strings (so NaN and ±Inf survive), turning error answers (`{"status":"error",…}`, 400, 422, 503)
-//! and unreachable servers into one-line errors that name the URL, and replacing `$group`. Does not own: retries
+//! and unreachable servers into one-line errors that name the URL (redacted: never a user name or password of it),
+//! and replacing `$group`. Does not own: retries
 //! and timeouts (`greenlight_http::Client`), cutting series into intervals (`fetch`), or judging.
 
 use std::collections::BTreeMap;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use greenlight_http::{Client, HttpError, Method, Url};
+use greenlight_http::{Client, HttpError, Method, Url, redact};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use thiserror::Error;
@@ -52,7 +53,10 @@ pub trait MetricSource {
 #[derive(Clone, Debug)]
 pub struct Prometheus {
     client: Client,
-    base: String,
+    /// The `query_range` endpoint, credentials included: only for requests.
+    endpoint: Url,
+    /// The endpoint as every message shows it (`greenlight_http::redact`).
+    shown: String,
     counters: Arc<Counters>,
 }
 
@@ -73,13 +77,16 @@ pub struct QueryStats {
 impl Prometheus {
     /// `base` is the server's URL, for example `http://127.0.0.1:9090` (a path prefix is kept).
     pub fn new(client: Client, base: &str) -> Result<Self, SourceError> {
-        let base = base.trim_end_matches('/').to_owned();
-        Url::parse(&format!("{base}/api/v1/query_range")).map_err(|_| SourceError::BadUrl(base.clone()))?;
-        Ok(Self { client, base, counters: Arc::default() })
+        let base = base.trim_end_matches('/');
+        let endpoint = Url::parse(&format!("{base}/api/v1/query_range"))
+            .map_err(|_| SourceError::BadUrl(without_credentials(base)))?;
+        let shown = redact(&endpoint);
+        Ok(Self { client, endpoint, shown, counters: Arc::default() })
     }
 
+    /// The `query_range` endpoint as messages name it: no user name, password or query string.
     pub fn url(&self) -> &str {
-        &self.base
+        &self.shown
     }
 
     pub fn stats(&self) -> QueryStats {
@@ -98,8 +105,8 @@ impl MetricSource for Prometheus {
         end: Timestamp,
         step: SignedDuration,
     ) -> Result<Vec<Series>, SourceError> {
-        let endpoint = format!("{}/api/v1/query_range", self.base);
-        let mut url = Url::parse(&endpoint).map_err(|_| SourceError::BadUrl(self.base.clone()))?;
+        let endpoint = &self.shown;
+        let mut url = self.endpoint.clone();
         url.query_pairs_mut()
             .append_pair("query", query)
             .append_pair("start", &seconds(start))
@@ -107,24 +114,24 @@ impl MetricSource for Prometheus {
             .append_pair("step", &format!("{}", step.as_secs_f64()));
         let request = self.client.request(Method::GET, url);
         let body = match self.client.send(request).await {
-            Ok(response) => response.text().await.map_err(|e| http(&endpoint, &e))?,
+            Ok(response) => response.text().await.map_err(|e| http(endpoint, &e))?,
             Err(HttpError::Status { status, body, .. }) => {
                 let message = error_message(&body).unwrap_or_else(|| format!("HTTP {status}"));
                 return Err(SourceError::Refused {
-                    url: endpoint,
+                    url: endpoint.clone(),
                     query: query.to_owned(),
                     message: format!("{message} (HTTP {})", status.as_u16()),
                 });
             }
-            Err(e) => return Err(http(&endpoint, &e)),
+            Err(e) => return Err(http(endpoint, &e)),
         };
         let decoding = Instant::now();
         let parsed = parse_matrix(&body);
         self.counters.queries.fetch_add(1, Ordering::Relaxed);
         self.counters.decoding_nanos.fetch_add(decoding.elapsed().as_nanos() as u64, Ordering::Relaxed);
         parsed.map_err(|e| match e {
-            Answer::Error(message) => SourceError::Refused { url: endpoint, query: query.to_owned(), message },
-            Answer::Malformed(message) => SourceError::Malformed { url: endpoint, message },
+            Answer::Error(message) => SourceError::Refused { url: endpoint.clone(), query: query.to_owned(), message },
+            Answer::Malformed(message) => SourceError::Malformed { url: endpoint.clone(), message },
         })
     }
 }
@@ -142,6 +149,18 @@ fn http(endpoint: &str, error: &HttpError) -> SourceError {
         format!("{text} ({cause})")
     };
     SourceError::Http { url: endpoint.to_owned(), detail }
+}
+
+/// A base URL that does not parse, as its error shows it: without what may be a user name and password (whatever
+/// stands between `://` and an `@` before the path), and without a query string.
+fn without_credentials(base: &str) -> String {
+    let base = base.split(['?', '#']).next().unwrap_or_default();
+    let Some((scheme, rest)) = base.split_once("://") else { return base.to_owned() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => base.to_owned(),
+    }
 }
 
 fn seconds(t: Timestamp) -> String {
@@ -181,13 +200,74 @@ struct RawSeries {
     values: Vec<(f64, String)>,
 }
 
+/// Prometheus' own error from an error answer: `errorType: error`. The HTTP client hands over only the start of an
+/// error body (`…` where it was cut), so a long error is no longer valid JSON; the two strings are then read
+/// leniently, each up to its closing quote or to the end of the excerpt.
 fn error_message(body: &str) -> Option<String> {
-    let envelope: Envelope = serde_json::from_str(body).ok()?;
-    let error = envelope.error?;
-    Some(match envelope.error_type {
-        Some(kind) => format!("{kind}: {error}"),
-        None => error,
-    })
+    let (kind, error) = match serde_json::from_str::<Envelope>(body) {
+        Ok(envelope) => (envelope.error_type, envelope.error),
+        Err(_) => (string_field(body, "errorType"), string_field(body, "error")),
+    };
+    match (kind, error) {
+        (Some(kind), Some(error)) => Some(format!("{kind}: {error}")),
+        (None, Some(error)) => Some(error),
+        (Some(kind), None) => Some(kind),
+        (None, None) => None,
+    }
+}
+
+/// The string value of the first `"key": "…"` in `body`, which may be cut short: a value without its closing quote
+/// runs to the end of the text. Strings are read whole, so a key named inside another string does not count.
+fn string_field(body: &str, key: &str) -> Option<String> {
+    let mut chars = body.chars().peekable();
+    let skip_space = |chars: &mut std::iter::Peekable<std::str::Chars>| {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+    };
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let (text, closed) = json_string(&mut chars);
+        if !closed {
+            return None;
+        }
+        skip_space(&mut chars);
+        if chars.next_if_eq(&':').is_none() || text != key {
+            continue;
+        }
+        skip_space(&mut chars);
+        return chars.next_if_eq(&'"').map(|_| json_string(&mut chars).0);
+    }
+    None
+}
+
+/// The rest of a JSON string whose opening quote has been read, unescaped, and whether its closing quote came.
+fn json_string(chars: &mut std::iter::Peekable<std::str::Chars>) -> (String, bool) {
+    let mut text = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return (text, true),
+            '\\' => match chars.next() {
+                Some('n') => text.push('\n'),
+                Some('t') => text.push('\t'),
+                Some('r') => text.push('\r'),
+                Some('b') => text.push('\u{8}'),
+                Some('f') => text.push('\u{c}'),
+                Some('u') => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    if hex.len() < 4 {
+                        break;
+                    }
+                    let c = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
+                    text.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+                }
+                Some(other) => text.push(other),
+                None => break,
+            },
+            c => text.push(c),
+        }
+    }
+    (text, false)
 }
 
 /// Decodes a `query_range` answer. Values are strings: `"NaN"`, `"+Inf"` and `"-Inf"` become the floats.
@@ -262,6 +342,54 @@ mod tests {
         assert!(matches!(parse_matrix("<html>"), Err(Answer::Malformed(_))));
         let text = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"x"]]}]}}"#;
         assert!(matches!(parse_matrix(text), Err(Answer::Malformed(m)) if m.contains("`x`")));
+    }
+
+    /// The start of an error body as greenlight_http's client hands it over: whitespace collapsed, cut after 300
+    /// characters, `…` where it was cut.
+    fn excerpt(body: &str) -> String {
+        let mut words = body.split_whitespace().collect::<Vec<_>>().join(" ");
+        if let Some((cut, _)) = words.char_indices().nth(300) {
+            words.truncate(cut);
+            words.push('…');
+        }
+        words
+    }
+
+    #[test]
+    fn a_long_error_cut_short_still_reads() {
+        let error = format!(
+            "found duplicate series for the match group {{instance=\"a\"}} on the left hand-side of the operation: {}",
+            "{__name__=\"up\", job=\"node\"};".repeat(9)
+        );
+        assert!(error.chars().count() >= 350);
+        let body = format!(
+            r#"{{"status":"error","errorType":"execution","error":{}}}"#,
+            serde_json::to_string(&error).unwrap()
+        );
+        let cut = excerpt(&body);
+        assert!(cut.ends_with('…') && serde_json::from_str::<serde_json::Value>(&cut).is_err(), "{cut}");
+        let message = error_message(&cut).expect("Prometheus' error");
+        let shown = message.strip_prefix("execution: ").expect(&message).strip_suffix('…').expect(&message);
+        assert!(shown.len() > 200 && error.starts_with(shown), "{message}");
+        assert!(shown.contains(r#"{instance="a"}"#), "escaped quotes unescaped: {message}");
+        // Cut inside `errorType`'s key or before `error`: what there is, or nothing.
+        assert_eq!(error_message(r#"{"status":"error","errorType":"bad_data","err…"#).as_deref(), Some("bad_data"));
+        assert_eq!(error_message(r#"{"status":"error","erro…"#), None);
+        assert_eq!(error_message("<html><body>Service Unavailable</body></html>"), None);
+        // A key named inside a string is not a key.
+        let inside = r#"{"status":"error","errorType":"bad_data","error":"label \"error\": x", "more…"#;
+        assert_eq!(error_message(inside).as_deref(), Some(r#"bad_data: label "error": x"#));
+    }
+
+    #[test]
+    fn messages_never_show_credentials() {
+        let client = Client::new().unwrap();
+        let prometheus = Prometheus::new(client, "http://user:secret@prometheus.example:9090/prefix/").unwrap();
+        assert_eq!(prometheus.url(), "http://prometheus.example:9090/prefix/api/v1/query_range");
+        let bad = Prometheus::new(Client::new().unwrap(), "http://user:secret@exa mple:9090/p?token=t1").unwrap_err();
+        let message = bad.to_string();
+        assert!(!message.contains("secret") && !message.contains("user") && !message.contains("t1"), "{message}");
+        assert!(message.contains("exa mple:9090/p"), "{message}");
     }
 
     #[test]
