@@ -15,7 +15,7 @@ use greenlight_deploy::{Checked, Deploy, DeployError, config_at, load_config};
 use greenlight_git::{GitError, Mirror};
 use greenlight_github::{GitHubError, StatusState, describe, fit_description, state_for};
 use greenlight_http::HttpError;
-use greenlight_store::{CheckRecord, Decided, Job};
+use greenlight_store::{CheckRecord, Decided, Job, RanBy};
 use tokio::sync::watch;
 use tracing::Instrument as _;
 
@@ -97,7 +97,7 @@ async fn process(app: &App, owner: &str, job: Job, claimed: tokio::time::Instant
     async {
         let started = Instant::now();
         let outcome = tokio::select! {
-            outcome = work(app, &job) => outcome,
+            outcome = work(app, owner, &job) => outcome,
             () = keep_lease(app, owner, job.id, claimed) => Err(Unfinished::LostLease),
         };
         let now = now_ms();
@@ -158,7 +158,7 @@ fn jittered(after: Duration) -> Duration {
     after + Duration::from_millis(fastrand::u64(..1000))
 }
 
-async fn work(app: &App, job: &Job) -> Result<StatusState, Unfinished> {
+async fn work(app: &App, owner: &str, job: &Job) -> Result<StatusState, Unfinished> {
     if let Some(Decided { state, description }) = &job.decided {
         let state = StatusState::parse(state)
             .ok_or_else(|| Unfinished::retry(format!("the store holds an unknown status state {state:?}")))?;
@@ -185,7 +185,7 @@ async fn work(app: &App, job: &Job) -> Result<StatusState, Unfinished> {
                 report: Some(&report),
                 contents: Some(&contents),
                 keys: &keys,
-                job: Some((job.id, state.as_str())),
+                job: Some(RanBy { job: job.id, owner, state: state.as_str() }),
             };
             keep(app, job, &record).await?;
             (state, description)
@@ -200,7 +200,7 @@ async fn work(app: &App, job: &Job) -> Result<StatusState, Unfinished> {
                 report: None,
                 contents: None,
                 keys: &[],
-                job: Some((job.id, state.as_str())),
+                job: Some(RanBy { job: job.id, owner, state: state.as_str() }),
             };
             keep(app, job, &record).await?;
             (state, description)
@@ -209,9 +209,11 @@ async fn work(app: &App, job: &Job) -> Result<StatusState, Unfinished> {
     post_final(app, job, state, &description).await
 }
 
-/// Keeps a check with its deploy (and the status to post with its job), and counts it.
+/// Keeps a check with its deploy (and the status to post with its job), and counts it; unless the lease was lost.
 async fn keep(app: &App, job: &Job, record: &CheckRecord<'_>) -> Result<(), Unfinished> {
-    app.store.record_check(job.deploy.id, record, now_ms()).await.map_err(Unfinished::retry)?;
+    if !app.store.record_check(job.deploy.id, record, now_ms()).await.map_err(Unfinished::retry)? {
+        return Err(Unfinished::LostLease);
+    }
     app.metrics.checked(record.verdict);
     Ok(())
 }

@@ -122,9 +122,18 @@ pub struct CheckRecord<'a> {
     /// The contents as JSON (docs/json.md).
     pub contents: Option<&'a str>,
     pub keys: &'a [String],
-    /// The job that ran the check and the final state it is to post, with `summary` as the description: kept with
-    /// the job, so that a retry posts it without checking again.
-    pub job: Option<(i64, &'a str)>,
+    /// The job that ran the check, when one did: the check is kept only while its worker still holds the job, and
+    /// the final state it is to post (with `summary` as the description) is kept with the job, so that a retry posts
+    /// it without checking again.
+    pub job: Option<RanBy<'a>>,
+}
+
+/// The job a check ran in, the worker holding it, and the final state the check leads to.
+#[derive(Clone, Copy, Debug)]
+pub struct RanBy<'a> {
+    pub job: i64,
+    pub owner: &'a str,
+    pub state: &'a str,
 }
 
 /// A deploy and the latest state of its work, for the page and the API.
@@ -411,9 +420,25 @@ impl Store {
         Ok(())
     }
 
-    /// Keeps a check's report with its deploy, the keys it names, and the status its job is to post.
-    pub async fn record_check(&self, deploy: i64, check: &CheckRecord<'_>, now: i64) -> Result<(), StoreError> {
+    /// Keeps a check's report with its deploy, the keys it names, and the status its job is to post. `false`, with
+    /// nothing kept, when the job's worker no longer holds it (its lease ran out and another worker took it over).
+    pub async fn record_check(&self, deploy: i64, check: &CheckRecord<'_>, now: i64) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
+        if let Some(ran) = check.job {
+            let held = sqlx::query(
+                "UPDATE jobs SET final_state = $1, final_description = $2
+                 WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
+            )
+            .bind(ran.state)
+            .bind(check.summary)
+            .bind(ran.job)
+            .bind(ran.owner)
+            .execute(&mut *tx)
+            .await?;
+            if held.rows_affected() == 0 {
+                return Ok(false);
+            }
+        }
         sqlx::query(
             "UPDATE deploys SET checked_at = $1, verdict = $2, summary = $3, report = $4, contents = $5 WHERE id = $6",
         )
@@ -433,16 +458,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        if let Some((job, state)) = check.job {
-            sqlx::query("UPDATE jobs SET final_state = $1, final_description = $2 WHERE id = $3")
-                .bind(state)
-                .bind(check.summary)
-                .bind(job)
-                .execute(&mut *tx)
-                .await?;
-        }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Finishes a job after its final status was posted; `false` when `owner` had lost the lease.

@@ -1,6 +1,6 @@
 //! The store's rules, each run against SQLite and PostgreSQL.
 
-use greenlight_store::{Accepted, CheckRecord, Decided, NewPush, Store};
+use greenlight_store::{Accepted, CheckRecord, Decided, NewPush, RanBy, Store};
 
 /// Runs one scenario against a fresh SQLite file and a fresh PostgreSQL database.
 macro_rules! on_both {
@@ -98,6 +98,19 @@ async fn a_job_is_claimed_by_one_owner_until_its_lease_runs_out(store: Store) {
     let taken = store.claim("w2", 8_001, 20_000).await.unwrap().unwrap();
     assert_eq!((taken.id, taken.attempts), (job.id, 2));
     assert!(!store.renew(job.id, "w1", 30_000).await.unwrap(), "w1 lost the lease");
+    // w1 was only slow: what it checked is not kept, and the job's status stays w2's to decide.
+    let late = CheckRecord {
+        verdict: "fail",
+        summary: "checked by w1",
+        report: Some("{}"),
+        contents: Some("{}"),
+        keys: &[],
+        job: Some(RanBy { job: job.id, owner: "w1", state: "failure" }),
+    };
+    assert!(!store.record_check(job.deploy.id, &late, 9_000).await.unwrap());
+    assert_eq!(store.deploy(job.deploy.id).await.unwrap().unwrap().verdict, None);
+    store.retry(job.id, "w2", 9_000, "github answered 502").await.unwrap();
+    assert_eq!(store.claim("w2", 9_000, 30_000).await.unwrap().unwrap().decided, None);
 }
 
 async fn only_the_lease_holder_finishes_or_retries(store: Store) {
@@ -113,9 +126,9 @@ async fn only_the_lease_holder_finishes_or_retries(store: Store) {
         report: Some("{}"),
         contents: Some("{}"),
         keys: &[],
-        job: Some((job.id, "failure")),
+        job: Some(RanBy { job: job.id, owner: "w1", state: "failure" }),
     };
-    store.record_check(job.deploy.id, &record, 1_500).await.unwrap();
+    assert!(store.record_check(job.deploy.id, &record, 1_500).await.unwrap());
     assert!(store.retry(job.id, "w1", 9_000, "github answered 502").await.unwrap());
     assert!(store.claim("w1", 8_999, 20_000).await.unwrap().is_none(), "not due before run_after");
     let again = store.claim("w1", 9_000, 20_000).await.unwrap().unwrap();
@@ -142,7 +155,7 @@ async fn issue_rechecks_reach_only_open_deploys_that_name_the_key(store: Store) 
         job: None,
     };
     for id in &ids {
-        store.record_check(*id, &record, 2_000).await.unwrap();
+        assert!(store.record_check(*id, &record, 2_000).await.unwrap());
     }
     assert_eq!(store.recheck_issue("ABC-1", "jira-1", 3_000).await.unwrap(), Some(ids.clone()));
     assert_eq!(store.recheck_issue("ABC-1", "jira-1", 3_000).await.unwrap(), None, "same delivery");
@@ -179,7 +192,7 @@ async fn deploys_keep_their_latest_report(store: Store) {
         keys: &keys,
         job: None,
     };
-    store.record_check(deploy, &first, 2_000).await.unwrap();
+    assert!(store.record_check(deploy, &first, 2_000).await.unwrap());
     let second = CheckRecord {
         verdict: "pass",
         summary: "ok",
@@ -188,7 +201,7 @@ async fn deploys_keep_their_latest_report(store: Store) {
         keys: &keys[..1],
         job: None,
     };
-    store.record_check(deploy, &second, 3_000).await.unwrap();
+    assert!(store.record_check(deploy, &second, 3_000).await.unwrap());
     let after = store.deploy(deploy).await.unwrap().unwrap();
     assert_eq!(after.verdict.as_deref(), Some("pass"));
     assert_eq!(after.report.as_deref(), Some("{\"a\":2}"));
