@@ -1,9 +1,10 @@
 //! `greenlight guard`: judge a canary against its baseline in Prometheus, over a past window or live.
 //!
-//! Owns: reading `guard.toml`, parsing `--start/--end`, the `--watch` loop (one look per interval), running the Prometheus queries on a small runtime, and
-//! after the verdict, in this order: the `[on_fail]` hooks, `--report` and printing the report (human or JSON), so
-//! that a fail exits 1 and runs its hooks whatever happens to the output. Does not own: the file's shape, the queries or the judges
-//! (`greenlight-guard`), or HTTP behaviour (`greenlight-http`).
+//! Owns: reading `guard.toml`, parsing `--start/--end`, the `--watch` loop (one look per interval), running the
+//! Prometheus queries on a small runtime, and after the verdict, in this order: the `[on_fail]` hooks, `--report` and
+//! printing the report (human or JSON), so that a fail exits 1 and runs its hooks whatever happens to the output.
+//! Does not own: the file's shape, the queries or the judges (`greenlight-guard`), or HTTP behaviour
+//! (`greenlight-http`).
 
 use std::io::{IsTerminal as _, Write as _};
 

@@ -3,8 +3,8 @@
 //! Owns: the request (`GET /api/v1/query_range`), decoding `{"status":"success","data":{"resultType":"matrix",…}}`
 //! with values as strings (so NaN and ±Inf survive), turning error answers (`{"status":"error",…}`, 400, 422, 503)
 //! and unreachable servers into one-line errors that name the URL (redacted: never a user name or password of it),
-//! and replacing `$group`. Does not own: retries
-//! and timeouts (`greenlight_http::Client`), cutting series into intervals (`fetch`), or judging.
+//! and replacing `$group`. Does not own: retries and timeouts (`greenlight_http::Client`), cutting series into
+//! intervals (`fetch`), or judging.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
