@@ -22,6 +22,11 @@ pub enum FetchError {
     #[error("the window from {start} to {end} is shorter than one interval ({interval})")]
     TooShort { start: Timestamp, end: Timestamp, interval: String },
     #[error(
+        "the window from {start} to {end} holds {count} intervals of {interval}, more than the {MAX_INTERVALS} \
+         greenlight judges in one run: shorten the window or lengthen `interval`"
+    )]
+    TooLong { start: Timestamp, end: Timestamp, interval: String, count: u64 },
+    #[error(
         "metric `{metric}`: the query `{query}` returned {count} series; aggregate it to one per group, with sum(…) \
          or by (le)"
     )]
@@ -32,6 +37,9 @@ pub enum FetchError {
     )]
     OutsideLookback { start: Timestamp, end: Timestamp, deployed_at: Timestamp, last: Timestamp },
 }
+
+/// The most intervals one window holds: 69 days of one-minute intervals, a day of one-second ones.
+pub const MAX_INTERVALS: usize = 100_000;
 
 /// Whole intervals from `start`; a partial interval at the end is left out.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,11 +52,15 @@ pub struct Window {
 impl Window {
     pub fn new(start: Timestamp, end: Timestamp, interval: SignedDuration) -> Result<Self, FetchError> {
         let span = end.duration_since(start);
-        let count = if span.is_negative() { 0 } else { (span.as_millis() / interval.as_millis()) as usize };
+        let count = if span.is_negative() { 0 } else { span.as_millis() / interval.as_millis() };
+        let shown = || format!("{}s", interval.as_secs_f64());
         if count == 0 {
-            return Err(FetchError::TooShort { start, end, interval: format!("{}s", interval.as_secs_f64()) });
+            return Err(FetchError::TooShort { start, end, interval: shown() });
         }
-        Ok(Self { start, interval, count })
+        if count > MAX_INTERVALS as i128 {
+            return Err(FetchError::TooLong { start, end, interval: shown(), count: count as u64 });
+        }
+        Ok(Self { start, interval, count: count as usize })
     }
 
     /// The start and end of interval `index`.
@@ -299,6 +311,11 @@ mod tests {
         let start = Timestamp::from_second(1_000).unwrap();
         assert!(Window::new(start, start + SignedDuration::from_secs(59), SignedDuration::from_secs(60)).is_err());
         assert!(Window::new(start, start - SignedDuration::from_secs(60), SignedDuration::from_secs(60)).is_err());
+        // A day of 1 ms intervals is 86.4 million intervals: refused, not judged until memory runs out.
+        let error = Window::new(start, start + SignedDuration::from_hours(24), SignedDuration::from_millis(1));
+        assert!(matches!(error, Err(FetchError::TooLong { count: 86_400_000, .. })), "{error:?}");
+        let most = SignedDuration::from_secs(60 * MAX_INTERVALS as i64);
+        assert_eq!(Window::new(start, start + most, SignedDuration::from_secs(60)).unwrap().count, MAX_INTERVALS);
     }
 
     #[test]
