@@ -100,7 +100,11 @@ impl Default for Metrics {
         let checks = Family::<CheckLabels, Counter>::default();
         registry.register("checks", "Checks run on deploys, by verdict (pass, fail, error)", checks.clone());
         let jobs = Family::<JobLabels, Counter>::default();
-        registry.register("jobs_finished", "Jobs finished, by the final status posted", jobs.clone());
+        registry.register(
+            "jobs_finished",
+            "Jobs finished, by the final status posted (refused: GitHub refused it for good)",
+            jobs.clone(),
+        );
         let job_seconds = Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]);
         registry.register("job_duration_seconds", "Time from claiming a job to its final status", job_seconds.clone());
         let inbox = InboxMetrics {

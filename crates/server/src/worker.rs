@@ -102,10 +102,16 @@ async fn process(app: &App, owner: &str, job: Job, claimed: tokio::time::Instant
         };
         let now = now_ms();
         match outcome {
-            Ok(state) => match app.store.finish(job.id, owner, state.as_str(), now).await {
+            Ok(Final { state, posted }) => match app.store.finish(job.id, owner, state.as_str(), now).await {
                 Ok(true) => {
-                    app.metrics.job_finished(state.as_str(), started.elapsed().as_secs_f64());
-                    tracing::info!(state = state.as_str(), ms = started.elapsed().as_millis() as u64, "job done");
+                    let counted = if posted { state.as_str() } else { "refused" };
+                    app.metrics.job_finished(counted, started.elapsed().as_secs_f64());
+                    tracing::info!(
+                        state = state.as_str(),
+                        posted,
+                        ms = started.elapsed().as_millis() as u64,
+                        "job done"
+                    );
                 }
                 Ok(false) => tracing::warn!("the lease was lost before the job finished; its new holder will redo it"),
                 Err(error) => tracing::error!(%error, "cannot finish the job; it will run again"),
@@ -158,7 +164,7 @@ fn jittered(after: Duration) -> Duration {
     after + Duration::from_millis(fastrand::u64(..1000))
 }
 
-async fn work(app: &App, owner: &str, job: &Job) -> Result<StatusState, Unfinished> {
+async fn work(app: &App, owner: &str, job: &Job) -> Result<Final, Unfinished> {
     if let Some(Decided { state, description }) = &job.decided {
         let state = StatusState::parse(state)
             .ok_or_else(|| Unfinished::retry(format!("the store holds an unknown status state {state:?}")))?;
@@ -218,13 +224,19 @@ async fn keep(app: &App, job: &Job, record: &CheckRecord<'_>) -> Result<(), Unfi
     Ok(())
 }
 
-async fn post_final(app: &App, job: &Job, state: StatusState, description: &str) -> Result<StatusState, Unfinished> {
+/// A job's end: its final state, and whether GitHub took it (`false`: refused for good).
+struct Final {
+    state: StatusState,
+    posted: bool,
+}
+
+async fn post_final(app: &App, job: &Job, state: StatusState, description: &str) -> Result<Final, Unfinished> {
     match post(app, job, state, description).await {
-        Ok(()) => Ok(state),
+        Ok(()) => Ok(Final { state, posted: true }),
         Err(error) if is_lasting(&error) => {
             // Nothing will make GitHub take it (the repository is gone, the sha is refused): stop trying.
             tracing::error!(%error, "GitHub refused the final status; giving up on it");
-            Ok(state)
+            Ok(Final { state, posted: false })
         }
         Err(error) => {
             // Whether this call was refused or it failed and opened the breaker: come back when a call may go

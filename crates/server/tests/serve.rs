@@ -103,6 +103,24 @@ async fn a_commit_that_never_reaches_the_remote_ends_with_an_error_status() {
     h.shutdown().await;
 }
 
+/// A final status GitHub refuses for good (a commit with 1,000 statuses) ends the job without a retry, and the
+/// metrics say it was refused rather than posted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_status_github_refuses_for_good_ends_the_job_and_is_counted_as_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("gl.db").display());
+    let h = Setup { url, dir }.start().await;
+    h.github.set_mode(Mode::Full);
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    let deploy = h.push("d1", &sha).await["deploy"].as_i64().unwrap();
+    h.job_done(deploy).await;
+    let calls = h.github.calls();
+    assert_eq!(calls, 2, "pending and the final status, each tried once");
+    h.assert_metrics(&["greenlight_jobs_finished_total{state=\"refused\"} 1"]).await;
+    assert!(h.github.statuses().is_empty());
+    h.shutdown().await;
+}
+
 /// A store for one scenario and a directory for its files.
 struct Setup {
     url: String,

@@ -39,6 +39,8 @@ pub enum Mode {
     Down = 1,
     /// Accepts requests and never answers.
     Hang = 2,
+    /// 422 to every call, as GitHub answers once a commit has 1,000 statuses in one context.
+    Full = 3,
 }
 
 #[derive(Debug)]
@@ -121,6 +123,10 @@ async fn status(
     match shared.mode.load(Ordering::SeqCst) {
         1 => return (StatusCode::SERVICE_UNAVAILABLE, r#"{"message":"Service Unavailable"}"#).into_response(),
         2 => std::future::pending::<()>().await,
+        3 => {
+            let full = r#"{"message":"Validation Failed","errors":[{"resource":"Status","code":"custom","message":"This SHA and context has reached the maximum number of statuses."}]}"#;
+            return (StatusCode::UNPROCESSABLE_ENTITY, full).into_response();
+        }
         _ => {}
     }
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
