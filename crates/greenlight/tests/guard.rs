@@ -573,25 +573,30 @@ fn watch_beyond_the_lookback_is_refused_at_once() {
     assert_eq!(source.hits(), 0, "no interval was queried: {stderr}");
 }
 
-#[test]
-fn on_fail_runs_the_command_and_posts_a_signed_report() {
+/// A canary with 3 % errors against a healthy baseline, and a config whose `[on_fail]` writes its input to the
+/// returned file, plus `more` keys: the data's start, Prometheus and the directory (kept alive), the config.
+fn failing_with_on_fail(more: &str) -> (i64, Prometheus, tempfile::TempDir, PathBuf, PathBuf) {
     let start = data_start();
     let bad = Traffic { error_ratio: 0.03, ..HEALTHY };
     let prometheus = Prometheus::start(&openmetrics(start, |_| HEALTHY, move |_| bad));
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &prometheus.url, &[ERRORS]);
+    let written = dir.path().join("hook-input.json");
+    let hooks = format!("\n[on_fail]\ncommand = [\"sh\", \"-c\", 'cat > \"$0\"', \"{}\"]\n{more}", written.display());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&hooks);
+    std::fs::write(&config, text).unwrap();
+    (start, prometheus, dir, config, written)
+}
+
+#[test]
+fn on_fail_runs_the_command_and_posts_a_signed_report() {
     // The receiver fails the first POST: the retry must carry the same delivery id and a valid signature.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let receiver = runtime.block_on(Scripted::start([Reply::status(503)], Reply::status(200)));
     let url = receiver.url("/halt");
-    let written = dir.path().join("hook-input.json");
-    let hooks = format!(
-        "\n[on_fail]\ncommand = [\"sh\", \"-c\", 'cat > \"$0\"', \"{}\"]\nurl = \"{url}\"\nsecret_env = \"GUARD_TEST_SECRET\"\n",
-        written.display()
-    );
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&hooks);
-    std::fs::write(&config, text).unwrap();
+    let post = format!("url = \"{url}\"\nsecret_env = \"GUARD_TEST_SECRET\"\n");
+    let (start, _prometheus, _dir, config, written) = failing_with_on_fail(&post);
     let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
         .arg("guard")
         .arg("--config")
@@ -622,16 +627,7 @@ fn on_fail_runs_the_command_and_posts_a_signed_report() {
 /// or a stdout whose reader is gone before the report is printed (`| head -1`).
 #[test]
 fn a_fail_exits_1_and_runs_on_fail_even_when_the_output_fails() {
-    let start = data_start();
-    let bad = Traffic { error_ratio: 0.03, ..HEALTHY };
-    let prometheus = Prometheus::start(&openmetrics(start, |_| HEALTHY, move |_| bad));
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &prometheus.url, &[ERRORS]);
-    let written = dir.path().join("hook-input.json");
-    let hooks = format!("\n[on_fail]\ncommand = [\"sh\", \"-c\", 'cat > \"$0\"', \"{}\"]\n", written.display());
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&hooks);
-    std::fs::write(&config, text).unwrap();
+    let (start, _prometheus, _dir, config, written) = failing_with_on_fail("");
     let command = || {
         let mut command = Command::new(env!("CARGO_BIN_EXE_greenlight"));
         command.arg("guard").arg("--config").arg(&config).args([

@@ -17,9 +17,7 @@ macro_rules! on_both {
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("gl.db").display());
-                super::$name(super::Setup { url, dir }).await;
+                super::$name(super::Setup::sqlite()).await;
             })*
         }
         mod postgres {
@@ -61,10 +59,9 @@ async fn readiness_follows_the_store() {
 /// SQLite only: the test holds the database's write lock to keep the commit waiting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_whose_client_gave_up_waiting_is_still_accepted_and_counted() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gl.db");
-    let url = format!("sqlite://{}", path.display());
-    let h = Setup { url, dir }.start().await;
+    let setup = Setup::sqlite();
+    let path = setup.dir.path().join("gl.db");
+    let h = setup.start().await;
     let sha = h.push_commits(&["ABC-2 a feature"]);
     let blocker = rusqlite::Connection::open(&path).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -90,9 +87,7 @@ async fn a_push_whose_client_gave_up_waiting_is_still_accepted_and_counted() {
 /// an `error` status that says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_that_never_reaches_the_remote_ends_with_an_error_status() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("gl.db").display());
-    let h = Setup { url, dir }.start().await;
+    let h = Setup::sqlite().start().await;
     let missing = "1234567890abcdef1234567890abcdef12345678";
     h.push("gone", missing).await;
     assert_eq!(h.finals(missing, 1).await, ["error"]);
@@ -107,9 +102,7 @@ async fn a_commit_that_never_reaches_the_remote_ends_with_an_error_status() {
 /// metrics say it was refused rather than posted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_final_status_github_refuses_for_good_ends_the_job_and_is_counted_as_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("gl.db").display());
-    let h = Setup { url, dir }.start().await;
+    let h = Setup::sqlite().start().await;
     h.github.set_mode(Mode::Full);
     let sha = h.push_commits(&["ABC-2 a feature"]);
     let deploy = h.push("d1", &sha).await["deploy"].as_i64().unwrap();
@@ -128,6 +121,13 @@ struct Setup {
 }
 
 impl Setup {
+    /// A fresh SQLite file, `gl.db` in the scenario's directory.
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("gl.db").display());
+        Self { url, dir }
+    }
+
     async fn start(self) -> Harness {
         Harness::start(self, false, Timings::Scaled).await
     }
@@ -440,9 +440,7 @@ async fn a_github_outage_is_ridden_out_without_a_storm(setup: Setup) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_five_minute_github_outage_with_the_default_timings() {
     const OUTAGE: std::time::Duration = std::time::Duration::from_secs(300);
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("gl.db").display());
-    let h = Harness::start(Setup { url, dir }, false, Timings::Default).await;
+    let h = Harness::start(Setup::sqlite(), false, Timings::Default).await;
     h.github.set_mode(Mode::Down);
     let started = std::time::Instant::now();
     let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
