@@ -1,11 +1,12 @@
 //! From a `guard.toml` and a past window to the per-interval inputs of the judges.
 //!
-//! Owns: cutting a window into intervals, the bound of a `[before_after]` window (`check_lookback`), the queries
-//! each metric needs (one per group, `$group` replaced), and turning their series into `IntervalInput`s. A ratio query counts the events of one interval before each
-//! evaluation (`increase(…[1m])` with `interval = "1m"`), so it is evaluated once per interval, at the interval's
-//! end, and an interval's count is the sum of its points, each event counted once. A value query is evaluated every
-//! `step`; an interval takes the steps in (start, end], aligned by time across groups, NaN where a group has none.
-//! An empty result is "no data", never zero. Does not own: HTTP (`prometheus`) or judging (`analysis`).
+//! Owns: cutting a window into intervals, the bound of a `[before_after]` window (`check_lookback`), the queries each
+//! metric needs (one per group, `$group` replaced), and turning their series into `IntervalInput`s. A ratio query
+//! counts the events of one interval before each evaluation (`increase(…[1m])` with `interval = "1m"`), so it is
+//! evaluated once per interval, at the interval's end, and an interval's count is the sum of its points, each event
+//! counted once. A value query is evaluated every `step`; an interval takes the steps in (start, end], aligned by time
+//! across groups, NaN where a group has none. An empty result is "no data", never zero. Does not own: HTTP
+//! (`prometheus`) or judging (`analysis`).
 
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use jiff::{SignedDuration, Timestamp};

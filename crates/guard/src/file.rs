@@ -258,8 +258,8 @@ impl GuardFile {
         let mut specs = Vec::new();
         let mut queries = Vec::new();
         let mut spans = Vec::new();
+        let interval_text = raw.interval.as_ref().map_or("1m", |v| v.get_ref().trim());
         for metric in &raw.metrics {
-            let interval_text = raw.interval.as_ref().map_or("1m", |v| v.get_ref().trim());
             let (spec, query) = check_metric(metric, step, (interval, interval_text))?;
             let m = metric.get_ref();
             let field_at = |field: &str| match field {
@@ -448,13 +448,8 @@ pub fn longest_range(query: &str) -> Option<(SignedDuration, &str)> {
             (Some(_), _) => {}
             (None, '"' | '\'' | '`') => quote = Some(c),
             (None, '[') => {
-                let rest = &query[at + 1..];
-                let inside = &rest[..rest.find(']').unwrap_or(rest.len())];
-                // Past the bracket: `]` and `:` are ASCII, so the next char starts right after `inside`.
-                for _ in inside.chars().chain(rest[inside.len()..].chars().take(1)) {
-                    chars.next();
-                }
-                let text = inside.split(':').next().unwrap_or_default().trim();
+                let end = chars.by_ref().find(|&(_, c)| c == ']').map_or(query.len(), |(close, _)| close);
+                let text = query[at + 1..end].split(':').next().unwrap_or_default().trim();
                 if let Some(millis) = duration_millis(text) {
                     let range = SignedDuration::from_millis(i64::try_from(millis).unwrap_or(i64::MAX));
                     if longest.is_none_or(|(max, _)| range > max) {

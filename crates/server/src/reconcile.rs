@@ -50,7 +50,8 @@ pub async fn run(app: Arc<App>, first: Vec<(RepositoryConfig, Option<String>)>, 
     }
 }
 
-/// Queues the deploy branches' heads that no deploy records (the store answers `Known` for the others).
+/// Offers each deploy branch's head to the store, which queues it when it has no status coming (no deploy yet, or
+/// every job on it superseded) and answers `Known` otherwise.
 async fn reconcile(app: &App, repo: &RepositoryConfig, url: &str) -> Result<(), String> {
     let url = url.to_owned();
     let mirror = Mirror::new(crate::worker::mirror_path(&app.config.data_dir, &repo.name), url.clone());
@@ -80,7 +81,7 @@ async fn reconcile(app: &App, repo: &RepositoryConfig, url: &str) -> Result<(), 
             clone_url: url.clone(),
         };
         if let Accepted::Queued { deploy, .. } = app.inbox.accept(push).await? {
-            tracing::info!(repo = %repo.name, %branch, %sha, deploy, "found a push whose webhook never came");
+            tracing::info!(repo = %repo.name, %branch, %sha, deploy, "queued a branch head that had no status coming");
         }
     }
     Ok(())
