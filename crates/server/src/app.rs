@@ -70,7 +70,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/deploys/{id}/recheck", post(recheck))
         .route("/api/deploys/{id}", get(deploy_json))
         .route("/deploys/{id}", get(deploy_page))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -322,12 +322,23 @@ async fn deploy_page(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Respon
     }
 }
 
+/// Live unless the store refuses every write (a failed sync): only a restart brings the server back then.
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    match app.store.refuse_if_poisoned() {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response(),
+    }
+}
+
 /// How long `/readyz` waits for the store: probes give up after a second or two, and a store that slow is not ready.
 const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     let error = match tokio::time::timeout(READY_TIMEOUT, app.store.ping()).await {
         Ok(Ok(())) => return (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(error @ greenlight_store::StoreError::Poisoned { .. })) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response();
+        }
         Ok(Err(error)) => error.to_string(),
         Err(_) => format!("no answer within {READY_TIMEOUT:?}"),
     };

@@ -55,6 +55,44 @@ async fn readiness_follows_the_store() {
     h.shutdown().await;
 }
 
+/// SQLite only: after a failed sync of the WAL, the kernel may have dropped what the sync was to write, so the store
+/// refuses every later write instead of acknowledging pushes that a crash could lose. The push whose sync failed and
+/// every one after it get 503, and `/healthz` and `/readyz` say why, until a restart; the restarted server has the
+/// pushes acknowledged before and accepts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_refuses_every_later_write_until_a_restart() {
+    let setup = Setup::sqlite();
+    // The fail point is named after the database, so that the scenarios running beside this one are not touched.
+    let fail_point = format!("store-sync:{}", setup.dir.path().join("gl.db").display());
+    let mut h = setup.start().await;
+    let first = h.push_commits(&["ABC-2 before the failure"]);
+    let deploy = h.push("d1", &first).await["deploy"].as_i64().unwrap();
+
+    fail::cfg(&fail_point, "return").unwrap();
+    let second = h.push_commits(&["ABC-3 during the failure"]);
+    let (status, body) = h.deliver("push", "d2", &h.payload("deploy", &second)).await;
+    assert_eq!(status, 503, "{body}");
+    fail::remove(&fail_point);
+
+    let (status, body) = h.deliver("push", "d3", &h.payload("deploy", &second)).await;
+    assert_eq!((status, &body["status"]), (503, &Value::from("error")), "still refused: {body}");
+    for probe in ["/healthz", "/readyz"] {
+        let (code, text) = h.get(probe).await;
+        assert_eq!(code, 503, "{probe}: {text}");
+        assert!(text.contains("injected by a test") && text.contains("restart greenlight"), "{probe}: {text}");
+    }
+
+    h.restart().await;
+    assert_eq!(h.get("/readyz").await, (200, "ready\n".to_owned()));
+    assert_eq!(h.get("/healthz").await, (200, "ok\n".to_owned()));
+    let (code, json) = h.get(&format!("/api/deploys/{deploy}")).await;
+    assert_eq!(code, 200, "the push acknowledged before the failure is kept: {json}");
+    let again = h.push("d3", &second).await;
+    h.finals(&second, 1).await;
+    assert!(again["deploy"].as_i64().is_some(), "{again}");
+    h.shutdown().await;
+}
+
 /// A client that gives up while its push waits for the store still gets the push processed, counted and logged.
 /// SQLite only: the test holds the database's write lock to keep the commit waiting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,6 +152,15 @@ async fn a_final_status_github_refuses_for_good_ends_the_job_and_is_counted_as_r
     h.shutdown().await;
 }
 
+fn secrets() -> Secrets {
+    Secrets {
+        webhook: Secret::new(SECRET),
+        jira: Some(Secret::new(JIRA_SECRET)),
+        api_token: Some(Secret::new(API_TOKEN)),
+        github_token: Secret::new("ghp_test"),
+    }
+}
+
 /// A store for one scenario and a directory for its files.
 struct Setup {
     url: String,
@@ -153,6 +200,7 @@ const SCALED_GITHUB: &str = "breaker_cooldown = \"300ms\"\nattempt_timeout = \"2
 /// A remote whose `production` branch has one commit, a fake GitHub, and a server gating `deploy` and `hotfix`.
 struct Harness {
     server: Option<Running>,
+    config: ServerConfig,
     base: String,
     github: FakeGitHub,
     remote: TestRepo,
@@ -204,15 +252,28 @@ deploy_branches = ["deploy", "hotfix"]
             api = github.url(),
         );
         let config = ServerConfig::parse(&config, "server.toml").unwrap();
-        let secrets = Secrets {
-            webhook: Secret::new(SECRET),
-            jira: Some(Secret::new(JIRA_SECRET)),
-            api_token: Some(Secret::new(API_TOKEN)),
-            github_token: Secret::new("ghp_test"),
-        };
-        let server = greenlight_server::start_with(config, secrets).await.unwrap();
+        let server = greenlight_server::start_with(config.clone(), secrets()).await.unwrap();
         let base = format!("http://{}", server.addr());
-        Self { server: Some(server), base, github, remote, production, missed, http: reqwest::Client::new(), _dir: dir }
+        Self {
+            server: Some(server),
+            config,
+            base,
+            github,
+            remote,
+            production,
+            missed,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    /// Shuts the server down and starts it again on the same store and directory, on a new port.
+    async fn restart(&mut self) {
+        let server = self.server.take().expect("running");
+        server.shutdown().await.expect("a clean shutdown");
+        let server = greenlight_server::start_with(self.config.clone(), secrets()).await.unwrap();
+        self.base = format!("http://{}", server.addr());
+        self.server = Some(server);
     }
 
     /// Adds `messages` as commits on `deploy` (on top of its tip, or production) and returns the new tip.

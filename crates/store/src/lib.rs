@@ -34,6 +34,11 @@ pub enum StoreError {
     SqliteOpen { url: String, message: String },
     #[error("cannot sync the store's write-ahead log: {0}")]
     Sync(String),
+    #[error(
+        "the store refuses writes since a sync of {}'s write-ahead log failed ({error}); restart greenlight",
+        database.display()
+    )]
+    Poisoned { database: std::path::PathBuf, error: String },
     #[error("store query failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("the store's worker thread failed: {0}")]
@@ -282,8 +287,15 @@ impl Store {
 
     /// Answers when the store can run a query.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        self.refuse_if_poisoned()?;
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Fails with [`StoreError::Poisoned`] once a sync of the SQLite inbox failed: nothing written after that is
+    /// safe until the process restarts.
+    pub fn refuse_if_poisoned(&self) -> Result<(), StoreError> {
+        self.inbox.as_ref().map_or(Ok(()), SqliteInbox::refuse_if_poisoned)
     }
 
     /// Accepts pushes in one transaction, durably: [`Self::accept_unsynced`] then [`Self::sync`].

@@ -12,6 +12,12 @@
 //! being written. SQLite itself syncs around checkpoints in this mode (the WAL before a checkpoint, the database after
 //! it, the WAL header when the file is reused), so a synced commit survives a power loss as with `synchronous = FULL`.
 //!
+//! A failed sync poisons the inbox for the rest of the process: every later commit and sync fails at once, and
+//! [`SqliteInbox::poisoned`] says why. After a failed `fdatasync` the kernel may have dropped the WAL's unwritten
+//! pages while keeping them in the page cache as if they were written, so a later sync can succeed without making
+//! the earlier frames durable; a crash then cuts the WAL at the first lost frame, taking with it every commit
+//! acknowledged after it. Only a restart, which makes SQLite read the WAL back from disk, is safe.
+//!
 //! Checkpoints (copying the WAL into the database file) run on a thread and a connection of their own, every
 //! [`CHECKPOINT_EVERY`], instead of inside whichever commit crosses SQLite's threshold: a checkpoint takes tens of
 //! milliseconds, and the writer would hold every waiting webhook for that long.
@@ -19,9 +25,9 @@
 //! Does not own: the schema (migrated through sqlx before this connection opens).
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
@@ -40,6 +46,10 @@ pub(crate) struct SqliteInbox {
     connection: Arc<Mutex<Connection>>,
     /// The WAL file, kept open to sync it. It lives as long as a connection is open, and this one stays open.
     wal: Arc<File>,
+    /// The database file, for messages.
+    database: PathBuf,
+    /// Set by the first failed sync, with its error; never cleared.
+    poisoned: Arc<OnceLock<String>>,
     /// Dropped with the last clone: the checkpointer thread then stops.
     _checkpointer: Arc<mpsc::Sender<()>>,
 }
@@ -73,20 +83,50 @@ impl SqliteInbox {
             .name("sqlite-checkpoint".into())
             .spawn(move || checkpoint(&checkpoints, &stopped, &database))
             .map_err(|e| format!("cannot start the checkpoint thread: {e}"))?;
-        Ok(Self { connection: Arc::new(Mutex::new(connection)), wal: Arc::new(wal), _checkpointer: Arc::new(stop) })
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+            wal: Arc::new(wal),
+            database: path.to_owned(),
+            poisoned: Arc::default(),
+            _checkpointer: Arc::new(stop),
+        })
+    }
+
+    /// Fails once a sync has failed, with that sync's error.
+    pub(crate) fn refuse_if_poisoned(&self) -> Result<(), StoreError> {
+        match self.poisoned.get() {
+            Some(error) => Err(StoreError::Poisoned { database: self.database.clone(), error: error.to_owned() }),
+            None => Ok(()),
+        }
     }
 
     /// Makes every commit written so far durable.
     pub(crate) async fn sync(&self) -> Result<(), StoreError> {
+        self.refuse_if_poisoned()?;
         let wal = self.wal.clone();
-        tokio::task::spawn_blocking(move || wal.sync_data())
+        let synced = tokio::task::spawn_blocking(move || wal.sync_data())
             .await
-            .map_err(|error| StoreError::Worker(error.to_string()))?
-            .map_err(|error| StoreError::Sync(error.to_string()))
+            .map_err(|error| StoreError::Worker(error.to_string()))?;
+        // Tests make the sync of one database fail here.
+        #[cfg(feature = "failpoints")]
+        let synced = synced.and_then(|()| {
+            fail::fail_point!(&format!("store-sync:{}", self.database.display()), |_| Err(std::io::Error::other(
+                "injected by a test"
+            )));
+            Ok(())
+        });
+        synced.map_err(|error| {
+            let error = error.to_string();
+            tracing::error!(%error, database = %self.database.display(),
+                "the WAL could not be synced: the inbox refuses every write until greenlight restarts");
+            let _ = self.poisoned.set(error.clone());
+            StoreError::Sync(error)
+        })
     }
 
     /// Accepts `pushes` in one transaction, off the async runtime; durable after the next [`Self::sync`].
     pub(crate) async fn accept(&self, pushes: &[NewPush], now: i64) -> Result<Vec<Accepted>, StoreError> {
+        self.refuse_if_poisoned()?;
         let connection = self.connection.clone();
         let pushes = pushes.to_vec();
         tokio::task::spawn_blocking(move || {
