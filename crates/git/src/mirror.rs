@@ -5,6 +5,7 @@
 //! which is what a server operator configures; reading stays with gix.
 
 use std::io::Read as _;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -63,9 +64,15 @@ impl Mirror {
     }
 }
 
-/// Runs git, killing it after `timeout`; a failure's reason is the last line git wrote to stderr.
+/// Runs git, killing it and everything it started after `timeout`; a failure's reason is the last line git wrote to
+/// stderr.
+///
+/// git runs in a process group of its own, so that the remote helper, `ssh` or `index-pack` it started are killed
+/// with it: killing git alone would leave them holding the connection (a helper waiting on a remote that hangs would
+/// wait forever).
 fn git(command: &mut Command, timeout: Duration) -> Result<(), GitError> {
     command.env("GIT_TERMINAL_PROMPT", "0").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    command.process_group(0);
     let mut child = command.spawn().map_err(|e| GitError::Other(format!("cannot run git: {e}")))?;
     // Read on a thread of its own, so that a chatty git never blocks on a full pipe while we wait.
     let mut pipe = child.stderr.take().expect("stderr is piped");
@@ -76,7 +83,11 @@ fn git(command: &mut Command, timeout: Duration) -> Result<(), GitError> {
     });
     let waited = child.wait_timeout(timeout).map_err(|e| GitError::Other(format!("cannot wait for git: {e}")))?;
     let Some(status) = waited else {
-        let _ = child.kill();
+        let group = i32::try_from(child.id()).ok().and_then(rustix::process::Pid::from_raw);
+        if group.is_none_or(|group| rustix::process::kill_process_group(group, rustix::process::Signal::KILL).is_err())
+        {
+            let _ = child.kill();
+        }
         let _ = child.wait();
         return Err(GitError::Fetch { reason: format!("git did not finish within {} s", timeout.as_secs_f64()) });
     };
@@ -145,7 +156,13 @@ mod tests {
         let Err(error) = mirror.sync() else { panic!("a remote that never answers was cloned") };
         assert!(error.to_string().contains("git did not finish within 0.5 s"), "{error}");
         assert!(!dir.path().join("m.git").exists());
-        drop(listener);
+        // Nothing git started is left holding the connection: reading it ends, rather than waiting for the bound.
+        let (mut connection, _) = listener.accept().unwrap();
+        connection.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut request = Vec::new();
+        let read = connection.read_to_end(&mut request);
+        assert!(read.is_ok(), "the connection is still open: {read:?}");
+        assert!(String::from_utf8_lossy(&request).starts_with("GET /shop.git/info/refs"), "{request:?}");
     }
 
     #[test]
