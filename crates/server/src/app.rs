@@ -3,8 +3,7 @@
 //! A webhook's signature is checked over the raw body before anything reads it. A push to a deploy branch is
 //! answered only once it is committed to the inbox; everything else is answered at once and forgotten.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,7 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use greenlight_github::GitHub;
 use greenlight_github::webhook::{self, DELIVERY_HEADER, EVENT_HEADER, Event, MAX_BODY_BYTES, SIGNATURE_HEADER};
-use greenlight_http::Secret;
+use greenlight_http::{Policy, Secret};
 use greenlight_store::{Accepted, NewPush, Store};
 use serde::Deserialize;
 use serde_json::json;
@@ -23,6 +22,7 @@ use serde_json::json;
 use crate::config::ServerConfig;
 use crate::inbox::Inbox;
 use crate::metrics::Metrics;
+use crate::mirrors::Mirrors;
 use crate::{Secrets, page};
 
 /// Jira Cloud signs webhooks like GitHub, under the legacy header name.
@@ -37,8 +37,7 @@ pub struct App {
     pub github: GitHub,
     pub inbox: Inbox,
     pub metrics: Metrics,
-    /// One lock per mirror clone: a fetch and a read of the same mirror never overlap.
-    mirrors: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pub mirrors: Mirrors,
 }
 
 impl App {
@@ -50,12 +49,9 @@ impl App {
         inbox: Inbox,
         metrics: Metrics,
     ) -> Self {
-        Self { config, secrets, store, github, inbox, metrics, mirrors: Mutex::default() }
-    }
-
-    pub fn mirror_lock(&self, repo: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut mirrors = self.mirrors.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        mirrors.entry(repo.to_owned()).or_default().clone()
+        let threshold = Policy::default().breaker_threshold;
+        let mirrors = Mirrors::new(&config.data_dir, threshold, config.github.breaker_cooldown);
+        Self { config, secrets, store, github, inbox, metrics, mirrors }
     }
 
     pub fn deploy_url(&self, id: i64) -> String {

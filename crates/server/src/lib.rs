@@ -10,6 +10,7 @@ mod app;
 pub mod config;
 mod inbox;
 mod metrics;
+mod mirrors;
 mod page;
 mod reconcile;
 mod worker;

@@ -1,5 +1,5 @@
 //! `GET /metrics`: deliveries by event and outcome, the inbox's batches (size and commit time), the queue's depth,
-//! checks run by verdict, job durations, jobs by final state, and the outbound GitHub calls by status code, in the
+//! checks run by verdict, mirror fetches by outcome, job durations, jobs by final state, and the outbound GitHub calls by status code, in the
 //! OpenMetrics text format.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,6 +29,11 @@ struct JobLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CheckLabels {
     verdict: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FetchLabels {
+    outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -85,6 +90,7 @@ pub struct Metrics {
     registry: Registry,
     deliveries: Family<DeliveryLabels, Counter>,
     checks: Family<CheckLabels, Counter>,
+    fetches: Family<FetchLabels, Counter>,
     jobs: Family<JobLabels, Counter>,
     job_seconds: Histogram,
     pub inbox: InboxMetrics,
@@ -99,6 +105,12 @@ impl Default for Metrics {
         registry.register("webhook_deliveries", "Webhook deliveries by event and outcome", deliveries.clone());
         let checks = Family::<CheckLabels, Counter>::default();
         registry.register("checks", "Checks run on deploys, by verdict (pass, fail, error)", checks.clone());
+        let fetches = Family::<FetchLabels, Counter>::default();
+        registry.register(
+            "git_fetches",
+            "Mirror fetches by outcome (ok, failed, refused: skipped while the remote's breaker is open)",
+            fetches.clone(),
+        );
         let jobs = Family::<JobLabels, Counter>::default();
         registry.register(
             "jobs_finished",
@@ -121,7 +133,7 @@ impl Default for Metrics {
         registry.register("queue_depth", "Jobs queued or running, from the store", queue.clone());
         let github = Arc::new(GitHubResponses::default());
         registry.register_collector(Box::new(github.clone()));
-        Self { registry, deliveries, checks, jobs, job_seconds, inbox, queue, github }
+        Self { registry, deliveries, checks, fetches, jobs, job_seconds, inbox, queue, github }
     }
 }
 
@@ -132,6 +144,10 @@ impl Metrics {
 
     pub fn checked(&self, verdict: &str) {
         self.checks.get_or_create(&CheckLabels { verdict: verdict.to_owned() }).inc();
+    }
+
+    pub fn fetched(&self, outcome: &str) {
+        self.fetches.get_or_create(&FetchLabels { outcome: outcome.to_owned() }).inc();
     }
 
     pub fn job_finished(&self, state: &str, seconds: f64) {
@@ -168,6 +184,7 @@ mod tests {
         metrics.delivery("push", "accepted");
         metrics.job_finished("success", 0.2);
         metrics.checked("fail");
+        metrics.fetched("refused");
         metrics.inbox.batch_size.observe(3.0);
         let mut stats = Stats::default();
         stats.responses.insert(201, 3);
@@ -176,6 +193,7 @@ mod tests {
             "greenlight_webhook_deliveries_total{event=\"push\",outcome=\"accepted\"} 2",
             "greenlight_jobs_finished_total{state=\"success\"} 1",
             "greenlight_checks_total{verdict=\"fail\"} 1",
+            "greenlight_git_fetches_total{outcome=\"refused\"} 1",
             "greenlight_job_duration_seconds_count 1",
             "greenlight_inbox_batch_size_sum 3.0",
             "greenlight_inbox_batch_size_bucket{le=\"4.0\"} 1",

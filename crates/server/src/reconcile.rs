@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use greenlight_git::Mirror;
 use greenlight_store::{Accepted, NewPush};
 use tokio::sync::watch;
 
@@ -53,32 +52,27 @@ pub async fn run(app: Arc<App>, first: Vec<(RepositoryConfig, Option<String>)>, 
 /// Offers each deploy branch's head to the store, which queues it when it has no status coming (no deploy yet, or
 /// every job on it superseded) and answers `Known` otherwise.
 async fn reconcile(app: &App, repo: &RepositoryConfig, url: &str) -> Result<(), String> {
-    let url = url.to_owned();
-    let mirror = Mirror::new(crate::worker::mirror_path(&app.config.data_dir, &repo.name), url.clone());
     let branches = repo.deploy_branches.clone();
-    let heads = {
-        let lock = app.mirror_lock(&repo.name);
-        let _held = lock.lock().await;
-        tokio::task::spawn_blocking(move || -> Result<Vec<(String, String)>, String> {
-            let git = mirror.sync().map_err(|e| e.to_string())?;
-            Ok(branches
+    let heads = app
+        .mirrors
+        .read(&app.metrics, &repo.name, url, move |git| -> Vec<(String, String)> {
+            branches
                 .into_iter()
                 .filter_map(|branch| {
                     let head = git.resolve(&format!("refs/heads/{branch}")).ok()?;
                     Some((branch, head.to_string()))
                 })
-                .collect())
+                .collect()
         })
         .await
-        .map_err(|e| e.to_string())??
-    };
+        .map_err(|e| e.to_string())?;
     for (branch, sha) in heads {
         let push = NewPush {
             delivery: format!("reconcile:{}:{branch}:{sha}", repo.name),
             repo: repo.name.clone(),
             branch: branch.clone(),
             sha: sha.clone(),
-            clone_url: url.clone(),
+            clone_url: url.to_owned(),
         };
         if let Accepted::Queued { deploy, .. } = app.inbox.accept(push).await? {
             tracing::info!(repo = %repo.name, %branch, %sha, deploy, "queued a branch head that had no status coming");

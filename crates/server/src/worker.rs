@@ -7,12 +7,11 @@
 //! no commit waits much longer than the outage: during it the breaker lets one call per cooldown reach GitHub,
 //! whatever the number of jobs.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use greenlight_deploy::{Checked, Deploy, DeployError, config_at, load_config};
-use greenlight_git::{GitError, Mirror};
+use greenlight_git::GitError;
 use greenlight_github::{GitHubError, StatusState, describe, fit_description, state_for};
 use greenlight_http::HttpError;
 use greenlight_store::{CheckRecord, Decided, Job, RanBy};
@@ -20,6 +19,7 @@ use tokio::sync::watch;
 use tracing::Instrument as _;
 
 use crate::app::App;
+use crate::mirrors::MirrorError;
 
 /// Checks that could not run for a reason that may pass (a fetch failed, the commit is not there yet) are tried this
 /// many times before the commit gets an `error` status. With the default retry timings (5 s, doubling up to 5
@@ -266,28 +266,24 @@ async fn check(app: &App, job: &Job) -> Result<Checked, Problem> {
     let Some(repo) = app.config.repositories.get(&deploy.repo) else {
         return Err(Problem::Lasting(format!("repository {} is not in the server config", deploy.repo)));
     };
-    let mirror = Mirror::new(
-        mirror_path(&app.config.data_dir, &deploy.repo),
-        repo.clone_url.clone().unwrap_or_else(|| deploy.clone_url.clone()),
-    );
+    let remote = repo.clone_url.as_deref().unwrap_or(&deploy.clone_url);
     let production = format!("refs/heads/{}", repo.production);
     let rules = repo.rules.clone();
     let sha = deploy.sha.clone();
-    let lock = app.mirror_lock(&deploy.repo);
-    // Fetching and reading happen under the mirror's lock: a fetch (and the gc it may start) never runs under a read.
-    let read = {
-        let _held = lock.lock().await;
-        tokio::task::spawn_blocking(move || -> Result<Deploy, DeployError> {
-            let repo = mirror.sync()?;
-            let to = repo.resolve(&sha)?;
-            let config = match rules {
-                Some(path) => load_config(&repo, Some(&path))?,
-                None => config_at(&repo, to)?,
-            };
-            Deploy::new(&repo, config, Some(&production), &sha)
-        })
-        .await
-        .map_err(|e| Problem::Passing(format!("the deploy reader stopped: {e}")))?
+    let read = app.mirrors.read(&app.metrics, &deploy.repo, remote, move |repo| -> Result<Deploy, DeployError> {
+        let to = repo.resolve(&sha)?;
+        let config = match rules {
+            Some(path) => load_config(&repo, Some(&path))?,
+            None => config_at(&repo, to)?,
+        };
+        Deploy::new(&repo, config, Some(&production), &sha)
+    });
+    let read = match read.await {
+        Ok(read) => read,
+        Err(MirrorError::Git(error)) => Err(DeployError::Git(error)),
+        Err(error @ (MirrorError::Refused { .. } | MirrorError::Stopped(_))) => {
+            return Err(Problem::Passing(error.to_string()));
+        }
     };
     match read {
         Ok(deploy) => Ok(deploy.check(false).await),
@@ -296,11 +292,6 @@ async fn check(app: &App, job: &Job) -> Result<Checked, Problem> {
         }
         Err(error) => Err(Problem::Lasting(error.to_string())),
     }
-}
-
-/// `data_dir/owner/name.git`.
-pub fn mirror_path(data_dir: &std::path::Path, repo: &str) -> PathBuf {
-    data_dir.join(format!("{repo}.git"))
 }
 
 fn is_lasting(error: &GitHubError) -> bool {

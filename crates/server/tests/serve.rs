@@ -136,6 +136,33 @@ async fn a_commit_that_never_reaches_the_remote_ends_with_an_error_status() {
     h.shutdown().await;
 }
 
+/// A remote that keeps failing is left alone: after 5 failed fetches in a row its breaker opens (for an hour here),
+/// and every later attempt of the jobs that need it skips the fetch. Each job still takes its 10 attempts and ends
+/// with an `error` status saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_that_keeps_failing_is_left_alone_by_its_breaker() {
+    let h = Harness::start(Setup::sqlite(), false, Timings::LongBreakers).await;
+    let on_deploy = h.push_commits(&["ABC-2 a feature"]);
+    let on_hotfix = h.commit_on("hotfix", &["ABC-3 a fix"]);
+    let away = h.remote.path().with_extension("away");
+    std::fs::rename(h.remote.path(), &away).unwrap();
+    h.push("d1", &on_deploy).await;
+    h.push_to("hotfix", "d2", &on_hotfix).await;
+    for sha in [&on_deploy, &on_hotfix] {
+        assert_eq!(h.finals(sha, 1).await, ["error"]);
+        let last = h.github.statuses_of(sha).pop().unwrap();
+        assert!(last.description.contains("fetches of the remote failed"), "{}", last.description);
+    }
+    // Two jobs of 10 attempts each, one fetch admitted at a time under the mirror's lock.
+    h.assert_metrics(&[
+        "greenlight_git_fetches_total{outcome=\"failed\"} 5",
+        "greenlight_git_fetches_total{outcome=\"refused\"} 15",
+    ])
+    .await;
+    std::fs::rename(&away, h.remote.path()).unwrap();
+    h.shutdown().await;
+}
+
 /// A final status GitHub refuses for good (a commit with 1,000 statuses) ends the job without a retry, and the
 /// metrics say it was refused rather than posted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,10 +213,12 @@ impl Setup {
     }
 }
 
-/// How long the server waits for things: scaled down, so that a scenario takes seconds, or the defaults.
+/// How long the server waits for things: scaled down, so that a scenario takes seconds; scaled down but with
+/// breakers that stay open for an hour once open; or the defaults.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Timings {
     Scaled,
+    LongBreakers,
     Default,
 }
 
@@ -226,6 +255,7 @@ impl Harness {
         let github = FakeGitHub::start().await;
         let (server_timings, github_timings) = match timings {
             Timings::Scaled => (SCALED_SERVER, SCALED_GITHUB),
+            Timings::LongBreakers => (SCALED_SERVER, "breaker_cooldown = \"1h\"\nattempt_timeout = \"2s\""),
             Timings::Default => ("", ""),
         };
         let config = format!(

@@ -1,0 +1,94 @@
+//! The mirror clones in `data_dir`: one per repository, fetched and then read on a blocking thread, under a lock per
+//! mirror and a circuit breaker per remote.
+//!
+//! The lock keeps a fetch (and the gc it may start) from ever running under a read of the same mirror. The breaker
+//! keeps an outage of a remote (usually GitHub) from costing it a fetch per job and retry: once `threshold` fetches
+//! of a remote failed in a row, the reads that need it fail at once, without IO, and one fetch per cooldown tries the
+//! remote again. The breakers are the HTTP client's ([`Breakers`]), with the GitHub client's threshold and cooldown.
+//!
+//! Owns: the locks, the breakers, and counting fetches. Does not own: git (`greenlight-git`) or what a read does.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use greenlight_git::{GitError, Mirror, Repo};
+use greenlight_http::breaker::Breakers;
+
+use crate::metrics::Metrics;
+
+pub struct Mirrors {
+    data_dir: PathBuf,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    remotes: Breakers,
+    cooldown: Duration,
+}
+
+/// Why a mirror could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    #[error("the last {failures} fetches of the remote failed; it is tried again once every {} s", cooldown.as_secs())]
+    Refused { failures: u32, cooldown: Duration },
+    #[error(transparent)]
+    Git(GitError),
+    #[error("the mirror reader stopped: {0}")]
+    Stopped(String),
+}
+
+impl Mirrors {
+    pub fn new(data_dir: &Path, threshold: u32, cooldown: Duration) -> Self {
+        Self {
+            data_dir: data_dir.to_owned(),
+            locks: Mutex::default(),
+            remotes: Breakers::new(threshold, cooldown),
+            cooldown,
+        }
+    }
+
+    /// Fetches `repo`'s mirror from `remote` (cloning it the first time) and hands it to `read`, on a blocking thread.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        metrics: &Metrics,
+        repo: &str,
+        remote: &str,
+        read: impl FnOnce(Repo) -> T + Send + 'static,
+    ) -> Result<T, MirrorError> {
+        let lock = self.lock(repo);
+        let _held = lock.lock().await;
+        // Admitted under the lock, so that the reads that waited for it see what the fetch before them found.
+        let fetch = self.remotes.admit(remote, Instant::now()).map_err(|refused| {
+            metrics.fetched("refused");
+            MirrorError::Refused { failures: refused.failures, cooldown: self.cooldown }
+        })?;
+        let mirror = Mirror::new(mirror_path(&self.data_dir, repo), remote);
+        let synced = tokio::task::spawn_blocking(move || mirror.sync().map(read))
+            .await
+            .map_err(|e| MirrorError::Stopped(e.to_string()))?;
+        match synced {
+            Ok(read) => {
+                metrics.fetched("ok");
+                fetch.success();
+                Ok(read)
+            }
+            Err(error @ GitError::Fetch { .. }) => {
+                metrics.fetched("failed");
+                fetch.failure(Instant::now());
+                Err(MirrorError::Git(error))
+            }
+            // A local failure (the clone could not be moved into place, the mirror is broken) says nothing about
+            // the remote: the permit is dropped unreported.
+            Err(error) => Err(MirrorError::Git(error)),
+        }
+    }
+
+    fn lock(&self, repo: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        locks.entry(repo.to_owned()).or_default().clone()
+    }
+}
+
+/// `data_dir/owner/name.git`.
+pub fn mirror_path(data_dir: &Path, repo: &str) -> PathBuf {
+    data_dir.join(format!("{repo}.git"))
+}
