@@ -154,11 +154,27 @@ struct RawMetric {
 
 struct Invalid {
     at: usize,
+    /// A byte offset inside the string value at `at`, when the error is about a part of it.
+    within: Option<usize>,
     message: String,
 }
 
 fn at<T>(value: &Spanned<T>, message: impl Into<String>) -> Invalid {
-    Invalid { at: value.span().start, message: message.into() }
+    Invalid { at: value.span().start, within: None, message: message.into() }
+}
+
+/// Where byte `offset` of the string value whose opening quote is at `start` is in `text`. Exact for a one-line
+/// literal string, and for a basic one without an escape before that byte; otherwise the value's start.
+fn inside_string(text: &str, start: usize, offset: usize) -> usize {
+    let Some(rest) = text.get(start..) else { return start };
+    let quote = match rest.chars().next() {
+        Some(quote @ ('\'' | '"')) if !rest.starts_with("'''") && !rest.starts_with("\"\"\"") => quote,
+        _ => return start,
+    };
+    match rest.get(1..=offset) {
+        Some(raw) if !(raw.contains('\n') || quote == '"' && raw.contains('\\')) => start + 1 + offset,
+        _ => start,
+    }
 }
 
 impl GuardFile {
@@ -170,7 +186,10 @@ impl GuardFile {
         };
         let raw: Raw = toml::from_str(text)
             .map_err(|e| locate(e.span().map_or(0, |s| s.start), e.message().trim_end().to_owned()))?;
-        Self::check(raw).map_err(|invalid| locate(invalid.at, invalid.message))
+        Self::check(raw).map_err(|invalid| {
+            let at = invalid.within.map_or(invalid.at, |offset| inside_string(text, invalid.at, offset));
+            locate(at, invalid.message)
+        })
     }
 
     fn check(raw: Raw) -> Result<Self, Invalid> {
@@ -196,6 +215,7 @@ impl GuardFile {
             (None, None) => {
                 return Err(Invalid {
                     at: 0,
+                    within: None,
                     message: "missing [groups] with `baseline` and `canary` label matchers (or [before_after] with \
                               `deployed_at` and `lookback`)"
                         .to_owned(),
@@ -253,7 +273,7 @@ impl GuardFile {
             settings.alpha = *v.get_ref();
         }
         if raw.metrics.is_empty() {
-            return Err(Invalid { at: 0, message: "no [[metrics]] to judge".to_owned() });
+            return Err(Invalid { at: 0, within: None, message: "no [[metrics]] to judge".to_owned() });
         }
         let mut specs = Vec::new();
         let mut queries = Vec::new();
@@ -287,7 +307,7 @@ impl GuardFile {
                 ConfigError::Setting { field: "alpha", .. } => raw.alpha.as_ref().map_or(0, |v| v.span().start),
                 _ => 0,
             };
-            Invalid { at: offset, message: e.to_string() }
+            Invalid { at: offset, within: None, message: e.to_string() }
         })?;
         let on_fail = raw.on_fail.as_ref().map(check_on_fail).transpose()?;
         Ok(Self { on_fail, prometheus, step, interval, baseline, canary, before_after, queries, config })
@@ -342,6 +362,7 @@ fn check_metric(
     let refuse = |span: Option<Range<usize>>, key: &str, kind: &str| match span {
         Some(span) => Err(Invalid {
             at: span.start,
+            within: None,
             message: format!("metric `{name}`: `{key}` does not apply to a {kind} metric"),
         }),
         None => Ok(()),
@@ -371,19 +392,22 @@ fn check_metric(
             // several intervals, and the evidence of those intervals is no longer independent (false halts).
             for (query, key) in [(&m.bad, "bad"), (&m.total, "total")] {
                 let Some(query) = query else { continue };
-                if let Some((range, text)) = longest_range(query.get_ref())
+                if let Some((range, text, offset)) = longest_range(query.get_ref())
                     && range > interval.0
                 {
                     let times = (range.as_millis() + interval.0.as_millis() - 1) / interval.0.as_millis();
-                    return Err(at(
-                        query,
-                        format!(
-                            "metric `{name}`: `{key}` has the range [{text}], longer than `interval` ({}): each event \
+                    return Err(Invalid {
+                        within: Some(offset),
+                        ..at(
+                            query,
+                            format!(
+                                "metric `{name}`: `{key}` has the range [{text}], longer than `interval` ({}): each event \
                              would be counted in {times} overlapping intervals, which voids the false-halt guarantee; \
                              use a range of at most the interval",
-                            interval.1
-                        ),
-                    ));
+                                interval.1
+                            ),
+                        )
+                    });
                 }
             }
             (spec, queries)
@@ -427,16 +451,16 @@ fn check_metric(
 /// test's guarantee (notes §2.2). A query without a range (a gauge) gets 1. Brackets inside quoted strings (label
 /// regexes) are not ranges.
 pub fn steps_per_range(query: &str, step: SignedDuration) -> u32 {
-    let longest = longest_range(query).map_or(SignedDuration::ZERO, |(range, _)| range);
+    let longest = longest_range(query).map_or(SignedDuration::ZERO, |(range, ..)| range);
     let (range, step) = (longest.as_millis(), step.as_millis().max(1));
     u32::try_from(((range + step - 1) / step).max(1)).unwrap_or(u32::MAX)
 }
 
 /// The longest range `[R]` (or subquery range `[R:r]`, which counts with R) in a PromQL query, with its text as
-/// written; `None` without one. Brackets inside quoted strings (label regexes) are not ranges, and a range that is
+/// written and the byte offset of its `[`; `None` without one. Brackets inside quoted strings (label regexes) are not ranges, and a range that is
 /// not a duration (`[$__interval]`) is skipped.
-pub fn longest_range(query: &str) -> Option<(SignedDuration, &str)> {
-    let mut longest: Option<(SignedDuration, &str)> = None;
+pub fn longest_range(query: &str) -> Option<(SignedDuration, &str, usize)> {
+    let mut longest: Option<(SignedDuration, &str, usize)> = None;
     let mut chars = query.char_indices();
     let mut quote: Option<char> = None;
     while let Some((at, c)) = chars.next() {
@@ -452,8 +476,8 @@ pub fn longest_range(query: &str) -> Option<(SignedDuration, &str)> {
                 let text = query[at + 1..end].split(':').next().unwrap_or_default().trim();
                 if let Some(millis) = duration_millis(text) {
                     let range = SignedDuration::from_millis(i64::try_from(millis).unwrap_or(i64::MAX));
-                    if longest.is_none_or(|(max, _)| range > max) {
-                        longest = Some((range, text));
+                    if longest.is_none_or(|(max, ..)| range > max) {
+                        longest = Some((range, text, at));
                     }
                 }
             }
@@ -745,12 +769,15 @@ tolerance = 0.10
         let bad5 = ISSUE.replace("5..\",$group}[1m]", "5..\",$group}[5m]");
         assert_eq!(
             err(&bad5),
-            "guard.toml:14:7: metric `http-errors`: `bad` has the range [5m], longer than `interval` (1m): each event \
+            "guard.toml:14:62: metric `http-errors`: `bad` has the range [5m], longer than `interval` (1m): each event \
              would be counted in 5 overlapping intervals, which voids the false-halt guarantee; use a range of at \
              most the interval"
         );
         let subquery = ISSUE.replace("{$group}[1m]))'\ndirection", "{$group}[1m])[3m:1m])'\ndirection");
-        assert!(err(&subquery).starts_with("guard.toml:15:9: metric `http-errors`: `total` has the range [3m]"));
+        assert!(err(&subquery).starts_with("guard.toml:15:55: metric `http-errors`: `total` has the range [3m]"));
+        // In a basic string, an escape before the range leaves the position at the string's start.
+        let escaped = subquery.replace("total = 'sum(", "total = \"sum(\\u0020").replace("[3m:1m])'", "[3m:1m])\"");
+        assert!(err(&escaped).starts_with("guard.toml:15:9: "), "{}", err(&escaped));
         let week = ISSUE.replace("5..\",$group}[1m]", "5..\",$group}[1w]");
         assert!(
             err(&week).contains("[1w], longer than `interval` (1m): each event would be counted in 10080 overlapping")
@@ -762,7 +789,7 @@ tolerance = 0.10
         assert!(GuardFile::parse(&regex, "guard.toml").is_ok(), "brackets in strings are not ranges");
         let p99 = ISSUE.replace("[1m])))'\ndirection", "[5m])))'\ndirection");
         assert!(GuardFile::parse(&p99, "guard.toml").is_ok(), "a value query's range only sets its block");
-        assert_eq!(longest_range("rate(x[1m])[2h:1m] + y[90s]"), Some((SignedDuration::from_hours(2), "2h")));
+        assert_eq!(longest_range("rate(x[1m])[2h:1m] + y[90s]"), Some((SignedDuration::from_hours(2), "2h", 11)));
         assert_eq!(longest_range("max(x{$group})"), None);
     }
 
