@@ -396,18 +396,13 @@ fn check_metric(
                     && range > interval.0
                 {
                     let times = (range.as_millis() + interval.0.as_millis() - 1) / interval.0.as_millis();
-                    return Err(Invalid {
-                        within: Some(offset),
-                        ..at(
-                            query,
-                            format!(
-                                "metric `{name}`: `{key}` has the range [{text}], longer than `interval` ({}): each event \
-                             would be counted in {times} overlapping intervals, which voids the false-halt guarantee; \
-                             use a range of at most the interval",
-                                interval.1
-                            ),
-                        )
-                    });
+                    let message = format!(
+                        "metric `{name}`: `{key}` has the range [{text}], longer than `interval` ({}): each event \
+                         would be counted in {times} overlapping intervals, which voids the false-halt guarantee; use \
+                         a range of at most the interval",
+                        interval.1
+                    );
+                    return Err(Invalid { within: Some(offset), ..at(query, message) });
                 }
             }
             (spec, queries)
@@ -457,8 +452,8 @@ pub fn steps_per_range(query: &str, step: SignedDuration) -> u32 {
 }
 
 /// The longest range `[R]` (or subquery range `[R:r]`, which counts with R) in a PromQL query, with its text as
-/// written and the byte offset of its `[`; `None` without one. Brackets inside quoted strings (label regexes) are not ranges, and a range that is
-/// not a duration (`[$__interval]`) is skipped.
+/// written and the byte offset of its `[`; `None` without one. Brackets inside quoted strings (label regexes) are not
+/// ranges, and a range that is not a duration (`[$__interval]`) is skipped.
 pub fn longest_range(query: &str) -> Option<(SignedDuration, &str, usize)> {
     let mut longest: Option<(SignedDuration, &str, usize)> = None;
     let mut chars = query.char_indices();

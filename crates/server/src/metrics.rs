@@ -1,6 +1,6 @@
 //! `GET /metrics`: deliveries by event and outcome, the inbox's batches (size and commit time), the queue's depth,
-//! checks run by verdict, mirror fetches by outcome, job durations, jobs by final state, and the outbound GitHub calls by status code, in the
-//! OpenMetrics text format.
+//! checks run by verdict, mirror fetches by outcome, job durations, jobs by final state, and the outbound GitHub calls
+//! by status code, in the OpenMetrics text format.
 
 use std::sync::{Arc, Mutex, PoisonError};
 

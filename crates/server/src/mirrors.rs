@@ -89,6 +89,6 @@ impl Mirrors {
 }
 
 /// `data_dir/owner/name.git`.
-pub fn mirror_path(data_dir: &Path, repo: &str) -> PathBuf {
+fn mirror_path(data_dir: &Path, repo: &str) -> PathBuf {
     data_dir.join(format!("{repo}.git"))
 }
