@@ -73,6 +73,8 @@ pub struct SideNumbers {
     pub trimmed_e_value: f64,
     /// 1/α for this side: the halt threshold.
     pub threshold: f64,
+    /// What the trimmed e-value must reach for a regression to count as more than a spike (at most `threshold`).
+    pub spike_threshold: f64,
     /// E'_t, the e-value against "at least as bad as the pass bound".
     pub pass_e_value: f64,
     /// Consecutive bad intervals.

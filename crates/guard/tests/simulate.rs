@@ -100,8 +100,8 @@ fn median_halt(results: &[Option<usize>]) -> usize {
 
 #[test]
 fn a_doubled_error_ratio_is_caught() {
-    // Notes table 2 (50 req/s, 1 %, δ = 0.2): median 3 intervals without persistence. Persistence leaves the
-    // most incriminating interval out, which costs about one more interval.
+    // Notes table 2 (50 req/s, 1 %, δ = 0.2): median 3 intervals without persistence. Persistence also asks the
+    // evidence without the most incriminating interval to reach the spike threshold, which costs little more.
     let runs = 200;
     let results =
         simulate(&two_metrics(), 7, runs, 30, |rng, _, _| vec![ratio_obs(rng, 50.0, 0.01, 0.02), Observation::Missing]);
@@ -170,6 +170,20 @@ fn a_one_interval_spike_does_not_halt() {
         let canary = if i == 10 { 0.3 } else { 0.01 };
         let factor = if i == 20 { 10.0 } else { 1.0 };
         vec![ratio_obs(rng, 50.0, 0.01, canary), latency.interval(rng, factor)]
+    });
+    assert!(halts(&results) <= allowed, "{} halts", halts(&results));
+}
+
+#[test]
+fn a_spike_on_a_canary_at_the_margin_halts_at_most_once_in_twenty() {
+    // The worst case for the spike threshold: a 30× spike in the first interval, then a canary exactly at the
+    // margin (1.2×), at low traffic. The evidence without the spike is the e-process of the other intervals, at
+    // most 1/SPIKE_E likely ever to reach SPIKE_E (measured: about 1.5 %, 2000 runs).
+    let runs = 400;
+    let allowed = (runs as f64 / greenlight_guard::judge::SPIKE_E) as usize;
+    let results = simulate(&two_metrics(), 18, runs, 30, |rng, _, i| {
+        let canary = if i == 0 { 0.3 } else { 0.012 };
+        vec![ratio_obs(rng, 10.0, 0.01, canary), Observation::Missing]
     });
     assert!(halts(&results) <= allowed, "{} halts", halts(&results));
 }

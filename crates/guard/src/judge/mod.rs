@@ -11,6 +11,10 @@
 //! directions it tests). Each side's e-process obeys Ville's inequality for all time, so by the union bound the
 //! chance of any false halt in a run is at most α whatever the looking schedule and the dependence between metrics.
 //! Persistence and the tolerance gate only ever remove halts, so they keep that bound.
+//!
+//! Spikes: a halt also needs the evidence to persist, that is, the e-value still at a *spike threshold* with the
+//! `fail_after − 1` most incriminating intervals left out (`persistence`). For a ratio metric that threshold is
+//! [`SPIKE_E`], far below the halt threshold; for a value metric it is the halt threshold itself (why: `SPIKE_E`).
 
 pub mod calibrate;
 pub mod mixture;
@@ -27,6 +31,23 @@ use crate::report::{MetricInterval, MetricSummary, Side, SideNumbers, Verdict, e
 pub use ratio::RatioJudge;
 pub use value::ValueJudge;
 
+/// The spike threshold of a ratio metric: the e-value its evidence must still reach without its `fail_after − 1`
+/// most incriminating intervals (capped at the halt threshold).
+///
+/// It carries no part of the false-halt bound, which rests on the untrimmed e-value reaching 1/α; it only decides
+/// whether a regression that reached it is more than one extreme interval. Leaving out a component's largest
+/// contribution leaves at most the mixture e-process of the other intervals, so after a one-interval spike (any
+/// size) followed by data no worse than the margin, the trimmed e-value ever reaches k with probability at most 1/k
+/// (Ville's inequality): with k = 20, such a spike halts in at most 5 % of runs, the conventional 0.05 level (and
+/// the default α_pass). The halt threshold in its place would make the bound 1/200 or less, but then with
+/// `fail_after` = 2 a regression could halt at its second interval only if each of the two reached the halt
+/// threshold on its own, nearly a fixed-sample test per interval (bench/README.md, "Guard accuracy").
+///
+/// Value metrics keep the halt threshold here: the sign test cannot halt within 2 intervals anyway (8 signs give
+/// e ≤ 57), so a lower spike threshold would only speed later halts, and its coin assumption is the one slow level
+/// drifts break (notes §2.2, table 5), where the bound on the remainder above is weakest.
+pub const SPIKE_E: f64 = 20.0;
+
 /// Shared per-judge settings derived from the run settings.
 #[derive(Clone, Debug)]
 pub(crate) struct Limits {
@@ -36,12 +57,16 @@ pub(crate) struct Limits {
     /// 1/α_pass and its log.
     pub pass_threshold: f64,
     pub log_pass_threshold: f64,
+    /// The spike threshold: what the trimmed e-value must reach for the evidence to persist, and its log.
+    pub spike_threshold: f64,
+    pub log_spike_threshold: f64,
     pub fail_after: u32,
     pub recover_after: u32,
     pub soak: u32,
 }
 
 impl Limits {
+    /// Limits whose spike threshold is the halt threshold (see `with_spike_threshold`).
     pub fn new(settings: &Settings, alpha_metric: f64, sides: usize) -> Self {
         let threshold = sides as f64 / alpha_metric;
         let pass_threshold = 1.0 / settings.alpha_pass;
@@ -50,10 +75,25 @@ impl Limits {
             log_threshold: threshold.ln(),
             pass_threshold,
             log_pass_threshold: pass_threshold.ln(),
+            spike_threshold: threshold,
+            log_spike_threshold: threshold.ln(),
             fail_after: settings.fail_after,
             recover_after: settings.recover_after,
             soak: settings.soak(),
         }
+    }
+
+    /// The same limits with a lower spike threshold; never above the halt threshold, so the rule is never stricter
+    /// than requiring the trimmed e-value at the halt threshold.
+    pub fn with_spike_threshold(self, spike: f64) -> Self {
+        let spike_threshold = spike.min(self.threshold);
+        Self { spike_threshold, log_spike_threshold: spike_threshold.ln(), ..self }
+    }
+
+    /// Whether a side's evidence persists: the e-value at the halt threshold, and the trimmed e-value at the spike
+    /// threshold.
+    pub fn persists(&self, process: &impl EProcess) -> bool {
+        process.log_e() >= self.log_threshold && process.log_e_trimmed() >= self.log_spike_threshold
     }
 
     /// Intervals left out of the trimmed e-value.
@@ -81,12 +121,13 @@ pub(crate) trait EProcess {
 
 impl SideState {
     /// The side's numbers for a report; `signs` only for value metrics.
-    pub fn numbers(&self, threshold: f64, signs: Option<(u64, u64)>) -> SideNumbers {
+    pub fn numbers(&self, limits: &Limits, signs: Option<(u64, u64)>) -> SideNumbers {
         SideNumbers {
             side: self.side,
             e_value: e_of(self.log_e),
             trimmed_e_value: e_of(self.log_e_trimmed),
-            threshold,
+            threshold: limits.threshold,
+            spike_threshold: limits.spike_threshold,
             pass_e_value: e_of(self.log_pass_e),
             streak: self.streak,
             failing: self.failing,
@@ -113,7 +154,7 @@ pub(crate) enum Decision {
     Failing(usize),
     NoData,
     /// This side's evidence is at the threshold, but the regression has not persisted (yet): it needs `fail_after`
-    /// bad intervals in a row and evidence that holds without the worst of them.
+    /// bad intervals in a row and evidence at the spike threshold without the worst of them.
     Pending(usize),
     Pass,
     Soaking,
@@ -162,17 +203,27 @@ pub(crate) fn evidence(log_e: f64, limits: &Limits) -> String {
     format!("e = {} {cmp} {}", num(e_of(log_e)), num(limits.threshold))
 }
 
+/// The trimmed evidence against the spike threshold: "e = 3.1 < 20 without the worst 1".
+pub(crate) fn trimmed_evidence(log_e_trimmed: f64, limits: &Limits) -> String {
+    let cmp = if log_e_trimmed >= limits.log_spike_threshold { "≥" } else { "<" };
+    format!(
+        "e = {} {cmp} {} without the worst {}",
+        num(e_of(log_e_trimmed)),
+        num(limits.spike_threshold),
+        limits.trim()
+    )
+}
+
 /// How far a pending regression has come: "in 1 of the 2 consecutive intervals needed (e = 300 ≥ 200)", or why it
 /// does not count: the last interval was not worse, or the evidence does not hold without the worst intervals.
 pub(crate) fn pending(state: &SideState, limits: &Limits, gate: &str) -> String {
     if state.streak == 0 {
-        format!(
-            "in earlier intervals ({}) but not in the last one, and the evidence does not persist: e = {} without the \
-             worst {}{gate}",
-            evidence(state.log_e, limits),
-            num(e_of(state.log_e_trimmed)),
-            limits.trim(),
-        )
+        let persists = if state.log_e_trimmed >= limits.log_spike_threshold {
+            String::new()
+        } else {
+            format!(", and the evidence does not persist: {}", trimmed_evidence(state.log_e_trimmed, limits))
+        };
+        format!("in earlier intervals ({}) but not in the last one{persists}{gate}", evidence(state.log_e, limits))
     } else if state.streak < limits.fail_after {
         format!(
             "in {} of the {} consecutive intervals needed ({})",
@@ -182,11 +233,10 @@ pub(crate) fn pending(state: &SideState, limits: &Limits, gate: &str) -> String 
         )
     } else {
         format!(
-            "for {} consecutive intervals ({}), but the evidence does not persist: e = {} without the worst {}{gate}",
+            "for {} consecutive intervals ({}), but the evidence does not persist: {}{gate}",
             state.streak,
             evidence(state.log_e, limits),
-            num(e_of(state.log_e_trimmed)),
-            limits.trim(),
+            trimmed_evidence(state.log_e_trimmed, limits),
         )
     }
 }
@@ -245,5 +295,21 @@ impl MetricJudge {
             MetricJudge::Ratio(_) => "ratio",
             MetricJudge::Value(_) => "value",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spike_threshold_is_never_above_the_halt_threshold() {
+        let settings = Settings::default();
+        let limits = Limits::new(&settings, 0.005, 1);
+        assert_eq!(limits.spike_threshold, limits.threshold, "value metrics: the halt threshold");
+        assert_eq!(limits.with_spike_threshold(SPIKE_E).spike_threshold, SPIKE_E);
+        // α_m = 0.5: a halt threshold of 2, under SPIKE_E.
+        let loose = Limits::new(&settings, 0.5, 1).with_spike_threshold(SPIKE_E);
+        assert_eq!((loose.spike_threshold, loose.log_spike_threshold), (2.0, 2f64.ln()));
     }
 }

@@ -5,11 +5,20 @@
 //! deciding whether an interval is bad (the judges do, from their evidence) or the run's verdict.
 //!
 //! An interval is *silent* when it carries no evidence (no data, or no bad events in either group where too few
-//! were expected to tell): it neither extends nor breaks a streak. A *bad* interval's own data points worse than the margin or tolerance; any other
-//! interval with evidence is *good* and breaks the bad streak. The judge says whether the cumulative evidence is
-//! *persistent*: still at the halt threshold with the `fail_after − 1` most incriminating intervals left out (and
-//! past any gate, such as the tolerance). The state fails when both the streak and that hold, so one interval,
-//! however extreme, never halts, and the false-halt bound of the untrimmed e-process still holds.
+//! were expected to tell): it neither extends nor breaks a streak. A *bad* interval's own data points worse than the
+//! margin or tolerance; any other interval with evidence is *good* and breaks the bad streak. The judge says whether
+//! the cumulative evidence is *persistent*: the e-value at the halt threshold, and the e-value with the
+//! `fail_after − 1` most incriminating intervals left out (the trimmed e-value) at the judge's spike threshold (and
+//! past any gate, such as the tolerance). The state fails when both the streak and that hold.
+//!
+//! The two thresholds do different jobs. The untrimmed e-value at 1/α is what carries the false-halt bound, and
+//! persistence only ever removes halts, so the bound holds whatever the spike threshold. The trimmed one separates a
+//! regression from a spike: with the worst interval left out, what remains is at most the e-process of the other
+//! intervals, so after a single extreme interval followed by data no worse than the margin it reaches a spike
+//! threshold k with probability at most 1/k (Ville). A ratio metric uses k = `SPIKE_E` = 20 (a spike halts in at
+//! most 5 % of runs, whatever its size): with `fail_after` = 2 a regression halts at its second interval once both
+//! together reach the halt threshold and the weaker one roughly reaches 20 alone, not each the halt threshold
+//! alone. A value metric keeps the halt threshold as its spike threshold (see `SPIKE_E` for why).
 
 use serde::Serialize;
 
@@ -20,7 +29,8 @@ pub enum Outcome {
     Silent,
     /// The interval's own data points worse than the margin or tolerance.
     Worse {
-        /// The trimmed e-value is at the threshold (and any gate, such as the tolerance, is passed).
+        /// The e-value is at the halt threshold, the trimmed e-value at the spike threshold, and any gate, such as
+        /// the tolerance, is passed.
         persistent: bool,
     },
     /// The interval's own data does not point worse.

@@ -27,7 +27,7 @@ use crate::report::{MetricInterval, MetricSummary, Numbers, RatioNumbers, Side, 
 use super::calibrate::dispersion;
 use super::mixture::{CountStep, MixtureProcess, share_of_bad, upper_bound};
 use super::persistence::{Outcome, Persistence};
-use super::{Decision, Limits, SideState, decide, deciding_sides, evidence, pending};
+use super::{Decision, Limits, SPIKE_E, SideState, decide, deciding_sides, evidence, pending, trimmed_evidence};
 
 #[derive(Clone, Debug)]
 struct RatioSide {
@@ -88,7 +88,7 @@ impl RatioJudge {
             MetricKind::Value { .. } => (0.0, crate::config::DEFAULT_MARGIN, 1.0),
         };
         let sides = sides_for(spec.direction);
-        let limits = Limits::new(settings, alpha_metric, sides.len());
+        let limits = Limits::new(settings, alpha_metric, sides.len()).with_spike_threshold(SPIKE_E);
         let zero = CleanCounts { bad: 0.0, total: 0.0 };
         Self {
             name: spec.name.clone(),
@@ -169,7 +169,7 @@ impl RatioJudge {
                     } else if step.m <= 0.0 {
                         Outcome::NotWorse
                     } else if step.y > step.m * share_of_bad(null, step.share) {
-                        Outcome::Worse { persistent: s.worse.log_e_trimmed() >= self.limits.log_threshold }
+                        Outcome::Worse { persistent: self.limits.persists(&s.worse) }
                     } else {
                         Outcome::NotWorse
                     };
@@ -260,7 +260,7 @@ impl RatioJudge {
             } else {
                 None
             },
-            sides: states.iter().map(|st| st.numbers(self.limits.threshold, None)).collect(),
+            sides: states.iter().map(|st| st.numbers(&self.limits, None)).collect(),
         }
     }
 
@@ -300,7 +300,6 @@ impl RatioJudge {
             None => "no usable counts".to_owned(),
         };
         let (closest, furthest) = deciding_sides(states);
-        let trim = self.limits.trim();
         let weight = self.weight(closest);
         let counts = if weight < 1.0 && decision != Decision::NoData {
             format!(
@@ -317,12 +316,11 @@ impl RatioJudge {
                 let s = &self.sides[i];
                 let (at, recovery) = s.persistence.when(summary, self.limits.recover_after);
                 format!(
-                    "regression counted{at}: {} for {} consecutive intervals ({}, {} without the worst {trim}); \
-                     {counts}{recovery}",
+                    "regression counted{at}: {} for {} consecutive intervals ({}, {}); {counts}{recovery}",
                     self.worse_phrase(s.side, null),
                     self.limits.fail_after,
                     evidence(states[i].log_e, &self.limits),
-                    num(e_of(states[i].log_e_trimmed)),
+                    trimmed_evidence(states[i].log_e_trimmed, &self.limits),
                 )
             }
             Decision::NoData => format!("no data; {counts}"),
@@ -398,6 +396,30 @@ mod tests {
     }
 
     #[test]
+    fn two_intervals_below_the_threshold_each_fail_at_the_second() {
+        use Verdict::*;
+        // 70 against 30 of 3000: one interval gives e ≈ 55, under the halt threshold 200; two give e ≈ 5800, and
+        // the weaker interval alone is over the spike threshold 20, so the regression counts at the second.
+        let mut j = judge(MetricSpec::ratio("errors"));
+        let bad = obs((30.0, 3000.0), (70.0, 3000.0));
+        let first = j.push(Some(&bad));
+        let Numbers::Ratio(n) = first.numbers else { panic!() };
+        assert!(n.sides[0].e_value > SPIKE_E && n.sides[0].e_value < n.threshold, "{}", n.sides[0].e_value);
+        assert_eq!(n.sides[0].spike_threshold, SPIKE_E);
+        let second = j.push(Some(&bad));
+        assert_eq!(second.verdict, Fail, "{}", second.reason);
+        assert!(second.reason.contains("≥ 20 without the worst 1"), "{}", second.reason);
+        // 65 against 30: two intervals reach the halt threshold (e ≈ 560), but without the worse one e ≈ 17 < 20.
+        let mut j = judge(MetricSpec::ratio("errors"));
+        let weaker = obs((30.0, 3000.0), (65.0, 3000.0));
+        assert_eq!(j.push(Some(&weaker)).verdict, Inconclusive);
+        let second = j.push(Some(&weaker));
+        assert_eq!(second.verdict, Inconclusive);
+        assert!(second.reason.contains("does not persist: e = 17.4 < 20 without the worst 1"), "{}", second.reason);
+        assert_eq!(j.push(Some(&weaker)).verdict, Fail, "a third interval makes it count");
+    }
+
+    #[test]
     fn equal_ratios_pass_after_the_soak() {
         use Verdict::*;
         let mut j = judge(MetricSpec::ratio("errors"));
@@ -433,8 +455,9 @@ mod tests {
         let verdicts: Vec<Verdict> =
             (0..10).map(|_| j.push(Some(&obs((0.0, 3000.0), (5.0, 3000.0)))).verdict).collect();
         let first = verdicts.iter().position(|v| *v == Verdict::Fail).expect("never failed");
-        // ≈15 errors reach the threshold; persistence needs one more interval beyond it.
-        assert!((3..=5).contains(&first), "{verdicts:?}");
+        // ≈15 errors (3 intervals) reach the threshold; persistence asks the 10 without the worst interval to reach
+        // the spike threshold, which they do.
+        assert!((2..=4).contains(&first), "{verdicts:?}");
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::report::{MetricInterval, MetricSummary, Numbers, Side, ValueNumbers, 
 use super::persistence::{Outcome, Persistence};
 use super::rank::{difference, hodges_lehmann, mann_whitney, median};
 use super::sign::SignProcess;
-use super::{Decision, Limits, SideState, decide, deciding_sides, evidence, pending};
+use super::{Decision, Limits, SideState, decide, deciding_sides, evidence, pending, trimmed_evidence};
 
 #[derive(Clone, Debug)]
 struct ValueSide {
@@ -182,7 +182,7 @@ impl ValueJudge {
             let own_worse = diffs.iter().filter(|&&d| o * d > tau).count();
             let outcome = if 2 * own_worse > diffs.len() {
                 let gate = window_shift.is_some_and(|h| o * h > tau);
-                Outcome::Worse { persistent: gate && s.worse.log_e_trimmed() >= self.limits.log_threshold }
+                Outcome::Worse { persistent: gate && self.limits.persists(&s.worse) }
             } else {
                 Outcome::NotWorse
             };
@@ -272,7 +272,7 @@ impl ValueJudge {
                 .sides
                 .iter()
                 .zip(states)
-                .map(|(s, st)| st.numbers(self.limits.threshold, Some((s.worse.ones, s.worse.zeros))))
+                .map(|(s, st)| st.numbers(&self.limits, Some((s.worse.ones, s.worse.zeros))))
                 .collect(),
         }
     }
@@ -305,14 +305,12 @@ impl ValueJudge {
             Decision::Failing(i) => {
                 let (at, recovery) = self.sides[i].persistence.when(summary, self.limits.recover_after);
                 format!(
-                    "regression counted{at}: {} in {} for {} consecutive intervals ({}, {} without the worst {}); \
-                     {facts}{recovery}",
+                    "regression counted{at}: {} in {} for {} consecutive intervals ({}, {}); {facts}{recovery}",
                     self.worse_phrase(states[i].side),
                     signs(i),
                     self.limits.fail_after,
                     evidence(states[i].log_e, &self.limits),
-                    num(e_of(states[i].log_e_trimmed)),
-                    self.limits.trim(),
+                    trimmed_evidence(states[i].log_e_trimmed, &self.limits),
                 )
             }
             Decision::NoData => format!("no data; {facts}"),
