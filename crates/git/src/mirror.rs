@@ -83,12 +83,7 @@ fn git(command: &mut Command, timeout: Duration) -> Result<(), GitError> {
     });
     let waited = child.wait_timeout(timeout).map_err(|e| GitError::Other(format!("cannot wait for git: {e}")))?;
     let Some(status) = waited else {
-        let group = i32::try_from(child.id()).ok().and_then(rustix::process::Pid::from_raw);
-        if group.is_none_or(|group| rustix::process::kill_process_group(group, rustix::process::Signal::KILL).is_err())
-        {
-            let _ = child.kill();
-        }
-        let _ = child.wait();
+        stop(&mut child);
         return Err(GitError::Fetch { reason: format!("git did not finish within {} s", timeout.as_secs_f64()) });
     };
     if status.success() {
@@ -97,6 +92,26 @@ fn git(command: &mut Command, timeout: Duration) -> Result<(), GitError> {
     let stderr = stderr.join().unwrap_or_default();
     let reason = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message").trim();
     Err(GitError::Fetch { reason: reason.to_owned() })
+}
+
+/// How long git gets to clean up (its lock files, a half-written pack) after SIGTERM, before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Stops git and everything in its process group: SIGTERM, so that it removes its lock files (a `*.lock` left behind
+/// would fail every later fetch of the mirror), then SIGKILL for whatever is still running after [`STOP_GRACE`].
+fn stop(child: &mut std::process::Child) {
+    use rustix::process::{Pid, Signal, kill_process_group};
+    let group = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
+    let signal = |signal| group.is_some_and(|group| kill_process_group(group, signal).is_ok());
+    if signal(Signal::TERM) && matches!(child.wait_timeout(STOP_GRACE), Ok(Some(_))) {
+        // git is gone; its helpers got the same SIGTERM, and a helper that ignores it is killed with the group.
+        signal(Signal::KILL);
+        return;
+    }
+    if !signal(Signal::KILL) {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
 }
 
 impl Repo {

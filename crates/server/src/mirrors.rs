@@ -1,10 +1,13 @@
 //! The mirror clones in `data_dir`: one per repository, fetched and then read on a blocking thread, under a lock per
 //! mirror and a circuit breaker per remote.
 //!
-//! The lock keeps a fetch (and the gc it may start) from ever running under a read of the same mirror. The breaker
-//! keeps an outage of a remote (usually GitHub) from costing it a fetch per job and retry: once `threshold` fetches
-//! of a remote failed in a row, the reads that need it fail at once, without IO, and one fetch per cooldown tries the
-//! remote again. The breakers are the HTTP client's ([`Breakers`]), with the GitHub client's threshold and cooldown.
+//! The lock keeps a fetch (and the gc it may start) from ever running under a read of the same mirror; it is held by
+//! the blocking work itself, so a job that is given up on (its lease lost) keeps it until its git is done. The
+//! breaker keeps an outage of a remote (usually GitHub) from costing it a fetch per job and retry: once `threshold`
+//! fetches of a remote failed in a row, the reads that need it fail at once, without IO, and one fetch per cooldown
+//! tries the remote again. Breakers are keyed by clone URL, so each repository's remote has its own: during an outage
+//! of GitHub each repository makes `threshold` fetches and then one per cooldown. They are the HTTP client's
+//! ([`Breakers`]), with the GitHub client's threshold and cooldown.
 //!
 //! Owns: the locks, the breakers, and counting fetches. Does not own: git (`greenlight-git`) or what a read does.
 
@@ -28,7 +31,7 @@ pub struct Mirrors {
 /// Why a mirror could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
-    #[error("the last {failures} fetches of the remote failed; it is tried again once every {} s", cooldown.as_secs())]
+    #[error("the last {failures} fetches of the remote failed; it is tried again once every {cooldown:?}")]
     Refused { failures: u32, cooldown: Duration },
     #[error(transparent)]
     Git(GitError),
@@ -54,17 +57,19 @@ impl Mirrors {
         remote: &str,
         read: impl FnOnce(Repo) -> T + Send + 'static,
     ) -> Result<T, MirrorError> {
-        let lock = self.lock(repo);
-        let _held = lock.lock().await;
+        let held = self.lock(repo).lock_owned().await;
         // Admitted under the lock, so that the reads that waited for it see what the fetch before them found.
         let fetch = self.remotes.admit(remote, Instant::now()).map_err(|refused| {
             metrics.fetched("refused");
             MirrorError::Refused { failures: refused.failures, cooldown: self.cooldown }
         })?;
         let mirror = Mirror::new(mirror_path(&self.data_dir, repo), remote);
-        let synced = tokio::task::spawn_blocking(move || mirror.sync().map(read))
-            .await
-            .map_err(|e| MirrorError::Stopped(e.to_string()))?;
+        let synced = tokio::task::spawn_blocking(move || {
+            let _held = held;
+            mirror.sync().map(read)
+        })
+        .await
+        .map_err(|e| MirrorError::Stopped(e.to_string()))?;
         match synced {
             Ok(read) => {
                 metrics.fetched("ok");

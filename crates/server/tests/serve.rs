@@ -76,6 +76,9 @@ async fn a_failed_sync_refuses_every_later_write_until_a_restart() {
 
     let (status, body) = h.deliver("push", "d3", &h.payload("deploy", &second)).await;
     assert_eq!((status, &body["status"]), (503, &Value::from("error")), "still refused: {body}");
+    let recheck =
+        h.http.post(format!("{}/api/deploys/{deploy}/recheck", h.base)).bearer_auth(API_TOKEN).send().await.unwrap();
+    assert_eq!(recheck.status().as_u16(), 503, "every write is refused, not only pushes");
     for probe in ["/healthz", "/readyz"] {
         let (code, text) = h.get(probe).await;
         assert_eq!(code, 503, "{probe}: {text}");

@@ -275,10 +275,17 @@ impl Store {
     /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a transaction
     /// that read first and then wrote would fail outright, instead of waiting, if another connection wrote between.
     async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        self.refuse_if_poisoned()?;
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
+    }
+
+    /// The pool, for a write that needs no transaction; refused like [`Self::write`] once the store is poisoned.
+    fn writable(&self) -> Result<&AnyPool, StoreError> {
+        self.refuse_if_poisoned()?;
+        Ok(&self.pool)
     }
 
     pub fn backend(&self) -> Backend {
@@ -293,7 +300,7 @@ impl Store {
     }
 
     /// Fails with [`StoreError::Poisoned`] once a sync of the SQLite inbox failed: nothing written after that is
-    /// safe until the process restarts.
+    /// safe until the process restarts (every write of the store is refused until then).
     pub fn refuse_if_poisoned(&self) -> Result<(), StoreError> {
         self.inbox.as_ref().map_or(Ok(()), SqliteInbox::refuse_if_poisoned)
     }
@@ -420,7 +427,7 @@ impl Store {
                 .bind(lease_until)
                 .bind(job)
                 .bind(owner)
-                .execute(&self.pool)
+                .execute(self.writable()?)
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -428,7 +435,7 @@ impl Store {
     /// Notes, before posting it, that `pending` is about to be posted: from now on the commit must get a final
     /// status, so the job can no longer be superseded.
     pub async fn mark_pending(&self, job: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET pending_posted = 1 WHERE id = $1").bind(job).execute(&self.pool).await?;
+        sqlx::query("UPDATE jobs SET pending_posted = 1 WHERE id = $1").bind(job).execute(self.writable()?).await?;
         Ok(())
     }
 
@@ -484,7 +491,7 @@ impl Store {
         .bind(now)
         .bind(job)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(self.writable()?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -499,7 +506,7 @@ impl Store {
         .bind(error)
         .bind(job)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(self.writable()?)
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -12,11 +12,14 @@
 //! being written. SQLite itself syncs around checkpoints in this mode (the WAL before a checkpoint, the database after
 //! it, the WAL header when the file is reused), so a synced commit survives a power loss as with `synchronous = FULL`.
 //!
-//! A failed sync poisons the inbox for the rest of the process: every later commit and sync fails at once, and
-//! [`SqliteInbox::poisoned`] says why. After a failed `fdatasync` the kernel may have dropped the WAL's unwritten
-//! pages while keeping them in the page cache as if they were written, so a later sync can succeed without making
-//! the earlier frames durable; a crash then cuts the WAL at the first lost frame, taking with it every commit
-//! acknowledged after it. Only a restart, which makes SQLite read the WAL back from disk, is safe.
+//! A failed sync poisons the store for the rest of the process: every later write (here and through the pool) and
+//! every checkpoint is refused, and [`SqliteInbox::refuse_if_poisoned`] says why. After a failed `fdatasync` the
+//! kernel may have dropped the WAL's unwritten pages while keeping them in the page cache as if they were written, so
+//! a later sync can succeed without making the earlier frames durable; a crash then cuts the WAL at the first lost
+//! frame, taking with it every commit acknowledged after it, and a checkpoint could copy stale bytes into the
+//! database. A restart alone does not clear the page cache either: so opening the inbox first checkpoints the whole
+//! WAL into the database file and truncates it (`wal_checkpoint(TRUNCATE)`, which syncs the database file), and
+//! refuses to start when that fails. What SQLite sees is then on disk before anything new is acknowledged.
 //!
 //! Checkpoints (copying the WAL into the database file) run on a thread and a connection of their own, every
 //! [`CHECKPOINT_EVERY`], instead of inside whichever commit crosses SQLite's threshold: a checkpoint takes tens of
@@ -44,8 +47,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub(crate) struct SqliteInbox {
     connection: Arc<Mutex<Connection>>,
-    /// The WAL file, kept open to sync it. It lives as long as a connection is open, and this one stays open.
-    wal: Arc<File>,
+    /// The WAL file, kept open to sync it. It lives as long as a connection is open, and this one stays open. Locked
+    /// while it is synced: the kernel reports a failed write-back to one sync only, so two at once could both pass.
+    wal: Arc<Mutex<File>>,
     /// The database file, for messages.
     database: PathBuf,
     /// Set by the first failed sync, with its error; never cleared.
@@ -66,6 +70,13 @@ impl SqliteInbox {
         let connection = connect(path).map_err(|e| e.to_string())?;
         // Checkpoints are the checkpointer's.
         connection.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| e.to_string())?;
+        // Whatever the WAL holds goes to the database file, synced, before anything new is acknowledged (above).
+        let busy: i64 = connection
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+            .map_err(|e| format!("cannot checkpoint the write-ahead log at start: {e}"))?;
+        if busy != 0 {
+            tracing::warn!(database = %path.display(), "another connection kept the start-up checkpoint from finishing");
+        }
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         // SQLite has created it by now (the pool's connections are open); `create` only covers a race with the last
@@ -79,15 +90,17 @@ impl SqliteInbox {
         let checkpoints = connect(path).map_err(|e| e.to_string())?;
         let (stop, stopped) = mpsc::channel();
         let database = path.to_owned();
+        let poisoned: Arc<OnceLock<String>> = Arc::default();
+        let poisoned_too = poisoned.clone();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint(&checkpoints, &stopped, &database))
+            .spawn(move || checkpoint(&checkpoints, &stopped, &database, &poisoned_too))
             .map_err(|e| format!("cannot start the checkpoint thread: {e}"))?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
-            wal: Arc::new(wal),
+            wal: Arc::new(Mutex::new(wal)),
             database: path.to_owned(),
-            poisoned: Arc::default(),
+            poisoned,
             _checkpointer: Arc::new(stop),
         })
     }
@@ -104,9 +117,10 @@ impl SqliteInbox {
     pub(crate) async fn sync(&self) -> Result<(), StoreError> {
         self.refuse_if_poisoned()?;
         let wal = self.wal.clone();
-        let synced = tokio::task::spawn_blocking(move || wal.sync_data())
-            .await
-            .map_err(|error| StoreError::Worker(error.to_string()))?;
+        let synced =
+            tokio::task::spawn_blocking(move || wal.lock().unwrap_or_else(PoisonError::into_inner).sync_data())
+                .await
+                .map_err(|error| StoreError::Worker(error.to_string()))?;
         // Tests make the sync of one database fail here.
         #[cfg(feature = "failpoints")]
         let synced = synced.and_then(|()| {
@@ -151,12 +165,15 @@ fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
 }
 
 /// The checkpointer thread: a passive checkpoint (it never waits for, or blocks, the writer or the readers) every
-/// [`CHECKPOINT_EVERY`], until the inbox is dropped.
-fn checkpoint(connection: &Connection, stop: &mpsc::Receiver<()>, database: &Path) {
+/// [`CHECKPOINT_EVERY`], until the inbox is dropped or poisoned.
+fn checkpoint(connection: &Connection, stop: &mpsc::Receiver<()>, database: &Path, poisoned: &OnceLock<String>) {
     /// While checkpoints keep failing, one warning a minute.
     const WARN_EVERY: u32 = 240;
     let mut failures: u32 = 0;
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if poisoned.get().is_some() {
+            return;
+        }
         match connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             Ok(()) => failures = 0,
             // The next round tries again; SQLite's readers and writers are unaffected.
@@ -240,6 +257,25 @@ mod tests {
             assert!(plan.contains("INDEX jobs_queued"), "{statement}\n{plan}");
             assert!(!plan.contains("deploys USING COVERING INDEX"), "{statement}\n{plan}");
         }
+    }
+
+    #[test]
+    fn opening_moves_the_log_into_the_database_file() {
+        // A restart must not build on WAL frames that may be in the page cache only (a failed sync): opening the
+        // inbox checkpoints them into the database file, synced, and empties the WAL.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gl.db");
+        let writer = connect(&path).unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        writer.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (42);").unwrap();
+        let wal = dir.path().join("gl.db-wal");
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0, "the write is in the WAL");
+        let _inbox = SqliteInbox::open(&path).unwrap();
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "the WAL was checkpointed and truncated");
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&path, &copy).unwrap();
+        let x: i64 = Connection::open(&copy).unwrap().query_row("SELECT x FROM t", [], |row| row.get(0)).unwrap();
+        assert_eq!(x, 42, "the database file alone has the row");
     }
 
     #[test]
