@@ -8,7 +8,9 @@ use std::io::Read as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use wait_timeout::ChildExt as _;
 
@@ -23,18 +25,32 @@ pub const GIT_TIMEOUT: Duration = Duration::from_secs(600);
 pub struct Mirror {
     path: PathBuf,
     url: String,
+    limits: Limits,
+}
+
+/// When a running git is stopped.
+#[derive(Clone, Debug)]
+struct Limits {
     timeout: Duration,
+    /// Set by the owner to stop a running clone or fetch now (a server shutting down).
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Mirror {
     /// The mirror of `url` at `path`; nothing is touched until [`Mirror::sync`].
     pub fn new(path: PathBuf, url: impl Into<String>) -> Self {
-        Self { path, url: url.into(), timeout: GIT_TIMEOUT }
+        Self { path, url: url.into(), limits: Limits { timeout: GIT_TIMEOUT, cancel: None } }
     }
 
     /// Gives up on a clone or fetch after `timeout` instead of [`GIT_TIMEOUT`].
     pub fn timeout(self, timeout: Duration) -> Self {
-        Self { timeout, ..self }
+        Self { limits: Limits { timeout, ..self.limits }, ..self }
+    }
+
+    /// Stops a clone or fetch as soon as `cancel` is set (checked every [`CANCEL_POLL`]). git runs in a process
+    /// group of its own, so a Ctrl-C does not reach it: an owner that stops uses this instead of waiting for it.
+    pub fn cancel_on(self, cancel: Arc<AtomicBool>) -> Self {
+        Self { limits: Limits { cancel: Some(cancel), ..self.limits }, ..self }
     }
 
     pub fn path(&self) -> &Path {
@@ -47,7 +63,7 @@ impl Mirror {
         if self.path.join("HEAD").exists() {
             // Fetched from the url given now, not the one the mirror was cloned from: the config may have moved it.
             let fetch = ["fetch", "--prune", "--quiet", &self.url, "+refs/*:refs/*"];
-            git(Command::new("git").arg("-C").arg(&self.path).args(fetch), self.timeout)?;
+            git(Command::new("git").arg("-C").arg(&self.path).args(fetch), &self.limits)?;
         } else {
             if let Some(parent) = self.path.parent() {
                 std::fs::create_dir_all(parent)
@@ -56,7 +72,8 @@ impl Mirror {
             // Clone next to the final place and rename, so that a clone cut short never looks like a mirror.
             let partial = self.path.with_extension("partial");
             let _ = std::fs::remove_dir_all(&partial);
-            git(Command::new("git").args(["clone", "--mirror", "--quiet", &self.url]).arg(&partial), self.timeout)?;
+            let clone = ["clone", "--mirror", "--quiet", &self.url];
+            git(Command::new("git").args(clone).arg(&partial), &self.limits)?;
             std::fs::rename(&partial, &self.path)
                 .map_err(|e| GitError::Other(format!("cannot move the clone to {}: {e}", self.path.display())))?;
         }
@@ -70,7 +87,7 @@ impl Mirror {
 /// git runs in a process group of its own, so that the remote helper, `ssh` or `index-pack` it started are killed
 /// with it: killing git alone would leave them holding the connection (a helper waiting on a remote that hangs would
 /// wait forever).
-fn git(command: &mut Command, timeout: Duration) -> Result<(), GitError> {
+fn git(command: &mut Command, limits: &Limits) -> Result<(), GitError> {
     command.env("GIT_TERMINAL_PROMPT", "0").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
     command.process_group(0);
     let mut child = command.spawn().map_err(|e| GitError::Other(format!("cannot run git: {e}")))?;
@@ -81,10 +98,23 @@ fn git(command: &mut Command, timeout: Duration) -> Result<(), GitError> {
         let _ = pipe.read_to_end(&mut text);
         String::from_utf8_lossy(&text).into_owned()
     });
-    let waited = child.wait_timeout(timeout).map_err(|e| GitError::Other(format!("cannot wait for git: {e}")))?;
-    let Some(status) = waited else {
+    let started = Instant::now();
+    let status = loop {
+        let left = limits.timeout.saturating_sub(started.elapsed());
+        let slice = if limits.cancel.is_some() { left.min(CANCEL_POLL) } else { left };
+        let waited = child.wait_timeout(slice).map_err(|e| GitError::Other(format!("cannot wait for git: {e}")))?;
+        if let Some(status) = waited {
+            break status;
+        }
+        let reason = if limits.cancel.as_ref().is_some_and(|cancel| cancel.load(Ordering::Relaxed)) {
+            "git was stopped: greenlight is shutting down".to_owned()
+        } else if started.elapsed() >= limits.timeout {
+            format!("git did not finish within {} s", limits.timeout.as_secs_f64())
+        } else {
+            continue;
+        };
         stop(&mut child);
-        return Err(GitError::Fetch { reason: format!("git did not finish within {} s", timeout.as_secs_f64()) });
+        return Err(GitError::Fetch { reason });
     };
     if status.success() {
         return Ok(());
@@ -93,6 +123,9 @@ fn git(command: &mut Command, timeout: Duration) -> Result<(), GitError> {
     let reason = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message").trim();
     Err(GitError::Fetch { reason: reason.to_owned() })
 }
+
+/// How often a running git looks at its cancel flag.
+const CANCEL_POLL: Duration = Duration::from_millis(100);
 
 /// How long git gets to clean up (its lock files, a half-written pack) after SIGTERM, before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -178,6 +211,23 @@ mod tests {
         let read = connection.read_to_end(&mut request);
         assert!(read.is_ok(), "the connection is still open: {read:?}");
         assert!(String::from_utf8_lossy(&request).starts_with("GET /shop.git/info/refs"), "{request:?}");
+    }
+
+    #[test]
+    fn a_cancelled_fetch_stops_at_once() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/shop.git", listener.local_addr().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mirror =
+            Mirror::new(dir.path().join("m.git"), url).timeout(Duration::from_secs(120)).cancel_on(cancel.clone());
+        let syncing = std::thread::spawn(move || mirror.sync());
+        // Cancelled once git has connected: the remote has the connection, and never answers.
+        let (connection, _) = listener.accept().unwrap();
+        cancel.store(true, Ordering::Relaxed);
+        let Err(error) = syncing.join().unwrap() else { panic!("a remote that never answers was cloned") };
+        assert!(error.to_string().contains("greenlight is shutting down"), "{error}");
+        drop(connection);
     }
 
     #[test]

@@ -141,6 +141,8 @@ pub async fn start_with(config: ServerConfig, secrets: Secrets) -> Result<Runnin
                 let _ = until_stopped.wait_for(|stop| *stop).await;
             })
             .await;
+        // A job in a hung fetch would hold the shutdown for up to the git timeout.
+        app.mirrors.stop();
         // Every request that got an answer was committed; the writer ends once the last sender is gone.
         app.inbox.close();
         let _ = writer.await;

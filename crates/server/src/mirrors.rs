@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,8 @@ use crate::metrics::Metrics;
 
 pub struct Mirrors {
     data_dir: PathBuf,
+    /// Set when the server stops: running clones and fetches end at once instead of holding the shutdown.
+    stopping: Arc<AtomicBool>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     remotes: Breakers,
     cooldown: Duration,
@@ -43,6 +46,7 @@ impl Mirrors {
     pub fn new(data_dir: &Path, threshold: u32, cooldown: Duration) -> Self {
         Self {
             data_dir: data_dir.to_owned(),
+            stopping: Arc::default(),
             locks: Mutex::default(),
             remotes: Breakers::new(threshold, cooldown),
             cooldown,
@@ -63,7 +67,7 @@ impl Mirrors {
             metrics.fetched("refused");
             MirrorError::Refused { failures: refused.failures, cooldown: self.cooldown }
         })?;
-        let mirror = Mirror::new(mirror_path(&self.data_dir, repo), remote);
+        let mirror = Mirror::new(mirror_path(&self.data_dir, repo), remote).cancel_on(self.stopping.clone());
         let synced = tokio::task::spawn_blocking(move || {
             let _held = held;
             mirror.sync().map(read)
@@ -85,6 +89,11 @@ impl Mirrors {
             // the remote: the permit is dropped unreported.
             Err(error) => Err(MirrorError::Git(error)),
         }
+    }
+
+    /// Stops every running clone and fetch; the jobs waiting on them fail and run again after a restart.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
     }
 
     fn lock(&self, repo: &str) -> Arc<tokio::sync::Mutex<()>> {

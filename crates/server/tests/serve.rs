@@ -166,6 +166,25 @@ async fn a_remote_that_keeps_failing_is_left_alone_by_its_breaker() {
     h.shutdown().await;
 }
 
+/// A shutdown does not wait for a fetch from a remote that hangs (git's own timeout is 10 minutes): the fetch is
+/// stopped, and the job runs again after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_stops_a_hung_fetch() {
+    let h = Setup::sqlite().start().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging = format!("http://{}/shop.git", listener.local_addr().unwrap());
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    let body = push_payload("acme/shop", "deploy", &sha, &hanging);
+    let (status, _) = h.deliver("push", "d1", &body).await;
+    assert_eq!(status, 202);
+    // git has connected to the remote, which never answers.
+    let (connection, _) = tokio::task::spawn_blocking(move || listener.accept().unwrap()).await.unwrap();
+    // A bound, so that a shutdown that waits for git fails here instead of hanging the suite for its 10 minutes.
+    let bound = std::time::Duration::from_secs(120);
+    tokio::time::timeout(bound, h.shutdown()).await.expect("the shutdown waited for the hung fetch");
+    drop(connection);
+}
+
 /// A final status GitHub refuses for good (a commit with 1,000 statuses) ends the job without a retry, and the
 /// metrics say it was refused rather than posted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
