@@ -81,8 +81,8 @@ impl Mirror {
     }
 }
 
-/// Runs git, killing it and everything it started after `timeout`; a failure's reason is the last line git wrote to
-/// stderr.
+/// Runs git, stopping it and everything it started after the timeout or once cancelled; a failure's reason is the
+/// last line git wrote to stderr.
 ///
 /// git runs in a process group of its own, so that the remote helper, `ssh` or `index-pack` it started are killed
 /// with it: killing git alone would leave them holding the connection (a helper waiting on a remote that hangs would
