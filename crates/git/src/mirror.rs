@@ -91,12 +91,18 @@ fn git(command: &mut Command, limits: &Limits) -> Result<(), GitError> {
     command.env("GIT_TERMINAL_PROMPT", "0").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
     command.process_group(0);
     let mut child = command.spawn().map_err(|e| GitError::Other(format!("cannot run git: {e}")))?;
-    // Read on a thread of its own, so that a chatty git never blocks on a full pipe while we wait.
+    // Read on a thread of its own, so that a chatty git never blocks on a full pipe while we wait. The chunks come
+    // back over a channel: a process git started that outlives it (an ssh `ControlPersist` master) can hold the pipe
+    // open for good, and the reason must not wait for that.
     let mut pipe = child.stderr.take().expect("stderr is piped");
-    let stderr = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = pipe.read_to_end(&mut text);
-        String::from_utf8_lossy(&text).into_owned()
+    let (chunks, stderr) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(read @ 1..) = pipe.read(&mut chunk) {
+            if chunks.send(chunk[..read].to_vec()).is_err() {
+                return;
+            }
+        }
     });
     let started = Instant::now();
     let status = loop {
@@ -119,15 +125,22 @@ fn git(command: &mut Command, limits: &Limits) -> Result<(), GitError> {
     if status.success() {
         return Ok(());
     }
-    let stderr = stderr.join().unwrap_or_default();
-    let reason = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message").trim();
+    // Until the pipe ends, or for at most STOP_GRACE more once git has exited.
+    let mut text = Vec::new();
+    let until = Instant::now() + STOP_GRACE;
+    while let Ok(chunk) = stderr.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        text.extend(chunk);
+    }
+    let text = String::from_utf8_lossy(&text);
+    let reason = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message").trim();
     Err(GitError::Fetch { reason: reason.to_owned() })
 }
 
 /// How often a running git looks at its cancel flag.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
 
-/// How long git gets to clean up (its lock files, a half-written pack) after SIGTERM, before SIGKILL.
+/// How long git gets to clean up (its lock files, a half-written pack) after SIGTERM, before SIGKILL; and how long
+/// its stderr may stay open after it exited.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Stops git and everything in its process group: SIGTERM, so that it removes its lock files (a `*.lock` left behind
@@ -228,6 +241,29 @@ mod tests {
         let Err(error) = syncing.join().unwrap() else { panic!("a remote that never answers was cloned") };
         assert!(error.to_string().contains("greenlight is shutting down"), "{error}");
         drop(connection);
+    }
+
+    #[test]
+    fn a_failed_fetch_is_reported_even_while_something_git_started_holds_its_stderr() {
+        // Like an ssh `ControlPersist` master: the ssh command git runs leaves a process behind that keeps git's
+        // stderr open, then fails.
+        let remote = TestRepo::new();
+        remote.commit_file("README", "shop\n", "ABC-1 start");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.git");
+        Mirror::new(path.clone(), remote.path().to_str().unwrap()).sync().unwrap();
+        let lingering = "sh -c 'sleep 150 >/dev/null & echo the remote hung up >&2; exit 1'";
+        let config = Command::new("git").arg("-C").arg(&path).args(["config", "core.sshCommand", lingering]).status();
+        assert!(config.unwrap().success());
+        let mirror = Mirror::new(path, "ssh://example.invalid/shop.git");
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(mirror.sync().map(|_| ())));
+        // A bound, so that waiting for the lingering process fails here instead of passing 150 s later.
+        let result =
+            result.recv_timeout(Duration::from_secs(60)).expect("the failure waited for the lingering process");
+        let Err(error) = result else { panic!("an ssh command that fails gave a fetch") };
+        // git's own last words, read before the grace ran out.
+        assert!(matches!(error, GitError::Fetch { .. }) && error.to_string().contains("repository exists"), "{error}");
     }
 
     #[test]
