@@ -61,6 +61,11 @@ pub enum MetricKind {
         /// `judge::calibrate::sign_block`).
         #[serde(default = "default_block")]
         block: u32,
+        /// Count a step only when both groups have a new value since the last step counted. Prometheus answers a
+        /// gauge's last sample at every step until the next scrape, so with a scrape interval longer than `step` the
+        /// same sample would be counted as several signs.
+        #[serde(default)]
+        new_values_only: bool,
     },
 }
 
@@ -85,7 +90,7 @@ impl MetricKind {
 
     /// A value metric with the default tolerance and per-step signs.
     pub fn value() -> Self {
-        MetricKind::Value { tolerance: DEFAULT_TOLERANCE, block: 1 }
+        MetricKind::Value { tolerance: DEFAULT_TOLERANCE, block: 1, new_values_only: false }
     }
 }
 
@@ -155,6 +160,15 @@ impl MetricSpec {
         self
     }
 
+    /// Makes a value metric count a step only when both groups have a new value since the last one counted; no effect
+    /// on a ratio metric.
+    pub fn new_values_only(mut self, value: bool) -> Self {
+        if let MetricKind::Value { new_values_only, .. } = &mut self.kind {
+            *new_values_only = value;
+        }
+        self
+    }
+
     /// Sets the steps per sign of a value metric; no effect on a ratio metric.
     pub fn block(mut self, value: u32) -> Self {
         if let MetricKind::Value { block, .. } = &mut self.kind {
@@ -181,7 +195,7 @@ impl MetricSpec {
                     return Err(bad("temper", "must be above 0 and at most 1"));
                 }
             }
-            MetricKind::Value { tolerance, block } => {
+            MetricKind::Value { tolerance, block, .. } => {
                 if !(tolerance.is_finite() && (0.0..=10.0).contains(&tolerance)) {
                     return Err(bad("tolerance", "must be between 0 and 10"));
                 }
@@ -329,7 +343,7 @@ mod tests {
         let config = ValidConfig::new(s, vec![MetricSpec::ratio("a"), MetricSpec::value("b")]).unwrap();
         assert_eq!(config.alpha_per_metric(), 0.005);
         assert_eq!(MetricSpec::ratio("a").kind, MetricKind::Ratio { min_total: 0.0, margin: 0.2, temper: 1.0 });
-        assert_eq!(MetricSpec::value("a").kind, MetricKind::Value { tolerance: 0.2, block: 1 });
+        assert_eq!(MetricSpec::value("a").kind, MetricKind::Value { tolerance: 0.2, block: 1, new_values_only: false });
     }
 
     #[test]

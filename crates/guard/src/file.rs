@@ -428,6 +428,10 @@ fn check_metric(
             if m.block.is_none() {
                 spec = spec.block(steps_per_range(&query, step));
             }
+            // A query without a range reads a gauge's samples as they are, and Prometheus repeats each one at every
+            // step until the next scrape: only new values count. A ranged query's values are computed anew at each
+            // step, and a value it repeats (a quantile pinned at a bucket bound) is evidence.
+            spec = spec.new_values_only(longest_range(&query).is_none());
             (spec, Queries::Value { query })
         }
         other => {
@@ -586,6 +590,23 @@ tolerance = 0.10
         let explicit = ISSUE.replace("tolerance = 0.10", "tolerance = 0.10\nblock = 1");
         let file = GuardFile::parse(&explicit, "guard.toml").unwrap();
         assert!(matches!(file.config.metrics()[1].kind, crate::config::MetricKind::Value { block: 1, .. }));
+    }
+
+    #[test]
+    fn only_a_gauge_counts_new_values_only() {
+        let new_only = |query: &str| {
+            let text = ISSUE.replace(
+                "'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{$group}[1m])))'",
+                &format!("'{query}'"),
+            );
+            match GuardFile::parse(&text, "guard.toml").unwrap().config.metrics()[1].kind {
+                crate::config::MetricKind::Value { new_values_only, .. } => new_values_only,
+                _ => unreachable!("the second metric is a value metric"),
+            }
+        };
+        assert!(new_only("max(latency_seconds{$group})"), "a gauge repeats its sample until the next scrape");
+        assert!(!new_only("histogram_quantile(0.99, sum by (le) (rate(x_bucket{$group}[1m])))"));
+        assert!(new_only(r#"max(latency_seconds{$group, path=~"/a[1h]"})"#), "a bracket in a string is no range");
     }
 
     #[test]

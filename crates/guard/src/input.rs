@@ -77,8 +77,14 @@ pub enum NoData {
     Missing,
     NoTotal(&'static str),
     NaN(&'static str),
-    BelowMinimum { group: &'static str, total: f64, min_total: f64 },
+    BelowMinimum {
+        group: &'static str,
+        total: f64,
+        min_total: f64,
+    },
     NoValues,
+    /// Values in both groups, but none new in both since the last step counted (a gauge not scraped again yet).
+    NoNewValues,
 }
 
 impl NoData {
@@ -91,6 +97,11 @@ impl NoData {
                 format!("too little traffic: the {group} has {total} events, fewer than min_total {min_total}")
             }
             NoData::NoValues => "no data: no step has a value for both groups".to_owned(),
+            NoData::NoNewValues => {
+                "no data: no step has a new value in both groups since the last step counted (a gauge repeats its \
+                 last sample until the next scrape)"
+                    .to_owned()
+            }
         }
     }
 }

@@ -9,7 +9,8 @@ mod common;
 use common::{Latency, Rng, interval, ratio_obs};
 use greenlight_guard::judge::rank::normal_upper_tail;
 use greenlight_guard::{
-    Analysis, Counts, MetricSpec, Observation, RatioObservation, Report, Settings, ValidConfig, Verdict,
+    Analysis, Counts, MetricSpec, Observation, RatioObservation, Report, Settings, ValidConfig, ValueObservation,
+    Verdict,
 };
 
 fn config(metrics: Vec<MetricSpec>) -> ValidConfig {
@@ -227,6 +228,37 @@ fn autocorrelated_latency_noise_with_blocks_stays_within_alpha() {
     let mut latency = Latency::new(0.25, 0.25, 0.8);
     let results = simulate(&config, 15, runs, 60, |rng, _, _| vec![latency.interval(rng, 1.0)]);
     assert!(halts(&results) <= allowed, "{} halts", halts(&results));
+}
+
+#[test]
+fn a_gauge_scraped_less_often_than_queried_stays_within_alpha() {
+    // One sample a minute per group, the canary's half a minute after the baseline's, queried every 15 s: Prometheus
+    // answers each sample at four steps. The canary sits exactly at the tolerance (its log ratio to the baseline is
+    // above ln 1.2 with probability ½ for two new samples), the edge of the null hypothesis.
+    let runs = 300;
+    let allowed = (0.01 * runs as f64) as usize;
+    let gauge = |new_values_only: bool, seed: u64| {
+        let config = config(vec![MetricSpec::value("latency").tolerance(0.2).new_values_only(new_values_only)]);
+        let mut samples = [0.0; 2];
+        simulate(&config, seed, runs, 60, move |rng, _, _| {
+            let mut obs = ValueObservation::default();
+            for step in 0..4 {
+                if step == 0 {
+                    samples[0] = 0.25 * (0.1 * rng.normal()).exp();
+                }
+                if step == 2 {
+                    samples[1] = 0.25 * 1.2 * (0.1 * rng.normal()).exp();
+                }
+                obs.baseline.push(samples[0]);
+                obs.canary.push(samples[1]);
+            }
+            vec![Observation::Value(obs)]
+        })
+    };
+    let counted_once = gauge(true, 16);
+    assert!(halts(&counted_once) <= allowed, "{} halts", halts(&counted_once));
+    let counted_at_every_step = gauge(false, 16);
+    assert!(halts(&counted_at_every_step) > 10 * allowed, "{} halts", halts(&counted_at_every_step));
 }
 
 #[test]

@@ -21,7 +21,10 @@
 //!
 //! Passing mirrors the test: y = 1 when the log ratio is below ln(1 + tolerance); rejecting "P(y = 1) ≤ ½" at
 //! α_pass shows the canary is not worse than the tolerance. Values must be non-negative; NaN and negative steps are
-//! missing, and a step missing in either group drops the pair.
+//! missing, and a step missing in either group drops the pair. A gauge's metric (`new_values_only`) counts a step only
+//! when both its values are new since the last step counted: Prometheus repeats a sample at every step until the next
+//! scrape, and one sample counted as four signs would void the coin assumption (at a 1-minute scrape and 15-s steps,
+//! a canary exactly at the tolerance halted in about a fifth of the runs).
 
 use std::collections::VecDeque;
 
@@ -52,7 +55,7 @@ impl ValueSide {
     }
 }
 
-/// Usable values of one group in one interval.
+/// The values of the steps counted in one interval, pair by pair.
 #[derive(Clone, Debug, Default)]
 struct Values {
     baseline: Vec<f64>,
@@ -68,6 +71,9 @@ pub struct ValueJudge {
     block: usize,
     limits: Limits,
     sides: Vec<ValueSide>,
+    /// Count a step only when both its values differ from those of the last step counted (`last`).
+    new_values_only: bool,
+    last: Option<(f64, f64)>,
     /// The last `fail_after` intervals with data.
     window: VecDeque<Values>,
     all: Values,
@@ -79,9 +85,11 @@ pub struct ValueJudge {
 impl ValueJudge {
     /// A judge for a value `spec`; a ratio spec gets the value defaults.
     pub fn new(spec: &MetricSpec, settings: &Settings, alpha_metric: f64) -> Self {
-        let (tolerance, block) = match spec.kind {
-            MetricKind::Value { tolerance, block } => (tolerance, block.max(1) as usize),
-            MetricKind::Ratio { .. } => (crate::config::DEFAULT_TOLERANCE, 1),
+        let (tolerance, block, new_values_only) = match spec.kind {
+            MetricKind::Value { tolerance, block, new_values_only } => {
+                (tolerance, block.max(1) as usize, new_values_only)
+            }
+            MetricKind::Ratio { .. } => (crate::config::DEFAULT_TOLERANCE, 1, false),
         };
         let sides = match spec.direction {
             Direction::Increase => vec![Side::Higher],
@@ -105,6 +113,8 @@ impl ValueJudge {
                 })
                 .collect(),
             limits,
+            new_values_only,
+            last: None,
             window: VecDeque::new(),
             all: Values::default(),
             pairs: 0,
@@ -130,24 +140,14 @@ impl ValueJudge {
     pub fn push(&mut self, observation: Option<&ValueObservation>) -> MetricInterval {
         let index = self.index;
         self.index += 1;
-        let diffs: Vec<f64> = observation
-            .map(|o| {
-                o.baseline
-                    .iter()
-                    .zip(&o.canary)
-                    .filter(|(b, c)| usable_value(**b) && usable_value(**c))
-                    .map(|(b, c)| difference(c.ln(), b.ln()))
-                    .collect()
-            })
-            .unwrap_or_default();
         let data = match observation {
             None => Err(NoData::Missing),
-            Some(_) if diffs.is_empty() => Err(NoData::NoValues),
-            Some(o) => Ok(Values {
-                baseline: o.baseline.iter().copied().filter(|v| usable_value(*v)).collect(),
-                canary: o.canary.iter().copied().filter(|v| usable_value(*v)).collect(),
-            }),
+            Some(o) => self.counted(o),
         };
+        let diffs: Vec<f64> = data.as_ref().map_or_else(
+            |_| Vec::new(),
+            |v| v.baseline.iter().zip(&v.canary).map(|(b, c)| difference(c.ln(), b.ln())).collect(),
+        );
         if let Ok(values) = &data {
             self.with_data += 1;
             self.pairs += diffs.len();
@@ -202,6 +202,30 @@ impl ValueJudge {
             reason,
             critical: self.critical,
             numbers: Numbers::Value(numbers),
+        }
+    }
+
+    /// The pairs of `observation` that count: steps with a usable value in both groups, and with `new_values_only`,
+    /// only those whose two values both differ from the last pair counted.
+    fn counted(&mut self, observation: &ValueObservation) -> Result<Values, NoData> {
+        let mut values = Values::default();
+        let mut usable = false;
+        for (&b, &c) in observation.baseline.iter().zip(&observation.canary) {
+            if !(usable_value(b) && usable_value(c)) {
+                continue;
+            }
+            usable = true;
+            if self.new_values_only && self.last.is_some_and(|(lb, lc)| lb == b || lc == c) {
+                continue;
+            }
+            self.last = Some((b, c));
+            values.baseline.push(b);
+            values.canary.push(c);
+        }
+        match (usable, values.baseline.is_empty()) {
+            (false, _) => Err(NoData::NoValues),
+            (true, true) => Err(NoData::NoNewValues),
+            (true, false) => Ok(values),
         }
     }
 
@@ -443,5 +467,24 @@ mod tests {
         let Numbers::Value(n) = j.summary().numbers else { panic!() };
         assert_eq!(n.sides[0].signs, Some((1, 0)), "two steps wait for the next block");
         assert_eq!(n.pairs, 6);
+    }
+
+    #[test]
+    fn a_gauge_counts_a_step_only_once_both_values_are_new() {
+        let mut j = judge(MetricSpec::value("p99").new_values_only(true));
+        // Scraped every 30 s, queried every 15 s, the canary's scrapes half a step behind the baseline's.
+        j.push(Some(&obs(&[0.2, 0.2, 0.21, 0.21], &[0.3, 0.3, 0.3, 0.31])));
+        let Numbers::Value(n) = j.summary().numbers else { panic!() };
+        assert_eq!((n.pairs, n.sides[0].signs), (2, Some((2, 0))), "steps 1 and 4: (0.2, 0.3) and (0.21, 0.31)");
+        let m = j.push(Some(&obs(&[0.21, 0.21], &[0.31, 0.31])));
+        assert_eq!(m.verdict, Verdict::Inconclusive);
+        assert!(m.reason.starts_with("no data: no step has a new value in both groups"), "{}", m.reason);
+        let Numbers::Value(n) = j.summary().numbers else { panic!() };
+        assert_eq!((n.pairs, j.summary().intervals_with_data), (2, 1), "a repeat across intervals is a repeat");
+        // Without the rule (a ranged query), a repeated value is a new computation and counts.
+        let mut ranged = judge(MetricSpec::value("p99"));
+        ranged.push(Some(&obs(&[0.2, 0.2, 0.21, 0.21], &[0.3, 0.3, 0.3, 0.31])));
+        let Numbers::Value(n) = ranged.summary().numbers else { panic!() };
+        assert_eq!(n.pairs, 4);
     }
 }
