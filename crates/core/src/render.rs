@@ -48,6 +48,19 @@ fn short(sha: &str) -> &str {
     sha.get(..10).unwrap_or(sha)
 }
 
+/// A finding's subject as shown: a commit's sha shortened, anything else (an issue key, a file, a secret's name)
+/// whole, since `PLATFORM-1234` cut short is another issue.
+fn subject(subject: &str) -> &str {
+    let sha = matches!(subject.len(), 40 | 64) && subject.bytes().all(|b| b.is_ascii_hexdigit());
+    if sha { short(subject) } else { subject }
+}
+
+/// Text inside a Markdown code span, which shows everything literally but a backtick (which would end the span) and
+/// a line break.
+fn code_span(text: &str) -> String {
+    text.chars().filter(|c| *c != '`').map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect()
+}
+
 /// One line that sums up a deploy's contents.
 pub fn contents_summary(contents: &Contents) -> String {
     let mut line = plural(contents.commits.len(), "commit", "commits");
@@ -186,7 +199,7 @@ pub fn report_human(report: &Report, color: bool) -> String {
                 "      {} {}  {}  {}",
                 p.fg(severity_color(finding.severity), severity_word(finding.severity)),
                 p.dim(&finding.code),
-                p.fg(AnsiColor::Yellow, short(&finding.subject)),
+                p.fg(AnsiColor::Yellow, subject(&finding.subject)),
                 finding.message
             );
         }
@@ -310,7 +323,7 @@ fn markdown_findings(out: &mut String, check: &CheckResult) {
             "- **{}** `{}` `{}`: {}",
             severity_word(finding.severity),
             finding.code,
-            markdown_escape(short(&finding.subject)).replace('`', ""),
+            code_span(subject(&finding.subject)),
             markdown_escape(&finding.message)
         );
     }
@@ -389,6 +402,28 @@ mod tests {
             md.contains("- [AB-2](https://x/browse/AB-2) about AB-2 · In Review · 0 commits\n  - [AB-3](https://x/browse/AB-3) about AB-3 · In Review · 2 commits\n"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_finding_names_an_issue_key_whole_and_a_commit_by_its_short_sha() {
+        let findings = vec![
+            Finding::new("issue-not-ready", Severity::Deny, "PLATFORM-1234", "is In Progress"),
+            Finding::new("commit-without-key", Severity::Deny, "0123456789abcdef0123456789abcdef01234567", "no key"),
+            Finding::new("issue-not-found", Severity::Deny, "XY_Z2-42", "does not exist"),
+        ];
+        let report = Report::new(
+            "a".repeat(40),
+            "b".repeat(40),
+            vec![CheckResult::from_findings("issues", "3 problems", findings)],
+            vec![],
+        );
+        let human = report_human(&report, false);
+        assert!(human.contains("issue-not-ready  PLATFORM-1234  is In Progress"), "{human}");
+        assert!(human.contains("commit-without-key  0123456789  no key"), "{human}");
+        let md = report_markdown(&report);
+        assert!(md.contains("`issue-not-ready` `PLATFORM-1234`: is In Progress"), "{md}");
+        assert!(md.contains("`issue-not-found` `XY_Z2-42`: "), "no backslash inside a code span: {md}");
+        assert!(md.contains("`commit-without-key` `0123456789`: "), "{md}");
     }
 
     #[test]

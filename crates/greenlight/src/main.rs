@@ -57,7 +57,11 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
             let deploy = deploy::load(&args.range)?;
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let report = runtime.block_on(deploy.check(args.offline)).report;
-            output::report(&report, args.format, color)?;
+            match output::report(&report, args.format, color) {
+                // A reader that stops early (`| head`) does not turn a deny into a pass under `pipefail`.
+                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => return Err(err.into()),
+                _ => {}
+            }
             Ok(report.verdict.exit_code())
         }
         cli::Command::Init(args) => deploy::init(&args),

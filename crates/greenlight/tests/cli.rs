@@ -1,7 +1,7 @@
 //! The `greenlight` binary end to end, on real repositories the tests build.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use greenlight_testkit::TestRepo;
 use serde_json::Value;
@@ -87,6 +87,23 @@ fn check_fails_on_commits_without_keys() {
     insta::assert_snapshot!("check_shop_human", out.stdout);
     let report = json(repo.path(), &["check", "--from", "production", "--format", "json"]);
     insta::assert_json_snapshot!("check_shop", report);
+}
+
+#[test]
+fn a_reader_that_stops_early_keeps_the_verdict_of_check() {
+    let (repo, _) = shop();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .current_dir(repo.path())
+        .args(["check", "--from", "production"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("greenlight runs");
+    // Closed before greenlight has read the repository: its report meets a broken pipe, as under `| head -0`.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("greenlight ends");
+    assert_eq!(out.status.code(), Some(1), "the deny stands: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
 
 #[test]
