@@ -12,8 +12,31 @@ use serde::{Deserialize, Serialize};
 
 /// The default pattern: a Jira key. A project key of two or more characters (a letter, then letters, digits or
 /// `_`), a dash, and a number without a leading zero, standing alone as a word (ASCII word boundaries, so the
-/// matcher stays on its fast path for any text).
-pub const DEFAULT_JIRA_PATTERN: &str = r"(?-u:\b)[A-Z][A-Z0-9_]+-[1-9][0-9]*(?-u:\b)";
+/// matcher stays on its fast path for any text). ASCII only, also with `ignore_case` (no Kelvin sign for `K`).
+pub const DEFAULT_JIRA_PATTERN: &str = r"(?-u:\b[A-Z][A-Z0-9_]+-[1-9][0-9]*\b)";
+
+/// Prefixes of well-known names that look like Jira keys but name a standard, an encoding, an algorithm, a time
+/// zone or a model (`UTF-8`, `SHA-256`, `RFC-7231`, `UTC-5`, `GPT-4`). They are never keys unless the project
+/// allow-list names them. `CVE` is handled apart (`CVE-12` is a key, `CVE-2024-1234` never).
+///
+/// The list holds only prefixes that are written upper-case with a dash and a number in ordinary prose and that are
+/// unlikely project keys. Left out on purpose: one-letter names (`X-509`, `P-256`: a project key has two or more
+/// characters, so they never match), and plausible project keys that rarely appear in that form (`MD`, `ES`, `GO`).
+#[rustfmt::skip]
+pub const NOT_PROJECTS: &[&str] = &[
+    // character sets and encodings
+    "UTF", "UCS",
+    // hashes, checksums, ciphers
+    "SHA", "SHA2", "SHA3", "CRC", "AES", "RSA", "PKCS",
+    // standards bodies and document series
+    "RFC", "BCP", "ISO", "IEC", "IEEE", "ECMA", "FIPS", "SQL",
+    // improvement proposals and specifications
+    "PEP", "JEP", "JSR", "KEP", "EIP", "ERC", "BIP",
+    // protocols, formats, architectures
+    "HTTP", "TLS", "SSL", "MPEG", "X86",
+    // weakness ids, time zones, models, the pandemic
+    "CWE", "UTC", "GMT", "GPT", "COVID",
+];
 
 /// `#123` and `owner/repo#123`. The character before a match is checked separately (see `github_ref_allowed`).
 const GITHUB_REF_PATTERN: &str = r"(?:[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9_.-]+)?#[1-9][0-9]*(?-u:\b)";
@@ -228,7 +251,11 @@ impl KeyRules {
         if is_cve_year(project, &message[end..]) {
             return None;
         }
-        if !self.projects.is_empty() && !self.projects.iter().any(|p| p == project) {
+        if self.projects.is_empty() {
+            if NOT_PROJECTS.contains(&project) {
+                return None;
+            }
+        } else if !self.projects.iter().any(|p| p == project) {
             return None;
         }
         Some(IssueKey(key))
@@ -336,6 +363,21 @@ mod tests {
     }
 
     #[test]
+    fn standard_and_encoding_names_are_not_keys() {
+        default("Use SHA-256 for digests, force UTF-8 and ISO-8859 input", &[]);
+        default("per RFC-7231 and GPT-4; AES-256, CRC-32, SHA3-512, PEP-8, CWE-79, UTC-5, X86-64", &[]);
+        default("ABC-12 uses UTF-8, PLATFORM-1234 SHA-1", &["ABC-12", "PLATFORM-1234"]);
+        let settings = KeySettings { projects: vec!["ABC".into(), "SHA".into()], ..Default::default() };
+        check(settings, "SHA-2 and ABC-3, not UTF-8", &["SHA-2", "ABC-3"]);
+    }
+
+    #[test]
+    fn ignore_case_does_not_turn_lower_case_names_into_keys() {
+        let settings = KeySettings { ignore_case: true, ..Default::default() };
+        check(settings, "read utf-8 and sha-256, fix abc-12", &["ABC-12"]);
+    }
+
+    #[test]
     fn custom_patterns_use_the_key_group() {
         let settings =
             KeySettings { patterns: vec![r"(?-u:\b)ticket[ :]+(?<key>[0-9]+)".into()], ..Default::default() };
@@ -384,7 +426,9 @@ mod tests {
     }
 
     fn project() -> impl Strategy<Value = String> {
-        "[A-Z][A-Z0-9_]{1,9}".prop_filter("CVE is a vulnerability prefix", |p| p != "CVE")
+        "[A-Z][A-Z0-9_]{1,9}"
+            .prop_filter("CVE is a vulnerability prefix", |p| p != "CVE")
+            .prop_filter("well-known names are not projects", |p| !NOT_PROJECTS.contains(&p.as_str()))
     }
 
     proptest! {
