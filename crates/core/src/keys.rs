@@ -1,21 +1,45 @@
 //! Issue keys and the rules that find them in commit messages.
 //!
-//! Owns: the `IssueKey` value, the default Jira key pattern, the CVE exclusion, the project allow-list and GitHub
-//! `#123` references. Does not own: where the rules come from (config lives in `greenlight-checks`) or whether a key
+//! Owns: the `IssueKey` value, the default Jira key pattern, the CVE exclusion, the names that are never projects
+//! (`UTF-8`, `SHA-256`), the project allow-list and GitHub `#123` references (never read from URLs). Does not own: where the rules come from (config lives in `greenlight-checks`) or whether a key
 //! exists in a tracker.
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::LazyLock;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 /// The default pattern: a Jira key. A project key of two or more characters (a letter, then letters, digits or
 /// `_`), a dash, and a number without a leading zero, standing alone as a word (ASCII word boundaries, so the
-/// matcher stays on its fast path for any text).
-pub const DEFAULT_JIRA_PATTERN: &str = r"(?-u:\b)[A-Z][A-Z0-9_]+-[1-9][0-9]*(?-u:\b)";
+/// matcher stays on its fast path for any text). ASCII only, also with `ignore_case` (no Kelvin sign for `K`).
+pub const DEFAULT_JIRA_PATTERN: &str = r"(?-u:\b[A-Z][A-Z0-9_]+-[1-9][0-9]*\b)";
 
-/// `#123` and `owner/repo#123`. The character before a match is checked separately (see `github_ref_allowed`).
+/// Prefixes of well-known names that look like Jira keys but name a standard, an encoding, an algorithm, a time
+/// zone or a model (`UTF-8`, `SHA-256`, `RFC-7231`, `UTC-5`, `GPT-4`). They are never keys unless the project
+/// allow-list names them. `CVE` is handled apart (`CVE-12` is a key, `CVE-2024-1234` never).
+///
+/// The list holds only prefixes that are written upper-case with a dash and a number in ordinary prose and that are
+/// unlikely project keys. Left out on purpose: one-letter names (`X-509`, `P-256`: a project key has two or more
+/// characters, so they never match), and plausible project keys that rarely appear in that form (`MD`, `ES`, `GO`).
+#[rustfmt::skip]
+pub const NOT_PROJECTS: &[&str] = &[
+    // character sets and encodings
+    "UTF", "UCS",
+    // hashes, checksums, ciphers
+    "SHA", "SHA2", "SHA3", "CRC", "AES", "RSA", "PKCS",
+    // standards bodies and document series
+    "RFC", "BCP", "ISO", "IEC", "IEEE", "ECMA", "FIPS", "SQL",
+    // improvement proposals and specifications
+    "PEP", "JEP", "JSR", "KEP", "EIP", "ERC", "BIP",
+    // protocols, formats, architectures
+    "HTTP", "TLS", "SSL", "MPEG", "X86",
+    // weakness ids, time zones, models, the pandemic
+    "CWE", "UTC", "GMT", "GPT", "COVID",
+];
+
+/// `#123` and `owner/repo#123`. The characters around a match are checked separately (see `github_ref_allowed`).
 const GITHUB_REF_PATTERN: &str = r"(?:[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9_.-]+)?#[1-9][0-9]*(?-u:\b)";
 
 /// One issue named by a commit: a Jira key (`ABC-123`) or a GitHub reference (`#12`, `acme/shop#12`).
@@ -139,6 +163,8 @@ pub enum KeyRuleError {
 #[derive(Clone, Debug)]
 pub struct KeyRules {
     patterns: Vec<Regex>,
+    /// `patterns` is the default Jira pattern, whose matches must also stand alone as Unicode words.
+    default_pattern: bool,
     projects: Vec<String>,
     github: Option<Regex>,
     ignore_case: bool,
@@ -181,7 +207,13 @@ impl KeyRules {
             .collect::<Result<Vec<_>, _>>()?;
         let github =
             settings.github.then(|| Regex::new(GITHUB_REF_PATTERN).expect("the GitHub reference pattern compiles"));
-        Ok(Self { patterns, projects, github, ignore_case: settings.ignore_case })
+        Ok(Self {
+            patterns,
+            default_pattern: settings.patterns.is_empty(),
+            projects,
+            github,
+            ignore_case: settings.ignore_case,
+        })
     }
 
     /// The keys a message names, each once, in the order they first appear.
@@ -195,6 +227,9 @@ impl KeyRules {
         for pattern in &self.patterns {
             if pattern.captures_len() == 1 {
                 for m in pattern.find_iter(message) {
+                    if self.default_pattern && !stands_alone(message, m.start(), m.end()) {
+                        continue;
+                    }
                     if let Some(key) = self.accept_jira(message, m.as_str(), m.end()) {
                         add(m.start(), key);
                     }
@@ -212,7 +247,7 @@ impl KeyRules {
         }
         if let Some(github) = &self.github {
             for m in github.find_iter(message) {
-                if github_ref_allowed(message, m.start()) {
+                if github_ref_allowed(message, m.start(), m.end()) {
                     add(m.start(), IssueKey::new(m.as_str()));
                 }
             }
@@ -228,7 +263,11 @@ impl KeyRules {
         if is_cve_year(project, &message[end..]) {
             return None;
         }
-        if !self.projects.is_empty() && !self.projects.iter().any(|p| p == project) {
+        if self.projects.is_empty() {
+            if NOT_PROJECTS.contains(&project) {
+                return None;
+            }
+        } else if !self.projects.iter().any(|p| p == project) {
             return None;
         }
         Some(IssueKey(key))
@@ -258,12 +297,34 @@ fn is_cve_year(project: &str, rest: &str) -> bool {
         && rest.as_bytes().get(1).is_some_and(u8::is_ascii_digit)
 }
 
-/// `#12` must not be glued to a word (`issue#12`) or be an HTML entity (`&#12;`).
-fn github_ref_allowed(message: &str, start: usize) -> bool {
-    match message[..start].bytes().next_back() {
-        None => true,
-        Some(b) => !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'&' | b'#')),
+/// A GitHub reference stands alone as a word: `#12` is not glued to a word (`issue#12`, `é#12`) nor an HTML entity
+/// (`&#12;`). Nor is it part of a URL: `owner/repo#12` does not follow `/` or `.` (`example.com/docs/page#12`), and
+/// no reference sits in a token that holds `://` before it (`https://example.com/?r=acme/shop#12`).
+fn github_ref_allowed(message: &str, start: usize, end: usize) -> bool {
+    let before = message[..start].chars().next_back();
+    if before.is_some_and(|c| is_word_char(c) || matches!(c, '&' | '#'))
+        || message[end..].chars().next().is_some_and(is_word_char)
+    {
+        return false;
     }
+    if !message[start..].starts_with('#') && matches!(before, Some('/' | '.')) {
+        return false;
+    }
+    let token = message[..start].rsplit(char::is_whitespace).next().unwrap_or_default();
+    !token.contains("://")
+}
+
+/// Neither the character before `start` nor the one at `end` is a word character: a match stands alone as a word in
+/// the Unicode sense (`éABC-12` and `ABC-12é` name no key), which the ASCII `\b` of the fast pattern cannot see.
+fn stands_alone(message: &str, start: usize, end: usize) -> bool {
+    !message[..start].chars().next_back().is_some_and(is_word_char)
+        && !message[end..].chars().next().is_some_and(is_word_char)
+}
+
+/// A word character as `\w` means it in Unicode mode (letters, marks, digits, connectors).
+fn is_word_char(c: char) -> bool {
+    static WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\w$").expect("the word pattern compiles"));
+    if c.is_ascii() { c.is_ascii_alphanumeric() || c == '_' } else { WORD.is_match(c.encode_utf8(&mut [0; 4])) }
 }
 
 /// Jira's rule for a project key: a letter, then letters, digits or underscores; at least two characters.
@@ -336,6 +397,45 @@ mod tests {
     }
 
     #[test]
+    fn standard_and_encoding_names_are_not_keys() {
+        default("Use SHA-256 for digests, force UTF-8 and ISO-8859 input", &[]);
+        default("per RFC-7231 and GPT-4; AES-256, CRC-32, SHA3-512, PEP-8, CWE-79, UTC-5, X86-64", &[]);
+        default("ABC-12 uses UTF-8, PLATFORM-1234 SHA-1", &["ABC-12", "PLATFORM-1234"]);
+        let settings = KeySettings { projects: vec!["ABC".into(), "SHA".into()], ..Default::default() };
+        check(settings, "SHA-2 and ABC-3, not UTF-8", &["SHA-2", "ABC-3"]);
+    }
+
+    #[test]
+    fn ignore_case_does_not_turn_lower_case_names_into_keys() {
+        let settings = KeySettings { ignore_case: true, ..Default::default() };
+        check(settings, "read utf-8 and sha-256, fix abc-12", &["ABC-12"]);
+    }
+
+    #[test]
+    fn keys_stand_alone_as_unicode_words() {
+        default("éABC-12 ÄBC-3 ABC-12é straßeABC-4", &[]);
+        default("«ABC-12» — DEF-3… 日本 GHI-4", &["ABC-12", "DEF-3", "GHI-4"]);
+        let settings = KeySettings { ignore_case: true, ..Default::default() };
+        check(settings, "\u{212A}EY-12 is not KEY-12 spelled with a Kelvin sign", &["KEY-12"]);
+        let settings = KeySettings { github: true, ..Default::default() };
+        check(settings, "é#12 éacme/shop#3 #4é (#5)", &["#5"]);
+    }
+
+    #[test]
+    fn github_references_are_not_read_from_urls() {
+        let settings = KeySettings { github: true, ..Default::default() };
+        check(settings.clone(), "See https://example.com/docs/page#12", &[]);
+        check(settings.clone(), "see example.com/docs/page#12 and www.acme/shop#3", &[]);
+        check(settings.clone(), "https://github.com/acme/shop#12 https://x.org/?r=acme/shop#4 https://x.org/#5", &[]);
+        check(
+            settings.clone(),
+            "docs at https://x.org/a, fixes acme/shop#12 and #13/#14",
+            &["acme/shop#12", "#13", "#14"],
+        );
+        check(settings, "GH-12, issue#12, #7 and acme/shop#9", &["GH-12", "#7", "acme/shop#9"]);
+    }
+
+    #[test]
     fn custom_patterns_use_the_key_group() {
         let settings =
             KeySettings { patterns: vec![r"(?-u:\b)ticket[ :]+(?<key>[0-9]+)".into()], ..Default::default() };
@@ -384,7 +484,9 @@ mod tests {
     }
 
     fn project() -> impl Strategy<Value = String> {
-        "[A-Z][A-Z0-9_]{1,9}".prop_filter("CVE is a vulnerability prefix", |p| p != "CVE")
+        "[A-Z][A-Z0-9_]{1,9}"
+            .prop_filter("CVE is a vulnerability prefix", |p| p != "CVE")
+            .prop_filter("well-known names are not projects", |p| !NOT_PROJECTS.contains(&p.as_str()))
     }
 
     proptest! {
