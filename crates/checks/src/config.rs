@@ -223,6 +223,22 @@ mod tests {
     }
 
     #[test]
+    fn a_github_tracker_names_the_repository_of_bare_references() {
+        let github = "[tracker]\nkind = \"github\"\nurl = \"https://api.github.com\"\n";
+        check_err(
+            github,
+            "greenlight.toml:3:7: kind = \"github\" needs `repository = \"owner/repo\"`, the repository that `#123` \
+             refers to",
+        );
+        check_err(
+            &format!("{github}repository = \"shop\"\n"),
+            "greenlight.toml:4:14: `repository` must be `owner/repo`",
+        );
+        let config = ValidConfig::parse(&format!("{github}repository = \"acme/shop\"\n"), "g.toml").unwrap();
+        assert_eq!(config.tracker.unwrap().repository.as_deref(), Some("acme/shop"));
+    }
+
+    #[test]
     fn the_template_parses_to_the_defaults() {
         let template = ValidConfig::parse(TEMPLATE, "greenlight.toml").unwrap();
         let empty = ValidConfig::default();

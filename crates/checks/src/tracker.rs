@@ -39,8 +39,8 @@ pub struct Config {
     pub user_env: Option<String>,
     /// The variable holding the API token (Cloud), personal access token (Data Center) or GitHub token.
     pub token_env: Option<String>,
-    /// GitHub: the `owner/repo` whose issues `#123` refers to.
-    pub repository: Option<String>,
+    /// GitHub: the `owner/repo` whose issues `#123` refers to. Required with `kind = "github"`.
+    pub repository: Option<Spanned<String>>,
     #[serde(default)]
     pub ready_statuses: Vec<String>,
     /// Jira project keys (or `owner/repo` for GitHub) the tracker checks consider; others are ignored.
@@ -83,18 +83,39 @@ impl Config {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(Invalid::at(&self.url, "`url` must start with http:// or https://"));
         }
+        // Without it, every `#123` would be left out of the tracker's checks, and they would pass on nothing.
+        match (&self.kind, &self.repository) {
+            (TrackerKind::Github, None) => {
+                return Err(Invalid::at(
+                    &self.url,
+                    "kind = \"github\" needs `repository = \"owner/repo\"`, the repository that `#123` refers to",
+                ));
+            }
+            (_, Some(repository)) if !is_owner_repo(repository.get_ref()) => {
+                return Err(Invalid::at(repository, "`repository` must be `owner/repo`"));
+            }
+            _ => {}
+        }
         Ok(ValidTracker {
             kind: self.kind,
             url,
             user_env: self.user_env,
             token_env: self.token_env,
-            repository: self.repository,
+            repository: self.repository.map(Spanned::into_inner),
             ready_statuses: self.ready_statuses,
             projects: self.projects,
             subtasks: self.subtasks,
             required_fields: self.required_fields,
         })
     }
+}
+
+/// `owner/repo`, as GitHub spells a repository.
+fn is_owner_repo(text: &str) -> bool {
+    let valid = |part: &str| {
+        !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    text.split_once('/').is_some_and(|(owner, name)| valid(owner) && valid(name))
 }
 
 impl ValidTracker {
