@@ -6,6 +6,7 @@
 
 mod mirror;
 mod pack;
+pub mod process;
 mod walk;
 
 pub use gix::ObjectId;

@@ -119,7 +119,7 @@ fn git(command: &mut Command, limits: &Limits) -> Result<(), GitError> {
         } else {
             continue;
         };
-        stop(&mut child);
+        crate::process::stop_group(&mut child, STOP_GRACE);
         return Err(GitError::Fetch { reason });
     };
     if status.success() {
@@ -142,23 +142,6 @@ const CANCEL_POLL: Duration = Duration::from_millis(100);
 /// How long git gets to clean up (its lock files, a half-written pack) after SIGTERM, before SIGKILL; and how long
 /// its stderr may stay open after it exited.
 const STOP_GRACE: Duration = Duration::from_secs(2);
-
-/// Stops git and everything in its process group: SIGTERM, so that it removes its lock files (a `*.lock` left behind
-/// would fail every later fetch of the mirror), then SIGKILL for whatever is still running after [`STOP_GRACE`].
-fn stop(child: &mut std::process::Child) {
-    use rustix::process::{Pid, Signal, kill_process_group};
-    let group = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
-    let signal = |signal| group.is_some_and(|group| kill_process_group(group, signal).is_ok());
-    if signal(Signal::TERM) && matches!(child.wait_timeout(STOP_GRACE), Ok(Some(_))) {
-        // git is gone; its helpers got the same SIGTERM, and a helper that ignores it is killed with the group.
-        signal(Signal::KILL);
-        return;
-    }
-    if !signal(Signal::KILL) {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-}
 
 impl Repo {
     /// Opens the repository at exactly `path` (a bare mirror, or a work tree's root).

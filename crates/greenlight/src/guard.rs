@@ -140,7 +140,7 @@ fn on_fail(hooks: &OnFail, report: &Report, runtime: &tokio::runtime::Runtime) -
         Err(e) => return vec![format!("cannot encode the report: {e}")],
     };
     if let Some(command) = &hooks.command
-        && let Err(e) = run_command(command, &body)
+        && let Err(e) = run_command(command, hooks.timeout, &body)
     {
         problems.push(e);
     }
@@ -152,7 +152,10 @@ fn on_fail(hooks: &OnFail, report: &Report, runtime: &tokio::runtime::Runtime) -
     problems
 }
 
-fn run_command(command: &[String], body: &[u8]) -> Result<(), String> {
+/// Runs the `on_fail` command, up to 3 times until it exits 0; a run longer than `timeout` is stopped (with what it
+/// started) and counts as failed.
+fn run_command(command: &[String], timeout: SignedDuration, body: &[u8]) -> Result<(), String> {
+    use std::os::unix::process::CommandExt as _;
     const ATTEMPTS: u32 = 3;
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
@@ -163,18 +166,26 @@ fn run_command(command: &[String], body: &[u8]) -> Result<(), String> {
             .args(&command[1..])
             .env("GREENLIGHT_GUARD_VERDICT", "fail")
             .stdin(std::process::Stdio::piped())
+            // A group of its own, so that a timeout stops what a script started too.
+            .process_group(0)
             .spawn();
         let mut child = match child {
             Ok(child) => child,
             Err(e) => return Err(format!("cannot run `{}`: {e}", command[0])),
         };
+        // From a thread of its own: a command that never reads a report larger than the pipe would block the write.
+        // A command that does not read its input is fine.
         if let Some(mut stdin) = child.stdin.take() {
-            // A command that does not read its input is fine.
-            let _ = stdin.write_all(body);
+            let body = body.to_vec();
+            std::thread::spawn(move || drop(stdin.write_all(&body)));
         }
-        match child.wait() {
-            Ok(status) if status.success() => return Ok(()),
-            Ok(status) => last = format!("`{}` {status}", command.join(" ")),
+        match wait_timeout::ChildExt::wait_timeout(&mut child, timeout.unsigned_abs()) {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => last = format!("`{}` {status}", command.join(" ")),
+            Ok(None) => {
+                greenlight_git::process::stop_group(&mut child, std::time::Duration::from_secs(5));
+                last = format!("`{}` did not finish within {timeout:#}", command.join(" "));
+            }
             Err(e) => last = format!("`{}`: {e}", command[0]),
         }
     }

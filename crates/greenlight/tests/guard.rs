@@ -623,6 +623,38 @@ fn on_fail_runs_the_command_and_posts_a_signed_report() {
     assert_eq!(posts[1].header("x-greenlight-delivery"), Some(delivery), "a retry is the same delivery");
 }
 
+#[test]
+fn an_on_fail_command_that_hangs_is_stopped_with_what_it_started() {
+    let (start, _prometheus, dir, config, _) = failing_with_on_fail("");
+    // The command starts a sleeper in the background, notes its pid, and waits for it.
+    let pids = dir.path().join("pids");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let (head, _) = text.split_once("\n[on_fail]").unwrap();
+    let hook = format!(
+        "{head}\n[on_fail]\ncommand = [\"sh\", \"-c\", 'sleep 300 & echo $! >> \"$0\"; wait', \"{}\"]\ntimeout = \"1s\"\n",
+        pids.display()
+    );
+    std::fs::write(&config, hook).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .arg("guard")
+        .arg("--config")
+        .arg(&config)
+        .args(["--start", &(start + 120).to_string(), "--end", &(start + MINUTES * 60).to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "a fail stays a fail: {stderr}");
+    assert!(stderr.contains("did not finish within 1s (3 attempts)"), "{stderr}");
+    let pids = std::fs::read_to_string(&pids).unwrap();
+    assert_eq!(pids.lines().count(), 3, "{pids}");
+    for pid in pids.lines() {
+        // Gone, or a zombie that its new parent has not reaped yet.
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let running = state.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'));
+        assert!(!running, "the background sleep {pid} still runs: {state}");
+    }
+}
+
 /// A fail verdict exits 1 and runs `[on_fail]` whatever happens to the output: a `--report` that cannot be written,
 /// or a stdout whose reader is gone before the report is printed (`| head -1`).
 #[test]

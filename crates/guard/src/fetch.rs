@@ -79,10 +79,20 @@ fn secs(t: Timestamp) -> f64 {
     t.as_millisecond() as f64 / 1000.0
 }
 
-/// Points of `series` at times in (start, end].
+/// Points of `series` at times in (start, end], found by bisection: the points are in time order, and a scan per
+/// interval would make a long window quadratic.
 fn points_in(series: &Series, start: Timestamp, end: Timestamp) -> impl Iterator<Item = (f64, f64)> + '_ {
     let (s, e) = (secs(start) + 1e-6, secs(end) + 1e-6);
-    series.points.iter().copied().filter(move |(t, _)| *t > s && *t <= e)
+    let from = series.points.partition_point(|(t, _)| *t <= s);
+    let to = series.points.partition_point(|(t, _)| *t <= e);
+    series.points[from..to.max(from)].iter().copied()
+}
+
+/// The value of `series` at `t` (within a millisecond), NaN when it has none there.
+fn value_at(series: &Series, t: Timestamp) -> f64 {
+    let t = secs(t);
+    let from = series.points.partition_point(|(pt, _)| *pt <= t - 1e-3);
+    series.points.get(from).filter(|(pt, _)| (pt - t).abs() < 1e-3).map_or(f64::NAN, |(_, v)| *v)
 }
 
 fn sum_in(series: Option<&Series>, start: Timestamp, end: Timestamp) -> Option<f64> {
@@ -122,10 +132,7 @@ pub fn value_observations(
     canary: Option<&Series>,
 ) -> Vec<Observation> {
     let steps = (window.interval.as_millis() / step.as_millis()) as i32;
-    let at = |series: Option<&Series>, t: Timestamp| {
-        let t = secs(t);
-        series.and_then(|s| s.points.iter().find(|(pt, _)| (pt - t).abs() < 1e-3)).map_or(f64::NAN, |(_, v)| *v)
-    };
+    let at = |series: Option<&Series>, t: Timestamp| series.map_or(f64::NAN, |s| value_at(s, t));
     (0..window.count)
         .map(|i| {
             let (start, _) = window.bounds(i);

@@ -58,7 +58,12 @@ pub struct OnFail {
     pub url: Option<String>,
     /// The environment variable holding the shared secret that signs the POST (`X-Hub-Signature-256`).
     pub secret_env: Option<String>,
+    /// The longest one run of `command` may take; it is then stopped and counts as failed.
+    pub timeout: SignedDuration,
 }
+
+/// `[on_fail] timeout` when unset: a rollback that waits for the old version to be ready takes minutes.
+pub const DEFAULT_HOOK_TIMEOUT: SignedDuration = SignedDuration::from_secs(600);
 
 /// `[before_after]`: the series after `deployed_at` against the same series in the `lookback` before it.
 ///
@@ -116,6 +121,7 @@ struct RawOnFail {
     command: Option<Spanned<Vec<String>>>,
     url: Option<Spanned<String>>,
     secret_env: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -337,10 +343,19 @@ fn check_on_fail(raw: &Spanned<RawOnFail>) -> Result<OnFail, Invalid> {
             return Err(at(secret, "`secret_env` names an environment variable (the secret stays out of the file)"));
         }
     }
+    let timeout = match &r.timeout {
+        None => DEFAULT_HOOK_TIMEOUT,
+        Some(text) if r.command.is_none() => {
+            return Err(at(text, "`timeout` bounds each run of `command`; there is no `command`"));
+        }
+        // Never 0: a duration has a positive number.
+        Some(text) => parse_duration(text.get_ref()).map_err(|e| at(text, e.to_string()))?,
+    };
     Ok(OnFail {
         command: r.command.as_ref().map(|c| c.get_ref().clone()),
         url: r.url.as_ref().map(|u| u.get_ref().clone()),
         secret_env: r.secret_env.as_ref().map(|s| s.get_ref().clone()),
+        timeout,
     })
 }
 
@@ -703,6 +718,17 @@ tolerance = 0.10
             "guard.toml:28:11: `command` needs a program: [\"program\", \"argument\", …]"
         );
         assert!(err(&format!("{ISSUE}\n[on_fail]\nurl = \"x\"\nsecret = \"s\"\n")).contains("unknown field `secret`"));
+        assert_eq!(on_fail.timeout, DEFAULT_HOOK_TIMEOUT);
+        let timed = GuardFile::parse(&format!("{ISSUE}\n[on_fail]\ncommand = [\"x\"]\ntimeout = \"90s\"\n"), "g.toml");
+        assert_eq!(timed.unwrap().on_fail.unwrap().timeout, SignedDuration::from_secs(90));
+        assert_eq!(
+            err(&format!("{ISSUE}\n[on_fail]\nurl = \"http://h\"\ntimeout = \"1m\"\n")),
+            "guard.toml:29:11: `timeout` bounds each run of `command`; there is no `command`"
+        );
+        assert_eq!(
+            err(&format!("{ISSUE}\n[on_fail]\ncommand = [\"x\"]\ntimeout = \"0s\"\n")),
+            "guard.toml:29:11: `0s` is not a duration; write a number and a unit: 15s, 1m, 1h"
+        );
     }
 
     #[test]

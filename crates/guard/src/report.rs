@@ -205,11 +205,13 @@ pub(crate) fn num(x: f64) -> String {
         return if x > 0.0 { "∞" } else { "-∞" }.to_owned();
     }
     let a = x.abs();
-    if a != 0.0 && !(1e-3..1e4).contains(&a) {
-        return format!("{x:.2e}");
-    }
     let decimals = if a == 0.0 { 0 } else { (2 - a.log10().floor() as i32).max(0) as usize };
     let s = format!("{x:.decimals$}");
+    // Large as shown, not only as given: 9999.7 shows as 10000.
+    let shown = s.trim_start_matches('-').parse::<f64>().unwrap_or(a);
+    if a != 0.0 && (a < 1e-3 || shown >= 1e4) {
+        return format!("{x:.2e}");
+    }
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
 }
 
@@ -250,6 +252,8 @@ mod tests {
         assert_eq!(num(0.0123), "0.0123");
         assert_eq!(num(0.0), "0");
         assert_eq!(num(12345.0), "1.23e4");
+        assert_eq!(num(9999.7), "1.00e4");
+        assert_eq!(num(9999.4), "9999");
         assert_eq!(num(f64::INFINITY), "∞");
         assert_eq!(pct(0.015), "1.5%");
     }

@@ -47,7 +47,7 @@ pub struct Persistence {
     pub failing: bool,
     /// Index of the interval at which the side first failed.
     pub failed_at: Option<usize>,
-    /// Index of the interval at which the side last recovered.
+    /// Index of the interval at which the side last recovered; `None` while it fails again.
     pub recovered_at: Option<usize>,
 }
 
@@ -78,6 +78,8 @@ impl Persistence {
             self.failing = true;
             self.good_run = 0;
             self.failed_at.get_or_insert(index);
+            // Failing again: the side has not recovered, whatever it did in between.
+            self.recovered_at = None;
         }
     }
 
@@ -139,6 +141,11 @@ mod tests {
             p.step(i, o, 2, 2);
         }
         assert_eq!((p.failed_at, p.recovered_at), (Some(1), Some(3)));
+        for (i, o) in [BAD, BAD].into_iter().enumerate() {
+            p.step(4 + i, o, 2, 2);
+        }
+        assert!(p.failing);
+        assert_eq!((p.failed_at, p.recovered_at), (Some(1), None), "failing again is not recovered");
     }
 
     #[test]
