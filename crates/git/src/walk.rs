@@ -10,7 +10,9 @@
 //! commits it has, so they always come first. Among those, a skewed clock can have a commit processed from one tip
 //! before the other tip reaches it, or reaches a commit that reaches it. So when a commit the graph lacks becomes
 //! reached by both tips, every commit below it that the walk has read learns so at once, processed or not (git's
-//! `mark_parents_uninteresting`): the walk may end before that commit is processed.
+//! `mark_parents_uninteresting`): the walk may end before that commit is processed. Commits it has not read yet
+//! cannot hear of it; so, like git (its `SLOP`), the walk processes a few more commits the graph lacks after every
+//! queued commit is reached by both tips. That bounds how deep a skew it repairs, as git's own answer is bounded.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -25,6 +27,9 @@ use crate::GitError;
 const ADDED: u8 = 1;
 const KEPT: u8 = 2;
 const BOTH: u8 = ADDED | KEPT;
+
+/// How many commits the graph lacks the walk still processes once every queued commit is reached by both tips.
+const SLOP: u32 = 5;
 
 /// Commits the graph lacks sort above all graph commits.
 const UNKNOWN_GENERATION: u32 = u32::MAX;
@@ -122,7 +127,15 @@ impl<'r> Walk<'r> {
 
         let mut processed = 0;
         let mut handed = 0;
-        while self.undecided > 0 {
+        let mut slop = SLOP;
+        loop {
+            if self.undecided == 0 {
+                // Reached by both tips, these only carry that news down; with the graph they carry it nowhere new.
+                match self.queue.peek() {
+                    Some(&(UNKNOWN_GENERATION, ..)) if slop > 0 => slop -= 1,
+                    _ => break,
+                }
+            }
             let Some((_, _, _, i)) = self.queue.pop() else {
                 break;
             };

@@ -164,6 +164,22 @@ fn skewed_clocks_without_a_commit_graph_keep_shared_commits_out_of_the_rolled_ba
     assert_eq!(shas(&range.added), [f]);
 }
 
+/// As above with R(190) between X and Y: when both tips reach Y, the walk has not read R yet.
+#[test]
+fn skewed_clocks_without_a_commit_graph_one_commit_deeper() {
+    let repo = TestRepo::new();
+    let b = commit_at(&repo, "b", &[], 2000);
+    let x = commit_at(&repo, "x", &[&b], 1000);
+    let r = commit_at(&repo, "r", &[&x], 190);
+    let y = commit_at(&repo, "y", &[&r], 200);
+    let f = commit_at(&repo, "f production", &[&y], 210);
+    let p = commit_at(&repo, "p", &[&x], 250);
+    let t = commit_at(&repo, "t deploy", &[&p, &y], 300);
+    assert_eq!(rev_list(&repo, &f, &t), [t.clone(), p]);
+    check(&repo, &f, &t);
+    check(&repo, &t, &f);
+}
+
 /// Commits read from packs (two of them, with deltified entries) equal the same commits read as loose objects.
 #[test]
 fn packed_commits_read_as_loose_ones() {
