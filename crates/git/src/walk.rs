@@ -80,7 +80,7 @@ pub(crate) struct Walk<'r> {
     by_position: rustc_hash::FxHashMap<u32, usize>,
     queue: BinaryHeap<(u32, i64, Reverse<u32>, usize)>,
     pushes: u32,
-    /// Queued commits not yet reached by both tips. The walk ends when this is zero.
+    /// Queued commits not yet reached by both tips. The walk ends when this is zero, `SLOP` commits later at most.
     undecided: usize,
     /// Commits whose read parents `mark` still has to tell they are reached by both tips.
     spread: Vec<usize>,
