@@ -7,8 +7,12 @@
 //!
 //! The order comes from commit-graph generation numbers where the graph covers a commit (exact), and from commit
 //! times for commits written after the graph (git's own heuristic). Commits the graph lacks are never ancestors of
-//! commits it has, so they always come first. A commit whose flags grow after it was processed (possible only with
-//! skewed clocks) is queued again, so late news still reaches its parents.
+//! commits it has, so they always come first. Among those, a skewed clock can have a commit processed from one tip
+//! before the other tip reaches it, or reaches a commit that reaches it. So when a commit the graph lacks becomes
+//! reached by both tips, every commit below it that the walk has read learns so at once, processed or not (git's
+//! `mark_parents_uninteresting`): the walk may end before that commit is processed. Commits it has not read yet
+//! cannot hear of it; so, like git (its `SLOP`), the walk processes a few more commits the graph lacks after every
+//! queued commit is reached by both tips. That bounds how deep a skew it repairs, as git's own answer is bounded.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -23,6 +27,9 @@ use crate::GitError;
 const ADDED: u8 = 1;
 const KEPT: u8 = 2;
 const BOTH: u8 = ADDED | KEPT;
+
+/// How many commits the graph lacks the walk still processes once every queued commit is reached by both tips.
+const SLOP: u32 = 5;
 
 /// Commits the graph lacks sort above all graph commits.
 const UNKNOWN_GENERATION: u32 = u32::MAX;
@@ -73,8 +80,10 @@ pub(crate) struct Walk<'r> {
     by_position: rustc_hash::FxHashMap<u32, usize>,
     queue: BinaryHeap<(u32, i64, Reverse<u32>, usize)>,
     pushes: u32,
-    /// Queued commits not yet reached by both tips. The walk ends when this is zero.
+    /// Queued commits not yet reached by both tips. The walk ends when this is zero, `SLOP` commits later at most.
     undecided: usize,
+    /// Commits whose read parents `mark` still has to tell they are reached by both tips.
+    spread: Vec<usize>,
     buf: Vec<u8>,
 }
 
@@ -96,6 +105,7 @@ impl<'r> Walk<'r> {
             queue: BinaryHeap::new(),
             pushes: 0,
             undecided: 0,
+            spread: Vec::new(),
             buf: Vec::new(),
         })
     }
@@ -117,7 +127,15 @@ impl<'r> Walk<'r> {
 
         let mut processed = 0;
         let mut handed = 0;
-        while self.undecided > 0 {
+        let mut slop = SLOP;
+        loop {
+            if self.undecided == 0 {
+                // Reached by both tips, these only carry that news down; with the graph they carry it nowhere new.
+                match self.queue.peek() {
+                    Some(&(UNKNOWN_GENERATION, ..)) if slop > 0 => slop -= 1,
+                    _ => break,
+                }
+            }
             let Some((_, _, _, i)) = self.queue.pop() else {
                 break;
             };
@@ -151,13 +169,33 @@ impl<'r> Walk<'r> {
         Ok(Sides { added: self.side(ADDED), rolled_back: self.side(KEPT) })
     }
 
-    /// Adds `flags` to a commit and queues it when that is news to it.
+    /// Adds `flags` to a commit, and queues it when it is new to the walk. When a commit the graph lacks becomes
+    /// reached by both tips, so does every commit below it that the walk has read.
     fn mark(&mut self, i: usize, flags: u8) {
+        if !self.add(i, flags) {
+            return;
+        }
+        self.spread.push(i);
+        while let Some(j) = self.spread.pop() {
+            for k in 0..self.nodes[j].parents.len() {
+                if let Some(p) = self.find(self.nodes[j].parents[k])
+                    && self.add(p, BOTH)
+                {
+                    self.spread.push(p);
+                }
+            }
+        }
+    }
+
+    /// Adds `flags` to one commit; true when it must tell the commits below it that it is now reached by both tips.
+    /// A commit in the graph need not: generation numbers have its descendants processed before it, so it is
+    /// processed before any commit below it, whose flags it passes on then.
+    fn add(&mut self, i: usize, flags: u8) -> bool {
         let node = &mut self.nodes[i];
         let was = node.flags;
         node.flags |= flags;
         if node.flags == was {
-            return;
+            return false;
         }
         match node.state {
             State::Queued => {
@@ -165,7 +203,7 @@ impl<'r> Walk<'r> {
                     self.undecided -= 1;
                 }
             }
-            State::New | State::Done => {
+            State::New => {
                 node.state = State::Queued;
                 if node.flags != BOTH {
                     self.undecided += 1;
@@ -173,7 +211,10 @@ impl<'r> Walk<'r> {
                 self.queue.push((node.generation, node.time, Reverse(self.pushes), i));
                 self.pushes += 1;
             }
+            // Its parents hear of it below: processing it again would tell them nothing more.
+            State::Done => {}
         }
+        node.flags == BOTH && (node.generation == UNKNOWN_GENERATION || node.state == State::Done)
     }
 
     fn side(&self, flags: u8) -> Vec<u32> {
@@ -182,20 +223,34 @@ impl<'r> Walk<'r> {
         side.into_iter().filter_map(|n| n.settled).collect()
     }
 
-    /// The node for a commit, read from the commit-graph when it has it and from the object otherwise.
-    fn load(&mut self, commit: Parent) -> Result<usize, GitError> {
-        let commit = match commit {
+    /// A commit as the graph names it when the graph has it.
+    fn locate(&self, commit: Parent) -> Parent {
+        match commit {
             Parent::Id(id) => match self.graph.as_ref().and_then(|g| g.lookup(id)) {
                 Some(pos) => Parent::Graph(pos),
                 None => Parent::Id(id),
             },
             graph => graph,
-        };
-        let known = match commit {
-            Parent::Graph(pos) => self.by_position.get(&pos.0),
-            Parent::Id(id) => self.by_id.get(&id),
-        };
-        if let Some(&i) = known {
+        }
+    }
+
+    /// The node of a commit the walk has read already.
+    fn known(&self, commit: Parent) -> Option<usize> {
+        match commit {
+            Parent::Graph(pos) => self.by_position.get(&pos.0).copied(),
+            Parent::Id(id) => self.by_id.get(&id).copied(),
+        }
+    }
+
+    /// The node of a commit the walk has read, if it has.
+    fn find(&self, commit: Parent) -> Option<usize> {
+        self.known(self.locate(commit))
+    }
+
+    /// The node for a commit, read from the commit-graph when it has it and from the object otherwise.
+    fn load(&mut self, commit: Parent) -> Result<usize, GitError> {
+        let commit = self.locate(commit);
+        if let Some(i) = self.known(commit) {
             return Ok(i);
         }
         let (id, mut parents, time, generation) = match (commit, self.graph.as_ref()) {

@@ -121,6 +121,65 @@ fn skewed_clocks_are_exact_with_a_commit_graph() {
     assert!(range.rolled_back.is_empty());
 }
 
+/// A commit with the given committer (and author) time, in seconds since the epoch.
+fn commit_at(repo: &TestRepo, message: &str, parents: &[&str], time: i64) -> String {
+    let mut cmd = greenlight_testkit::git_command(repo.path(), time);
+    cmd.args(["commit-tree", greenlight_testkit::EMPTY_TREE, "-m", message]);
+    for parent in parents {
+        cmd.args(["-p", parent]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// B(2000) <- X(1000) <- Y(200) <- F(210), X <- P(250), T = merge(P, Y) at 300, no commit-graph: X and B, newer
+/// than everything that reaches them, are walked from T's side before F's side reaches Y. Returns (F, T, P).
+fn skewed_ancestor_below_both_tips() -> (TestRepo, String, String, String) {
+    let repo = TestRepo::new();
+    let b = commit_at(&repo, "b", &[], 2000);
+    let x = commit_at(&repo, "x", &[&b], 1000);
+    let y = commit_at(&repo, "y", &[&x], 200);
+    let f = commit_at(&repo, "f production", &[&y], 210);
+    let p = commit_at(&repo, "p", &[&x], 250);
+    let t = commit_at(&repo, "t deploy", &[&p, &y], 300);
+    (repo, f, t, p)
+}
+
+#[test]
+fn skewed_clocks_without_a_commit_graph_keep_shared_commits_out_of_the_added_side() {
+    let (repo, f, t, p) = skewed_ancestor_below_both_tips();
+    assert_eq!(rev_list(&repo, &f, &t), [t.clone(), p.clone()]);
+    check(&repo, &f, &t);
+    let range = read(&Repo::discover(repo.path()).unwrap(), &f, &t);
+    assert_eq!(shas(&range.added), [t, p]);
+}
+
+#[test]
+fn skewed_clocks_without_a_commit_graph_keep_shared_commits_out_of_the_rolled_back_side() {
+    let (repo, f, t, p) = skewed_ancestor_below_both_tips();
+    check(&repo, &t, &f);
+    let range = read(&Repo::discover(repo.path()).unwrap(), &t, &f);
+    assert_eq!(shas(&range.rolled_back), [t, p]);
+    assert_eq!(shas(&range.added), [f]);
+}
+
+/// As above with R(190) between X and Y: when both tips reach Y, the walk has not read R yet.
+#[test]
+fn skewed_clocks_without_a_commit_graph_one_commit_deeper() {
+    let repo = TestRepo::new();
+    let b = commit_at(&repo, "b", &[], 2000);
+    let x = commit_at(&repo, "x", &[&b], 1000);
+    let r = commit_at(&repo, "r", &[&x], 190);
+    let y = commit_at(&repo, "y", &[&r], 200);
+    let f = commit_at(&repo, "f production", &[&y], 210);
+    let p = commit_at(&repo, "p", &[&x], 250);
+    let t = commit_at(&repo, "t deploy", &[&p, &y], 300);
+    assert_eq!(rev_list(&repo, &f, &t), [t.clone(), p]);
+    check(&repo, &f, &t);
+    check(&repo, &t, &f);
+}
+
 /// Commits read from packs (two of them, with deltified entries) equal the same commits read as loose objects.
 #[test]
 fn packed_commits_read_as_loose_ones() {
