@@ -115,8 +115,16 @@ pub struct ServerConfig {
     pub api_token_env: Option<String>,
     pub github: GithubConfig,
     pub jira_secret_env: Option<String>,
-    /// By `owner/name`.
+    /// By `owner/name` in lower case: GitHub's names are not case-sensitive. Look one up with [`Self::repository`].
     pub repositories: BTreeMap<String, RepositoryConfig>,
+}
+
+impl ServerConfig {
+    /// The repository `owner/name`, however its letters are cased: GitHub's names are not case-sensitive, and a
+    /// payload spells them as the repository was created (`Codertocat/Hello-World`).
+    pub fn repository(&self, name: &str) -> Option<&RepositoryConfig> {
+        self.repositories.get(&name.to_ascii_lowercase())
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -176,7 +184,7 @@ impl ServerConfig {
                 deploy_branches: repo.deploy_branches,
                 rules: repo.rules,
             };
-            if repositories.insert(name.clone(), config).is_some() {
+            if repositories.insert(name.to_ascii_lowercase(), config).is_some() {
                 return Err(located(Some(repo.name.span()), format!("repository {name} is listed twice")));
             }
         }
@@ -235,7 +243,7 @@ deploy_branches = ["deploy"]
         assert_eq!(config.status_context, "greenlight/pre-deploy");
         assert_eq!(config.github.webhook_secret_env, "GITHUB_WEBHOOK_SECRET");
         assert_eq!(config.reconcile_every, Duration::from_secs(300));
-        let repo = &config.repositories["acme/shop"];
+        let repo = config.repository("Acme/Shop").expect("names are not case-sensitive");
         assert!(repo.is_deploy_branch("deploy") && !repo.is_deploy_branch("main"));
     }
 
@@ -250,6 +258,12 @@ deploy_branches = ["deploy"]
 
         let error = ServerConfig::parse(&MINIMAL.replace("acme/shop", "shop"), "s.toml").unwrap_err();
         assert!(error.to_string().contains("\"shop\" is not owner/name"), "{error}");
+
+        let twice = format!(
+            "{MINIMAL}\n[[repositories]]\nname = \"Acme/Shop\"\nproduction = \"p\"\ndeploy_branches = [\"d\"]\n"
+        );
+        let error = ServerConfig::parse(&twice, "s.toml").unwrap_err();
+        assert!(error.to_string().contains("repository Acme/Shop is listed twice"), "{error}");
     }
 
     #[test]

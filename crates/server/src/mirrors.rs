@@ -68,12 +68,11 @@ impl Mirrors {
             MirrorError::Refused { failures: refused.failures, cooldown: self.cooldown }
         })?;
         let mirror = Mirror::new(mirror_path(&self.data_dir, repo), remote).cancel_on(self.stopping.clone());
-        let synced = tokio::task::spawn_blocking(move || {
-            let _held = held;
-            mirror.sync().map(read)
-        })
-        .await
-        .map_err(|e| MirrorError::Stopped(e.to_string()))?;
+        // The blocking work holds the lock, and hands it back with its result: it is released only once the
+        // breaker has counted the fetch, so that a read waiting for it is admitted on what this one found.
+        let (synced, _held) = tokio::task::spawn_blocking(move || (mirror.sync().map(read), held))
+            .await
+            .map_err(|e| MirrorError::Stopped(e.to_string()))?;
         match synced {
             Ok(read) => {
                 metrics.fetched("ok");

@@ -263,7 +263,7 @@ enum Problem {
 
 async fn check(app: &App, job: &Job) -> Result<Checked, Problem> {
     let deploy = &job.deploy;
-    let Some(repo) = app.config.repositories.get(&deploy.repo) else {
+    let Some(repo) = app.config.repository(&deploy.repo) else {
         return Err(Problem::Lasting(format!("repository {} is not in the server config", deploy.repo)));
     };
     let remote = repo.clone_url.as_deref().unwrap_or(&deploy.clone_url);
@@ -294,12 +294,35 @@ async fn check(app: &App, job: &Job) -> Result<Checked, Problem> {
     }
 }
 
+/// Whether GitHub refused a call for good (the repository is gone, the sha is refused): a 4xx, but for a timeout and
+/// the rate limits. The client turns a 403 that is not a rate limit into `Unauthorized`, so a 403 that reaches here
+/// with its status is one whose waits outlasted the client's retries.
 fn is_lasting(error: &GitHubError) -> bool {
     match error {
         GitHubError::Http(HttpError::Status { status, .. }) => {
-            status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429
+            status.is_client_error() && !matches!(status.as_u16(), 403 | 408 | 429)
         }
         GitHubError::Http(_) => false,
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(status: u16) -> GitHubError {
+        let status = axum::http::StatusCode::from_u16(status).unwrap();
+        GitHubError::Http(HttpError::Status { url: "https://api.github.com/x".into(), status, body: String::new() })
+    }
+
+    #[test]
+    fn rate_limits_and_timeouts_are_tried_again_and_refusals_are_not() {
+        for status in [403, 408, 429, 500, 502] {
+            assert!(!is_lasting(&answered(status)), "{status}");
+        }
+        for status in [404, 410, 422] {
+            assert!(is_lasting(&answered(status)), "{status}");
+        }
     }
 }

@@ -519,6 +519,20 @@ async fn signatures_and_bodies_are_checked_before_anything_else(setup: Setup) {
     let (status, _) = h.deliver("push", "h1", &huge).await;
     assert_eq!(status, 413);
     assert_eq!(h.github.calls(), 0, "nothing was accepted");
+
+    // The event header is not signed: whatever it says never becomes a label of the metrics.
+    let (status, _) = h.deliver_signed("x0\",outcome=\"y", "f4", &body, &forged).await;
+    assert_eq!(status, 401);
+    let (status, _) = h.deliver("workflow_run", "w1", b"{}").await;
+    assert_eq!(status, 200);
+    let metrics = h
+        .assert_metrics(&[
+            "greenlight_webhook_deliveries_total{event=\"push\",outcome=\"unauthorized\"} 3",
+            "greenlight_webhook_deliveries_total{event=\"other\",outcome=\"unauthorized\"} 1",
+            "greenlight_webhook_deliveries_total{event=\"other\",outcome=\"ignored\"} 1",
+        ])
+        .await;
+    assert!(!metrics.contains("x0"), "{metrics}");
 }
 
 async fn a_github_outage_is_ridden_out_without_a_storm(setup: Setup) {
