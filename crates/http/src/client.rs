@@ -267,7 +267,7 @@ impl Client {
                 return Err(HttpError::CircuitOpen { url, failures: rejected.failures });
             }
         };
-        inner.budget.record_call();
+        inner.budget.record_call(inner.clock.now());
         let result = self.attempts(request, url).await;
         match result.as_ref().err().map(host_failed) {
             None | Some(Some(false)) => permit.success(),
@@ -332,7 +332,7 @@ impl Client {
                 Some(wait) => wait,
                 None => backoff::full_jitter(policy.base_backoff, policy.max_backoff, attempt, fastrand::f64()),
             };
-            if !inner.budget.try_retry() {
+            if !inner.budget.try_retry(inner.clock.now()) {
                 inner.stats.budget_exhausted();
                 return Err(error);
             }

@@ -25,9 +25,9 @@ pub struct Policy {
     /// The longest wait a server may ask for with `Retry-After` or `X-RateLimit-Reset`; longer hints fail
     /// the call with [`HttpError::RetryAfterTooLong`](crate::HttpError::RetryAfterTooLong) at once.
     pub max_hinted_wait: Duration,
-    /// Retries allowed per call over the client's lifetime: retries ≤ reserve + ceil(ratio × calls).
+    /// Retries allowed per call, over any 10 s (`budget::WINDOW`): retries ≤ reserve + ceil(ratio × calls).
     pub retry_budget_ratio: f64,
-    /// Retries a client may spend before its calls have earned them; a short-lived CLI client with few calls
+    /// Retries a client may spend in a window beyond what its calls earned; a short-lived CLI client with few calls
     /// may want a few. 0 by default.
     pub retry_budget_reserve: u64,
     /// Consecutive failed calls to one host that open its breaker. 0 disables the breaker.
