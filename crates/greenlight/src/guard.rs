@@ -50,6 +50,12 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
         }
         _ => bail!("give --start and --end for a past window, or --watch DURATION"),
     };
+    // A warning comes with an answer that is still a success, often a partial one: judged as it is, but said.
+    let mut report = report;
+    report.warnings = prometheus.warnings();
+    for warning in &report.warnings {
+        eprintln!("greenlight: Prometheus warned: {warning}");
+    }
     // A fail verdict exits 1 and runs its hooks whatever happens to the output: the hooks run first, and a report
     // that cannot be written or printed is said on stderr without changing a fail's exit code.
     let mut code = report.verdict.exit_code();

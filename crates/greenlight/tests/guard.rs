@@ -412,6 +412,27 @@ fn prometheus_down_is_an_error_naming_the_url() {
     assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
 }
 
+/// A federated Prometheus (Thanos, Cortex) answers a query some of whose stores failed with a success and a warning:
+/// the guard judges what it got, and says so on stderr and in the JSON.
+#[test]
+fn warnings_of_a_partial_answer_are_said() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let partial = r#"{"status":"success","data":{"resultType":"matrix","result":[]},
+        "warnings":["partial response: store 10.0.0.7:10901 did not answer"]}"#;
+    let source = runtime.block_on(Scripted::start([], Reply::json(partial)));
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), source.url("").as_str().trim_end_matches('/'), &[ERRORS]);
+    let run = guard(&config, data_start());
+    assert_eq!(run.code, 3, "no data is inconclusive: {}", run.stderr);
+    let said = |l: &&str| {
+        l.starts_with("greenlight: Prometheus warned: `sum(increase(http_requests_total{status=\"500\",")
+            && l.ends_with("[1m]))`: partial response: store 10.0.0.7:10901 did not answer")
+    };
+    assert_eq!(run.stderr.lines().filter(said).count(), 2, "the bad events of both groups: {}", run.stderr);
+    let warnings = run.json["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 4, "each query's warning once: {warnings:?}");
+}
+
 #[test]
 fn a_bad_query_is_an_error_naming_the_url() {
     let start = data_start();

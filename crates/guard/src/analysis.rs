@@ -151,6 +151,7 @@ impl Analysis {
             halted_at: metrics.iter().filter_map(|m| m.failed_at).min(),
             metrics,
             intervals: self.intervals,
+            warnings: Vec::new(),
         }
     }
 }

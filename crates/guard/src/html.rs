@@ -165,6 +165,9 @@ pub fn render(report: &Report, title: &str) -> String {
         escape(&halt),
         escape(title)
     );
+    for warning in &report.warnings {
+        let _ = writeln!(out, "<p class=\"fail\">Prometheus warned: {}</p>", escape(warning));
+    }
     for (index, metric) in report.metrics.iter().enumerate() {
         let critical = if metric.critical { " (critical)" } else { "" };
         let _ = write!(
@@ -214,8 +217,10 @@ mod tests {
                 Observation::Ratio(RatioObservation::new((10.0, 1000.0), (40.0, 1000.0)))
             }],
         });
-        let report = judge_window(config, inputs).unwrap();
+        let mut report = judge_window(config, inputs).unwrap();
+        report.warnings = vec!["`sum(x)`: partial response <store 2>".to_owned()];
         let page = render(&report, "guard.toml <test>");
+        assert!(page.contains("Prometheus warned: `sum(x)`: partial response &lt;store 2&gt;"), "{page}");
         assert!(page.starts_with("<!DOCTYPE html>"));
         assert_eq!(page.matches("<svg").count(), 1);
         assert_eq!(page.matches("<rect").count(), 4);

@@ -6,9 +6,9 @@
 //! and replacing `$group`. Does not own: retries and timeouts (`greenlight_http::Client`), cutting series into
 //! intervals (`fetch`), or judging.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use greenlight_http::{Client, HttpError, Method, Url, redact};
@@ -58,6 +58,9 @@ pub struct Prometheus {
     /// The endpoint as every message shows it (`greenlight_http::redact`).
     shown: String,
     counters: Arc<Counters>,
+    /// What Prometheus warned of so far, each once, with its query: a partial answer (a federated store that did not
+    /// answer, a remote read that failed) is still `"status":"success"`.
+    warnings: Arc<Mutex<BTreeSet<String>>>,
 }
 
 /// What the queries so far cost on greenlight's side, for `--timings`.
@@ -81,12 +84,17 @@ impl Prometheus {
         let endpoint = Url::parse(&format!("{base}/api/v1/query_range"))
             .map_err(|_| SourceError::BadUrl(without_credentials(base)))?;
         let shown = redact(&endpoint);
-        Ok(Self { client, endpoint, shown, counters: Arc::default() })
+        Ok(Self { client, endpoint, shown, counters: Arc::default(), warnings: Arc::default() })
     }
 
     /// The `query_range` endpoint as messages name it: no user name, password or query string.
     pub fn url(&self) -> &str {
         &self.shown
+    }
+
+    /// The warnings of the answers so far, each as "`query`: warning".
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect()
     }
 
     pub fn stats(&self) -> QueryStats {
@@ -129,10 +137,15 @@ impl MetricSource for Prometheus {
         let parsed = parse_matrix(&body);
         self.counters.queries.fetch_add(1, Ordering::Relaxed);
         self.counters.decoding_nanos.fetch_add(decoding.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        parsed.map_err(|e| match e {
+        let Matrix { series, warnings } = parsed.map_err(|e| match e {
             Answer::Error(message) => SourceError::Refused { url: endpoint.clone(), query: query.to_owned(), message },
             Answer::Malformed(message) => SourceError::Malformed { url: endpoint.clone(), message },
-        })
+        })?;
+        if !warnings.is_empty() {
+            let mut all = self.warnings.lock().unwrap_or_else(PoisonError::into_inner);
+            all.extend(warnings.into_iter().map(|warning| format!("`{query}`: {warning}")));
+        }
+        Ok(series)
     }
 }
 
@@ -183,6 +196,15 @@ struct Envelope {
     #[serde(rename = "errorType")]
     error_type: Option<String>,
     error: Option<String>,
+    #[serde(default)]
+    warnings: Vec<String>,
+}
+
+/// A `query_range` answer: its series, and what Prometheus warned of with them.
+#[derive(Debug, PartialEq)]
+pub struct Matrix {
+    pub series: Vec<Series>,
+    pub warnings: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -271,7 +293,7 @@ fn json_string(chars: &mut std::iter::Peekable<std::str::Chars>) -> (String, boo
 }
 
 /// Decodes a `query_range` answer. Values are strings: `"NaN"`, `"+Inf"` and `"-Inf"` become the floats.
-pub fn parse_matrix(body: &str) -> Result<Vec<Series>, Answer> {
+pub fn parse_matrix(body: &str) -> Result<Matrix, Answer> {
     let envelope: Envelope = serde_json::from_str(body).map_err(|e| Answer::Malformed(e.to_string()))?;
     if envelope.status != "success" {
         return Err(Answer::Error(error_message(body).unwrap_or_else(|| format!("status `{}`", envelope.status))));
@@ -280,7 +302,8 @@ pub fn parse_matrix(body: &str) -> Result<Vec<Series>, Answer> {
     if data.result_type != "matrix" {
         return Err(Answer::Malformed(format!("a `{}` result where a matrix was expected", data.result_type)));
     }
-    data.result
+    let series = data
+        .result
         .into_iter()
         .map(|raw| {
             let points = raw
@@ -292,7 +315,8 @@ pub fn parse_matrix(body: &str) -> Result<Vec<Series>, Answer> {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Series { labels: raw.metric, points })
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(Matrix { series, warnings: envelope.warnings })
 }
 
 fn parse_value(text: &str) -> Option<f64> {
@@ -318,7 +342,7 @@ mod tests {
         let body = r#"{"status":"success","data":{"resultType":"matrix","result":[
             {"metric":{"version":"v1"},"values":[[1700000000,"1.5"],[1700000015.5,"NaN"],[1700000030,"+Inf"],
             [1700000045,"-Inf"]]}]}}"#;
-        let series = parse_matrix(body).unwrap();
+        let series = parse_matrix(body).unwrap().series;
         assert_eq!(series.len(), 1);
         assert_eq!(series[0].labels["version"], "v1");
         let p = &series[0].points;
@@ -330,7 +354,11 @@ mod tests {
     #[test]
     fn empty_result_is_no_series() {
         let body = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
-        assert_eq!(parse_matrix(body).unwrap(), vec![]);
+        assert_eq!(parse_matrix(body).unwrap(), Matrix { series: vec![], warnings: vec![] });
+        let partial = r#"{"status":"success","data":{"resultType":"matrix","result":[]},
+            "warnings":["partial response: store 10.0.0.7:10901 did not answer"]}"#;
+        let warnings = parse_matrix(partial).unwrap().warnings;
+        assert_eq!(warnings, ["partial response: store 10.0.0.7:10901 did not answer"]);
     }
 
     #[test]

@@ -189,6 +189,9 @@ pub struct Report {
     pub halted_at: Option<usize>,
     pub metrics: Vec<MetricSummary>,
     pub intervals: Vec<IntervalReport>,
+    /// What the source warned of while answering (a partial answer of a federated Prometheus), each with its query.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// exp of a log e-value, finite for JSON.
