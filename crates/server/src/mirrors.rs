@@ -79,6 +79,8 @@ impl Mirrors {
                 fetch.success();
                 Ok(read)
             }
+            // Stopped by a shutdown, not failed: the remote is not to blame, and the job runs again after a restart.
+            Err(error) if self.stopping.load(Ordering::Relaxed) => Err(MirrorError::Stopped(error.to_string())),
             Err(error @ GitError::Fetch { .. }) => {
                 metrics.fetched("failed");
                 fetch.failure(Instant::now());
