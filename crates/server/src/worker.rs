@@ -5,7 +5,8 @@
 //! it kept: an outage of GitHub never re-runs checks (nor their calls to the tracker). It waits a growing, jittered
 //! delay, or, while the client's breaker refuses calls to GitHub, until the breaker lets a trial call through, so that
 //! no commit waits much longer than the outage: during it the breaker lets one call per cooldown reach GitHub,
-//! whatever the number of jobs.
+//! whatever the number of jobs. Meanwhile the newer jobs of its deploy (rechecks) wait in the queue (the store claims a
+//! deploy's jobs in order), so a kept status is never posted over a newer check's.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,8 +3,8 @@
 //!
 //! Owns: every SQL statement, the migrations of each backend, and the rules that make processing exactly-once: a
 //! delivery id is accepted once; a job is claimed under a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the single
-//! writer on SQLite) and finished only by its lease holder; a newer push supersedes queued work that has not yet
-//! told GitHub anything. Does not own: what a job does (the server), or any HTTP.
+//! writer on SQLite) and finished only by its lease holder; the jobs of one deploy run one at a time in the order they
+//! were queued; a newer push supersedes queued work that has not yet told GitHub anything. Does not own: what a job does (the server), or any HTTP.
 //!
 //! Times are unix milliseconds, passed in by the caller so that the store has no clock of its own.
 
@@ -176,9 +176,13 @@ const INSERT_DEPLOY: &str = "INSERT INTO deploys (repo, branch, sha, clone_url, 
 /// `(clone_url, repo, branch, sha)`: a known commit takes the latest clone url; returns its id.
 const UPDATE_DEPLOY: &str =
     "UPDATE deploys SET clone_url = $1 WHERE repo = $2 AND branch = $3 AND sha = $4 RETURNING id";
-/// `(owner, lease_until, now)`, with the row lock of the backend: claims the oldest job that is due and whose deploy
-/// has no job running, or whose holder's lease ran out. The redundant `state IN (...)` is the `jobs_open` index's own
-/// condition, which lets SQLite use it: the cost follows the open jobs, not the history.
+/// `(owner, lease_until, now)`, with the row lock of the backend: claims the oldest job that is due and is the oldest
+/// open job of its deploy with none of its deploy's jobs running, or whose holder's lease ran out. Jobs of one deploy
+/// thus run one at a time and in the order they were queued: a newer job (a recheck) never runs while an older one
+/// waits to post the status it kept, so the last status posted is always the newest check's. On PostgreSQL it also
+/// makes racing claimers contend for the same row (the deploy's oldest open job) instead of taking one job each. The
+/// redundant `state IN (...)` is the `jobs_open` index's own condition, which lets SQLite use it: the cost follows the
+/// open jobs, not the history.
 macro_rules! claim {
     ($lock:literal) => {
         concat!(
@@ -186,8 +190,9 @@ macro_rules! claim {
              WHERE id = (SELECT id FROM jobs
                  WHERE state IN ('queued', 'running')
                  AND ((state = 'queued' AND run_after <= $3
-                       AND NOT EXISTS (SELECT 1 FROM jobs running WHERE running.deploy_id = jobs.deploy_id
-                                       AND running.state = 'running' AND running.lease_until >= $3))
+                       AND NOT EXISTS (SELECT 1 FROM jobs other WHERE other.deploy_id = jobs.deploy_id
+                                       AND (other.state = 'running'
+                                            OR (other.state = 'queued' AND other.id < jobs.id))))
                       OR (state = 'running' AND lease_until < $3))
                  ORDER BY id LIMIT 1 ",
             $lock,
@@ -199,6 +204,16 @@ macro_rules! claim {
 /// SQLite has one writer at a time: the UPDATE is atomic on its own.
 const CLAIM_SQLITE: &str = claim!("");
 const CLAIM_POSTGRES: &str = claim!("FOR UPDATE SKIP LOCKED");
+/// `(deploy)`: the claimed job's deploy. On PostgreSQL the claim then locks the deploy's row (`CLAIM_DEPLOY_POSTGRES`)
+/// and looks again, in a statement that sees every claim committed before it got the lock (`OTHER_RUNNING`): the
+/// claim's own statement may have read the queue before another claim of the same deploy committed.
+const CLAIM_DEPLOY: &str = "SELECT id, repo, branch, sha, clone_url FROM deploys WHERE id = $1";
+/// Conflicts with itself but not with the key-share locks of inserting jobs; skipped rather than waited for, so a
+/// claim never waits on a lock and cannot deadlock with the writes that lock deploys and jobs in another order.
+const CLAIM_DEPLOY_POSTGRES: &str =
+    "SELECT id, repo, branch, sha, clone_url FROM deploys WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED";
+/// `(deploy, job)`: another job of the deploy is running.
+const OTHER_RUNNING: &str = "SELECT 1 FROM jobs WHERE deploy_id = $1 AND state = 'running' AND id <> $2 LIMIT 1";
 /// `(deploy)`: whether the deploy has a job that was not superseded, i.e. its commit got or will get a final status.
 const ANSWERED: &str = "SELECT 1 FROM jobs WHERE deploy_id = $1 AND state <> 'superseded' LIMIT 1";
 /// `(deploy)`: the job still queued for a deploy, which a new push of the same commit joins.
@@ -389,25 +404,31 @@ impl Store {
     }
 
     /// Claims the oldest job that is due, or whose holder's lease ran out, for `owner` until `lease_until`. A queued
-    /// job waits while another job on the same deploy is running, so the last status posted is the latest check's.
+    /// job waits while another job on the same deploy is running or an older one is queued, so the jobs of a deploy
+    /// run one at a time, in order, and the last status posted is the latest check's.
     pub async fn claim(&self, owner: &str, now: i64, lease_until: i64) -> Result<Option<Job>, StoreError> {
-        let claim = match self.backend {
-            Backend::Postgres => CLAIM_POSTGRES,
-            Backend::Sqlite => CLAIM_SQLITE,
+        let (claim, deploy_query) = match self.backend {
+            Backend::Postgres => (CLAIM_POSTGRES, CLAIM_DEPLOY_POSTGRES),
+            Backend::Sqlite => (CLAIM_SQLITE, CLAIM_DEPLOY),
         };
         let mut tx = self.write().await?;
         let Some(row) = sqlx::query(claim).bind(owner).bind(lease_until).bind(now).fetch_optional(&mut *tx).await?
         else {
             return Ok(None);
         };
-        let deploy_id: i64 = row.try_get(1)?;
-        let deploy = sqlx::query("SELECT id, repo, branch, sha, clone_url FROM deploys WHERE id = $1")
-            .bind(deploy_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let (job, deploy_id): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let Some(deploy) = sqlx::query(deploy_query).bind(deploy_id).fetch_optional(&mut *tx).await? else {
+            // PostgreSQL: another claim (or a write) holds the deploy; dropping the transaction gives the job back.
+            return Ok(None);
+        };
+        if self.backend == Backend::Postgres
+            && sqlx::query(OTHER_RUNNING).bind(deploy_id).bind(job).fetch_optional(&mut *tx).await?.is_some()
+        {
+            return Ok(None);
+        }
         tx.commit().await?;
         Ok(Some(Job {
-            id: row.try_get(0)?,
+            id: job,
             deploy: deploy_ref(&deploy)?,
             reason: row.try_get(2)?,
             delivery: row.try_get(3)?,

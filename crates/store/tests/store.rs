@@ -38,6 +38,7 @@ on_both!(
     reconciling_a_known_commit_queues_nothing_and_pushes_coalesce_while_queued,
     a_head_superseded_by_a_stale_push_is_queued_again_by_reconciling,
     a_deploy_runs_one_job_at_a_time,
+    a_newer_job_waits_until_an_older_decided_status_is_posted,
 );
 
 fn push(delivery: &str, branch: &str, sha: char) -> NewPush {
@@ -296,6 +297,90 @@ async fn a_deploy_runs_one_job_at_a_time(store: Store) {
     // A holder that died does not block the deploy: once its lease is over, its job is taken over first.
     let taken = store.claim("w1", 10_001, 20_000).await.unwrap().unwrap();
     assert_eq!(taken.id, second.id);
+}
+
+async fn a_newer_job_waits_until_an_older_decided_status_is_posted(store: Store) {
+    let accepted = store.accept(&[push("d1", "deploy", 'a')], 1_000).await.unwrap();
+    let Accepted::Queued { deploy, .. } = accepted[0] else { panic!("{accepted:?}") };
+    // The push's job checks (`failure`), keeps its status, and cannot post it: GitHub is down.
+    let first = store.claim("w1", 1_000, 60_000).await.unwrap().unwrap();
+    store.mark_pending(first.id).await.unwrap();
+    let failed = CheckRecord {
+        verdict: "fail",
+        summary: "1 problem: 1 issue not ready",
+        report: Some("{}"),
+        contents: Some("{}"),
+        keys: &[],
+        job: Some(RanBy { job: first.id, owner: "w1", state: "failure" }),
+    };
+    assert!(store.record_check(deploy, &failed, 1_500).await.unwrap());
+    assert!(store.retry(first.id, "w1", 301_000, "github answered 502").await.unwrap());
+    // The issue is fixed: a recheck is queued, due long before the push's job runs again. Were it to run first and
+    // post `success`, the push's job would then post its kept `failure` over it.
+    let Some(Accepted::Queued { job: recheck, .. }) = store.recheck(deploy, "issue", Some("j1"), 2_000).await.unwrap()
+    else {
+        panic!("not queued")
+    };
+    assert!(store.claim("w2", 3_000, 60_000).await.unwrap().is_none(), "the recheck waits for the older job");
+    // Jobs of one deploy run in the order they were queued: the kept status is posted first, then the recheck
+    // checks again and its status is the last one posted.
+    let mut posted = Vec::new();
+    while let Some(job) = store.claim("w1", 301_000, 400_000).await.unwrap() {
+        let state = match &job.decided {
+            Some(decided) => decided.state.clone(),
+            None => {
+                let passed = CheckRecord {
+                    verdict: "pass",
+                    summary: "no problems",
+                    job: Some(RanBy { job: job.id, owner: "w1", state: "success" }),
+                    ..failed.clone()
+                };
+                assert!(store.record_check(deploy, &passed, 301_500).await.unwrap());
+                "success".to_owned()
+            }
+        };
+        assert!(store.finish(job.id, "w1", &state, 302_000).await.unwrap());
+        posted.push((job.id, state));
+    }
+    assert_eq!(posted, [(first.id, "failure".to_owned()), (recheck, "success".to_owned())]);
+    assert_eq!(store.deploy(deploy).await.unwrap().unwrap().final_state.as_deref(), Some("success"));
+}
+
+/// PostgreSQL only (SQLite's claim is atomic under its one writer): the claimers of two replicas, and several in
+/// each (all of a process's workers wake together), never run two jobs of one deploy at once, however they race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claimers_racing_on_one_deploy_start_one_job() {
+    let url = greenlight_testkit::postgres_database();
+    let (one, two) = (Store::connect(&url).await.unwrap(), Store::connect(&url).await.unwrap());
+    let stores = [one.clone(), one.clone(), two.clone(), two];
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(stores.len()));
+    for round in 0..100i64 {
+        // A push and a recheck of the same deploy, both due.
+        let now = 1_000 + round;
+        let accepted = one.accept(&[push(&format!("d{round}"), &format!("b{round}"), 'a')], now).await.unwrap();
+        let Accepted::Queued { deploy, .. } = accepted[0] else { panic!("{accepted:?}") };
+        one.recheck(deploy, "recheck", None, now).await.unwrap().unwrap();
+        let claimers = stores.iter().enumerate().map(|(w, store)| {
+            let (store, barrier, owner) = (store.clone(), barrier.clone(), format!("w{w}"));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.claim(&owner, now, now + 60_000).await.unwrap().map(|job| (owner, job))
+            })
+        });
+        let mut claimed = Vec::new();
+        for claimer in claimers.collect::<Vec<_>>() {
+            claimed.extend(claimer.await.unwrap());
+        }
+        let ids: Vec<i64> = claimed.iter().map(|(_, job)| job.id).collect();
+        assert_eq!(ids.len(), 1, "round {round}: one job of the deploy runs at a time, not {ids:?}");
+        // The other job runs once the first is done.
+        let (owner, job) = &claimed[0];
+        assert!(one.claim("w9", now, now + 60_000).await.unwrap().is_none(), "round {round}");
+        assert!(one.finish(job.id, owner, "success", now).await.unwrap());
+        let next = one.claim("w9", now, now + 60_000).await.unwrap().unwrap();
+        assert!(one.finish(next.id, "w9", "success", now).await.unwrap());
+        assert_eq!(one.queue_depth().await.unwrap(), Default::default());
+    }
 }
 
 /// PostgreSQL only (SQLite has one writer at a time): two replicas committing batches that name the same branches in
