@@ -198,6 +198,7 @@ async fn work(app: &App, owner: &str, job: &Job) -> Result<Final, Unfinished> {
             (state, description)
         }
         Err(Problem::Passing(reason)) if job.attempts < MAX_CHECK_ATTEMPTS => return Err(Unfinished::retry(reason)),
+        Err(Problem::Stopped(reason)) => return Err(Unfinished::retry(reason)),
         Err(Problem::Passing(reason) | Problem::Lasting(reason)) => {
             let description = fit_description(&format!("could not check: {reason}"));
             let state = StatusState::Error;
@@ -260,6 +261,8 @@ enum Problem {
     Passing(String),
     /// Will not pass without a change: broken rules, an unconfigured repository.
     Lasting(String),
+    /// The server is shutting down: not the deploy's fault, and never its last attempt.
+    Stopped(String),
 }
 
 async fn check(app: &App, job: &Job) -> Result<Checked, Problem> {
@@ -282,9 +285,8 @@ async fn check(app: &App, job: &Job) -> Result<Checked, Problem> {
     let read = match read.await {
         Ok(read) => read,
         Err(MirrorError::Git(error)) => Err(DeployError::Git(error)),
-        Err(error @ (MirrorError::Refused { .. } | MirrorError::Stopped(_))) => {
-            return Err(Problem::Passing(error.to_string()));
-        }
+        Err(error @ MirrorError::Refused { .. }) => return Err(Problem::Passing(error.to_string())),
+        Err(error @ MirrorError::Stopped(_)) => return Err(Problem::Stopped(error.to_string())),
     };
     match read {
         Ok(deploy) => Ok(deploy.check(false).await),
