@@ -1,8 +1,8 @@
 //! Issue keys and the rules that find them in commit messages.
 //!
 //! Owns: the `IssueKey` value, the default Jira key pattern, the CVE exclusion, the names that are never projects
-//! (`UTF-8`, `SHA-256`), the project allow-list and GitHub `#123` references (never read from URLs). Does not own: where the rules come from (config lives in `greenlight-checks`) or whether a key
-//! exists in a tracker.
+//! (`UTF-8`, `SHA-256`), the project allow-list and GitHub `#123` references (never read from URLs). Does not own:
+//! where the rules come from (config lives in `greenlight-checks`) or whether a key exists in a tracker.
 
 use std::cmp::Ordering;
 use std::fmt;

@@ -4,7 +4,8 @@
 //! Owns: every SQL statement, the migrations of each backend, and the rules that make processing exactly-once: a
 //! delivery id is accepted once; a job is claimed under a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the single
 //! writer on SQLite) and finished only by its lease holder; the jobs of one deploy run one at a time in the order they
-//! were queued; a newer push supersedes queued work that has not yet told GitHub anything. Does not own: what a job does (the server), or any HTTP.
+//! were queued; a newer push supersedes queued work that has not yet told GitHub anything. Does not own: what a job
+//! does (the server), or any HTTP.
 //!
 //! Times are unix milliseconds, passed in by the caller so that the store has no clock of its own.
 
