@@ -1,5 +1,6 @@
 //! One circuit breaker per host (scheme, host and port): after `threshold` consecutive failed calls the host is
-//! left alone for `cooldown`, then a single trial call decides whether it is back.
+//! left alone for `cooldown`, then a single trial call decides whether it is back. The client sends a trial once,
+//! without retries ([`Permit::is_trial`]).
 //!
 //! This module owns the state machine and takes the time as an argument, so tests drive it with plain
 //! `Instant`s. It deliberately does not decide what a failure is (the client does: connect errors, timeouts,
@@ -124,6 +125,11 @@ impl Breakers {
 }
 
 impl Permit<'_> {
+    /// This call is the trial that decides whether the host is back.
+    pub fn is_trial(&self) -> bool {
+        self.trial.is_some()
+    }
+
     /// The host answered: the breaker closes and the failure count starts over.
     pub fn success(mut self) {
         if let Some(host) = self.host.take() {

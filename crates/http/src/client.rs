@@ -268,7 +268,9 @@ impl Client {
             }
         };
         inner.budget.record_call(inner.clock.now());
-        let result = self.attempts(request, url).await;
+        // A trial asks whether the host is back: sent once, since a retry would only add load to a host that is not.
+        let max_attempts = if permit.is_trial() { 1 } else { inner.policy.max_attempts };
+        let result = self.attempts(request, url, max_attempts).await;
         match result.as_ref().err().map(host_failed) {
             None | Some(Some(false)) => permit.success(),
             Some(Some(true)) => permit.failure(inner.clock.now()),
@@ -277,7 +279,7 @@ impl Client {
         result
     }
 
-    async fn attempts(&self, request: Request, url: String) -> Result<Response, HttpError> {
+    async fn attempts(&self, request: Request, url: String, max_attempts: u32) -> Result<Response, HttpError> {
         let inner = &*self.inner;
         let policy = &inner.policy;
         let timeout = request.timeout().copied().unwrap_or(policy.attempt_timeout);
@@ -286,7 +288,7 @@ impl Client {
         loop {
             let Some(current) = next.take() else { unreachable!("the loop only continues with a request") };
             // A body that cannot be copied (a stream) is sent once: there is nothing to send again.
-            if attempt + 1 < policy.max_attempts {
+            if attempt + 1 < max_attempts {
                 next = current.try_clone();
             }
             inner.stats.attempt(attempt > 0);

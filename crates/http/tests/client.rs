@@ -377,6 +377,22 @@ async fn a_failed_trial_reopens_the_breaker() {
 }
 
 #[tokio::test]
+async fn a_trial_is_sent_once() {
+    let server = Server::start([], Reply::status(503)).await;
+    let policy = Policy { breaker_threshold: 1, breaker_cooldown: secs(30), ..generous() };
+    let Setup { client, clock, .. } = setup(policy);
+    let url = server.url("/");
+    let get = || client.send(client.request(Method::GET, url.clone()));
+    // An ordinary call is retried; it fails and opens the breaker.
+    assert_eq!(get().await.unwrap_err().kind(), ErrorKind::Status);
+    let before = server.hits();
+    assert_eq!(before, 4, "the first call was sent max_attempts times");
+    clock.advance(secs(30));
+    assert_eq!(get().await.unwrap_err().kind(), ErrorKind::Status, "the trial reaches the server and fails");
+    assert_eq!(server.hits(), before + 1, "the trial is not retried");
+}
+
+#[tokio::test]
 async fn answered_client_errors_do_not_open_the_breaker() {
     let server = Server::start([], Reply::status(404)).await;
     let policy = Policy { breaker_threshold: 2, ..Policy::default() };

@@ -589,7 +589,7 @@ async fn a_five_minute_github_outage_with_the_default_timings() {
     let during = h.github.calls();
     // Without the breaker every job would call on each of its retries (about 7 each in 5 minutes, 4 attempts per
     // call): ~170 calls. With it: the 5 failed calls that open it (plus the 2 workers' calls in flight), then one
-    // trial per 30 s cooldown, plus the retries the 20 % budget allows.
+    // trial per 30 s cooldown, never retried, plus the retries the 20 % budget allows the calls before it opened.
     let calls = 5 + 2 + OUTAGE.as_secs() as usize / 30 + 1;
     assert!(during <= calls + calls / 5 + 1, "{during} calls during the outage");
     h.github.set_mode(Mode::Up);
