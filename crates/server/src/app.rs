@@ -177,6 +177,7 @@ async fn github_delivery(
         branch: branch.to_owned(),
         sha: push.after.clone(),
         clone_url: repo.clone_url.clone().unwrap_or_else(|| push.clone_url.clone()),
+        read_at: None,
     };
     drop(_entered);
     match app.inbox.accept(new).await {
@@ -185,7 +186,8 @@ async fn github_delivery(
             let body = Acknowledged { status: "accepted", deploy, url: app.deploy_url(deploy) };
             ("accepted", (StatusCode::ACCEPTED, axum::Json(body)).into_response())
         }
-        Ok(Accepted::Duplicate) => {
+        // `Stale` answers a reconciled head only; a webhook's push has no `read_at`.
+        Ok(Accepted::Duplicate | Accepted::Stale) => {
             ("duplicate", answer(StatusCode::OK, "duplicate", format!("delivery {delivery} was accepted before")))
         }
         Err(error) => {
@@ -290,7 +292,9 @@ async fn recheck(State(app): State<Arc<App>>, Path(id): Path<i64>, headers: Head
             let body = json!({"status": "accepted", "deploy": id, "job": job, "url": app.deploy_url(id)});
             (StatusCode::ACCEPTED, axum::Json(body)).into_response()
         }
-        Ok(Some(Accepted::Duplicate | Accepted::Known { .. })) => answer(StatusCode::OK, "duplicate", "already queued"),
+        Ok(Some(Accepted::Duplicate | Accepted::Known { .. } | Accepted::Stale)) => {
+            answer(StatusCode::OK, "duplicate", "already queued")
+        }
         Ok(None) => answer(StatusCode::NOT_FOUND, "not_found", format!("no deploy {id}")),
         Err(error) => store_failed(error),
     }

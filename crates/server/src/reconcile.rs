@@ -53,6 +53,8 @@ pub async fn run(app: Arc<App>, first: Vec<(RepositoryConfig, Option<String>)>, 
 /// every job on it superseded) and answers `Known` otherwise.
 async fn reconcile(app: &App, repo: &RepositoryConfig, url: &str) -> Result<(), String> {
     let branches = repo.deploy_branches.clone();
+    // Before the fetch: a push accepted after this may be newer than the head the fetch finds.
+    let read_at = crate::worker::now_ms();
     let heads = app
         .mirrors
         .read(&app.metrics, &repo.name, url, move |git| -> Vec<(String, String)> {
@@ -73,6 +75,7 @@ async fn reconcile(app: &App, repo: &RepositoryConfig, url: &str) -> Result<(), 
             branch: branch.clone(),
             sha: sha.clone(),
             clone_url: url.to_owned(),
+            read_at: Some(read_at),
         };
         if let Accepted::Queued { deploy, .. } = app.inbox.accept(push).await? {
             tracing::info!(repo = %repo.name, %branch, %sha, deploy, "queued a branch head that had no status coming");

@@ -70,6 +70,9 @@ pub struct NewPush {
     pub branch: String,
     pub sha: String,
     pub clone_url: String,
+    /// A head found by reconciling: when the mirror was read (webhooks: `None`). A job queued on the branch after it
+    /// means a push came in while reconciling fetched, and the head read may already be stale: it is not taken.
+    pub read_at: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +85,9 @@ pub enum Accepted {
     Known { deploy: i64 },
     /// This delivery id was accepted before; nothing was done.
     Duplicate,
+    /// A reconciled head read before the branch's latest push was accepted (see `NewPush::read_at`); nothing was done.
+    /// The next round reads the branch again.
+    Stale,
 }
 
 /// The commit a job is about.
@@ -217,6 +223,9 @@ const CLAIM_DEPLOY_POSTGRES: &str =
 const OTHER_RUNNING: &str = "SELECT 1 FROM jobs WHERE deploy_id = $1 AND state = 'running' AND id <> $2 LIMIT 1";
 /// `(deploy)`: whether the deploy has a job that was not superseded, i.e. its commit got or will get a final status.
 const ANSWERED: &str = "SELECT 1 FROM jobs WHERE deploy_id = $1 AND state <> 'superseded' LIMIT 1";
+/// `(repo, branch, read_at)`: a job was queued on the branch after `read_at`.
+const QUEUED_SINCE: &str = "SELECT 1 FROM jobs j JOIN deploys d ON d.id = j.deploy_id
+    WHERE d.repo = $1 AND d.branch = $2 AND j.created_at > $3 LIMIT 1";
 /// `(deploy)`: the job still queued for a deploy, which a new push of the same commit joins.
 const QUEUED_JOB: &str = "SELECT id FROM jobs WHERE deploy_id = $1 AND state = 'queued' ORDER BY id DESC LIMIT 1";
 /// `(now, repo, branch, deploy)`: a newer push supersedes queued jobs on older commits of the same branch, unless
@@ -608,6 +617,12 @@ async fn accept_one(
     // A reconciled head is looked at again each round (see `Accepted::Known`); only webhooks are deduplicated here.
     if !insert_delivery(tx, &push.delivery, "push", now).await? && reason != "reconcile" {
         return Ok(Accepted::Duplicate);
+    }
+    if let Some(read_at) = push.read_at {
+        let since = sqlx::query(QUEUED_SINCE).bind(&push.repo).bind(&push.branch).bind(read_at);
+        if since.fetch_optional(&mut **tx).await?.is_some() {
+            return Ok(Accepted::Stale);
+        }
     }
     let created = sqlx::query(INSERT_DEPLOY)
         .bind(&push.repo)

@@ -36,8 +36,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use super::{
-    ANSWERED, Accepted, INSERT_DELIVERY, INSERT_DEPLOY, INSERT_JOB, NewPush, QUEUED_JOB, SUPERSEDE, StoreError,
-    UPDATE_DEPLOY, UPSERT_HEAD, reason_of,
+    ANSWERED, Accepted, INSERT_DELIVERY, INSERT_DEPLOY, INSERT_JOB, NewPush, QUEUED_JOB, QUEUED_SINCE, SUPERSEDE,
+    StoreError, UPDATE_DEPLOY, UPSERT_HEAD, reason_of,
 };
 
 /// How often the checkpointer copies the WAL into the database file.
@@ -192,6 +192,11 @@ fn accept_one(tx: &rusqlite::Transaction<'_>, push: &NewPush, now: i64) -> Resul
     let reason = reason_of(&push.delivery);
     if tx.prepare_cached(INSERT_DELIVERY)?.execute(params![push.delivery, "push", now])? == 0 && reason != "reconcile" {
         return Ok(Accepted::Duplicate);
+    }
+    if let Some(read_at) = push.read_at
+        && tx.prepare_cached(QUEUED_SINCE)?.exists(params![push.repo, push.branch, read_at])?
+    {
+        return Ok(Accepted::Stale);
     }
     let created: Option<i64> = tx
         .prepare_cached(INSERT_DEPLOY)?

@@ -37,6 +37,7 @@ on_both!(
     many_claimers_never_share_a_job,
     reconciling_a_known_commit_queues_nothing_and_pushes_coalesce_while_queued,
     a_head_superseded_by_a_stale_push_is_queued_again_by_reconciling,
+    a_head_read_before_a_newer_push_is_not_taken_by_reconciling,
     a_deploy_runs_one_job_at_a_time,
     a_newer_job_waits_until_an_older_decided_status_is_posted,
 );
@@ -48,6 +49,7 @@ fn push(delivery: &str, branch: &str, sha: char) -> NewPush {
         branch: branch.into(),
         sha: sha.to_string().repeat(40),
         clone_url: "/srv/git/shop.git".into(),
+        read_at: None,
     }
 }
 
@@ -277,6 +279,29 @@ async fn a_head_superseded_by_a_stale_push_is_queued_again_by_reconciling(store:
         assert!(store.finish(job.id, "w1", "success", 3_000).await.unwrap());
     }
     assert_eq!(checked, ['b'], "`a` was superseded in turn; `b` gets its status");
+}
+
+async fn a_head_read_before_a_newer_push_is_not_taken_by_reconciling(store: Store) {
+    store.accept(&[push("d-a", "deploy", 'a')], 1_000).await.unwrap();
+    // Reconciling reads the branch at 1,500 and finds `a`; while it fetches, the webhook of `b` is accepted.
+    let b = store.accept(&[push("d-b", "deploy", 'b')], 1_600).await.unwrap();
+    let Accepted::Queued { deploy: b, .. } = b[0] else { panic!("{b:?}") };
+    let read = |sha: char, at: i64| NewPush {
+        read_at: Some(at),
+        ..push(&format!("reconcile:acme/shop:deploy:{sha}"), "deploy", sha)
+    };
+    // `a`'s job was superseded by `b`, but `a` was read before `b` came: it must not take the branch back.
+    assert_eq!(store.accept(&[read('a', 1_500)], 1_700).await.unwrap(), [Accepted::Stale]);
+    // Nor may a commit first seen in such a read, which would be queued as new.
+    assert_eq!(store.accept(&[read('c', 1_500)], 1_700).await.unwrap(), [Accepted::Stale]);
+    // The next round reads `b`, known and queued.
+    assert_eq!(store.accept(&[read('b', 2_000)], 2_100).await.unwrap(), [Accepted::Known { deploy: b }]);
+    let mut checked = Vec::new();
+    while let Some(job) = store.claim("w1", 3_000, 60_000).await.unwrap() {
+        checked.push(job.deploy.sha.chars().next().unwrap());
+        assert!(store.finish(job.id, "w1", "success", 3_000).await.unwrap());
+    }
+    assert_eq!(checked, ['b']);
 }
 
 async fn a_deploy_runs_one_job_at_a_time(store: Store) {
