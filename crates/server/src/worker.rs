@@ -103,20 +103,26 @@ async fn process(app: &App, owner: &str, job: Job, claimed: tokio::time::Instant
         };
         let now = now_ms();
         match outcome {
-            Ok(Final { state, posted }) => match app.store.finish(job.id, owner, state.as_str(), now).await {
-                Ok(true) => {
-                    let counted = if posted { state.as_str() } else { "refused" };
-                    app.metrics.job_finished(counted, started.elapsed().as_secs_f64());
-                    tracing::info!(
-                        state = state.as_str(),
-                        posted,
-                        ms = started.elapsed().as_millis() as u64,
-                        "job done"
-                    );
+            Ok(Final { state, posted }) => {
+                // A status GitHub refused for good is kept and counted as `refused`: the page must not show a state
+                // GitHub never got.
+                let kept = if posted { state.as_str() } else { "refused" };
+                match app.store.finish(job.id, owner, kept, now).await {
+                    Ok(true) => {
+                        app.metrics.job_finished(kept, started.elapsed().as_secs_f64());
+                        tracing::info!(
+                            state = state.as_str(),
+                            posted,
+                            ms = started.elapsed().as_millis() as u64,
+                            "job done"
+                        );
+                    }
+                    Ok(false) => {
+                        tracing::warn!("the lease was lost before the job finished; its new holder will redo it")
+                    }
+                    Err(error) => tracing::error!(%error, "cannot finish the job; it will run again"),
                 }
-                Ok(false) => tracing::warn!("the lease was lost before the job finished; its new holder will redo it"),
-                Err(error) => tracing::error!(%error, "cannot finish the job; it will run again"),
-            },
+            }
             Err(Unfinished::Retry { reason, within }) => {
                 let delay = backoff(app, job.attempts).min(within.map_or(Duration::MAX, jittered));
                 tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "job will run again");

@@ -198,6 +198,9 @@ async fn a_final_status_github_refuses_for_good_ends_the_job_and_is_counted_as_r
     assert_eq!(calls, 2, "pending and the final status, each tried once");
     h.assert_metrics(&["greenlight_jobs_finished_total{state=\"refused\"} 1"]).await;
     assert!(h.github.statuses().is_empty());
+    let (_, json) = h.get(&format!("/api/deploys/{deploy}")).await;
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["status"], "refused", "not the state GitHub never got: {json}");
     h.shutdown().await;
 }
 
