@@ -249,6 +249,14 @@ pub async fn fetch_window(
             let shift = job.shift.as_secs_f64();
             piece.points.iter_mut().for_each(|(t, _)| *t += shift);
             match &mut results[job.slot] {
+                // Another series in a later piece of the range (a pod replaced in between): two series, not one.
+                Some(whole) if whole.labels != piece.labels => {
+                    return Err(FetchError::TooManySeries {
+                        metric: file.config.metrics()[job.metric].name.clone(),
+                        query: job.query,
+                        count: 2,
+                    });
+                }
                 Some(whole) => whole.points.extend(piece.points),
                 empty => *empty = Some(piece),
             }
@@ -351,6 +359,46 @@ mod tests {
         assert!(v.canary[0].is_nan() && v.canary[2].is_nan() && v.canary[3].is_nan());
         assert_eq!(value_observations(&w, step, Some(&baseline), None).len(), 1);
         assert_eq!(value_observations(&w, step, None, None), vec![Observation::Missing]);
+    }
+
+    /// Answers every value query with one series whose `pod` label is `a` before `switch` and `b` from it on.
+    struct PodReplaced {
+        switch: f64,
+    }
+
+    impl MetricSource for PodReplaced {
+        async fn query_range(
+            &self,
+            _: &str,
+            start: Timestamp,
+            _: Timestamp,
+            _: SignedDuration,
+        ) -> Result<Vec<Series>, crate::SourceError> {
+            let pod = if secs(start) < self.switch { "a" } else { "b" };
+            let labels = [("pod".to_owned(), pod.to_owned())].into();
+            Ok(vec![Series { labels, points: vec![(secs(start), 1.0)] }])
+        }
+    }
+
+    #[test]
+    fn a_series_that_changes_between_pieces_of_a_long_range_is_two_series() {
+        let text = "prometheus = \"http://127.0.0.1:9\"\n[groups]\nbaseline = 'v=\"1\"'\ncanary = 'v=\"2\"'\n\
+                    [[metrics]]\nname = \"p99\"\nkind = \"value\"\nquery = 'max(x{$group})'\n";
+        let file = GuardFile::parse(text, "guard.toml").unwrap();
+        // 3,000 one-minute intervals of four 15-s steps: two pieces of at most 10,000 steps per query.
+        let start = Timestamp::from_second(1_000_000).unwrap();
+        let window = Window::new(start, start + SignedDuration::from_mins(3_000), file.interval).unwrap();
+        let fetch = |switch: f64| {
+            tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(fetch_window(
+                &PodReplaced { switch },
+                &file,
+                &window,
+            ))
+        };
+        assert!(fetch(f64::INFINITY).is_ok_and(|inputs| inputs.len() == 3_000), "one series over both pieces");
+        // The second piece starts 10,000 steps (2,500 minutes) after the first.
+        let error = fetch(secs(start) + 60.0 * 2_000.0).err().expect("two series are an error");
+        assert!(matches!(error, FetchError::TooManySeries { count: 2, .. }), "{error:?}");
     }
 
     trait CanaryBadNone {
