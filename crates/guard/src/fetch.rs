@@ -397,7 +397,7 @@ mod tests {
         };
         assert!(fetch(f64::INFINITY).is_ok_and(|inputs| inputs.len() == 3_000), "one series over both pieces");
         // The second piece starts 10,000 steps (2,500 minutes) after the first.
-        let error = fetch(secs(start) + 60.0 * 2_000.0).err().expect("two series are an error");
+        let Err(error) = fetch(secs(start) + 60.0 * 2_000.0) else { panic!("two series are an error") };
         assert!(matches!(error, FetchError::TooManySeries { count: 2, .. }), "{error:?}");
     }
 
