@@ -101,8 +101,14 @@ impl CommitKeys {
     }
 }
 
-/// The message as git will record it: without `#` comment lines and without the scissors section.
+/// The message as git will record it. git drops `#` comment lines and the scissors section only when it opened an
+/// editor (`--cleanup=strip`), and then it wrote comments of its own, each a lone `#` or starting with `# `. Without
+/// any such line git did not, and keeps every line (`--cleanup=whitespace`): `git commit -m "#12 fix login"` is
+/// recorded as written.
 pub fn strip_git_comments(raw: &str) -> String {
+    if !raw.lines().any(|line| line == "#" || line.starts_with("# ")) {
+        return raw.to_owned();
+    }
     let mut out = String::with_capacity(raw.len());
     for line in raw.lines() {
         if line.starts_with("# ------------------------ >8 ------------------------") {
@@ -232,5 +238,10 @@ mod tests {
         assert!(rejection.to_string().contains("ABC-123 Fix rounding"), "{rejection}");
         let scissors = "fix it\n# ------------------------ >8 ------------------------\ndiff AB-4\n";
         assert!(ck.judge_message(scissors, &keys, false).is_err());
+        // `git commit -m "#12 fix login"` keeps the line, since git opened no editor; in an editor git drops it.
+        let github = KeyRules::new(&greenlight_core::KeySettings { github: true, ..Default::default() }).unwrap();
+        assert!(ck.judge_message("#12 fix login\n\nmore detail\n", &github, false).is_ok());
+        let edited = "fix login\n#12 in a line git drops\n# Please enter the commit message for your changes.\n#\n";
+        assert!(ck.judge_message(edited, &github, false).is_err());
     }
 }
