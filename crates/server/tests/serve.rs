@@ -185,6 +185,24 @@ async fn a_shutdown_stops_a_hung_fetch() {
     drop(connection);
 }
 
+/// GitHub's repository names are not case-sensitive: a payload spelling the configured repository otherwise is
+/// the same repository, stored as the config spells it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_may_spell_the_repository_in_another_case() {
+    let h = Setup::sqlite().start().await;
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    let mut payload: Value = serde_json::from_slice(&h.payload("deploy", &sha)).unwrap();
+    payload["repository"]["full_name"] = "ACME/Shop".into();
+    let (status, body) = h.deliver("push", "c1", &serde_json::to_vec(&payload).unwrap()).await;
+    assert_eq!(status, 202, "{body}");
+    let deploy = body["deploy"].as_i64().unwrap();
+    assert_eq!(h.finals(&sha, 1).await, ["success"]);
+    let (_, json) = h.get(&format!("/api/deploys/{deploy}")).await;
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["repo"], "acme/shop", "{json}");
+    h.shutdown().await;
+}
+
 /// A final status GitHub refuses for good (a commit with 1,000 statuses) ends the job without a retry, and the
 /// metrics say it was refused rather than posted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
