@@ -139,20 +139,17 @@ impl<'r> Walk<'r> {
             let Some((_, _, _, i)) = self.queue.pop() else {
                 break;
             };
+            // A commit is queued once (when the walk first reads it), so it is processed once.
             let node = &mut self.nodes[i];
-            if node.state != State::Queued {
-                continue;
-            }
+            debug_assert!(node.state == State::Queued);
             node.state = State::Done;
             node.processed = processed;
             processed += 1;
             if node.flags != BOTH {
                 self.undecided -= 1;
-                if node.settled.is_none() {
-                    node.settled = Some(handed);
-                    settled(handed, node.id);
-                    handed += 1;
-                }
+                node.settled = Some(handed);
+                settled(handed, node.id);
+                handed += 1;
             }
             let flags = node.flags;
             let parents = std::mem::take(&mut self.nodes[i].parents);

@@ -134,12 +134,14 @@ fn commit_at(repo: &TestRepo, message: &str, parents: &[&str], time: i64) -> Str
 }
 
 /// B(2000) <- X(1000) <- Y(200) <- F(210), X <- P(250), T = merge(P, Y) at 300, no commit-graph: X and B, newer
-/// than everything that reaches them, are walked from T's side before F's side reaches Y. Returns (F, T, P).
-fn skewed_ancestor_below_both_tips() -> (TestRepo, String, String, String) {
+/// than everything that reaches them, are walked from T's side before F's side reaches Y. `deeper` puts R(190)
+/// between X and Y. Returns (F, T, P).
+fn skewed_ancestor_below_both_tips(deeper: bool) -> (TestRepo, String, String, String) {
     let repo = TestRepo::new();
     let b = commit_at(&repo, "b", &[], 2000);
     let x = commit_at(&repo, "x", &[&b], 1000);
-    let y = commit_at(&repo, "y", &[&x], 200);
+    let below_y = if deeper { commit_at(&repo, "r", &[&x], 190) } else { x.clone() };
+    let y = commit_at(&repo, "y", &[&below_y], 200);
     let f = commit_at(&repo, "f production", &[&y], 210);
     let p = commit_at(&repo, "p", &[&x], 250);
     let t = commit_at(&repo, "t deploy", &[&p, &y], 300);
@@ -148,7 +150,7 @@ fn skewed_ancestor_below_both_tips() -> (TestRepo, String, String, String) {
 
 #[test]
 fn skewed_clocks_without_a_commit_graph_keep_shared_commits_out_of_the_added_side() {
-    let (repo, f, t, p) = skewed_ancestor_below_both_tips();
+    let (repo, f, t, p) = skewed_ancestor_below_both_tips(false);
     assert_eq!(rev_list(&repo, &f, &t), [t.clone(), p.clone()]);
     check(&repo, &f, &t);
     let range = read(&Repo::discover(repo.path()).unwrap(), &f, &t);
@@ -157,7 +159,7 @@ fn skewed_clocks_without_a_commit_graph_keep_shared_commits_out_of_the_added_sid
 
 #[test]
 fn skewed_clocks_without_a_commit_graph_keep_shared_commits_out_of_the_rolled_back_side() {
-    let (repo, f, t, p) = skewed_ancestor_below_both_tips();
+    let (repo, f, t, p) = skewed_ancestor_below_both_tips(false);
     check(&repo, &t, &f);
     let range = read(&Repo::discover(repo.path()).unwrap(), &t, &f);
     assert_eq!(shas(&range.rolled_back), [t, p]);
@@ -167,14 +169,7 @@ fn skewed_clocks_without_a_commit_graph_keep_shared_commits_out_of_the_rolled_ba
 /// As above with R(190) between X and Y: when both tips reach Y, the walk has not read R yet.
 #[test]
 fn skewed_clocks_without_a_commit_graph_one_commit_deeper() {
-    let repo = TestRepo::new();
-    let b = commit_at(&repo, "b", &[], 2000);
-    let x = commit_at(&repo, "x", &[&b], 1000);
-    let r = commit_at(&repo, "r", &[&x], 190);
-    let y = commit_at(&repo, "y", &[&r], 200);
-    let f = commit_at(&repo, "f production", &[&y], 210);
-    let p = commit_at(&repo, "p", &[&x], 250);
-    let t = commit_at(&repo, "t deploy", &[&p, &y], 300);
+    let (repo, f, t, p) = skewed_ancestor_below_both_tips(true);
     assert_eq!(rev_list(&repo, &f, &t), [t.clone(), p]);
     check(&repo, &f, &t);
     check(&repo, &t, &f);

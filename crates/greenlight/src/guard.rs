@@ -28,7 +28,7 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
     let prometheus = Prometheus::new(client, &file.prometheus)?;
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    let report = match (&args.watch, &args.start, &args.end) {
+    let mut report = match (&args.watch, &args.start, &args.end) {
         (Some(watch), _, _) => {
             let duration = parse_duration(watch).map_err(|e| anyhow!("--watch {e}"))?;
             live(&file, &prometheus, &runtime, watch, duration)?
@@ -51,7 +51,6 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
         _ => bail!("give --start and --end for a past window, or --watch DURATION"),
     };
     // A warning comes with an answer that is still a success, often a partial one: judged as it is, but said.
-    let mut report = report;
     report.warnings = prometheus.warnings();
     for warning in &report.warnings {
         eprintln!("greenlight: Prometheus warned: {warning}");

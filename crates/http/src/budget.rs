@@ -54,7 +54,8 @@ impl RetryBudget {
         if retries >= allowed {
             return false;
         }
-        slots.current(now).2 += 1;
+        // `current` left `now`'s slot last.
+        slots.counts.back_mut().expect("now's slot").2 += 1;
         true
     }
 
