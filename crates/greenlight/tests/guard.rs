@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use greenlight_testkit::browser::Browser;
 use greenlight_testkit::scripted::{Reply, Scripted};
 use serde_json::Value;
 
@@ -292,6 +293,78 @@ fn three_times_the_error_ratio_fails() {
     assert_eq!(metric(&run, "http-errors")["verdict"], "fail");
     assert!(run.json["halted_at"].as_u64().unwrap() <= 3, "{}", summary(&run));
 }
+
+/// What Chromium draws of the `--report` page: a chart per metric, laid out, with a line for each group; every interval
+/// shaded with the verdict the JSON report gives it; the halt marked at the end of the interval the report names; the
+/// reasons beside each chart; and nothing run or loaded from anywhere (the page is self-contained).
+#[test]
+fn the_report_page_as_a_browser_draws_it() {
+    let bad = Traffic { error_ratio: 0.03, ..HEALTHY };
+    let run = scenario(|_| HEALTHY, move |_| bad, &[ERRORS, LATENCY]);
+    assert_eq!(run.code, 1, "{}", summary(&run));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.html");
+    std::fs::write(&path, run.page.as_deref().unwrap()).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let page = runtime.block_on(async {
+        let browser = Browser::start().await;
+        browser.open(&format!("file://{}", path.display())).await;
+        let page = browser.run(DRAWN).await;
+        browser.close().await;
+        page
+    });
+
+    assert_eq!(page["resources"], serde_json::json!([]), "the page loads nothing: {page}");
+    assert_eq!(page["scripts"], 0, "the page runs nothing: {page}");
+    let heading = page["heading"].as_str().unwrap();
+    assert!(heading.starts_with("greenlight guard: fail — halt at interval"), "{heading}");
+    let intervals = run.json["intervals"].as_array().unwrap();
+    let halted = run.json["halted_at"].as_u64().unwrap() as usize;
+    let charts = page["charts"].as_array().unwrap();
+    assert_eq!(page["names"], serde_json::json!(["http-errors (critical): fail", "latency: pass"]), "{page}");
+    for (index, chart) in charts.iter().enumerate() {
+        assert!(chart["width"].as_f64().unwrap() > 600.0 && chart["height"].as_f64().unwrap() > 200.0, "{chart}");
+        let verdicts: Vec<&Value> = intervals.iter().map(|i| &i["metrics"][index]["verdict"]).collect();
+        let shaded: Vec<&Value> = chart["shaded"].as_array().unwrap().iter().collect();
+        assert_eq!(shaded, verdicts, "chart {index}: each interval shaded with its verdict");
+        assert_eq!(chart["rows"].as_u64(), Some(intervals.len() as u64), "a reason per interval beside the chart");
+        for colour in ["#2b6cb0", "#dd6b20"] {
+            let drawn = chart["lines"].as_array().unwrap().iter().find(|l| l["stroke"] == colour);
+            let drawn = drawn.unwrap_or_else(|| panic!("chart {index} has no {colour} line: {chart}"));
+            assert!(drawn["points"].as_u64().unwrap() >= 2 && drawn["width"].as_f64().unwrap() > 100.0, "{drawn}");
+        }
+        let band = &chart["bands"][halted];
+        let end = band[0].as_f64().unwrap() + band[1].as_f64().unwrap();
+        assert!((chart["halt"].as_f64().unwrap() - end).abs() < 0.2, "chart {index}: halt drawn at {end}: {chart}");
+    }
+    assert_eq!(charts.len(), 2);
+}
+
+/// Reads what the browser laid out and drew of the report page.
+const DRAWN: &str = r#"
+const charts = [...document.querySelectorAll("svg")].map(svg => {
+  const box = svg.getBoundingClientRect();
+  const halt = svg.querySelector("g.halt line");
+  const rects = [...svg.querySelectorAll("rect")];
+  return {
+    width: box.width,
+    height: box.height,
+    shaded: rects.map(r => r.getAttribute("class")),
+    bands: rects.map(r => [r.x.baseVal.value, r.width.baseVal.value]),
+    lines: [...svg.querySelectorAll("polyline")].map(p =>
+      ({ stroke: p.getAttribute("stroke"), points: p.points.numberOfItems, width: p.getBBox().width })),
+    halt: halt ? halt.x1.baseVal.value : null,
+    rows: svg.parentElement.querySelector(".reasons table").rows.length,
+  };
+});
+return {
+  heading: document.querySelector("h1").innerText,
+  names: [...document.querySelectorAll("h2")].map(h => h.innerText),
+  charts,
+  resources: performance.getEntriesByType("resource").map(e => e.name),
+  scripts: document.scripts.length,
+};
+"#;
 
 #[test]
 fn latency_regression_fails() {

@@ -96,11 +96,11 @@ fn chart(report: &Report, index: usize, out: &mut String) {
         let x = LEFT + band * i as f64;
         let _ = write!(
             out,
-            r#"<rect x="{x:.1}" y="{TOP}" width="{band:.1}" height="{:.1}" fill="{}"><title>interval {}: {} — {}</title></rect>"#,
+            r#"<rect class="{1}" x="{x:.1}" y="{TOP}" width="{band:.1}" height="{0:.1}" fill="{2}"><title>interval {3}: {1} — {4}</title></rect>"#,
             HEIGHT - TOP - BOTTOM,
+            word(metric.verdict),
             shade(metric.verdict),
             interval.index,
-            word(metric.verdict),
             escape(&metric.reason)
         );
     }
@@ -134,6 +134,16 @@ fn chart(report: &Report, index: usize, out: &mut String) {
     let canary: Vec<_> = series.iter().enumerate().map(|(i, (_, c))| point(i, *c)).collect();
     lines(&baseline, "#2b6cb0", out);
     lines(&canary, "#dd6b20", out);
+    if let Some(halt) = report.halted_at.filter(|&i| i < report.intervals.len()) {
+        // The moment of the halt: the end of the interval that decided it.
+        let x = LEFT + band * (halt + 1) as f64;
+        let _ = write!(
+            out,
+            r##"<g class="halt"><line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{bottom}" stroke="#c53030" stroke-width="2" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#c53030">halt</text></g>"##,
+            x + 3.0,
+            TOP + 11.0
+        );
+    }
     out.push_str("</svg>");
 }
 
@@ -227,7 +237,8 @@ mod tests {
         assert!(page.contains("errors &lt;5xx&gt;"));
         assert!(page.contains("guard.toml &lt;test&gt;"));
         assert!(!page.contains("<script"));
-        assert!(page.contains("#f9d6d5"), "a failed interval is shaded");
+        assert!(page.contains(r##"<rect class="fail" "##) && page.contains("#f9d6d5"), "a failed interval is shaded");
+        assert_eq!(page.contains(r#"<g class="halt">"#), report.halted_at.is_some(), "the halt is marked");
         assert!(page.contains("<polyline"), "the known intervals after the gap are joined");
         assert!(page.contains("<circle"), "the single interval before the gap is a dot");
     }

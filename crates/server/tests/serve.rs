@@ -5,6 +5,7 @@ use greenlight_github::webhook::sign;
 use greenlight_http::Secret;
 use greenlight_server::{Running, Secrets, ServerConfig};
 use greenlight_testkit::TestRepo;
+use greenlight_testkit::browser::Browser;
 use greenlight_testkit::github::{FakeGitHub, Mode, push_payload, shared_data};
 use serde_json::Value;
 
@@ -475,6 +476,50 @@ async fn a_push_gets_pending_then_a_final_status_and_a_page(setup: Setup) {
 
     let (code, _) = h.get("/deploys/999999").await;
     assert_eq!(code, 404);
+}
+
+/// The deploy page as Chromium runs it, SQLite only (the page does not depend on the store): commit text written to
+/// run script in every way HTML allows is shown as text, and runs nothing; the page loads nothing from anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_runs_nothing_from_commit_text_on_the_deploy_page() {
+    let h = Setup::sqlite().start().await;
+    let subjects = [
+        "ABC-2 <script>window.ran = 'script'</script> & more",
+        "ABC-3 <img src=x onerror=\"window.ran = 'img'\">",
+        "\"><svg onload=\"window.ran = 'svg'\"></svg><a href=\"javascript:window.ran='link'\">x</a>",
+    ];
+    let sha = h.push_commits(&subjects);
+    let deploy = h.push("delivery-1", &sha).await["deploy"].as_i64().unwrap();
+    h.job_done(deploy).await;
+
+    let browser = Browser::start().await;
+    browser.open(&format!("{}/deploys/{deploy}", h.base)).await;
+    let page = browser
+        .run(
+            r#"
+const commits = [...document.querySelectorAll("h2")].find(h => h.innerText.startsWith("Commits"));
+const rows = [...commits.nextElementSibling.rows].slice(1);
+return {
+  ran: window.ran === undefined ? null : window.ran,
+  elements: document.querySelectorAll("script, img, svg, a[href^='javascript']").length,
+  resources: performance.getEntriesByType("resource").map(e => e.name),
+  subjects: rows.map(r => r.cells[1].textContent),
+  text: document.body.innerText,
+};
+"#,
+        )
+        .await;
+    browser.close().await;
+    assert_eq!(page["ran"], Value::Null, "commit text ran as script: {page}");
+    assert_eq!(page["elements"], 0, "commit text became markup: {page}");
+    assert_eq!(page["resources"], serde_json::json!([]), "the page loads nothing: {page}");
+    let mut shown: Vec<&str> = page["subjects"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    shown.sort_unstable();
+    let mut written = subjects.to_vec();
+    written.sort_unstable();
+    assert_eq!(shown, written, "each subject is shown as it was written");
+    assert!(page["text"].as_str().unwrap().contains("commit-without-key"), "{page}");
+    h.shutdown().await;
 }
 
 async fn a_redelivery_is_answered_but_not_processed_again(setup: Setup) {

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
+pub mod browser;
 pub mod github;
 pub mod scripted;
 
