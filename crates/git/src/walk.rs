@@ -11,8 +11,10 @@
 //! before the other tip reaches it, or reaches a commit that reaches it. So when a commit the graph lacks becomes
 //! reached by both tips, every commit below it that the walk has read learns so at once, processed or not (git's
 //! `mark_parents_uninteresting`): the walk may end before that commit is processed. Commits it has not read yet
-//! cannot hear of it; so, like git (its `SLOP`), the walk processes a few more commits the graph lacks after every
-//! queued commit is reached by both tips. That bounds how deep a skew it repairs, as git's own answer is bounded.
+//! cannot hear of it; so, by git's own rule (`still_interesting` in `limit_list`), once every queued commit is reached
+//! by both tips the walk goes on through commits the graph lacks as long as the next one is no older than the last
+//! commit processed on a side, and then for `SLOP` commits more. That bounds how deep a skew it repairs, as git's
+//! own answer is bounded, and the same way.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -28,7 +30,8 @@ const ADDED: u8 = 1;
 const KEPT: u8 = 2;
 const BOTH: u8 = ADDED | KEPT;
 
-/// How many commits the graph lacks the walk still processes once every queued commit is reached by both tips.
+/// How many commits the graph lacks the walk still processes once every queued commit is reached by both tips and
+/// older than the last commit processed on a side (git's `SLOP`).
 const SLOP: u32 = 5;
 
 /// Commits the graph lacks sort above all graph commits.
@@ -128,11 +131,14 @@ impl<'r> Walk<'r> {
         let mut processed = 0;
         let mut handed = 0;
         let mut slop = SLOP;
+        // The commit time of the last commit processed on each side, as git's `date` in `limit_list` (one per side:
+        // the walk is git's `from..to` and `to..from` at once, and goes on while either of them would).
+        let (mut last_added, mut last_kept) = (i64::MAX, i64::MAX);
         loop {
             if self.undecided == 0 {
                 // Reached by both tips, these only carry that news down; with the graph they carry it nowhere new.
                 match self.queue.peek() {
-                    Some(&(UNKNOWN_GENERATION, ..)) if slop > 0 => slop -= 1,
+                    Some(&(UNKNOWN_GENERATION, ..)) => {}
                     _ => break,
                 }
             }
@@ -151,13 +157,31 @@ impl<'r> Walk<'r> {
                 settled(handed, node.id);
                 handed += 1;
             }
-            let flags = node.flags;
+            let (flags, time) = (node.flags, node.time);
             let parents = std::mem::take(&mut self.nodes[i].parents);
             for &parent in &parents {
                 let p = self.load(parent)?;
                 self.mark(p, flags);
             }
             self.nodes[i].parents = parents;
+            // git's `still_interesting`, asked after each commit reached by both tips: the walk goes on while any
+            // queued commit is on one side, and then while the next commit is no older than the last one processed
+            // on a side (a skewed clock may still hide a shared commit there); past that, for `SLOP` commits more.
+            match flags {
+                ADDED => last_added = time,
+                KEPT => last_kept = time,
+                _ if self.undecided > 0 => slop = SLOP,
+                _ => match self.queue.peek() {
+                    Some(&(UNKNOWN_GENERATION, next, ..)) if next >= last_added.min(last_kept) => slop = SLOP,
+                    Some(&(UNKNOWN_GENERATION, ..)) => {
+                        slop -= 1;
+                        if slop == 0 {
+                            break;
+                        }
+                    }
+                    _ => break,
+                },
+            }
         }
 
         if let Some(boundary) = self.nodes.iter().find(|n| n.shallow && n.flags != BOTH) {

@@ -175,6 +175,25 @@ fn skewed_clocks_without_a_commit_graph_one_commit_deeper() {
     check(&repo, &t, &f);
 }
 
+/// R(100) <- C(500) <- Q1..Q8 (all at 100) <- F(3000); T(2000) merges Q8 and C. No commit-graph. Once every queued
+/// commit is reached by both tips, the Qs still have to be walked down to C to find it (and R) shared: git goes on
+/// as long as the next commit is no older than the last one it listed (R, at 100), not just five commits.
+#[test]
+fn skewed_clocks_without_a_commit_graph_a_long_run_of_equal_times() {
+    let repo = TestRepo::new();
+    let r = commit_at(&repo, "r", &[], 100);
+    let c = commit_at(&repo, "c", &[&r], 500);
+    let q = (1..=8).fold(c.clone(), |parent, i| commit_at(&repo, &format!("q{i}"), &[&parent], 100));
+    let f = commit_at(&repo, "f production", &[&q], 3000);
+    let t = commit_at(&repo, "t deploy", &[&q, &c], 2000);
+    assert_eq!(rev_list(&repo, &f, &t), std::slice::from_ref(&t));
+    let range = read(&Repo::discover(repo.path()).unwrap(), &f, &t);
+    assert_eq!(shas(&range.added), std::slice::from_ref(&t));
+    assert_eq!(shas(&range.rolled_back), std::slice::from_ref(&f));
+    check(&repo, &f, &t);
+    check(&repo, &t, &f);
+}
+
 /// Commits read from packs (two of them, with deltified entries) equal the same commits read as loose objects.
 #[test]
 fn packed_commits_read_as_loose_ones() {
