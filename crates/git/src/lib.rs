@@ -254,7 +254,7 @@ fn read_object(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>) -> Resu
 /// any other header are skipped (gix's token iterator decodes every id and header, a good part of a commit's time).
 fn decode(id: &ObjectId, data: &[u8], keys: &KeyRules) -> Result<Commit, GitError> {
     let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
-    let (mut parents, mut author, mut committed, mut message) = (0, None, None, None);
+    let (mut parents, mut author, mut committed, mut encoding, mut message) = (0, None, None, None, None);
     let mut rest = data;
     while !rest.is_empty() {
         let (line, next) = match rest.iter().position(|&b| b == b'\n') {
@@ -274,6 +274,8 @@ fn decode(id: &ObjectId, data: &[u8], keys: &KeyRules) -> Result<Commit, GitErro
         } else if let (None, Some(value)) = (committed, line.strip_prefix(b"committer ")) {
             // As `CommitRef::time`: a committer time that does not parse reads as the epoch.
             committed = Some(signature(value).map_err(corrupt)?.time().unwrap_or_default());
+        } else if let (None, Some(value)) = (encoding, line.strip_prefix(b"encoding ")) {
+            encoding = Some(value);
         }
         rest = next;
     }
@@ -281,7 +283,8 @@ fn decode(id: &ObjectId, data: &[u8], keys: &KeyRules) -> Result<Commit, GitErro
         return Err(corrupt("the commit names no author or no committer".into()));
     };
     let message = message.unwrap_or_default();
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let encoding = encoding.map_or(Encoding::Utf8, Encoding::named);
+    let text = |bytes: &[u8]| encoding.decode(bytes);
     let subject = text(&gix::objs::commit::MessageRef::from_bytes(message).summary());
     let message = text(message);
     Ok(Commit {
@@ -294,6 +297,45 @@ fn decode(id: &ObjectId, data: &[u8], keys: &KeyRules) -> Result<Commit, GitErro
         message,
         merge: parents > 1,
     })
+}
+
+/// The encoding a commit's `encoding` header names, which its message and identities are written in. Like `git log`,
+/// greenlight re-encodes them to UTF-8; a commit without the header is UTF-8 already.
+#[derive(Clone, Copy)]
+enum Encoding {
+    /// UTF-8, or an encoding greenlight does not know: read as UTF-8, invalid bytes replaced.
+    Utf8,
+    /// ISO-8859-1 byte for byte, as git's iconv reads it (the WHATWG labels fold it into windows-1252, which reads
+    /// 0x80 to 0x9F differently).
+    Latin1,
+    Other(&'static encoding_rs::Encoding),
+}
+
+impl Encoding {
+    fn named(label: &[u8]) -> Self {
+        let label = label.trim_ascii();
+        match encoding_rs::Encoding::for_label(label) {
+            None => Self::Utf8,
+            Some(e) if e == encoding_rs::UTF_8 || e == encoding_rs::REPLACEMENT => Self::Utf8,
+            // Text in UTF-16 cannot share a commit with git's ASCII headers: git cannot read it back either.
+            Some(e) if e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE => Self::Utf8,
+            Some(e) if e == encoding_rs::WINDOWS_1252 && !label.windows(4).any(|w| w == b"1252") => Self::Latin1,
+            Some(e) => Self::Other(e),
+        }
+    }
+
+    /// `bytes` as UTF-8. Bytes that are not valid in the encoding are kept as they are, as git keeps a message it
+    /// cannot convert, and then read as UTF-8.
+    fn decode(self, bytes: &[u8]) -> String {
+        let lossy = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        match self {
+            Self::Utf8 => lossy(bytes),
+            Self::Latin1 => encoding_rs::mem::decode_latin1(bytes).into_owned(),
+            Self::Other(e) => e
+                .decode_without_bom_handling_and_without_replacement(bytes)
+                .map_or_else(|| lossy(bytes), std::borrow::Cow::into_owned),
+        }
+    }
 }
 
 /// An author or committer header's value, which must be one whole signature.

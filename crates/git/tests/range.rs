@@ -275,6 +275,52 @@ fn long_range_read_from_packs_matches_git_log() {
     }
 }
 
+/// A commit whose message and author name are in `encoding`'s bytes, with git writing that in its `encoding` header.
+fn commit_encoded(repo: &TestRepo, encoding: &str, name: &[u8], message: &[u8], parent: &str) -> String {
+    use std::os::unix::ffi::OsStrExt as _;
+    let file = repo.path().join(".git/MESSAGE");
+    std::fs::write(&file, message).unwrap();
+    // One minute after the parent.
+    let time = repo.git(&["log", "-1", "--format=%ct", parent]).parse::<i64>().unwrap() + 60;
+    let mut cmd = greenlight_testkit::git_command(repo.path(), time);
+    cmd.env("GIT_AUTHOR_NAME", std::ffi::OsStr::from_bytes(name));
+    cmd.args(["-c", &format!("i18n.commitEncoding={encoding}"), "commit-tree", greenlight_testkit::EMPTY_TREE]);
+    cmd.args(["-p", parent, "-F"]).arg(&file);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Messages and names in legacy encodings read as `git log` shows them: re-encoded to UTF-8 by the commit's
+/// `encoding` header; an encoding nobody knows leaves the bytes as they are.
+#[test]
+fn messages_in_a_legacy_encoding_are_re_encoded_as_git_log_does() {
+    let repo = TestRepo::new();
+    let root = repo.commit_tree("root", &[]);
+    let latin1 = commit_encoded(
+        &repo,
+        "ISO-8859-1",
+        b"J\xf6rg",
+        b"SHOP-1 \xdcbersetzung f\xfcr Gr\xf6\xdfen\n\nK\xe4se\n",
+        &root,
+    );
+    let cp1252 = commit_encoded(&repo, "windows-1252", b"Zo\xeb", b"SHOP-2 \x93quoted\x94 \x80 5\n", &latin1);
+    let sjis = commit_encoded(&repo, "Shift_JIS", b"\x93\xfa\x96\x7b", b"SHOP-3 \x93\xfa\x96\x7b\x8c\xea\n", &cp1252);
+    let unknown = commit_encoded(&repo, "x-no-such-encoding", b"Ren\xe9", b"SHOP-4 caf\xe9\n", &sjis);
+    let utf8 = commit_encoded(&repo, "UTF-8", "Jörg".as_bytes(), "SHOP-5 Größen\n".as_bytes(), &unknown);
+
+    let out = repo.command().args(["log", "--format=%an%x09%s", &format!("{root}..{utf8}")]).output().unwrap();
+    let git_log = String::from_utf8_lossy(&out.stdout).trim_end().to_owned();
+    assert!(git_log.contains("Jörg\tSHOP-1 Übersetzung für Größen"), "{git_log}");
+    let range = read(&Repo::discover(repo.path()).unwrap(), &root, &utf8);
+    let ours: Vec<String> = range.added.iter().map(|c| format!("{}\t{}", c.author, c.subject)).collect();
+    assert_eq!(ours.join("\n"), git_log);
+    let latin1 = range.added.iter().find(|c| c.sha == latin1).unwrap();
+    assert!(latin1.message.ends_with("\n\nKäse\n"), "{:?}", latin1.message);
+    let keys: Vec<&str> = range.added.iter().map(|c| c.keys[0].as_str()).collect();
+    assert_eq!(keys, ["SHOP-5", "SHOP-4", "SHOP-3", "SHOP-2", "SHOP-1"]);
+}
+
 #[test]
 fn resolves_branches_tags_and_relative_revisions() {
     let repo = TestRepo::new();
