@@ -285,8 +285,8 @@ fn decode(id: &ObjectId, data: &[u8], keys: &KeyRules) -> Result<Commit, GitErro
     let message = message.unwrap_or_default();
     let encoding = encoding.map_or(Encoding::Utf8, Encoding::named);
     let text = |bytes: &[u8]| encoding.decode(bytes);
-    let subject = text(&gix::objs::commit::MessageRef::from_bytes(message).summary());
     let message = text(message);
+    let subject = subject(&message);
     Ok(Commit {
         sha: id.to_string(),
         author: text(author.name),
@@ -297,6 +297,21 @@ fn decode(id: &ObjectId, data: &[u8], keys: &KeyRules) -> Result<Commit, GitErro
         message,
         merge: parents > 1,
     })
+}
+
+/// git's `%s`: blank lines at the start skipped, the first paragraph (up to a line that is empty or all whitespace),
+/// its lines joined by one space, each line's trailing whitespace dropped and its leading whitespace kept.
+fn subject(message: &str) -> String {
+    // git's isspace: no vertical tab or form feed.
+    let lines = message.split_inclusive('\n').map(|line| line.trim_end_matches([' ', '\t', '\n', '\r']));
+    let mut subject = String::new();
+    for line in lines.skip_while(|line| line.is_empty()).take_while(|line| !line.is_empty()) {
+        if !subject.is_empty() {
+            subject.push(' ');
+        }
+        subject.push_str(line);
+    }
+    subject
 }
 
 /// The encoding a commit's `encoding` header names, which its message and identities are written in. Like `git log`,

@@ -321,6 +321,36 @@ fn messages_in_a_legacy_encoding_are_re_encoded_as_git_log_does() {
     assert_eq!(keys, ["SHOP-5", "SHOP-4", "SHOP-3", "SHOP-2", "SHOP-1"]);
 }
 
+/// Subjects are git's `%s`, for messages `git commit` would have tidied but plumbing writes as they are.
+#[test]
+fn subjects_are_gits_percent_s() {
+    let repo = TestRepo::new();
+    let root = repo.commit_tree("root", &[]);
+    let messages: [&[u8]; 9] = [
+        b"\n\nSHOP-2 leading blank lines\n\nbody\n",
+        b" \t\n  \nSHOP-3 after whitespace-only lines\n",
+        b"SHOP-4 first\n  \nbody that is not the subject\n",
+        b"   SHOP-5 indented\n",
+        b"SHOP-6 folded\nonto   \n\tone line \t\n\nbody\n",
+        b"SHOP-7 no newline at the end",
+        b"SHOP-8 carriage\r\nreturns\r\n\r\nbody\r\n",
+        b"SHOP-9 vertical\x0b\n\x0c\nform feed\n",
+        b"\n \n",
+    ];
+    let tip = messages
+        .iter()
+        .fold(root.clone(), |parent, message| commit_encoded(&repo, "UTF-8", b"Ada Lovelace", message, &parent));
+    let out = repo.command().args(["log", "--format=%s", &format!("{root}..{tip}")]).output().unwrap();
+    let git_log = String::from_utf8(out.stdout).unwrap();
+    assert!(git_log.starts_with("\nSHOP-9 vertical\x0b \x0c form feed\n"), "{git_log:?}");
+    let range = read(&Repo::discover(repo.path()).unwrap(), &root, &tip);
+    let ours: String = range.added.iter().map(|c| format!("{}\n", c.subject)).collect();
+    assert_eq!(ours, git_log);
+    // Keys come from the whole message, whatever the subject is.
+    let keys: Vec<&str> = range.added.iter().flat_map(|c| c.keys.iter().map(|k| k.as_str())).collect();
+    assert_eq!(keys, ["SHOP-9", "SHOP-8", "SHOP-7", "SHOP-6", "SHOP-5", "SHOP-4", "SHOP-3", "SHOP-2"]);
+}
+
 #[test]
 fn resolves_branches_tags_and_relative_revisions() {
     let repo = TestRepo::new();
