@@ -4,6 +4,7 @@
 //! (`from..to`) and what it would roll back (`to..from`). Does not own: issue keys or any judgement (that is
 //! `greenlight-core` and the checks). Only mirror clones for the service (`mirror`) run the git CLI.
 
+mod headers;
 mod mirror;
 mod pack;
 pub mod process;
@@ -250,48 +251,27 @@ fn read_object(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>) -> Resu
     Ok(())
 }
 
-/// One commit. Only the headers it needs are parsed: the parents are counted, not decoded from hex, and the tree and
-/// any other header are skipped (gix's token iterator decodes every id and header, a good part of a commit's time).
+/// One commit. Only the headers it needs are parsed (`headers`): the parents are counted, not decoded from hex, and
+/// the tree and any other header are skipped (gix's token iterator decodes every id and header, a good part of a
+/// commit's time). Identity lines are read as leniently as git reads them.
 fn decode(id: &ObjectId, data: &[u8], keys: &KeyRules) -> Result<Commit, GitError> {
     let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
-    let (mut parents, mut author, mut committed, mut encoding, mut message) = (0, None, None, None, None);
-    let mut rest = data;
-    while !rest.is_empty() {
-        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
-            Some(end) => (&rest[..end], &rest[end + 1..]),
-            None => (rest, &[][..]),
-        };
-        if line.is_empty() {
-            // The blank line after the headers: the message follows.
-            message = Some(next);
-            break;
-        }
-        // Lines that continue a header (a signature's) start with a space and match none of these.
-        if line.starts_with(b"parent ") {
-            parents += 1;
-        } else if let (None, Some(value)) = (author, line.strip_prefix(b"author ")) {
-            author = Some(signature(value).map_err(corrupt)?.trim());
-        } else if let (None, Some(value)) = (committed, line.strip_prefix(b"committer ")) {
-            // As `CommitRef::time`: a committer time that does not parse reads as the epoch.
-            committed = Some(signature(value).map_err(corrupt)?.time().unwrap_or_default());
-        } else if let (None, Some(value)) = (encoding, line.strip_prefix(b"encoding ")) {
-            encoding = Some(value);
-        }
-        rest = next;
-    }
-    let (Some(author), Some(committed)) = (author, committed) else {
+    let mut parents = 0;
+    let headers = headers::read(data, |_| parents += 1);
+    let (Some(author), Some(committer)) = (headers.author, headers.committer) else {
         return Err(corrupt("the commit names no author or no committer".into()));
     };
-    let message = message.unwrap_or_default();
-    let encoding = encoding.map_or(Encoding::Utf8, Encoding::named);
+    let (name, email) = headers::identity(author);
+    let (seconds, offset) = headers::time(committer);
+    let encoding = headers.encoding.map_or(Encoding::Utf8, Encoding::named);
     let text = |bytes: &[u8]| encoding.decode(bytes);
-    let message = text(message);
+    let message = text(headers.message);
     let subject = subject(&message);
     Ok(Commit {
         sha: id.to_string(),
-        author: text(author.name),
-        email: text(author.email),
-        time: rfc3339(committed.seconds, committed.offset),
+        author: text(name),
+        email: text(email),
+        time: rfc3339(seconds, offset),
         subject,
         keys: keys.extract(&message),
         message,
@@ -350,15 +330,6 @@ impl Encoding {
                 .decode_without_bom_handling_and_without_replacement(bytes)
                 .map_or_else(|| lossy(bytes), std::borrow::Cow::into_owned),
         }
-    }
-}
-
-/// An author or committer header's value, which must be one whole signature.
-fn signature(line: &[u8]) -> Result<gix::actor::SignatureRef<'_>, String> {
-    let mut rest = line;
-    match gix::actor::SignatureRef::from_bytes_consuming(&mut rest) {
-        Ok(signature) if rest.is_empty() => Ok(signature),
-        _ => Err(format!("invalid signature {:?}", String::from_utf8_lossy(line))),
     }
 }
 

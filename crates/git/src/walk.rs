@@ -327,9 +327,17 @@ impl<'r> Walk<'r> {
         if data.kind != gix::object::Kind::Commit {
             return Err(corrupt(format!("expected a commit, found a {}", data.kind)));
         }
-        let commit =
-            gix::objs::CommitRef::from_bytes(data.data, self.repo.object_hash()).map_err(|e| corrupt(e.to_string()))?;
-        let time = commit.time().map_err(|e| corrupt(e.to_string()))?.seconds;
-        Ok((commit.parents().collect(), time))
+        // Read as decoding reads it, as leniently as git: an odd identity line costs at most the commit's time.
+        let mut parents = Vec::new();
+        let mut bad = None;
+        let headers = crate::headers::read(data.data, |hex| match ObjectId::from_hex(hex) {
+            Ok(parent) => parents.push(parent),
+            Err(_) => bad = Some(format!("invalid parent {:?}", String::from_utf8_lossy(hex))),
+        });
+        if let Some(reason) = bad {
+            return Err(corrupt(reason));
+        }
+        let time = headers.committer.map_or(0, |committer| crate::headers::time(committer).0);
+        Ok((parents, time))
     }
 }

@@ -351,6 +351,63 @@ fn subjects_are_gits_percent_s() {
     assert_eq!(keys, ["SHOP-9", "SHOP-8", "SHOP-7", "SHOP-6", "SHOP-5", "SHOP-4", "SHOP-3", "SHOP-2"]);
 }
 
+/// Writes a commit object as given, as `git commit` would refuse to; returns its id.
+fn write_literally(repo: &TestRepo, object: &str) -> String {
+    let file = repo.path().join(".git/OBJECT");
+    std::fs::write(&file, object).unwrap();
+    repo.git(&["hash-object", "-t", "commit", "--literally", "-w", file.to_str().unwrap()])
+}
+
+/// Identity lines git tolerates, though its own commands never write them, read as `git log` reads them: no run
+/// fails on them, and the walk and decoding agree on every commit's time.
+#[test]
+fn malformed_identity_lines_are_read_as_git_reads_them() {
+    let repo = TestRepo::new();
+    let tree = greenlight_testkit::EMPTY_TREE;
+    let root = repo.commit_tree("root", &[]);
+    let no_brackets = write_literally(
+        &repo,
+        &format!(
+            "tree {tree}\nparent {root}\nauthor A a@x 1700000100 +0000\ncommitter C c@x 1700000100 +0000\n\nSHOP-1 no brackets\n"
+        ),
+    );
+    let trailing = write_literally(
+        &repo,
+        &format!(
+            "tree {tree}\nparent {no_brackets}\nauthor  A  <a@x> 1700000200 +0000 trailing\ncommitter C <c@x> 1700000200 +0130 trailing\n\nSHOP-2 trailing\n"
+        ),
+    );
+    let stray = write_literally(
+        &repo,
+        &format!(
+            "tree {tree}\nparent {trailing}\nauthor A <a>@x> 1700000300 +0000\ncommitter C <c>@x> 1700000300 -0500\n\nSHOP-3 stray\n"
+        ),
+    );
+    let tip = commit_at(&repo, "SHOP-4 normal", &[&stray], 1_700_000_400);
+
+    let out = repo.command().args(["log", "--format=%H|%an|%ae|%s", &format!("{root}..{tip}")]).output().unwrap();
+    assert!(out.status.success());
+    let git_log = String::from_utf8(out.stdout).unwrap();
+    let range = read(&Repo::discover(repo.path()).unwrap(), &root, &tip);
+    let ours: String =
+        range.added.iter().map(|c| format!("{}|{}|{}|{}\n", c.sha, c.author, c.email, c.subject)).collect();
+    assert_eq!(ours, git_log);
+    let times: Vec<&str> = range.added.iter().map(|c| c.time.as_str()).collect();
+    // A committer time git cannot read (no `>` before it) is 0, as git orders it.
+    assert_eq!(
+        times,
+        [
+            "2023-11-14T22:20:00+00:00",
+            "2023-11-14T17:18:20-05:00",
+            "2023-11-14T23:46:40+01:30",
+            "1970-01-01T00:00:00+00:00"
+        ]
+    );
+    check(&repo, &root, &tip);
+    check(&repo, &tip, &root);
+    check(&repo, &no_brackets, &tip);
+}
+
 #[test]
 fn resolves_branches_tags_and_relative_revisions() {
     let repo = TestRepo::new();
