@@ -106,14 +106,23 @@ impl Repo {
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let shared = self.repo.clone().into_sync();
         let packs = std::sync::OnceLock::new();
+        // Replaced commits (`git replace`) are read through the object database, which reads their replacements.
+        let replaced: Vec<ObjectId> = if self.repo.objects.ignore_replacements {
+            Vec::new()
+        } else {
+            self.repo.objects.store_ref().replacements().map(|(original, _)| original).collect()
+        };
         let (batches, queue) = std::sync::mpsc::channel::<Vec<(u32, ObjectId)>>();
         let queue = std::sync::Mutex::new(queue);
         let (decoded_batches, decoded_queue) = std::sync::mpsc::channel::<Vec<(u32, Commit)>>();
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..workers)
                 .map(|_| {
-                    let (shared, packs, queue, decoded) = (&shared, &packs, &queue, decoded_batches.clone());
-                    scope.spawn(move || decode_batches(&shared.to_thread_local(), packs, queue, &decoded, keys))
+                    let (shared, packs, replaced) = (&shared, &packs, &replaced[..]);
+                    let (queue, decoded) = (&queue, decoded_batches.clone());
+                    scope.spawn(move || {
+                        decode_batches(&shared.to_thread_local(), packs, replaced, queue, &decoded, keys)
+                    })
                 })
                 .collect();
             drop(decoded_batches);
@@ -188,10 +197,12 @@ const DECODE_BATCH: usize = 128;
 const PACKS_FROM: u32 = 1024;
 
 /// A decoding thread: takes batches until the walk is done, and hands back each batch decoded. Each batch is
-/// looked up in the packs at once; what they do not hold whole is read through the object database.
+/// looked up in the packs at once; what they do not hold whole, and the commits in `replaced` (sorted), which the
+/// packs hold as they were before `git replace`, are read through the object database.
 fn decode_batches(
     repo: &gix::Repository,
     packs: &std::sync::OnceLock<pack::Packs>,
+    replaced: &[ObjectId],
     queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Vec<(u32, ObjectId)>>>,
     decoded: &std::sync::mpsc::Sender<Vec<(u32, Commit)>>,
     keys: &KeyRules,
@@ -221,7 +232,9 @@ fn decode_batches(
             .map(|((n, id), &place)| {
                 let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
                 let packed = match (packs, place) {
-                    (Some(packs), Some(at)) => packs.commit(at, &mut inflate, &mut buf).map_err(corrupt)?.is_some(),
+                    (Some(packs), Some(at)) if replaced.binary_search(&id).is_err() => {
+                        packs.commit(at, &mut inflate, &mut buf).map_err(corrupt)?.is_some()
+                    }
                     _ => false,
                 };
                 if !packed {

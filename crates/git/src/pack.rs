@@ -2,7 +2,8 @@
 //!
 //! This is a shortcut for the range's decoding threads, not a second object database: a commit that is not stored
 //! whole in one of the packs found here (a loose object, an alternate's pack, a deltified entry) is left to gix's
-//! object database, which finds everything. What the shortcut saves is the pack-index lookup: looking up one id is
+//! object database, which finds everything. So is a commit that `git replace` replaced: the packs hold the original
+//! under its id, and only the object database reads the replacement in its place (`Repo::range` sees to that). What the shortcut saves is the pack-index lookup: looking up one id is
 //! a binary search whose probes each miss the cache on a large index, one after the other. Here a batch of ids is
 //! searched in lockstep, one probe for every id in turn, so the memory reads of different ids overlap, and each search
 //! starts by interpolating, as object ids are spread evenly, which takes about five probes instead of twenty.

@@ -408,6 +408,50 @@ fn malformed_identity_lines_are_read_as_git_reads_them() {
     check(&repo, &no_brackets, &tip);
 }
 
+/// `git replace` holds however long the range: past its 1,024th commit, where decoding reads the packs itself, a
+/// replaced commit reads as its replacement, and the walk follows the replacement's parents, as git does.
+#[test]
+fn replaced_commits_read_as_their_replacements_in_a_long_range() {
+    let repo = TestRepo::new();
+    let mut stream = String::new();
+    for i in 1..=1100 {
+        let who = format!("Dev <dev@example.com> {} +0000", 1_700_000_000 + i * 60);
+        let message = format!("AB-{i} change {i}\n");
+        stream.push_str(&format!("commit refs/heads/main\nmark :{i}\nauthor {who}\ncommitter {who}\n"));
+        stream.push_str(&format!("data {}\n{message}\n", message.len()));
+        if i > 1 {
+            stream.push_str(&format!("from :{}\n", i - 1));
+        }
+    }
+    stream.push_str("done\n");
+    let mut import = repo.command();
+    import.args(["fast-import", "--quiet", "--done"]).stdin(std::process::Stdio::piped());
+    let mut child = import.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), stream.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    // Every commit whole in one pack, which the decoding threads read themselves.
+    repo.git(&["repack", "-a", "-d", "-f", "--window=0"]);
+
+    let root = repo.git(&["rev-parse", "main~1099"]);
+    let third = repo.git(&["rev-parse", "main~1097"]);
+    // The third commit, replaced by one with another message whose parent is the root: the second drops out.
+    let replacement = commit_at(&repo, "AB-9999 the replacement", &[&root], 1_700_000_000 + 3 * 60);
+    repo.git(&["replace", &third, &replacement]);
+
+    let gl = Repo::discover(repo.path()).unwrap();
+    let range = read(&gl, &root, "main");
+    assert_eq!(range.added.len(), 1098);
+    let ours: Vec<String> = range.added.iter().map(|c| format!("{} {}", c.sha, c.subject)).collect();
+    let git_log = repo.git(&["log", "--format=%H %s", &format!("{root}..main")]);
+    let differ = ours.iter().zip(git_log.lines()).find(|(ours, git)| ours != git);
+    assert_eq!(differ, None, "greenlight and git log differ");
+    assert_eq!(ours.len(), git_log.lines().count());
+    let last = range.added.last().unwrap();
+    assert_eq!((last.sha.as_str(), last.subject.as_str()), (third.as_str(), "AB-9999 the replacement"));
+    assert_eq!(last.keys.iter().map(|k| k.as_str()).collect::<Vec<_>>(), ["AB-9999"]);
+    check(&repo, &root, "main");
+}
+
 #[test]
 fn resolves_branches_tags_and_relative_revisions() {
     let repo = TestRepo::new();
