@@ -23,6 +23,8 @@ use greenlight_core::{Commit, KeyRules};
 pub enum GitError {
     #[error("{} is not in a git repository", path.display())]
     NotARepository { path: PathBuf },
+    #[error("{} is in a SHA-256 git repository: SHA-256 repositories are not supported, only SHA-1 ones", path.display())]
+    Sha256 { path: PathBuf },
     #[error("unknown revision {rev:?}: it names no commit in this repository")]
     UnknownRevision { rev: String },
     #[error("revision {rev:?} is a {kind}, not a commit")]
@@ -61,8 +63,11 @@ pub struct Range {
 impl Repo {
     /// Opens the repository that contains `path`, as git does when run there.
     pub fn discover(path: &Path) -> Result<Self, GitError> {
-        let repo = gix::discover(path).map_err(|_| GitError::NotARepository { path: path.to_owned() })?;
-        Ok(Self { repo })
+        match gix::discover(path) {
+            Ok(repo) => Ok(Self { repo }),
+            Err(_) if uses_sha256(path) => Err(GitError::Sha256 { path: path.to_owned() }),
+            Err(_) => Err(GitError::NotARepository { path: path.to_owned() }),
+        }
     }
 
     /// The working tree's root, where `greenlight.toml` lives; `None` for a bare repository.
@@ -178,6 +183,24 @@ impl Repo {
             Ok(Range { from, to, added: complete(added)?, rolled_back: complete(rolled_back)? })
         })
     }
+}
+
+/// Whether the repository git finds at `path` uses SHA-256 object ids (`extensions.objectFormat`), which greenlight's
+/// gix is built without: gix then refuses to open it, and this tells that apart from there being no repository.
+fn uses_sha256(path: &Path) -> bool {
+    let Ok((location, _)) = gix::discover::upwards(path) else {
+        return false;
+    };
+    let (git_dir, _) = location.into_repository_and_work_tree_directories();
+    // A linked worktree's git directory names the repository's own in `commondir`; the config is there.
+    let common_dir = match std::fs::read_to_string(git_dir.join("commondir")) {
+        Ok(common) => git_dir.join(common.trim_end()),
+        Err(_) => git_dir,
+    };
+    gix::config::File::from_path_no_includes(common_dir.join("config"), gix::config::Source::Local)
+        .ok()
+        .and_then(|config| config.string("extensions.objectFormat"))
+        .is_some_and(|format| format.eq_ignore_ascii_case(b"sha256"))
 }
 
 /// Where a commit the walk settled ends up.

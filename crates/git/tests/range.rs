@@ -477,6 +477,23 @@ fn not_a_repository() {
     assert!(matches!(err, GitError::NotARepository { .. }), "{err}");
 }
 
+/// A SHA-256 repository is a git repository greenlight cannot read, and says so.
+#[test]
+fn sha256_repositories_are_named_as_unsupported() {
+    let dir = tempfile_dir();
+    let out = greenlight_testkit::git_command(dir.path(), 1_700_000_000)
+        .args(["init", "-q", "--object-format=sha256"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = Repo::discover(dir.path()).err().expect("greenlight reads SHA-1 repositories only");
+    assert!(matches!(err, GitError::Sha256 { .. }), "{err}");
+    assert!(err.to_string().contains("SHA-256 repositories are not supported"), "{err}");
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let err = Repo::discover(&dir.path().join("sub")).err().expect("not read from a subdirectory either");
+    assert!(matches!(err, GitError::Sha256 { .. }), "{err}");
+}
+
 fn tempfile_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
