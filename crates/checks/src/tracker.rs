@@ -4,7 +4,7 @@
 //! Owns: the section's shape and validation, and the rules all tracker checks share (which issue is judged for a
 //! sub-task). Does not own: talking to the tracker (`greenlight-tracker`; the binary hands it these settings).
 
-use greenlight_core::{CheckContext, CheckResult, Issue, IssueKey, Tracker, TrackerFacts};
+use greenlight_core::{CheckContext, CheckResult, Finding, Issue, IssueKey, Outcome, Tracker, TrackerFacts};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -150,16 +150,29 @@ pub(crate) fn with_facts(
     }
 }
 
-/// The issues to judge for the deploy's keys, each once, in key order: an issue, or its parent when it is a sub-task
-/// judged by its parent. With the key of the sub-task that led to a parent, for messages.
-pub(crate) fn units(facts: &TrackerFacts, subtasks: Subtasks) -> Vec<(&Issue, Option<&IssueKey>)> {
+/// What the tracker checks judge for the deploy's keys.
+pub(crate) struct Units<'a> {
+    /// The issues to judge, each once, in key order: an issue, or its parent when it is a sub-task judged by its
+    /// parent. With the key of the sub-task that led to a parent, for messages.
+    pub judged: Vec<(&'a Issue, Option<&'a IssueKey>)>,
+    /// Sub-tasks judged by their parent whose parent the tracker did not return (it does not exist, or the token
+    /// cannot see it): (sub-task, parent), in key order. They cannot be judged, and must never pass.
+    pub unreadable: Vec<(&'a IssueKey, &'a IssueKey)>,
+}
+
+/// The units to judge for the deploy's keys; see [`Units`].
+pub(crate) fn units(facts: &TrackerFacts, subtasks: Subtasks) -> Units<'_> {
     let mut units: Vec<(&Issue, Option<&IssueKey>)> = Vec::new();
+    let mut unreadable = Vec::new();
     for key in &facts.asked {
         let Some(issue) = facts.issues.get(key) else { continue };
         let unit = match (subtasks, issue.subtask, &issue.parent) {
             (Subtasks::Parent, true, Some(parent)) => match facts.issues.get(parent) {
                 Some(parent) => (parent, Some(&issue.key)),
-                None => (issue, None),
+                None => {
+                    unreadable.push((&issue.key, parent));
+                    continue;
+                }
             },
             _ => (issue, None),
         };
@@ -168,7 +181,33 @@ pub(crate) fn units(facts: &TrackerFacts, subtasks: Subtasks) -> Vec<(&Issue, Op
         }
     }
     units.sort_by(|a, b| a.0.key.cmp(&b.0.key));
-    units
+    Units { judged: units, unreadable }
+}
+
+/// A check's result over `units`: its findings, and `error` when some sub-task could not be judged because its
+/// parent was not returned (a deny among the findings still fails the check; the summary then names both).
+pub(crate) fn judged(id: &str, summary: String, findings: Vec<Finding>, units: &Units<'_>) -> CheckResult {
+    let mut result = CheckResult::from_findings(id, summary, findings);
+    if units.unreadable.is_empty() {
+        return result;
+    }
+    let which = units
+        .unreadable
+        .iter()
+        .map(|(subtask, parent)| format!("{parent} (parent of sub-task {subtask})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = format!(
+        "cannot judge sub-tasks by their parents: the tracker did not return {which}; it does not exist or the \
+         token cannot see it"
+    );
+    if result.outcome == Outcome::Fail {
+        result.summary = format!("{}; {message}", result.summary);
+    } else {
+        result.outcome = Outcome::Error;
+        result.summary = message;
+    }
+    result
 }
 
 /// "ABC-1" or "ABC-1 (parent of sub-task ABC-2)".
