@@ -38,11 +38,54 @@ struct RawIssue {
     fields: Map<String, Value>,
 }
 
-/// `POST /rest/api/3/issue/bulkfetch`. Keys that do not exist are absent from `issues` (listed in `issueErrors`).
+/// `POST /rest/api/3/issue/bulkfetch`. Keys that do not exist (or that the token cannot see) are absent from
+/// `issues`; `issueErrors` lists the issues Jira could not return (a retriable error or a payload constraint), each
+/// as `{"id", "errorMessage"}`.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct BulkFetch {
     #[serde(default)]
     issues: Vec<RawIssue>,
+    #[serde(default)]
+    issue_errors: Vec<Value>,
+}
+
+/// `issueErrors` as one error: the issues named (by id or key, as Jira gives them) and what Jira said.
+fn issue_errors(url: &str, errors: &[Value]) -> TrackerError {
+    let text = |value: &Value| match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut issues = Vec::new();
+    let mut reasons = Vec::new();
+    for error in errors {
+        let named: Vec<String> = match error.get("id").and_then(text) {
+            Some(id) => vec![id],
+            None => error
+                .get("issueIdsOrKeys")
+                .and_then(Value::as_array)
+                .map(|ids| ids.iter().filter_map(text).collect())
+                .unwrap_or_default(),
+        };
+        issues.extend(named);
+        let said = error
+            .get("errorMessage")
+            .and_then(text)
+            .into_iter()
+            .chain(error.get("errorMessages").and_then(Value::as_array).into_iter().flatten().filter_map(text));
+        for reason in said {
+            if !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
+        }
+    }
+    let issues = match issues.len() {
+        0 => format!("{} issues", errors.len()),
+        _ => issues.join(", "),
+    };
+    let reason = if reasons.is_empty() { "no reason given".to_owned() } else { reasons.join("; ") };
+    TrackerError::IssueErrors { url: url.to_owned(), issues, reason }
 }
 
 /// `POST /rest/api/3/search/jql`: `nextPageToken` is absent on the last page.
@@ -192,7 +235,11 @@ impl Jira<'_> {
     async fn read(&self, keys: &[&str]) -> Result<Vec<RawIssue>, TrackerError> {
         if self.cloud {
             let body = json!({"issueIdsOrKeys": keys, "fields": self.wanted});
-            let answer: BulkFetch = self.api.post(self.api.url("/rest/api/3/issue/bulkfetch")?, &body).await?;
+            let url = self.api.url("/rest/api/3/issue/bulkfetch")?;
+            let answer: BulkFetch = self.api.post(url.clone(), &body).await?;
+            if !answer.issue_errors.is_empty() {
+                return Err(issue_errors(&shown(&url), &answer.issue_errors));
+            }
             Ok(answer.issues)
         } else {
             self.search_offset(&jql::keys_in(keys), Some(BULK_VALIDATION)).await

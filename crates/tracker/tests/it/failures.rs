@@ -147,3 +147,22 @@ async fn an_unusable_tracker_url_is_refused_before_any_call() {
     }
     assert_eq!(client.stats().requests, 0);
 }
+
+#[tokio::test]
+async fn issues_jira_could_not_return_are_an_error_naming_them() {
+    let (fake, settings) = cloud_with_one_issue().await;
+    fake.add(jira("AB-2", "In Review").build());
+    fake.then_reply(
+        BULK,
+        Canned::status(200).header("content-type", "application/json").body(
+            r#"{"issues": [{"id": "10005", "key": "AB-1", "fields": {"status": {"name": "Done"}}}],
+                "issueErrors": [{"id": "AB-2", "errorMessage": "Retriable error, try again"}]}"#,
+        ),
+    );
+    let (client, _) = client("JIRA_TOKEN");
+    let error = gather(&settings, &client, &basic(), &keys(&["AB-1", "AB-2"])).await.unwrap_err();
+
+    // Not "AB-2 does not exist": Jira lists only issues it failed to read there, so the deploy cannot be judged.
+    assert!(matches!(error, TrackerError::IssueErrors { .. }), "{error:?}");
+    assert_eq!(error.to_string(), format!("{}{BULK} could not return AB-2: Retriable error, try again", fake.url()));
+}
