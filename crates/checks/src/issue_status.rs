@@ -119,4 +119,19 @@ mod tests {
         let itself = IssueStatus { cfg: Toggle::default(), tracker: Some(tracker(Subtasks::Itself, vec![])) };
         assert_eq!(itself.run(&ctx(&contents, &alone)).outcome, greenlight_core::Outcome::Pass);
     }
+
+    #[test]
+    fn a_moved_issue_is_judged_and_named_with_its_new_key() {
+        let mut moved = issue("AB-1", "In Progress", "Story", None);
+        moved.moved_to = Some(greenlight_core::IssueKey::new("CD-7"));
+        let facts = facts(&["AB-1"], vec![moved]);
+        let contents = empty_contents();
+        let check = IssueStatus { cfg: Toggle::default(), tracker: Some(tracker(Subtasks::Parent, vec![])) };
+        let result = check.run(&ctx(&contents, &facts));
+        let got: Vec<(&str, &str)> = result.findings.iter().map(|f| (f.subject.as_str(), f.message.as_str())).collect();
+        assert_eq!(
+            got,
+            [("AB-1", "AB-1 (now CD-7) \"summary of AB-1\" is \"In Progress\"; ready to ship: \"Ready to Deploy\"")]
+        );
+    }
 }

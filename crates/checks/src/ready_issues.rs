@@ -32,8 +32,10 @@ impl Check for ReadyIssues {
 
     fn run(&self, ctx: &CheckContext<'_>) -> CheckResult {
         with_facts(ID, ctx, |facts| {
-            // An issue is in the deploy when a commit names it or one of its sub-tasks.
+            // An issue is in the deploy when a commit names it (by the key it has, or one it had before it was
+            // moved) or one of its sub-tasks.
             let mut shipped: HashSet<&IssueKey> = facts.asked.iter().collect();
+            shipped.extend(facts.asked.iter().filter_map(|k| facts.issues.get(k)?.moved_to.as_ref()));
             shipped.extend(facts.asked.iter().filter_map(|k| facts.issues.get(k)?.parent.as_ref()));
             let findings: Vec<Finding> = facts
                 .ready
@@ -85,5 +87,16 @@ mod tests {
         assert_eq!(result.outcome, Outcome::Warn);
         let strict = ReadyIssues { cfg: cfg::Config { severity: Severity::Deny, ..Default::default() } };
         assert_eq!(strict.run(&ctx(&contents, &facts)).outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn an_issue_named_by_its_old_key_is_in_the_deploy() {
+        let mut moved = issue("AB-1", "Ready", "Story", None);
+        moved.moved_to = Some(IssueKey::new("CD-7"));
+        let mut facts = facts(&["AB-1"], vec![moved]);
+        facts.ready = vec![issue("CD-7", "Ready", "Story", None)];
+        let contents = empty_contents();
+        let result = ReadyIssues::default().run(&ctx(&contents, &facts));
+        assert!(result.findings.is_empty(), "{:?}", result.findings);
     }
 }

@@ -210,11 +210,16 @@ pub(crate) fn judged(id: &str, summary: String, findings: Vec<Finding>, units: &
     result
 }
 
-/// "ABC-1" or "ABC-1 (parent of sub-task ABC-2)".
+/// "ABC-1", "ABC-1 (now XYZ-7)" for an issue moved since, or "ABC-1 (parent of sub-task ABC-2)", each with the
+/// summary.
 pub(crate) fn describe(issue: &Issue, via: Option<&IssueKey>) -> String {
+    let key = match &issue.moved_to {
+        Some(now) => format!("{} (now {now})", issue.key),
+        None => issue.key.to_string(),
+    };
     match via {
-        Some(subtask) => format!("{} {:?} (parent of sub-task {subtask})", issue.key, issue.summary),
-        None => format!("{} {:?}", issue.key, issue.summary),
+        Some(subtask) => format!("{key} {:?} (parent of sub-task {subtask})", issue.summary),
+        None => format!("{key} {:?}", issue.summary),
     }
 }
 
@@ -253,6 +258,7 @@ pub(crate) mod fixtures {
             issue_type: issue_type.to_owned(),
             subtask: parent.is_some(),
             parent: parent.map(IssueKey::new),
+            moved_to: None,
             url: format!("https://acme.atlassian.net/browse/{key}"),
             fields: BTreeMap::new(),
         }

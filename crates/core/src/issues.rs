@@ -21,6 +21,10 @@ pub struct Issue {
     pub issue_type: String,
     pub subtask: bool,
     pub parent: Option<IssueKey>,
+    /// The key the tracker files the issue under now, when it was moved (to another project) since a commit named
+    /// it by `key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<IssueKey>,
     /// Where people read the issue.
     pub url: String,
     /// Requested fields by id (`customfield_10042`, `labels`), with their values. Not part of the JSON interface.

@@ -164,6 +164,7 @@ mod tests {
             issue_type: if parent.is_some() { "Sub-task" } else { "Story" }.into(),
             subtask: parent.is_some(),
             parent: parent.map(IssueKey::new),
+            moved_to: None,
             url: format!("https://x/browse/{key}"),
             fields: Default::default(),
         };

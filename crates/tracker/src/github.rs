@@ -258,6 +258,7 @@ fn to_issue(gh: &GhIssue, key: IssueKey, settings: &Settings, fields: &[FieldRef
         issue_type: if gh.pull_request.is_some() { "Pull request" } else { "Issue" }.to_owned(),
         subtask: false,
         parent: None,
+        moved_to: None,
         url: gh.html_url.clone(),
         fields: values,
     }

@@ -194,7 +194,12 @@ fn match_fields(configured: &[String], defs: &[FieldDef]) -> Vec<FieldRef> {
 
 impl Jira<'_> {
     /// Reads `asked` in bulk, then the parents of sub-tasks that were not read yet, until none is missing. Every key
-    /// is asked for at most once. Keys the tracker does not know are simply absent.
+    /// is asked for in bulk at most once. Keys the tracker does not know are simply absent.
+    ///
+    /// An issue moved to another project answers under its new key, which was not asked for, so the answer cannot
+    /// be told apart from its neighbours'. When a bulk read brings such an answer, each key it left unanswered is
+    /// read alone (`/issue/{key}` finds an issue by a key it had, and answers 404 for one that never existed), and
+    /// the issue is filed under the key asked for, with `moved_to` its current key.
     async fn read_with_parents(&self, asked: &[IssueKey]) -> Result<BTreeMap<IssueKey, Issue>, TrackerError> {
         // Upper-cased key → the key as requested: Jira answers with its canonical (upper-case) key.
         let mut requested: HashMap<String, IssueKey> = HashMap::new();
@@ -209,13 +214,27 @@ impl Jira<'_> {
             let reads: Vec<_> = keys.chunks(KEYS_PER_READ).map(|chunk| self.read(chunk)).collect();
             let answers: Vec<Vec<RawIssue>> =
                 stream::iter(reads).buffer_unordered(JIRA_CONCURRENCY).try_collect().await?;
-            let mut parents = Vec::new();
+            let mut found = Vec::new();
+            let mut unasked = false;
             for raw in answers.into_iter().flatten() {
-                // An issue moved to another project answers under its new key; it is not the one asked for.
-                let Some(key) = requested.get(&raw.key.to_ascii_uppercase()).cloned() else {
-                    continue;
-                };
-                let issue = self.issue(raw, key);
+                match requested.get(&raw.key.to_ascii_uppercase()).cloned() {
+                    Some(key) => found.push(self.issue(raw, key)),
+                    None => unasked = true,
+                }
+            }
+            if unasked {
+                let answered: HashSet<String> = found.iter().map(|i| i.key.as_str().to_ascii_uppercase()).collect();
+                let singles: Vec<_> = pending
+                    .iter()
+                    .filter(|key| !answered.contains(&key.as_str().to_ascii_uppercase()))
+                    .map(|key| self.read_one(key))
+                    .collect();
+                let singles: Vec<Option<Issue>> =
+                    stream::iter(singles).buffer_unordered(JIRA_CONCURRENCY).try_collect().await?;
+                found.extend(singles.into_iter().flatten());
+            }
+            let mut parents = Vec::new();
+            for issue in found {
                 if issue.subtask
                     && let Some(parent) = &issue.parent
                     && !requested.contains_key(&parent.as_str().to_ascii_uppercase())
@@ -229,6 +248,17 @@ impl Jira<'_> {
             pending = parents;
         }
         Ok(issues)
+    }
+
+    /// One issue by a key it has or had; `None` when Jira has no such issue (or the token cannot see it).
+    async fn read_one(&self, key: &IssueKey) -> Result<Option<Issue>, TrackerError> {
+        let version = if self.cloud { 3 } else { 2 };
+        let url = self.api.url(&format!("/rest/api/{version}/issue/{key}?fields={}", self.wanted.join(",")))?;
+        match self.api.get::<RawIssue>(url).await {
+            Ok(raw) => Ok(Some(self.issue(raw, key.clone()))),
+            Err(TrackerError::Http(error)) if error.status().is_some_and(|s| s.as_u16() == 404) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     /// One bulk read of at most `KEYS_PER_READ` keys.
@@ -315,7 +345,9 @@ impl Jira<'_> {
         Err(TrackerError::TooManyPages { url: shown(&url), pages: MAX_PAGES })
     }
 
+    /// The issue `raw`, filed under `key`, the key it was asked by; a different key in the answer is where it moved.
     fn issue(&self, raw: RawIssue, key: IssueKey) -> Issue {
+        let moved_to = (!raw.key.eq_ignore_ascii_case(key.as_str())).then(|| IssueKey::new(raw.key.clone()));
         let fields = &raw.fields;
         let name_of = |field: &str| {
             fields.get(field).and_then(|v| v.get("name")).and_then(Value::as_str).unwrap_or_default().to_owned()
@@ -326,7 +358,8 @@ impl Jira<'_> {
             issue_type: name_of("issuetype"),
             subtask: fields.get("issuetype").and_then(|t| t.get("subtask")).and_then(Value::as_bool).unwrap_or(false),
             parent: fields.get("parent").and_then(|p| p.get("key")).and_then(Value::as_str).map(IssueKey::new),
-            url: format!("{}/browse/{key}", self.api.base()),
+            url: format!("{}/browse/{}", self.api.base(), moved_to.as_ref().unwrap_or(&key)),
+            moved_to,
             fields: self
                 .fields
                 .iter()

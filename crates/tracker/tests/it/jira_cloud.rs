@@ -112,6 +112,7 @@ async fn issues_fields_and_ready_issues() {
         issue_type: "Story".into(),
         subtask: false,
         parent: None,
+        moved_to: None,
         url: format!("{}/browse/AB-1", fake.url()),
         fields: BTreeMap::from([
             ("customfield_10042".into(), text("Run migrate\nthen smoke-test")),
@@ -313,4 +314,42 @@ async fn ready_query_replaces_the_default_search() {
     assert_eq!(fake.seen_at(SEARCH)[0].body["jql"], "labels = shipit");
     assert_eq!(key_strings(facts.ready.iter().map(|i| &i.key)), ["AB-9"]);
     assert_eq!(facts.ready[0].status, "Staged");
+}
+
+#[tokio::test]
+async fn a_moved_issue_is_filed_under_the_key_asked_for() {
+    let fake = Fake::start(Flavor::JiraCloud).await;
+    fake.add(jira("CD-7", "In Progress").build());
+    fake.move_issue("AB-1", "CD-7");
+    fake.add(jira("AB-2", "Ready").build());
+    fake.add(jira("AB-3", "Ready").subtask_of("AB-9").build());
+    fake.add(jira("EF-4", "Done").build());
+    fake.move_issue("AB-9", "EF-4");
+    let (client, _) = client("JIRA_TOKEN");
+    let facts = gather(&settings(&fake), &client, &basic(), &keys(&["AB-1", "AB-2", "AB-3", "XY-404"])).await.unwrap();
+
+    // Jira answers AB-1 under CD-7: judged under AB-1, its new key kept. XY-404 never existed.
+    assert_eq!(key_strings(facts.issues.keys()), ["AB-1", "AB-2", "AB-3", "AB-9"]);
+    let ab1 = &facts.issues[&IssueKey::new("AB-1")];
+    assert_eq!(ab1.status, "In Progress");
+    assert_eq!(ab1.moved_to, Some(IssueKey::new("CD-7")));
+    assert_eq!(ab1.url, format!("{}/browse/CD-7", fake.url()));
+    assert_eq!(facts.issues[&IssueKey::new("AB-2")].moved_to, None);
+    // A parent named by a key it had is found the same way.
+    assert_eq!(facts.issues[&IssueKey::new("AB-3")].parent, Some(IssueKey::new("AB-9")));
+    assert_eq!(facts.issues[&IssueKey::new("AB-9")].moved_to, Some(IssueKey::new("EF-4")));
+    // The keys a bulk read left unanswered next to an answer nobody asked for are read alone.
+    let mut singles: Vec<String> = fake.seen().iter().filter(|s| s.method == "GET").map(|s| s.path.clone()).collect();
+    singles.sort();
+    assert_eq!(singles, ["/rest/api/3/issue/AB-1", "/rest/api/3/issue/AB-9", "/rest/api/3/issue/XY-404"]);
+}
+
+#[tokio::test]
+async fn without_moved_issues_missing_keys_cost_no_extra_reads() {
+    let fake = Fake::start(Flavor::JiraCloud).await;
+    fake.add(jira("AB-1", "Ready").build());
+    let (client, _) = client("JIRA_TOKEN");
+    let facts = gather(&settings(&fake), &client, &basic(), &keys(&["AB-1", "XY-404"])).await.unwrap();
+    assert_eq!(key_strings(facts.issues.keys()), ["AB-1"]);
+    assert_eq!(fake.seen().len(), 1);
 }
