@@ -137,44 +137,16 @@ pub(crate) async fn gather(
     Ok(TrackerFacts { asked, issues, ready, fields: jira.fields })
 }
 
-/// Resolves configured fields to ids. The field list is read once, and only when some field is given by name; a
-/// field the tracker lacks is left out (the checks report it).
+/// Resolves configured fields to ids with the tracker's field list, read once when any field is configured. A field
+/// the tracker lacks, by display name or by id (a mistyped `customfield_NNNNN` included), is left out: the checks
+/// report it.
 async fn resolve_fields(api: &Api<'_>, cloud: bool, configured: &[String]) -> Result<Vec<FieldRef>, TrackerError> {
-    if configured.iter().all(|field| looks_like_id(field)) {
-        return Ok(configured.iter().map(|field| FieldRef { name: field.clone(), id: field.clone() }).collect());
+    if configured.is_empty() {
+        return Ok(Vec::new());
     }
     let path = if cloud { "/rest/api/3/field" } else { "/rest/api/2/field" };
     let defs: Vec<FieldDef> = api.get(api.url(path)?).await?;
     Ok(match_fields(configured, &defs))
-}
-
-/// Ids of Jira's own fields that a team may require. Anything else that is not `customfield_N` may be a display
-/// name (`risk`, `team`), so it is looked up in the field list.
-const SYSTEM_FIELDS: [&str; 16] = [
-    "assignee",
-    "components",
-    "description",
-    "duedate",
-    "environment",
-    "fixVersions",
-    "issuelinks",
-    "labels",
-    "priority",
-    "reporter",
-    "resolution",
-    "security",
-    "summary",
-    "timetracking",
-    "versions",
-    "status",
-];
-
-/// `customfield_10042`, or the id of one of Jira's own fields (`labels`, `fixVersions`): sure to be an id.
-fn looks_like_id(field: &str) -> bool {
-    if let Some(number) = field.strip_prefix("customfield_") {
-        return !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
-    }
-    SYSTEM_FIELDS.contains(&field)
 }
 
 /// Each configured field by id, else by display name (case-insensitive, the first of equal names).
@@ -373,16 +345,6 @@ impl Jira<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_told_from_names() {
-        for id in ["customfield_10042", "labels", "fixVersions", "duedate"] {
-            assert!(looks_like_id(id), "{id}");
-        }
-        for name in ["Post-deploy checks", "Labels", "customfield_x", "story points", "customfield_", "risk"] {
-            assert!(!looks_like_id(name), "{name}");
-        }
-    }
 
     #[test]
     fn fields_match_by_id_then_name() {

@@ -253,19 +253,25 @@ async fn five_hundred_keys_take_five_reads_one_search_and_one_field_list() {
 }
 
 #[tokio::test]
-async fn fields_given_by_id_need_no_field_list() {
+async fn fields_given_by_id_are_checked_against_the_field_list() {
     let fake = Fake::start(Flavor::JiraCloud).await;
+    fake.add_field("customfield_10044", "Risk");
+    fake.add_field("fixVersions", "Fix versions");
     fake.add(
         jira("AB-1", "Ready")
             .field("customfield_10044", json!({"value": "High"}))
             .field("fixVersions", json!([{"name": "1.4"}, {"name": "1.5"}]))
             .build(),
     );
-    let settings = Settings { fields: vec!["customfield_10044".into(), "fixVersions".into()], ..settings(&fake) };
+    // customfield_99999 is a typo: the tracker has no such field, so it is not resolved (issue-fields reports it).
+    let settings = Settings {
+        fields: vec!["customfield_10044".into(), "fixVersions".into(), "customfield_99999".into()],
+        ..settings(&fake)
+    };
     let (client, _) = client("JIRA_TOKEN");
     let facts = gather(&settings, &client, &basic(), &keys(&["AB-1"])).await.unwrap();
 
-    assert!(fake.seen_at(FIELDS).is_empty());
+    assert_eq!(fake.seen_at(FIELDS).len(), 1);
     assert_eq!(facts.fields.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(), ["customfield_10044", "fixVersions"]);
     let issue = &facts.issues[&IssueKey::new("AB-1")];
     assert_eq!(issue.fields["customfield_10044"], text("High"));
