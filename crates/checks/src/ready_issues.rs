@@ -33,10 +33,12 @@ impl Check for ReadyIssues {
     fn run(&self, ctx: &CheckContext<'_>) -> CheckResult {
         with_facts(ID, ctx, |facts| {
             // An issue is in the deploy when a commit names it (by the key it has, or one it had before it was
-            // moved) or one of its sub-tasks.
+            // moved) or one of its sub-tasks. Only a sub-task's parent counts: an ordinary issue's `parent` is its
+            // epic (Jira Cloud), which ships only when named.
             let mut shipped: HashSet<&IssueKey> = facts.asked.iter().collect();
             shipped.extend(facts.asked.iter().filter_map(|k| facts.issues.get(k)?.moved_to.as_ref()));
-            shipped.extend(facts.asked.iter().filter_map(|k| facts.issues.get(k)?.parent.as_ref()));
+            shipped
+                .extend(facts.asked.iter().filter_map(|k| facts.issues.get(k).filter(|i| i.subtask)?.parent.as_ref()));
             let findings: Vec<Finding> = facts
                 .ready
                 .iter()
@@ -98,5 +100,17 @@ mod tests {
         let contents = empty_contents();
         let result = ReadyIssues::default().run(&ctx(&contents, &facts));
         assert!(result.findings.is_empty(), "{:?}", result.findings);
+    }
+
+    #[test]
+    fn an_epic_is_not_in_the_deploy_through_its_stories() {
+        let mut story = issue("AB-1", "Ready", "Story", None);
+        story.parent = Some(IssueKey::new("AB-100"));
+        let mut facts = facts(&["AB-1"], vec![story]);
+        facts.ready = vec![issue("AB-1", "Ready", "Story", None), issue("AB-100", "Ready", "Epic", None)];
+        let contents = empty_contents();
+        let result = ReadyIssues::default().run(&ctx(&contents, &facts));
+        let subjects: Vec<&str> = result.findings.iter().map(|f| f.subject.as_str()).collect();
+        assert_eq!(subjects, ["AB-100"]);
     }
 }
