@@ -26,6 +26,10 @@ impl Check for IssueFields {
     }
 
     fn run(&self, ctx: &CheckContext<'_>) -> CheckResult {
+        // Nothing to judge whatever the tracker said: skipped, even when the tracker could not be asked.
+        if self.tracker.as_deref().is_some_and(|t| t.required_fields.is_empty()) {
+            return CheckResult::skipped(ID, "no [[tracker.required_fields]] in greenlight.toml");
+        }
         with_facts(ID, ctx, |facts| {
             let Some(tracker) = self.tracker.as_deref().filter(|t| !t.required_fields.is_empty()) else {
                 return CheckResult::skipped(ID, "no [[tracker.required_fields]] in greenlight.toml");
@@ -167,5 +171,17 @@ mod tests {
         let result = check.run(&ctx(&contents, &facts));
         assert_eq!(result.outcome, Outcome::Error);
         assert!(result.summary.contains("AB-2 (parent of sub-task AB-3)"), "{}", result.summary);
+    }
+
+    #[test]
+    fn without_required_fields_the_check_skips_even_when_the_tracker_failed() {
+        let contents = empty_contents();
+        let ctx = greenlight_core::CheckContext {
+            contents: &contents,
+            rolled_back: &[],
+            tracker: greenlight_core::Tracker::Unavailable("cannot reach https://jira.example"),
+        };
+        let check = IssueFields { cfg: Toggle::default(), tracker: Some(tracker(Subtasks::Parent, vec![])) };
+        assert_eq!(check.run(&ctx).outcome, Outcome::Skipped);
     }
 }

@@ -23,6 +23,11 @@ impl ReadyIssues {
     pub fn query(&self) -> Option<&str> {
         self.cfg.query.as_deref()
     }
+
+    /// Whether the check runs, and so whether the tracker's ready search is needed.
+    pub fn enabled(&self) -> bool {
+        self.cfg.enabled
+    }
 }
 
 impl Check for ReadyIssues {
@@ -32,6 +37,9 @@ impl Check for ReadyIssues {
 
     fn run(&self, ctx: &CheckContext<'_>) -> CheckResult {
         with_facts(ID, ctx, |facts| {
+            if let Some(error) = &facts.ready_error {
+                return CheckResult::error(ID, format!("the ready search failed: {error}"));
+            }
             // An issue is in the deploy when a commit names it (by the key it has, or one it had before it was
             // moved) or one of its sub-tasks. Only a sub-task's parent counts: an ordinary issue's `parent` is its
             // epic (Jira Cloud), which ships only when named.
@@ -112,5 +120,21 @@ mod tests {
         let result = ReadyIssues::default().run(&ctx(&contents, &facts));
         let subjects: Vec<&str> = result.findings.iter().map(|f| f.subject.as_str()).collect();
         assert_eq!(subjects, ["AB-100"]);
+    }
+
+    #[test]
+    fn a_failed_ready_search_is_an_error_of_this_check() {
+        let mut facts = facts(&["AB-1"], vec![issue("AB-1", "Ready", "Story", None)]);
+        facts.ready_error = Some("https://jira.example/rest/api/3/search/jql answered 400 Bad Request".into());
+        let contents = empty_contents();
+        let result = ReadyIssues::default().run(&ctx(&contents, &facts));
+        assert_eq!(result.outcome, Outcome::Error);
+        assert!(result.summary.contains("answered 400"), "{}", result.summary);
+        // The other tracker checks judge the issues that were read.
+        let status = crate::issue_status::IssueStatus {
+            cfg: Default::default(),
+            tracker: Some(tracker(crate::tracker::Subtasks::Parent, vec![])),
+        };
+        assert_eq!(status.run(&ctx(&contents, &facts)).outcome, Outcome::Fail);
     }
 }

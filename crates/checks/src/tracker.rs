@@ -274,6 +274,7 @@ pub(crate) mod fixtures {
             asked: asked.iter().map(|k| IssueKey::new(*k)).collect(),
             issues: issues.into_iter().map(|i| (i.key.clone(), i)).collect(),
             ready: Vec::new(),
+            ready_error: None,
             fields: Vec::new(),
         }
     }

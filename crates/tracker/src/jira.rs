@@ -130,11 +130,16 @@ pub(crate) async fn gather(
     }
     let jira = Jira { api, cloud, fields, wanted };
     let ready_jql = match settings.ready_query.as_deref().map(str::trim) {
+        _ if !settings.ready_search => None,
         Some(query) if !query.is_empty() => Some(query.to_owned()),
         _ => jql::ready(&settings.ready_statuses, &settings.projects),
     };
-    let (issues, ready) = future::try_join(jira.read_with_parents(&asked), jira.ready(ready_jql.as_deref())).await?;
-    Ok(TrackerFacts { asked, issues, ready, fields: jira.fields })
+    let (issues, ready) = future::join(jira.read_with_parents(&asked), jira.ready(ready_jql.as_deref())).await;
+    let (ready, ready_error) = match ready {
+        Ok(ready) => (ready, None),
+        Err(error) => (Vec::new(), Some(error.to_string())),
+    };
+    Ok(TrackerFacts { asked, issues: issues?, ready, ready_error, fields: jira.fields })
 }
 
 /// Resolves configured fields to ids with the tracker's field list, read once when any field is configured. A field

@@ -359,3 +359,28 @@ async fn without_moved_issues_missing_keys_cost_no_extra_reads() {
     assert_eq!(key_strings(facts.issues.keys()), ["AB-1"]);
     assert_eq!(fake.seen().len(), 1);
 }
+
+#[tokio::test]
+async fn the_ready_search_runs_only_when_wanted_and_its_failure_is_its_own() {
+    let fake = Fake::start(Flavor::JiraCloud).await;
+    fake.add(jira("AB-1", "Ready").build());
+    fake.add(jira("AB-2", "Ready").build());
+    let (client, _) = client("JIRA_TOKEN");
+
+    let off = Settings { ready_statuses: vec!["Ready".into()], ready_search: false, ..settings(&fake) };
+    let facts = gather(&off, &client, &basic(), &keys(&["AB-1"])).await.unwrap();
+    assert!(fake.seen_at(SEARCH).is_empty());
+    assert!(facts.ready.is_empty() && facts.ready_error.is_none());
+
+    let on = Settings { ready_search: true, ..off };
+    fake.then_reply(
+        SEARCH,
+        Canned::status(400).body(r#"{"errorMessages":["The value 'Ready' does not exist for the field 'status'."]}"#),
+    );
+    let facts = gather(&on, &client, &basic(), &keys(&["AB-1"])).await.unwrap();
+    // The issues were read; only the search failed.
+    assert_eq!(facts.issues[&IssueKey::new("AB-1")].status, "Ready");
+    assert!(facts.ready.is_empty());
+    let error = facts.ready_error.unwrap();
+    assert!(error.contains("does not exist for the field 'status'"), "{error}");
+}
