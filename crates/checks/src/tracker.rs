@@ -41,8 +41,9 @@ pub struct Config {
     pub token_env: Option<String>,
     /// GitHub: the `owner/repo` whose issues `#123` refers to. Required with `kind = "github"`.
     pub repository: Option<Spanned<String>>,
+    /// Required while `issue-status` runs, or `ready-issues` runs without a `query` (both read it).
     #[serde(default)]
-    pub ready_statuses: Vec<String>,
+    pub ready_statuses: Option<Spanned<Vec<String>>>,
     /// Jira project keys (or `owner/repo` for GitHub) the tracker checks consider; others are ignored.
     #[serde(default)]
     pub projects: Vec<String>,
@@ -78,7 +79,8 @@ pub struct ValidTracker {
 }
 
 impl Config {
-    pub(crate) fn validate(self) -> Result<ValidTracker, Invalid> {
+    /// `needs_ready`: which enabled check reads `ready_statuses`, if any (it must then list a status).
+    pub(crate) fn validate(self, needs_ready: Option<&str>) -> Result<ValidTracker, Invalid> {
         let url = self.url.get_ref().trim_end_matches('/').to_owned();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(Invalid::at(&self.url, "`url` must start with http:// or https://"));
@@ -96,13 +98,33 @@ impl Config {
             }
             _ => {}
         }
+        let ready_statuses: Vec<String> = match &self.ready_statuses {
+            Some(statuses) => {
+                statuses.get_ref().iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+            }
+            None => Vec::new(),
+        };
+        // Without one, every issue would be denied as "not ready", against an empty list.
+        if let Some(check) = needs_ready
+            && ready_statuses.is_empty()
+        {
+            let what = if self.kind == TrackerKind::Github { "labels" } else { "statuses" };
+            let message = format!(
+                "[tracker] needs `ready_statuses`, the {what} an issue may ship in (for example ready_statuses = \
+                 [\"Ready to Deploy\"]): {check} reads them"
+            );
+            return Err(match &self.ready_statuses {
+                Some(statuses) => Invalid::at(statuses, message),
+                None => Invalid::at(&self.url, message),
+            });
+        }
         Ok(ValidTracker {
             kind: self.kind,
             url,
             user_env: self.user_env,
             token_env: self.token_env,
             repository: self.repository.map(Spanned::into_inner),
-            ready_statuses: self.ready_statuses,
+            ready_statuses,
             projects: self.projects,
             subtasks: self.subtasks,
             required_fields: self.required_fields,
