@@ -145,7 +145,16 @@ impl ValidConfig {
                 Invalid::at(&raw.keys.projects[*index], e.to_string())
             }
         })?;
-        let tracker = raw.tracker.map(tracker::Config::validate).transpose()?.map(Arc::new);
+        let needs_ready = if raw.checks.issue_status.enabled {
+            Some("issue-status")
+        } else if raw.checks.ready_issues.enabled
+            && raw.checks.ready_issues.query.as_deref().is_none_or(|q| q.trim().is_empty())
+        {
+            Some("ready-issues (without a `query`)")
+        } else {
+            None
+        };
+        let tracker = raw.tracker.map(|t| t.validate(needs_ready)).transpose()?.map(Arc::new);
         Ok(Self {
             production: raw.deploy.production.filter(|p| !p.trim().is_empty()),
             keys,
@@ -224,7 +233,7 @@ mod tests {
 
     #[test]
     fn a_github_tracker_names_the_repository_of_bare_references() {
-        let github = "[tracker]\nkind = \"github\"\nurl = \"https://api.github.com\"\n";
+        let github = "[tracker]\nkind = \"github\"\nurl = \"https://api.github.com\"\nready_statuses = [\"ready\"]\n";
         check_err(
             github,
             "greenlight.toml:3:7: kind = \"github\" needs `repository = \"owner/repo\"`, the repository that `#123` \
@@ -232,10 +241,37 @@ mod tests {
         );
         check_err(
             &format!("{github}repository = \"shop\"\n"),
-            "greenlight.toml:4:14: `repository` must be `owner/repo`",
+            "greenlight.toml:5:14: `repository` must be `owner/repo`",
         );
         let config = ValidConfig::parse(&format!("{github}repository = \"acme/shop\"\n"), "g.toml").unwrap();
         assert_eq!(config.tracker.unwrap().repository.as_deref(), Some("acme/shop"));
+    }
+
+    #[test]
+    fn a_tracker_needs_ready_statuses_while_a_check_reads_them() {
+        let jira = "[tracker]\nkind = \"jira-cloud\"\nurl = \"https://acme.atlassian.net\"\n";
+        check_err(
+            jira,
+            "greenlight.toml:3:7: [tracker] needs `ready_statuses`, the statuses an issue may ship in (for example \
+             ready_statuses = [\"Ready to Deploy\"]): issue-status reads them",
+        );
+        check_err(
+            &format!("{jira}ready_statuses = [\" \"]\n"),
+            "greenlight.toml:4:18: [tracker] needs `ready_statuses`, the statuses an issue may ship in (for example \
+             ready_statuses = [\"Ready to Deploy\"]): issue-status reads them",
+        );
+        let no_status = format!("{jira}[checks.issue-status]\nenabled = false\n");
+        check_err(
+            &no_status,
+            "greenlight.toml:3:7: [tracker] needs `ready_statuses`, the statuses an issue may ship in (for example \
+             ready_statuses = [\"Ready to Deploy\"]): ready-issues (without a `query`) reads them",
+        );
+        // Nothing reads them: an issue-exists-only setup needs none.
+        ValidConfig::parse(&format!("{no_status}[checks.ready-issues]\nquery = \"labels = shipit\"\n"), "g.toml")
+            .unwrap();
+        ValidConfig::parse(&format!("{no_status}[checks.ready-issues]\nenabled = false\n"), "g.toml").unwrap();
+        let ok = ValidConfig::parse(&format!("{jira}ready_statuses = [\"Done\"]\n"), "g.toml").unwrap();
+        assert_eq!(ok.tracker.unwrap().ready_statuses, ["Done"]);
     }
 
     #[test]

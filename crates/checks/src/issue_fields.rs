@@ -10,7 +10,7 @@ use std::sync::Arc;
 use greenlight_core::{Check, CheckContext, CheckResult, FieldValue, Finding, Severity};
 
 use crate::toggle::Toggle;
-use crate::tracker::{ValidTracker, describe, units, with_facts};
+use crate::tracker::{ValidTracker, describe, judged, units, with_facts};
 
 pub const ID: &str = "issue-fields";
 
@@ -26,6 +26,10 @@ impl Check for IssueFields {
     }
 
     fn run(&self, ctx: &CheckContext<'_>) -> CheckResult {
+        // Nothing to judge whatever the tracker said: skipped, even when the tracker could not be asked.
+        if self.tracker.as_deref().is_some_and(|t| t.required_fields.is_empty()) {
+            return CheckResult::skipped(ID, "no [[tracker.required_fields]] in greenlight.toml");
+        }
         with_facts(ID, ctx, |facts| {
             let Some(tracker) = self.tracker.as_deref().filter(|t| !t.required_fields.is_empty()) else {
                 return CheckResult::skipped(ID, "no [[tracker.required_fields]] in greenlight.toml");
@@ -36,7 +40,7 @@ impl Check for IssueFields {
                 let Some(field) = facts.fields.iter().find(|f| f.name == rule.field) else {
                     return CheckResult::error(ID, format!("the tracker has no field {:?}", rule.field));
                 };
-                for (issue, via) in &units {
+                for (issue, via) in &units.judged {
                     let applies = rule
                         .issue_types
                         .as_ref()
@@ -66,11 +70,11 @@ impl Check for IssueFields {
                 }
             }
             let summary = match findings.len() {
-                0 => format!("required fields are filled on all {} issues", units.len()),
+                0 => format!("required fields are filled on all {} issues", units.judged.len()),
                 1 => "1 required field is missing or invalid".to_owned(),
                 n => format!("{n} required fields are missing or invalid"),
             };
-            CheckResult::from_findings(ID, summary, findings)
+            judged(ID, summary, findings, &units)
         })
     }
 }
@@ -146,5 +150,38 @@ mod tests {
         let result = check.run(&ctx(&contents, &facts));
         assert_eq!(result.outcome, Outcome::Error);
         assert!(result.summary.contains("\"Nope\""), "{}", result.summary);
+    }
+
+    #[test]
+    fn a_subtask_whose_parent_was_not_returned_is_an_error() {
+        let mut facts = facts(
+            &["AB-3"],
+            vec![with_field(
+                issue("AB-3", "Done", "Sub-task", Some("AB-2")),
+                "cf_1",
+                FieldValue::Text("Written".into()),
+            )],
+        );
+        facts.fields = vec![FieldRef { name: "Post-deploy checks".into(), id: "cf_1".into() }];
+        let check = IssueFields {
+            cfg: Toggle::default(),
+            tracker: Some(tracker(Subtasks::Parent, vec![rule("Post-deploy checks", None, None)])),
+        };
+        let contents = empty_contents();
+        let result = check.run(&ctx(&contents, &facts));
+        assert_eq!(result.outcome, Outcome::Error);
+        assert!(result.summary.contains("AB-2 (parent of sub-task AB-3)"), "{}", result.summary);
+    }
+
+    #[test]
+    fn without_required_fields_the_check_skips_even_when_the_tracker_failed() {
+        let contents = empty_contents();
+        let ctx = greenlight_core::CheckContext {
+            contents: &contents,
+            rolled_back: &[],
+            tracker: greenlight_core::Tracker::Unavailable("cannot reach https://jira.example"),
+        };
+        let check = IssueFields { cfg: Toggle::default(), tracker: Some(tracker(Subtasks::Parent, vec![])) };
+        assert_eq!(check.run(&ctx).outcome, Outcome::Skipped);
     }
 }

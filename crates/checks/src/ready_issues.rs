@@ -23,6 +23,11 @@ impl ReadyIssues {
     pub fn query(&self) -> Option<&str> {
         self.cfg.query.as_deref()
     }
+
+    /// Whether the check runs, and so whether the tracker's ready search is needed.
+    pub fn enabled(&self) -> bool {
+        self.cfg.enabled
+    }
 }
 
 impl Check for ReadyIssues {
@@ -32,9 +37,16 @@ impl Check for ReadyIssues {
 
     fn run(&self, ctx: &CheckContext<'_>) -> CheckResult {
         with_facts(ID, ctx, |facts| {
-            // An issue is in the deploy when a commit names it or one of its sub-tasks.
+            if let Some(error) = &facts.ready_error {
+                return CheckResult::error(ID, format!("the ready search failed: {error}"));
+            }
+            // An issue is in the deploy when a commit names it (by the key it has, or one it had before it was
+            // moved) or one of its sub-tasks. Only a sub-task's parent counts: an ordinary issue's `parent` is its
+            // epic (Jira Cloud), which ships only when named.
             let mut shipped: HashSet<&IssueKey> = facts.asked.iter().collect();
-            shipped.extend(facts.asked.iter().filter_map(|k| facts.issues.get(k)?.parent.as_ref()));
+            shipped.extend(facts.asked.iter().filter_map(|k| facts.issues.get(k)?.moved_to.as_ref()));
+            shipped
+                .extend(facts.asked.iter().filter_map(|k| facts.issues.get(k).filter(|i| i.subtask)?.parent.as_ref()));
             let findings: Vec<Finding> = facts
                 .ready
                 .iter()
@@ -85,5 +97,44 @@ mod tests {
         assert_eq!(result.outcome, Outcome::Warn);
         let strict = ReadyIssues { cfg: cfg::Config { severity: Severity::Deny, ..Default::default() } };
         assert_eq!(strict.run(&ctx(&contents, &facts)).outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn an_issue_named_by_its_old_key_is_in_the_deploy() {
+        let mut moved = issue("AB-1", "Ready", "Story", None);
+        moved.moved_to = Some(IssueKey::new("CD-7"));
+        let mut facts = facts(&["AB-1"], vec![moved]);
+        facts.ready = vec![issue("CD-7", "Ready", "Story", None)];
+        let contents = empty_contents();
+        let result = ReadyIssues::default().run(&ctx(&contents, &facts));
+        assert!(result.findings.is_empty(), "{:?}", result.findings);
+    }
+
+    #[test]
+    fn an_epic_is_not_in_the_deploy_through_its_stories() {
+        let mut story = issue("AB-1", "Ready", "Story", None);
+        story.parent = Some(IssueKey::new("AB-100"));
+        let mut facts = facts(&["AB-1"], vec![story]);
+        facts.ready = vec![issue("AB-1", "Ready", "Story", None), issue("AB-100", "Ready", "Epic", None)];
+        let contents = empty_contents();
+        let result = ReadyIssues::default().run(&ctx(&contents, &facts));
+        let subjects: Vec<&str> = result.findings.iter().map(|f| f.subject.as_str()).collect();
+        assert_eq!(subjects, ["AB-100"]);
+    }
+
+    #[test]
+    fn a_failed_ready_search_is_an_error_of_this_check() {
+        let mut facts = facts(&["AB-1"], vec![issue("AB-1", "Ready", "Story", None)]);
+        facts.ready_error = Some("https://jira.example/rest/api/3/search/jql answered 400 Bad Request".into());
+        let contents = empty_contents();
+        let result = ReadyIssues::default().run(&ctx(&contents, &facts));
+        assert_eq!(result.outcome, Outcome::Error);
+        assert!(result.summary.contains("answered 400"), "{}", result.summary);
+        // The other tracker checks judge the issues that were read.
+        let status = crate::issue_status::IssueStatus {
+            cfg: Default::default(),
+            tracker: Some(tracker(crate::tracker::Subtasks::Parent, vec![])),
+        };
+        assert_eq!(status.run(&ctx(&contents, &facts)).outcome, Outcome::Fail);
     }
 }

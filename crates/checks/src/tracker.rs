@@ -4,7 +4,7 @@
 //! Owns: the section's shape and validation, and the rules all tracker checks share (which issue is judged for a
 //! sub-task). Does not own: talking to the tracker (`greenlight-tracker`; the binary hands it these settings).
 
-use greenlight_core::{CheckContext, CheckResult, Issue, IssueKey, Tracker, TrackerFacts};
+use greenlight_core::{CheckContext, CheckResult, Finding, Issue, IssueKey, Outcome, Tracker, TrackerFacts};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -41,8 +41,9 @@ pub struct Config {
     pub token_env: Option<String>,
     /// GitHub: the `owner/repo` whose issues `#123` refers to. Required with `kind = "github"`.
     pub repository: Option<Spanned<String>>,
+    /// Required while `issue-status` runs, or `ready-issues` runs without a `query` (both read it).
     #[serde(default)]
-    pub ready_statuses: Vec<String>,
+    pub ready_statuses: Option<Spanned<Vec<String>>>,
     /// Jira project keys (or `owner/repo` for GitHub) the tracker checks consider; others are ignored.
     #[serde(default)]
     pub projects: Vec<String>,
@@ -78,7 +79,8 @@ pub struct ValidTracker {
 }
 
 impl Config {
-    pub(crate) fn validate(self) -> Result<ValidTracker, Invalid> {
+    /// `needs_ready`: which enabled check reads `ready_statuses`, if any (it must then list a status).
+    pub(crate) fn validate(self, needs_ready: Option<&str>) -> Result<ValidTracker, Invalid> {
         let url = self.url.get_ref().trim_end_matches('/').to_owned();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(Invalid::at(&self.url, "`url` must start with http:// or https://"));
@@ -96,13 +98,33 @@ impl Config {
             }
             _ => {}
         }
+        let ready_statuses: Vec<String> = match &self.ready_statuses {
+            Some(statuses) => {
+                statuses.get_ref().iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+            }
+            None => Vec::new(),
+        };
+        // Without one, every issue would be denied as "not ready", against an empty list.
+        if let Some(check) = needs_ready
+            && ready_statuses.is_empty()
+        {
+            let what = if self.kind == TrackerKind::Github { "labels" } else { "statuses" };
+            let message = format!(
+                "[tracker] needs `ready_statuses`, the {what} an issue may ship in (for example ready_statuses = \
+                 [\"Ready to Deploy\"]): {check} reads them"
+            );
+            return Err(match &self.ready_statuses {
+                Some(statuses) => Invalid::at(statuses, message),
+                None => Invalid::at(&self.url, message),
+            });
+        }
         Ok(ValidTracker {
             kind: self.kind,
             url,
             user_env: self.user_env,
             token_env: self.token_env,
             repository: self.repository.map(Spanned::into_inner),
-            ready_statuses: self.ready_statuses,
+            ready_statuses,
             projects: self.projects,
             subtasks: self.subtasks,
             required_fields: self.required_fields,
@@ -150,16 +172,29 @@ pub(crate) fn with_facts(
     }
 }
 
-/// The issues to judge for the deploy's keys, each once, in key order: an issue, or its parent when it is a sub-task
-/// judged by its parent. With the key of the sub-task that led to a parent, for messages.
-pub(crate) fn units(facts: &TrackerFacts, subtasks: Subtasks) -> Vec<(&Issue, Option<&IssueKey>)> {
+/// What the tracker checks judge for the deploy's keys.
+pub(crate) struct Units<'a> {
+    /// The issues to judge, each once, in key order: an issue, or its parent when it is a sub-task judged by its
+    /// parent. With the key of the sub-task that led to a parent, for messages.
+    pub judged: Vec<(&'a Issue, Option<&'a IssueKey>)>,
+    /// Sub-tasks judged by their parent whose parent the tracker did not return (it does not exist, or the token
+    /// cannot see it): (sub-task, parent), in key order. They cannot be judged, and must never pass.
+    pub unreadable: Vec<(&'a IssueKey, &'a IssueKey)>,
+}
+
+/// The units to judge for the deploy's keys; see [`Units`].
+pub(crate) fn units(facts: &TrackerFacts, subtasks: Subtasks) -> Units<'_> {
     let mut units: Vec<(&Issue, Option<&IssueKey>)> = Vec::new();
+    let mut unreadable = Vec::new();
     for key in &facts.asked {
         let Some(issue) = facts.issues.get(key) else { continue };
         let unit = match (subtasks, issue.subtask, &issue.parent) {
             (Subtasks::Parent, true, Some(parent)) => match facts.issues.get(parent) {
                 Some(parent) => (parent, Some(&issue.key)),
-                None => (issue, None),
+                None => {
+                    unreadable.push((&issue.key, parent));
+                    continue;
+                }
             },
             _ => (issue, None),
         };
@@ -168,14 +203,45 @@ pub(crate) fn units(facts: &TrackerFacts, subtasks: Subtasks) -> Vec<(&Issue, Op
         }
     }
     units.sort_by(|a, b| a.0.key.cmp(&b.0.key));
-    units
+    Units { judged: units, unreadable }
 }
 
-/// "ABC-1" or "ABC-1 (parent of sub-task ABC-2)".
+/// A check's result over `units`: its findings, and `error` when some sub-task could not be judged because its
+/// parent was not returned (a deny among the findings still fails the check; the summary then names both).
+pub(crate) fn judged(id: &str, summary: String, findings: Vec<Finding>, units: &Units<'_>) -> CheckResult {
+    let mut result = CheckResult::from_findings(id, summary, findings);
+    if units.unreadable.is_empty() {
+        return result;
+    }
+    let which = units
+        .unreadable
+        .iter()
+        .map(|(subtask, parent)| format!("{parent} (parent of sub-task {subtask})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = format!(
+        "cannot judge sub-tasks by their parents: the tracker did not return {which}; it does not exist or the \
+         token cannot see it"
+    );
+    if result.outcome == Outcome::Fail {
+        result.summary = format!("{}; {message}", result.summary);
+    } else {
+        result.outcome = Outcome::Error;
+        result.summary = message;
+    }
+    result
+}
+
+/// "ABC-1", "ABC-1 (now XYZ-7)" for an issue moved since, or "ABC-1 (parent of sub-task ABC-2)", each with the
+/// summary.
 pub(crate) fn describe(issue: &Issue, via: Option<&IssueKey>) -> String {
+    let key = match &issue.moved_to {
+        Some(now) => format!("{} (now {now})", issue.key),
+        None => issue.key.to_string(),
+    };
     match via {
-        Some(subtask) => format!("{} {:?} (parent of sub-task {subtask})", issue.key, issue.summary),
-        None => format!("{} {:?}", issue.key, issue.summary),
+        Some(subtask) => format!("{key} {:?} (parent of sub-task {subtask})", issue.summary),
+        None => format!("{key} {:?}", issue.summary),
     }
 }
 
@@ -214,6 +280,7 @@ pub(crate) mod fixtures {
             issue_type: issue_type.to_owned(),
             subtask: parent.is_some(),
             parent: parent.map(IssueKey::new),
+            moved_to: None,
             url: format!("https://acme.atlassian.net/browse/{key}"),
             fields: BTreeMap::new(),
         }
@@ -229,6 +296,7 @@ pub(crate) mod fixtures {
             asked: asked.iter().map(|k| IssueKey::new(*k)).collect(),
             issues: issues.into_iter().map(|i| (i.key.clone(), i)).collect(),
             ready: Vec::new(),
+            ready_error: None,
             fields: Vec::new(),
         }
     }

@@ -21,6 +21,10 @@ pub struct Issue {
     pub issue_type: String,
     pub subtask: bool,
     pub parent: Option<IssueKey>,
+    /// The key the tracker files the issue under now, when it was moved (to another project) since a commit named
+    /// it by `key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<IssueKey>,
     /// Where people read the issue.
     pub url: String,
     /// Requested fields by id (`customfield_10042`, `labels`), with their values. Not part of the JSON interface.
@@ -88,8 +92,11 @@ pub struct TrackerFacts {
     pub asked: Vec<IssueKey>,
     /// Every issue the deploy names that the tracker knows, and their parents.
     pub issues: BTreeMap<IssueKey, Issue>,
-    /// Issues the tracker lists as ready to ship (its ready search), whether or not the deploy names them.
+    /// Issues the tracker lists as ready to ship (its ready search), whether or not the deploy names them. Empty
+    /// when the search was not run (`ready-issues` disabled) or failed.
     pub ready: Vec<Issue>,
+    /// Why the ready search failed, when it did: only `ready-issues` needs it, so only that check reports `error`.
+    pub ready_error: Option<String>,
     /// Configured fields, resolved to ids; a field the tracker does not know is absent here.
     pub fields: Vec<FieldRef>,
 }

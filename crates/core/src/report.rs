@@ -79,7 +79,8 @@ impl ReportIssue {
                 summary: issue.map(|i| i.summary.clone()),
                 status: issue.map(|i| i.status.clone()),
                 issue_type: issue.map(|i| i.issue_type.clone()),
-                parent: issue.and_then(|i| i.parent.clone()),
+                // A sub-task's parent; an ordinary issue's `parent` (its epic, on Jira Cloud) is not shown or brought in.
+                parent: issue.filter(|i| i.subtask).and_then(|i| i.parent.clone()),
                 url: issue.map(|i| i.url.clone()),
                 commits,
             }
@@ -164,6 +165,7 @@ mod tests {
             issue_type: if parent.is_some() { "Sub-task" } else { "Story" }.into(),
             subtask: parent.is_some(),
             parent: parent.map(IssueKey::new),
+            moved_to: None,
             url: format!("https://x/browse/{key}"),
             fields: Default::default(),
         };
@@ -175,6 +177,10 @@ mod tests {
                 .collect(),
             ..Default::default()
         };
+        let mut facts = facts;
+        // AB-1 is a story in the epic AB-100: Jira Cloud gives it as the story's parent. Not a sub-task's parent,
+        // so neither nested under nor brought in.
+        facts.issues.get_mut(&IssueKey::new("AB-1")).unwrap().parent = Some(IssueKey::new("AB-100"));
         let list = ReportIssue::list(&contents, &Tracker::Facts(&facts));
         let got: Vec<(&str, Option<&str>, usize)> =
             list.iter().map(|i| (i.key.as_str(), i.parent.as_ref().map(|p| p.as_str()), i.commits.len())).collect();

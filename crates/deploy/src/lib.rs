@@ -72,7 +72,8 @@ impl Deploy {
         let asked = match &config.tracker {
             Some(tracker) if !offline => {
                 let keys: Vec<IssueKey> = contents.issues.iter().map(|i| i.key.clone()).collect();
-                Some(tracker::gather(tracker, config.ready_issues.query(), &keys).await)
+                let ready = &config.ready_issues;
+                Some(tracker::gather(tracker, ready.enabled(), ready.query(), &keys).await)
             }
             _ => None,
         };

@@ -10,8 +10,10 @@ use greenlight_tracker::{Kind, Settings};
 
 /// Asks the tracker about `keys`. The error is one line for the report: it names the tracker's URL, or the
 /// variable to set.
+/// The ready search runs only when `ready_search` (the `ready-issues` check is enabled).
 pub async fn gather(
     config: &ValidTracker,
+    ready_search: bool,
     ready_query: Option<&str>,
     keys: &[IssueKey],
 ) -> Result<TrackerFacts, String> {
@@ -33,6 +35,7 @@ pub async fn gather(
         projects: config.projects.clone(),
         fields: config.required_fields.iter().map(|f| f.field.clone()).collect(),
         ready_query: ready_query.map(str::to_owned),
+        ready_search,
     };
     greenlight_tracker::gather(&settings, &client, &auth, keys).await.map_err(|e| e.to_string())
 }

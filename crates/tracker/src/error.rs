@@ -21,6 +21,12 @@ pub enum TrackerError {
     #[error("{url} kept sending more pages ({pages} read); stopped reading")]
     TooManyPages { url: String, pages: usize },
 
+    /// Jira answered a bulk read but listed some of the issues in `issueErrors`: it could not return them (a
+    /// retriable error or a payload constraint; issues that do not exist are simply absent, never listed there).
+    /// Judging without them could pass what must not pass.
+    #[error("{url} could not return {issues}: {reason}")]
+    IssueErrors { url: String, issues: String, reason: String },
+
     /// A GitHub `Link` header pointed the next page at another host, which would receive the credentials.
     #[error("{url} linked its next page to another host ({next}); not following it")]
     ForeignLink { url: String, next: String },

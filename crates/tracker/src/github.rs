@@ -89,8 +89,13 @@ pub(crate) async fn gather(
     // that does is not provably `Send`, and the server runs this on a multi-threaded runtime.
     let reads: Vec<_> = unique.into_iter().map(|r| read(api, r)).collect();
     let reads = stream::iter(reads).buffer_unordered(GITHUB_CONCURRENCY).try_collect::<Vec<_>>();
-    let (found, ready) = future::try_join(reads, ready_search(api, settings)).await?;
-    let found: HashMap<(String, u64), GhIssue> = found.into_iter().flatten().collect();
+    let (found, ready) = future::join(reads, ready_search(api, settings)).await;
+    let found: HashMap<(String, u64), GhIssue> = found?.into_iter().flatten().collect();
+    // A failed ready search concerns `ready-issues` only.
+    let (ready, ready_error) = match ready {
+        Ok(ready) => (ready, None),
+        Err(error) => (Vec::new(), Some(error.to_string())),
+    };
 
     let mut issues = BTreeMap::new();
     for (key, r) in &refs {
@@ -115,7 +120,7 @@ pub(crate) async fn gather(
         .collect();
     ready.sort_by(|a, b| a.key.cmp(&b.key));
     ready.dedup_by(|a, b| a.key == b.key);
-    Ok(TrackerFacts { asked, issues, ready, fields })
+    Ok(TrackerFacts { asked, issues, ready, ready_error, fields })
 }
 
 fn resolve_fields(configured: &[String]) -> Vec<FieldRef> {
@@ -151,6 +156,9 @@ async fn read(api: &Api<'_>, r: &GithubRef) -> Result<Option<((String, u64), GhI
 /// Issues labelled ready in the configured repository and projects: one listing per label (GitHub's `labels=a,b`
 /// means both), `ready_query` replacing the ready statuses.
 async fn ready_search(api: &Api<'_>, settings: &Settings) -> Result<Vec<(GithubRef, GhIssue)>, TrackerError> {
+    if !settings.ready_search {
+        return Ok(Vec::new());
+    }
     let labels: Vec<&str> = match settings.ready_query.as_deref().map(str::trim) {
         Some(query) if !query.is_empty() => vec![query],
         _ => settings.ready_statuses.iter().map(String::as_str).collect(),
@@ -258,6 +266,7 @@ fn to_issue(gh: &GhIssue, key: IssueKey, settings: &Settings, fields: &[FieldRef
         issue_type: if gh.pull_request.is_some() { "Pull request" } else { "Issue" }.to_owned(),
         subtask: false,
         parent: None,
+        moved_to: None,
         url: gh.html_url.clone(),
         fields: values,
     }

@@ -38,11 +38,54 @@ struct RawIssue {
     fields: Map<String, Value>,
 }
 
-/// `POST /rest/api/3/issue/bulkfetch`. Keys that do not exist are absent from `issues` (listed in `issueErrors`).
+/// `POST /rest/api/3/issue/bulkfetch`. Keys that do not exist (or that the token cannot see) are absent from
+/// `issues`; `issueErrors` lists the issues Jira could not return (a retriable error or a payload constraint), each
+/// as `{"id", "errorMessage"}`.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct BulkFetch {
     #[serde(default)]
     issues: Vec<RawIssue>,
+    #[serde(default)]
+    issue_errors: Vec<Value>,
+}
+
+/// `issueErrors` as one error: the issues named (by id or key, as Jira gives them) and what Jira said.
+fn issue_errors(url: &str, errors: &[Value]) -> TrackerError {
+    let text = |value: &Value| match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut issues = Vec::new();
+    let mut reasons = Vec::new();
+    for error in errors {
+        let named: Vec<String> = match error.get("id").and_then(text) {
+            Some(id) => vec![id],
+            None => error
+                .get("issueIdsOrKeys")
+                .and_then(Value::as_array)
+                .map(|ids| ids.iter().filter_map(text).collect())
+                .unwrap_or_default(),
+        };
+        issues.extend(named);
+        let said = error
+            .get("errorMessage")
+            .and_then(text)
+            .into_iter()
+            .chain(error.get("errorMessages").and_then(Value::as_array).into_iter().flatten().filter_map(text));
+        for reason in said {
+            if !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
+        }
+    }
+    let issues = match issues.len() {
+        0 => format!("{} issues", errors.len()),
+        _ => issues.join(", "),
+    };
+    let reason = if reasons.is_empty() { "no reason given".to_owned() } else { reasons.join("; ") };
+    TrackerError::IssueErrors { url: url.to_owned(), issues, reason }
 }
 
 /// `POST /rest/api/3/search/jql`: `nextPageToken` is absent on the last page.
@@ -87,51 +130,28 @@ pub(crate) async fn gather(
     }
     let jira = Jira { api, cloud, fields, wanted };
     let ready_jql = match settings.ready_query.as_deref().map(str::trim) {
+        _ if !settings.ready_search => None,
         Some(query) if !query.is_empty() => Some(query.to_owned()),
         _ => jql::ready(&settings.ready_statuses, &settings.projects),
     };
-    let (issues, ready) = future::try_join(jira.read_with_parents(&asked), jira.ready(ready_jql.as_deref())).await?;
-    Ok(TrackerFacts { asked, issues, ready, fields: jira.fields })
+    let (issues, ready) = future::join(jira.read_with_parents(&asked), jira.ready(ready_jql.as_deref())).await;
+    let (ready, ready_error) = match ready {
+        Ok(ready) => (ready, None),
+        Err(error) => (Vec::new(), Some(error.to_string())),
+    };
+    Ok(TrackerFacts { asked, issues: issues?, ready, ready_error, fields: jira.fields })
 }
 
-/// Resolves configured fields to ids. The field list is read once, and only when some field is given by name; a
-/// field the tracker lacks is left out (the checks report it).
+/// Resolves configured fields to ids with the tracker's field list, read once when any field is configured. A field
+/// the tracker lacks, by display name or by id (a mistyped `customfield_NNNNN` included), is left out: the checks
+/// report it.
 async fn resolve_fields(api: &Api<'_>, cloud: bool, configured: &[String]) -> Result<Vec<FieldRef>, TrackerError> {
-    if configured.iter().all(|field| looks_like_id(field)) {
-        return Ok(configured.iter().map(|field| FieldRef { name: field.clone(), id: field.clone() }).collect());
+    if configured.is_empty() {
+        return Ok(Vec::new());
     }
     let path = if cloud { "/rest/api/3/field" } else { "/rest/api/2/field" };
     let defs: Vec<FieldDef> = api.get(api.url(path)?).await?;
     Ok(match_fields(configured, &defs))
-}
-
-/// Ids of Jira's own fields that a team may require. Anything else that is not `customfield_N` may be a display
-/// name (`risk`, `team`), so it is looked up in the field list.
-const SYSTEM_FIELDS: [&str; 16] = [
-    "assignee",
-    "components",
-    "description",
-    "duedate",
-    "environment",
-    "fixVersions",
-    "issuelinks",
-    "labels",
-    "priority",
-    "reporter",
-    "resolution",
-    "security",
-    "summary",
-    "timetracking",
-    "versions",
-    "status",
-];
-
-/// `customfield_10042`, or the id of one of Jira's own fields (`labels`, `fixVersions`): sure to be an id.
-fn looks_like_id(field: &str) -> bool {
-    if let Some(number) = field.strip_prefix("customfield_") {
-        return !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
-    }
-    SYSTEM_FIELDS.contains(&field)
 }
 
 /// Each configured field by id, else by display name (case-insensitive, the first of equal names).
@@ -151,7 +171,12 @@ fn match_fields(configured: &[String], defs: &[FieldDef]) -> Vec<FieldRef> {
 
 impl Jira<'_> {
     /// Reads `asked` in bulk, then the parents of sub-tasks that were not read yet, until none is missing. Every key
-    /// is asked for at most once. Keys the tracker does not know are simply absent.
+    /// is asked for in bulk at most once. Keys the tracker does not know are simply absent.
+    ///
+    /// An issue moved to another project answers under its new key, which was not asked for, so the answer cannot
+    /// be told apart from its neighbours'. When a bulk read brings such an answer, each key it left unanswered is
+    /// read alone (`/issue/{key}` finds an issue by a key it had, and answers 404 for one that never existed), and
+    /// the issue is filed under the key asked for, with `moved_to` its current key.
     async fn read_with_parents(&self, asked: &[IssueKey]) -> Result<BTreeMap<IssueKey, Issue>, TrackerError> {
         // Upper-cased key → the key as requested: Jira answers with its canonical (upper-case) key.
         let mut requested: HashMap<String, IssueKey> = HashMap::new();
@@ -166,13 +191,27 @@ impl Jira<'_> {
             let reads: Vec<_> = keys.chunks(KEYS_PER_READ).map(|chunk| self.read(chunk)).collect();
             let answers: Vec<Vec<RawIssue>> =
                 stream::iter(reads).buffer_unordered(JIRA_CONCURRENCY).try_collect().await?;
-            let mut parents = Vec::new();
+            let mut found = Vec::new();
+            let mut unasked = false;
             for raw in answers.into_iter().flatten() {
-                // An issue moved to another project answers under its new key; it is not the one asked for.
-                let Some(key) = requested.get(&raw.key.to_ascii_uppercase()).cloned() else {
-                    continue;
-                };
-                let issue = self.issue(raw, key);
+                match requested.get(&raw.key.to_ascii_uppercase()).cloned() {
+                    Some(key) => found.push(self.issue(raw, key)),
+                    None => unasked = true,
+                }
+            }
+            if unasked {
+                let answered: HashSet<String> = found.iter().map(|i| i.key.as_str().to_ascii_uppercase()).collect();
+                let singles: Vec<_> = pending
+                    .iter()
+                    .filter(|key| !answered.contains(&key.as_str().to_ascii_uppercase()))
+                    .map(|key| self.read_one(key))
+                    .collect();
+                let singles: Vec<Option<Issue>> =
+                    stream::iter(singles).buffer_unordered(JIRA_CONCURRENCY).try_collect().await?;
+                found.extend(singles.into_iter().flatten());
+            }
+            let mut parents = Vec::new();
+            for issue in found {
                 if issue.subtask
                     && let Some(parent) = &issue.parent
                     && !requested.contains_key(&parent.as_str().to_ascii_uppercase())
@@ -188,11 +227,26 @@ impl Jira<'_> {
         Ok(issues)
     }
 
+    /// One issue by a key it has or had; `None` when Jira has no such issue (or the token cannot see it).
+    async fn read_one(&self, key: &IssueKey) -> Result<Option<Issue>, TrackerError> {
+        let version = if self.cloud { 3 } else { 2 };
+        let url = self.api.url(&format!("/rest/api/{version}/issue/{key}?fields={}", self.wanted.join(",")))?;
+        match self.api.get::<RawIssue>(url).await {
+            Ok(raw) => Ok(Some(self.issue(raw, key.clone()))),
+            Err(TrackerError::Http(error)) if error.status().is_some_and(|s| s.as_u16() == 404) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// One bulk read of at most `KEYS_PER_READ` keys.
     async fn read(&self, keys: &[&str]) -> Result<Vec<RawIssue>, TrackerError> {
         if self.cloud {
             let body = json!({"issueIdsOrKeys": keys, "fields": self.wanted});
-            let answer: BulkFetch = self.api.post(self.api.url("/rest/api/3/issue/bulkfetch")?, &body).await?;
+            let url = self.api.url("/rest/api/3/issue/bulkfetch")?;
+            let answer: BulkFetch = self.api.post(url.clone(), &body).await?;
+            if !answer.issue_errors.is_empty() {
+                return Err(issue_errors(&shown(&url), &answer.issue_errors));
+            }
             Ok(answer.issues)
         } else {
             self.search_offset(&jql::keys_in(keys), Some(BULK_VALIDATION)).await
@@ -268,7 +322,9 @@ impl Jira<'_> {
         Err(TrackerError::TooManyPages { url: shown(&url), pages: MAX_PAGES })
     }
 
+    /// The issue `raw`, filed under `key`, the key it was asked by; a different key in the answer is where it moved.
     fn issue(&self, raw: RawIssue, key: IssueKey) -> Issue {
+        let moved_to = (!raw.key.eq_ignore_ascii_case(key.as_str())).then(|| IssueKey::new(raw.key.clone()));
         let fields = &raw.fields;
         let name_of = |field: &str| {
             fields.get(field).and_then(|v| v.get("name")).and_then(Value::as_str).unwrap_or_default().to_owned()
@@ -279,7 +335,8 @@ impl Jira<'_> {
             issue_type: name_of("issuetype"),
             subtask: fields.get("issuetype").and_then(|t| t.get("subtask")).and_then(Value::as_bool).unwrap_or(false),
             parent: fields.get("parent").and_then(|p| p.get("key")).and_then(Value::as_str).map(IssueKey::new),
-            url: format!("{}/browse/{key}", self.api.base()),
+            url: format!("{}/browse/{}", self.api.base(), moved_to.as_ref().unwrap_or(&key)),
+            moved_to,
             fields: self
                 .fields
                 .iter()
@@ -293,16 +350,6 @@ impl Jira<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_told_from_names() {
-        for id in ["customfield_10042", "labels", "fixVersions", "duedate"] {
-            assert!(looks_like_id(id), "{id}");
-        }
-        for name in ["Post-deploy checks", "Labels", "customfield_x", "story points", "customfield_", "risk"] {
-            assert!(!looks_like_id(name), "{name}");
-        }
-    }
 
     #[test]
     fn fields_match_by_id_then_name() {

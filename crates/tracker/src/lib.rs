@@ -53,6 +53,8 @@ pub struct Settings {
     pub fields: Vec<String>,
     /// Jira: a JQL that replaces the default ready search; GitHub: the label that replaces the ready statuses.
     pub ready_query: Option<String>,
+    /// Whether to run the ready search at all (`ready-issues` is enabled); `true` from [`Settings::new`].
+    pub ready_search: bool,
 }
 
 impl Settings {
@@ -66,14 +68,16 @@ impl Settings {
             projects: Vec::new(),
             fields: Vec::new(),
             ready_query: None,
+            ready_search: true,
         }
     }
 }
 
 /// Asks the tracker about the deploy's `keys` (those it owns, see [`owned_keys`]), the parents of the sub-tasks among
-/// them, the configured fields, and its ready search. Keys the tracker does not know are absent from
-/// `facts.issues`; that is a finding for the checks, not an error. An error means the tracker could not be asked:
-/// its message names the URL and, for a refused credential, what to check.
+/// them, the configured fields, and its ready search (unless `ready_search` is off). Keys the tracker does not know
+/// are absent from `facts.issues`; that is a finding for the checks, not an error. An error means the tracker could
+/// not be asked: its message names the URL and, for a refused credential, what to check. A failed ready search is
+/// not such an error: it is kept in `facts.ready_error`, for the one check that needs the search.
 pub async fn gather(
     settings: &Settings,
     client: &Client,

@@ -60,21 +60,70 @@ fn is_adf(value: &Value) -> bool {
     value.get("type").and_then(Value::as_str) == Some("doc") && value.get("content").is_some_and(Value::is_array)
 }
 
-/// The text of a rich-text document: its text nodes (and mentions, emoji, links), one line per block.
+/// The text of a rich-text document: its text nodes, and each other piece of content as the text it shows (a
+/// mention, an emoji, a status lozenge, a date, a link card's URL) or as `[image]` and the like, one line per block.
+/// Only empty blocks, line breaks, dividers and placeholder text (the hint shown in an empty field) leave it empty.
 fn adf_text(doc: &Value) -> String {
     let mut out = String::new();
     walk_adf(doc, &mut out);
     out.lines().map(str::trim).filter(|line| !line.is_empty()).collect::<Vec<_>>().join("\n")
 }
 
+/// Nodes that are only structure: what they hold is their content, and without content they hold nothing.
+const ADF_CONTAINERS: [&str; 25] = [
+    "doc",
+    "paragraph",
+    "heading",
+    "blockquote",
+    "bulletList",
+    "orderedList",
+    "listItem",
+    "codeBlock",
+    "panel",
+    "table",
+    "tableRow",
+    "tableHeader",
+    "tableCell",
+    "expand",
+    "nestedExpand",
+    "layoutSection",
+    "layoutColumn",
+    "mediaSingle",
+    "mediaGroup",
+    "taskList",
+    "taskItem",
+    "decisionList",
+    "decisionItem",
+    "multiBodiedExtension",
+    "extensionFrame",
+];
+
 fn walk_adf(node: &Value, out: &mut String) {
-    let attr = |name: &str| node.get("attrs").and_then(|a| a.get(name)).and_then(Value::as_str);
+    let attr = |name: &str| {
+        node.get("attrs").and_then(|a| a.get(name)).and_then(|v| match v {
+            Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    };
     match node.get("type").and_then(Value::as_str) {
         Some("text") => out.push_str(node.get("text").and_then(Value::as_str).unwrap_or_default()),
         Some("hardBreak") => out.push('\n'),
-        Some("mention") | Some("emoji") => out.push_str(attr("text").or_else(|| attr("shortName")).unwrap_or_default()),
-        Some("inlineCard") => out.push_str(attr("url").unwrap_or_default()),
-        _ => {}
+        Some("placeholder" | "rule") | None => {}
+        Some("mention" | "emoji") => {
+            out.push_str(&attr("text").or_else(|| attr("shortName")).unwrap_or_else(|| "[mention]".to_owned()))
+        }
+        Some("status") => out.push_str(&attr("text").unwrap_or_else(|| "[status]".to_owned())),
+        Some("date") => out.push_str(&attr("timestamp").unwrap_or_else(|| "[date]".to_owned())),
+        Some("inlineCard" | "blockCard" | "embedCard") => {
+            out.push_str(&attr("url").unwrap_or_else(|| "[link]".to_owned()))
+        }
+        Some("media" | "mediaInline") => out.push_str(&attr("alt").unwrap_or_else(|| "[image]".to_owned())),
+        Some(kind) if !ADF_CONTAINERS.contains(&kind) => {
+            // Content of a kind not listed here (an extension, a newer node): it is something, so it fills the field.
+            out.push_str(&attr("text").unwrap_or_else(|| format!("[{kind}]")))
+        }
+        Some(_) => {}
     }
     if let Some(children) = node.get("content").and_then(Value::as_array) {
         for child in children {
@@ -109,6 +158,49 @@ mod tests {
         check(
             json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": []}]}),
             FieldValue::Empty,
+        );
+        // Placeholder text is the hint of an empty field; breaks, dividers and bare blocks hold nothing.
+        check(
+            json!({"type": "doc", "version": 1, "content": [
+                {"type": "paragraph", "content": [
+                    {"type": "placeholder", "attrs": {"text": "Describe the checks"}},
+                    {"type": "hardBreak"}
+                ]},
+                {"type": "rule"},
+                {"type": "paragraph"},
+                {"type": "heading", "attrs": {"level": 2}}
+            ]}),
+            FieldValue::Empty,
+        );
+    }
+
+    #[test]
+    fn rich_text_without_text_is_still_filled() {
+        let doc = |content: Value| json!({"type": "doc", "version": 1, "content": content});
+        check(
+            doc(json!([{"type": "mediaSingle", "attrs": {"layout": "center"}, "content": [
+                {"type": "media", "attrs": {"id": "abc-123", "type": "file", "collection": "jira-10000"}}
+            ]}])),
+            FieldValue::Text("[image]".into()),
+        );
+        check(
+            doc(json!([{"type": "paragraph", "content": [
+                {"type": "status", "attrs": {"text": "DONE", "color": "green"}},
+                {"type": "date", "attrs": {"timestamp": "1700000000000"}}
+            ]}])),
+            FieldValue::Text("DONE1700000000000".into()),
+        );
+        check(
+            doc(json!([{"type": "blockCard", "attrs": {"url": "https://wiki.example/runbook"}}])),
+            FieldValue::Text("https://wiki.example/runbook".into()),
+        );
+        check(
+            doc(json!([{"type": "embedCard", "attrs": {"url": "https://dash.example/d/1", "layout": "wide"}}])),
+            FieldValue::Text("https://dash.example/d/1".into()),
+        );
+        check(
+            doc(json!([{"type": "extension", "attrs": {"extensionKey": "chart", "extensionType": "com.example"}}])),
+            FieldValue::Text("[extension]".into()),
         );
     }
 

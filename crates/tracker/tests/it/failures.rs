@@ -129,9 +129,10 @@ async fn a_bad_ready_query_shows_what_jira_said() {
     );
     let settings = Settings { ready_query: Some("statsu = Done".into()), ..Settings::new(Kind::JiraDc, fake.url()) };
     let (client, _) = client("JIRA_TOKEN");
-    let error = gather(&settings, &client, &basic(), &[]).await.unwrap_err();
+    // Only `ready-issues` needs the search: its failure is kept for that check, not the whole gather's error.
+    let facts = gather(&settings, &client, &basic(), &[]).await.unwrap();
 
-    let message = error.to_string();
+    let message = facts.ready_error.unwrap();
     assert!(message.starts_with(&format!("{}/rest/api/2/search answered 400 Bad Request", fake.url())), "{message}");
     assert!(message.contains("Field 'statsu' does not exist."), "{message}");
 }
@@ -146,4 +147,23 @@ async fn an_unusable_tracker_url_is_refused_before_any_call() {
         assert!(error.to_string().contains(url), "{error}");
     }
     assert_eq!(client.stats().requests, 0);
+}
+
+#[tokio::test]
+async fn issues_jira_could_not_return_are_an_error_naming_them() {
+    let (fake, settings) = cloud_with_one_issue().await;
+    fake.add(jira("AB-2", "In Review").build());
+    fake.then_reply(
+        BULK,
+        Canned::status(200).header("content-type", "application/json").body(
+            r#"{"issues": [{"id": "10005", "key": "AB-1", "fields": {"status": {"name": "Done"}}}],
+                "issueErrors": [{"id": "AB-2", "errorMessage": "Retriable error, try again"}]}"#,
+        ),
+    );
+    let (client, _) = client("JIRA_TOKEN");
+    let error = gather(&settings, &client, &basic(), &keys(&["AB-1", "AB-2"])).await.unwrap_err();
+
+    // Not "AB-2 does not exist": Jira lists only issues it failed to read there, so the deploy cannot be judged.
+    assert!(matches!(error, TrackerError::IssueErrors { .. }), "{error:?}");
+    assert_eq!(error.to_string(), format!("{}{BULK} could not return AB-2: Retriable error, try again", fake.url()));
 }

@@ -112,6 +112,7 @@ async fn issues_fields_and_ready_issues() {
         issue_type: "Story".into(),
         subtask: false,
         parent: None,
+        moved_to: None,
         url: format!("{}/browse/AB-1", fake.url()),
         fields: BTreeMap::from([
             ("customfield_10042".into(), text("Run migrate\nthen smoke-test")),
@@ -252,19 +253,25 @@ async fn five_hundred_keys_take_five_reads_one_search_and_one_field_list() {
 }
 
 #[tokio::test]
-async fn fields_given_by_id_need_no_field_list() {
+async fn fields_given_by_id_are_checked_against_the_field_list() {
     let fake = Fake::start(Flavor::JiraCloud).await;
+    fake.add_field("customfield_10044", "Risk");
+    fake.add_field("fixVersions", "Fix versions");
     fake.add(
         jira("AB-1", "Ready")
             .field("customfield_10044", json!({"value": "High"}))
             .field("fixVersions", json!([{"name": "1.4"}, {"name": "1.5"}]))
             .build(),
     );
-    let settings = Settings { fields: vec!["customfield_10044".into(), "fixVersions".into()], ..settings(&fake) };
+    // customfield_99999 is a typo: the tracker has no such field, so it is not resolved (issue-fields reports it).
+    let settings = Settings {
+        fields: vec!["customfield_10044".into(), "fixVersions".into(), "customfield_99999".into()],
+        ..settings(&fake)
+    };
     let (client, _) = client("JIRA_TOKEN");
     let facts = gather(&settings, &client, &basic(), &keys(&["AB-1"])).await.unwrap();
 
-    assert!(fake.seen_at(FIELDS).is_empty());
+    assert_eq!(fake.seen_at(FIELDS).len(), 1);
     assert_eq!(facts.fields.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(), ["customfield_10044", "fixVersions"]);
     let issue = &facts.issues[&IssueKey::new("AB-1")];
     assert_eq!(issue.fields["customfield_10044"], text("High"));
@@ -313,4 +320,67 @@ async fn ready_query_replaces_the_default_search() {
     assert_eq!(fake.seen_at(SEARCH)[0].body["jql"], "labels = shipit");
     assert_eq!(key_strings(facts.ready.iter().map(|i| &i.key)), ["AB-9"]);
     assert_eq!(facts.ready[0].status, "Staged");
+}
+
+#[tokio::test]
+async fn a_moved_issue_is_filed_under_the_key_asked_for() {
+    let fake = Fake::start(Flavor::JiraCloud).await;
+    fake.add(jira("CD-7", "In Progress").build());
+    fake.move_issue("AB-1", "CD-7");
+    fake.add(jira("AB-2", "Ready").build());
+    fake.add(jira("AB-3", "Ready").subtask_of("AB-9").build());
+    fake.add(jira("EF-4", "Done").build());
+    fake.move_issue("AB-9", "EF-4");
+    let (client, _) = client("JIRA_TOKEN");
+    let facts = gather(&settings(&fake), &client, &basic(), &keys(&["AB-1", "AB-2", "AB-3", "XY-404"])).await.unwrap();
+
+    // Jira answers AB-1 under CD-7: judged under AB-1, its new key kept. XY-404 never existed.
+    assert_eq!(key_strings(facts.issues.keys()), ["AB-1", "AB-2", "AB-3", "AB-9"]);
+    let ab1 = &facts.issues[&IssueKey::new("AB-1")];
+    assert_eq!(ab1.status, "In Progress");
+    assert_eq!(ab1.moved_to, Some(IssueKey::new("CD-7")));
+    assert_eq!(ab1.url, format!("{}/browse/CD-7", fake.url()));
+    assert_eq!(facts.issues[&IssueKey::new("AB-2")].moved_to, None);
+    // A parent named by a key it had is found the same way.
+    assert_eq!(facts.issues[&IssueKey::new("AB-3")].parent, Some(IssueKey::new("AB-9")));
+    assert_eq!(facts.issues[&IssueKey::new("AB-9")].moved_to, Some(IssueKey::new("EF-4")));
+    // The keys a bulk read left unanswered next to an answer nobody asked for are read alone.
+    let mut singles: Vec<String> = fake.seen().iter().filter(|s| s.method == "GET").map(|s| s.path.clone()).collect();
+    singles.sort();
+    assert_eq!(singles, ["/rest/api/3/issue/AB-1", "/rest/api/3/issue/AB-9", "/rest/api/3/issue/XY-404"]);
+}
+
+#[tokio::test]
+async fn without_moved_issues_missing_keys_cost_no_extra_reads() {
+    let fake = Fake::start(Flavor::JiraCloud).await;
+    fake.add(jira("AB-1", "Ready").build());
+    let (client, _) = client("JIRA_TOKEN");
+    let facts = gather(&settings(&fake), &client, &basic(), &keys(&["AB-1", "XY-404"])).await.unwrap();
+    assert_eq!(key_strings(facts.issues.keys()), ["AB-1"]);
+    assert_eq!(fake.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn the_ready_search_runs_only_when_wanted_and_its_failure_is_its_own() {
+    let fake = Fake::start(Flavor::JiraCloud).await;
+    fake.add(jira("AB-1", "Ready").build());
+    fake.add(jira("AB-2", "Ready").build());
+    let (client, _) = client("JIRA_TOKEN");
+
+    let off = Settings { ready_statuses: vec!["Ready".into()], ready_search: false, ..settings(&fake) };
+    let facts = gather(&off, &client, &basic(), &keys(&["AB-1"])).await.unwrap();
+    assert!(fake.seen_at(SEARCH).is_empty());
+    assert!(facts.ready.is_empty() && facts.ready_error.is_none());
+
+    let on = Settings { ready_search: true, ..off };
+    fake.then_reply(
+        SEARCH,
+        Canned::status(400).body(r#"{"errorMessages":["The value 'Ready' does not exist for the field 'status'."]}"#),
+    );
+    let facts = gather(&on, &client, &basic(), &keys(&["AB-1"])).await.unwrap();
+    // The issues were read; only the search failed.
+    assert_eq!(facts.issues[&IssueKey::new("AB-1")].status, "Ready");
+    assert!(facts.ready.is_empty());
+    let error = facts.ready_error.unwrap();
+    assert!(error.contains("does not exist for the field 'status'"), "{error}");
 }

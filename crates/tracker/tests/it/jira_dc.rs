@@ -106,3 +106,19 @@ async fn searches_page_by_start_at_until_total() {
             .all(|s| s.body.get("validateQuery").is_none())
     );
 }
+
+#[tokio::test]
+async fn a_moved_issue_is_filed_under_the_key_asked_for() {
+    let fake = Fake::start(Flavor::JiraDc).await;
+    fake.add(jira("CD-7", "In Progress").build());
+    fake.move_issue("AB-1", "CD-7");
+    fake.add(jira("AB-2", "Ready").build());
+    let (client, _) = client("JIRA_TOKEN");
+    let facts = gather(&settings(&fake), &client, &bearer(), &keys(&["AB-1", "AB-2"])).await.unwrap();
+
+    assert_eq!(facts.issues.keys().map(IssueKey::as_str).collect::<Vec<_>>(), ["AB-1", "AB-2"]);
+    let ab1 = &facts.issues[&IssueKey::new("AB-1")];
+    assert_eq!((ab1.status.as_str(), ab1.moved_to.as_ref().map(IssueKey::as_str)), ("In Progress", Some("CD-7")));
+    let gets: Vec<String> = fake.seen().iter().filter(|s| s.method == "GET").map(|s| s.path.clone()).collect();
+    assert_eq!(gets, ["/rest/api/2/issue/AB-1"]);
+}

@@ -65,6 +65,8 @@ struct Data {
     issues: BTreeMap<String, Value>,
     fields: Vec<Value>,
     jql_answers: HashMap<String, Vec<String>>,
+    /// Jira: an old key → the key of the issue it was moved to.
+    moved: HashMap<String, String>,
     canned: VecDeque<(String, Canned)>,
     seen: Vec<Seen>,
 }
@@ -122,6 +124,12 @@ impl Fake {
             _ => issue["key"].as_str().unwrap().to_owned(),
         };
         self.data().issues.insert(key, issue);
+    }
+
+    /// Jira: the issue `to` (already added) was moved from `from`, so Jira finds it by either key and answers
+    /// with `to`.
+    pub fn move_issue(&self, from: &str, to: &str) {
+        self.data().moved.insert(from.to_ascii_uppercase(), to.to_owned());
     }
 
     /// Answers this exact JQL with these keys (for a `ready_query`).
@@ -326,6 +334,20 @@ fn jira_route(shared: &Shared, seen: &Seen) -> Option<Response> {
     if seen.method == "GET" && path == format!("/rest/api/{version}/field") {
         return Some(json_reply(200, Value::Array(data.fields.clone())));
     }
+    if seen.method == "GET"
+        && let Some(key) = path.strip_prefix(&format!("/rest/api/{version}/issue/"))
+    {
+        let wanted: Vec<String> =
+            seen.query_param("fields").map(|f| f.split(',').map(str::to_owned).collect()).unwrap_or_default();
+        let (found, _) = data.lookup(&[key.to_owned()]);
+        return Some(match found.first() {
+            Some(issue) => json_reply(200, project(&data, issue, &wanted)),
+            None => json_reply(
+                404,
+                json!({"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}}),
+            ),
+        });
+    }
     if seen.method != "POST" {
         return None;
     }
@@ -342,13 +364,11 @@ fn jira_route(shared: &Shared, seen: &Seen) -> Option<Response> {
                     json!({"errorMessages": ["issueIdsOrKeys must not contain more than 100 items"]}),
                 ));
             }
-            let (found, missing) = data.lookup(&keys);
+            // Keys that do not exist are simply absent; `issueErrors` is for issues Jira failed to read, which a
+            // test scripts with `then_reply`.
+            let (found, _missing) = data.lookup(&keys);
             let issues: Vec<Value> = found.iter().map(|i| project(&data, i, &wanted)).collect();
-            let errors: Vec<Value> = missing
-                .iter()
-                .map(|k| json!({"issueIdsOrKeys": [k], "errorMessages": ["Issue does not exist or you do not have permission to see it."]}))
-                .collect();
-            Some(json_reply(200, json!({"expand": "schema,names", "issues": issues, "issueErrors": errors})))
+            Some(json_reply(200, json!({"expand": "schema,names", "issues": issues, "issueErrors": []})))
         }
         (Flavor::JiraCloud, "/rest/api/3/search/jql") => {
             let jql = seen.body["jql"].as_str().unwrap_or_default();
@@ -401,7 +421,8 @@ impl Data {
         let mut found = Vec::new();
         let mut missing = Vec::new();
         for key in keys {
-            match self.issues.get(&key.to_ascii_uppercase()) {
+            let upper = key.to_ascii_uppercase();
+            match self.issues.get(&upper).or_else(|| self.issues.get(self.moved.get(&upper)?)) {
                 Some(issue) => found.push(issue),
                 None => missing.push(key.clone()),
             }
