@@ -71,8 +71,11 @@ impl CommitKeys {
         self.cfg.enabled
     }
 
-    /// Why a commit with this message needs no key, if it does not. `merge`: it has more than one parent.
+    /// Why a commit with this message needs no key, if it does not. `merge`: it has more than one parent. Blank lines
+    /// before the message are not part of it, as for git's subject: a recorded message and one being written (the
+    /// hook) are judged alike.
     pub fn exemption(&self, message: &str, merge: bool) -> Option<Exemption> {
+        let message = message.trim_start();
         let cfg = &self.cfg;
         if cfg.allow_merge && (merge || MERGE_PREFIXES.iter().any(|p| message.starts_with(p))) {
             Some(Exemption::Merge)
@@ -92,7 +95,7 @@ impl CommitKeys {
     pub fn judge_message(&self, raw: &str, keys: &KeyRules, merging: bool) -> Result<(), Rejection> {
         let message = strip_git_comments(raw);
         if message.trim().is_empty()
-            || self.exemption(message.trim_start(), merging).is_some()
+            || self.exemption(&message, merging).is_some()
             || !keys.extract(&message).is_empty()
         {
             return Ok(());
@@ -211,8 +214,10 @@ mod tests {
             ("Revert \"thing\"\n\nThis reverts commit abc.", false),
             ("chore: release 1.2.3", false),
             ("AB-1 one", false),
+            // Recorded with blank lines before it (git's subject skips them, and so does the hook).
+            ("\n\nRevert \"other\"\n\nThis reverts commit def.", false),
         ];
-        check(cfg::Config::default(), &commits, &[4], "1 of 6 commits names no issue key");
+        check(cfg::Config::default(), &commits, &[4], "1 of 7 commits names no issue key");
         let strict = cfg::Config {
             allow_merge: false,
             allow_fixup: false,
@@ -220,9 +225,9 @@ mod tests {
             ignore: vec![toml::Spanned::new(0..0, "^chore: release ".to_owned())],
             ..Default::default()
         };
-        check(strict, &commits, &[0, 1, 3], "3 of 6 commits name no issue key");
+        check(strict, &commits, &[0, 1, 3, 6], "4 of 7 commits name no issue key");
         let all_ok = cfg::Config { ignore: vec![toml::Spanned::new(0..0, "^chore".to_owned())], ..Default::default() };
-        check(all_ok, &commits, &[], "all 6 commits name an issue key or are exempt (4 exempt)");
+        check(all_ok, &commits, &[], "all 7 commits name an issue key or are exempt (5 exempt)");
     }
 
     #[test]
