@@ -245,6 +245,11 @@ mod tests {
         );
         let config = ValidConfig::parse(&format!("{github}repository = \"acme/shop\"\n"), "g.toml").unwrap();
         assert_eq!(config.tracker.unwrap().repository.as_deref(), Some("acme/shop"));
+        // Its projects are repositories too: `acme` would leave every `acme/shop#1` out of the checks.
+        check_err(
+            &format!("{github}repository = \"acme/shop\"\nprojects = [\"acme/shop\", \"acme\"]\n"),
+            "greenlight.toml:6:26: with kind = \"github\", each of `projects` must be `owner/repo`",
+        );
     }
 
     #[test]
@@ -270,8 +275,14 @@ mod tests {
         ValidConfig::parse(&format!("{no_status}[checks.ready-issues]\nquery = \"labels = shipit\"\n"), "g.toml")
             .unwrap();
         ValidConfig::parse(&format!("{no_status}[checks.ready-issues]\nenabled = false\n"), "g.toml").unwrap();
-        let ok = ValidConfig::parse(&format!("{jira}ready_statuses = [\"Done\"]\n"), "g.toml").unwrap();
-        assert_eq!(ok.tracker.unwrap().ready_statuses, ["Done"]);
+        let ok = ValidConfig::parse(&format!("{jira}ready_statuses = [\" Done \", \"Prêt\"]\n"), "g.toml").unwrap();
+        let tracker = ok.tracker.unwrap();
+        assert_eq!(tracker.ready_statuses, ["Done", "Prêt"]);
+        // Status names match in any case, as the tracker compares them.
+        for status in ["done", "DONE", "PRÊT", "prêt "] {
+            assert!(tracker.is_ready_status(status), "{status}");
+        }
+        assert!(!tracker.is_ready_status("Pret"));
     }
 
     #[test]

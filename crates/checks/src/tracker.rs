@@ -46,7 +46,7 @@ pub struct Config {
     pub ready_statuses: Option<Spanned<Vec<String>>>,
     /// Jira project keys (or `owner/repo` for GitHub) the tracker checks consider; others are ignored.
     #[serde(default)]
-    pub projects: Vec<String>,
+    pub projects: Vec<Spanned<String>>,
     #[serde(default)]
     pub subtasks: Subtasks,
     #[serde(default)]
@@ -98,6 +98,12 @@ impl Config {
             }
             _ => {}
         }
+        // A GitHub reference names its repository, so a project that is not one would leave every issue unread.
+        if self.kind == TrackerKind::Github
+            && let Some(project) = self.projects.iter().find(|p| !is_owner_repo(p.get_ref()))
+        {
+            return Err(Invalid::at(project, "with kind = \"github\", each of `projects` must be `owner/repo`"));
+        }
         let ready_statuses: Vec<String> = match &self.ready_statuses {
             Some(statuses) => {
                 statuses.get_ref().iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
@@ -125,7 +131,7 @@ impl Config {
             token_env: self.token_env,
             repository: self.repository.map(Spanned::into_inner),
             ready_statuses,
-            projects: self.projects,
+            projects: self.projects.into_iter().map(Spanned::into_inner).collect(),
             subtasks: self.subtasks,
             required_fields: self.required_fields,
         })
@@ -141,20 +147,10 @@ fn is_owner_repo(text: &str) -> bool {
 }
 
 impl ValidTracker {
-    /// Whether the tracker checks consider this key: a key of a listed project (any project when none is listed).
-    pub fn considers(&self, key: &IssueKey) -> bool {
-        if self.projects.is_empty() {
-            return true;
-        }
-        let project = match key.project() {
-            Some(project) => project,
-            None => key.as_str().rsplit_once('#').map_or("", |(repo, _)| repo),
-        };
-        self.projects.iter().any(|p| p.eq_ignore_ascii_case(project))
-    }
-
+    /// Whether `status` is one of `ready_statuses`, in any case (Unicode, as the tracker's own search compares).
     pub fn is_ready_status(&self, status: &str) -> bool {
-        self.ready_statuses.iter().any(|s| s.eq_ignore_ascii_case(status))
+        let status = status.trim().to_lowercase();
+        self.ready_statuses.iter().any(|s| s.to_lowercase() == status)
     }
 }
 
