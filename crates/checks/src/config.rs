@@ -245,6 +245,11 @@ mod tests {
         );
         let config = ValidConfig::parse(&format!("{github}repository = \"acme/shop\"\n"), "g.toml").unwrap();
         assert_eq!(config.tracker.unwrap().repository.as_deref(), Some("acme/shop"));
+        check_err(
+            &format!("{github}repository = \"acme/shop\"\n").replace("https://api.github.com", "https://github.com/"),
+            "greenlight.toml:3:7: with kind = \"github\", `url` is the API's: https://api.github.com (GitHub \
+             Enterprise: https://HOST/api/v3)",
+        );
         // Its projects are repositories too: `acme` would leave every `acme/shop#1` out of the checks.
         check_err(
             &format!("{github}repository = \"acme/shop\"\nprojects = [\"acme/shop\", \"acme\"]\n"),

@@ -98,6 +98,14 @@ impl Config {
             }
             _ => {}
         }
+        // The web address answers the API's paths with 404s, which would read as issues that do not exist.
+        if self.kind == TrackerKind::Github && matches!(url.as_str(), "https://github.com" | "http://github.com") {
+            return Err(Invalid::at(
+                &self.url,
+                "with kind = \"github\", `url` is the API's: https://api.github.com (GitHub Enterprise: \
+                 https://HOST/api/v3)",
+            ));
+        }
         // A GitHub reference names its repository, so a project that is not one would leave every issue unread.
         if self.kind == TrackerKind::Github
             && let Some(project) = self.projects.iter().find(|p| !is_owner_repo(p.get_ref()))
