@@ -230,21 +230,12 @@ fn packed_commits_read_as_loose_ones() {
     check(&repo, &third, &first);
 }
 
-/// A range long enough that the decoding threads read the packs themselves, from a pack `git fast-import` wrote
-/// (commits stored as deltas) and after `git repack` (whole commits), against `git log`'s fields.
-#[test]
-fn long_range_read_from_packs_matches_git_log() {
-    let repo = TestRepo::new();
+/// Imports a line of `count` commits on `main` with `git fast-import` (one pack, commits stored as deltas):
+/// `commit(i)` gives the `i`th commit's identity line (`Name <email> time zone`, author and committer) and message.
+fn import_line(repo: &TestRepo, count: i64, commit: impl Fn(i64) -> (String, String)) {
     let mut stream = String::new();
-    for i in 1..=1500 {
-        let message = match i % 4 {
-            0 => format!("AB-{i} subject {i}\n\nbody of change {i} ü\n"),
-            1 => format!("Subject without key {i}\n\nRefs: CD-{i}\n"),
-            2 => format!("EF-{i} and GH-{} in one subject\n", i + 1),
-            _ => format!("plain {i}\n"),
-        };
-        // Offsets other than +0000, which `%cI` writes as `Z` where greenlight writes `+00:00`.
-        let who = format!("Dev {} <dev{}@example.com> {} +0{}00", i % 7, i % 5, 1_700_000_000 + i * 60, 1 + i % 3);
+    for i in 1..=count {
+        let (who, message) = commit(i);
         stream.push_str(&format!("commit refs/heads/main\nmark :{i}\nauthor {who}\ncommitter {who}\n"));
         stream.push_str(&format!("data {}\n{message}\n", message.len()));
         if i > 1 {
@@ -257,6 +248,24 @@ fn long_range_read_from_packs_matches_git_log() {
     let mut child = import.spawn().unwrap();
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), stream.as_bytes()).unwrap();
     assert!(child.wait().unwrap().success());
+}
+
+/// A range long enough that the decoding threads read the packs themselves, from a pack `git fast-import` wrote
+/// (commits stored as deltas) and after `git repack` (whole commits), against `git log`'s fields.
+#[test]
+fn long_range_read_from_packs_matches_git_log() {
+    let repo = TestRepo::new();
+    import_line(&repo, 1500, |i| {
+        let message = match i % 4 {
+            0 => format!("AB-{i} subject {i}\n\nbody of change {i} ü\n"),
+            1 => format!("Subject without key {i}\n\nRefs: CD-{i}\n"),
+            2 => format!("EF-{i} and GH-{} in one subject\n", i + 1),
+            _ => format!("plain {i}\n"),
+        };
+        // Offsets other than +0000, which `%cI` writes as `Z` where greenlight writes `+00:00`.
+        let who = format!("Dev {} <dev{}@example.com> {} +0{}00", i % 7, i % 5, 1_700_000_000 + i * 60, 1 + i % 3);
+        (who, message)
+    });
 
     let fields = |c: &greenlight_core::Commit| format!("{} {} {} {} {}", c.sha, c.author, c.email, c.time, c.subject);
     let from = repo.git(&["rev-parse", "main~1400"]);
@@ -413,22 +422,9 @@ fn malformed_identity_lines_are_read_as_git_reads_them() {
 #[test]
 fn replaced_commits_read_as_their_replacements_in_a_long_range() {
     let repo = TestRepo::new();
-    let mut stream = String::new();
-    for i in 1..=1100 {
-        let who = format!("Dev <dev@example.com> {} +0000", 1_700_000_000 + i * 60);
-        let message = format!("AB-{i} change {i}\n");
-        stream.push_str(&format!("commit refs/heads/main\nmark :{i}\nauthor {who}\ncommitter {who}\n"));
-        stream.push_str(&format!("data {}\n{message}\n", message.len()));
-        if i > 1 {
-            stream.push_str(&format!("from :{}\n", i - 1));
-        }
-    }
-    stream.push_str("done\n");
-    let mut import = repo.command();
-    import.args(["fast-import", "--quiet", "--done"]).stdin(std::process::Stdio::piped());
-    let mut child = import.spawn().unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), stream.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success());
+    import_line(&repo, 1100, |i| {
+        (format!("Dev <dev@example.com> {} +0000", 1_700_000_000 + i * 60), format!("AB-{i} change {i}\n"))
+    });
     // Every commit whole in one pack, which the decoding threads read themselves.
     repo.git(&["repack", "-a", "-d", "-f", "--window=0"]);
 
