@@ -263,7 +263,7 @@ fn decode_batches(
                 if !packed {
                     read_object(repo, &id, &mut buf)?;
                 }
-                Ok((n, decode(&id, &buf, keys)?))
+                Ok((n, decode(&id, &buf, keys)))
             })
             .collect::<Result<Vec<_>, GitError>>()?;
         // A send fails only when the range has already stopped on an error.
@@ -290,20 +290,17 @@ fn read_object(repo: &gix::Repository, id: &ObjectId, buf: &mut Vec<u8>) -> Resu
 /// One commit. Only the headers it needs are parsed (`headers`): the parents are counted, not decoded from hex, and
 /// the tree and any other header are skipped (gix's token iterator decodes every id and header, a good part of a
 /// commit's time). Identity lines are read as leniently as git reads them.
-fn decode(id: &ObjectId, data: &[u8], keys: &KeyRules) -> Result<Commit, GitError> {
-    let corrupt = |reason: String| GitError::Corrupt { id: id.to_string(), reason };
+fn decode(id: &ObjectId, data: &[u8], keys: &KeyRules) -> Commit {
     let mut parents = 0;
     let headers = headers::read(data, |_| parents += 1);
-    let (Some(author), Some(committer)) = (headers.author, headers.committer) else {
-        return Err(corrupt("the commit names no author or no committer".into()));
-    };
-    let (name, email) = headers::identity(author);
-    let (seconds, offset) = headers::time(committer);
+    // As `git log` shows them: no author line, no name or email; no committer line, no time (the epoch).
+    let (name, email) = headers.author.map_or((&[][..], &[][..]), headers::identity);
+    let (seconds, offset) = headers.committer.map_or((0, 0), headers::time);
     let encoding = headers.encoding.map_or(Encoding::Utf8, Encoding::named);
     let text = |bytes: &[u8]| encoding.decode(bytes);
     let message = text(headers.message);
     let subject = subject(&message);
-    Ok(Commit {
+    Commit {
         sha: id.to_string(),
         author: text(name),
         email: text(email),
@@ -312,7 +309,7 @@ fn decode(id: &ObjectId, data: &[u8], keys: &KeyRules) -> Result<Commit, GitErro
         keys: keys.extract(&message),
         message,
         merge: parents > 1,
-    })
+    }
 }
 
 /// git's `%s`: blank lines at the start skipped, the first paragraph (up to a line that is empty or all whitespace),

@@ -367,6 +367,37 @@ fn write_literally(repo: &TestRepo, object: &str) -> String {
     repo.git(&["hash-object", "-t", "commit", "--literally", "-w", file.to_str().unwrap()])
 }
 
+/// A commit without an author or a committer line (git writes none, but `git log` reads them) is read as git shows
+/// it: no name and email, and no time (the epoch), instead of stopping the run.
+#[test]
+fn commits_without_an_identity_line_are_read_as_git_reads_them() {
+    let repo = TestRepo::new();
+    let tree = greenlight_testkit::EMPTY_TREE;
+    let root = repo.commit_tree("root", &[]);
+    let no_author = write_literally(
+        &repo,
+        &format!("tree {tree}\nparent {root}\ncommitter C <c@x> 1700000100 +0000\n\nSHOP-1 no author\n"),
+    );
+    let no_committer = write_literally(
+        &repo,
+        &format!("tree {tree}\nparent {no_author}\nauthor A <a@x> 1700000200 +0000\n\nSHOP-2 no committer\n"),
+    );
+    let out = repo.command().args(["log", "--format=%H|%an|%ae|%s", &format!("{root}..{no_committer}")]).output();
+    let mut git_log: Vec<String> = String::from_utf8(out.unwrap().stdout).unwrap().lines().map(String::from).collect();
+    let range = read(&Repo::discover(repo.path()).unwrap(), &root, &no_committer);
+    let mut ours: Vec<String> =
+        range.added.iter().map(|c| format!("{}|{}|{}|{}", c.sha, c.author, c.email, c.subject)).collect();
+    // Listed by commit time, where the commit without one comes last (docs/json.md); git lists the tip first.
+    git_log.sort();
+    ours.sort();
+    assert_eq!(ours, git_log);
+    let times: Vec<(&str, &str)> = range.added.iter().map(|c| (c.subject.as_str(), c.time.as_str())).collect();
+    assert_eq!(
+        times,
+        [("SHOP-1 no author", "2023-11-14T22:15:00+00:00"), ("SHOP-2 no committer", "1970-01-01T00:00:00+00:00")]
+    );
+}
+
 /// Identity lines git tolerates, though its own commands never write them, read as `git log` reads them: no run
 /// fails on them, and the walk and decoding agree on every commit's time.
 #[test]
