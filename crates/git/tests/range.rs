@@ -367,6 +367,15 @@ fn write_literally(repo: &TestRepo, object: &str) -> String {
     repo.git(&["hash-object", "-t", "commit", "--literally", "-w", file.to_str().unwrap()])
 }
 
+/// Each added commit of `from..to` as `sha|author|email|subject`, by `git log` and by greenlight, in their orders;
+/// with greenlight's range.
+fn identities(repo: &TestRepo, from: &str, to: &str) -> (Vec<String>, Vec<String>, greenlight_git::Range) {
+    let git_log = repo.git(&["log", "--format=%H|%an|%ae|%s", &format!("{from}..{to}")]);
+    let range = read(&Repo::discover(repo.path()).unwrap(), from, to);
+    let ours = range.added.iter().map(|c| format!("{}|{}|{}|{}", c.sha, c.author, c.email, c.subject)).collect();
+    (git_log.lines().map(str::to_owned).collect(), ours, range)
+}
+
 /// A commit without an author or a committer line (git writes none, but `git log` reads them) is read as git shows
 /// it: no name and email, and no time (the epoch), instead of stopping the run.
 #[test]
@@ -382,11 +391,7 @@ fn commits_without_an_identity_line_are_read_as_git_reads_them() {
         &repo,
         &format!("tree {tree}\nparent {no_author}\nauthor A <a@x> 1700000200 +0000\n\nSHOP-2 no committer\n"),
     );
-    let out = repo.command().args(["log", "--format=%H|%an|%ae|%s", &format!("{root}..{no_committer}")]).output();
-    let mut git_log: Vec<String> = String::from_utf8(out.unwrap().stdout).unwrap().lines().map(String::from).collect();
-    let range = read(&Repo::discover(repo.path()).unwrap(), &root, &no_committer);
-    let mut ours: Vec<String> =
-        range.added.iter().map(|c| format!("{}|{}|{}|{}", c.sha, c.author, c.email, c.subject)).collect();
+    let (mut git_log, mut ours, range) = identities(&repo, &root, &no_committer);
     // Listed by commit time, where the commit without one comes last (docs/json.md); git lists the tip first.
     git_log.sort();
     ours.sort();
@@ -425,12 +430,7 @@ fn malformed_identity_lines_are_read_as_git_reads_them() {
     );
     let tip = commit_at(&repo, "SHOP-4 normal", &[&stray], 1_700_000_400);
 
-    let out = repo.command().args(["log", "--format=%H|%an|%ae|%s", &format!("{root}..{tip}")]).output().unwrap();
-    assert!(out.status.success());
-    let git_log = String::from_utf8(out.stdout).unwrap();
-    let range = read(&Repo::discover(repo.path()).unwrap(), &root, &tip);
-    let ours: String =
-        range.added.iter().map(|c| format!("{}|{}|{}|{}\n", c.sha, c.author, c.email, c.subject)).collect();
+    let (git_log, ours, range) = identities(&repo, &root, &tip);
     assert_eq!(ours, git_log);
     let times: Vec<&str> = range.added.iter().map(|c| c.time.as_str()).collect();
     // A committer time git cannot read (no `>` before it) is 0, as git orders it.
