@@ -90,10 +90,17 @@ impl CommitKeys {
         }
     }
 
-    /// Judges a message being written (the commit-msg hook). `merging`: git is concluding a merge. Comment lines
-    /// and everything below git's scissors line are not part of the message; an empty message is git's to refuse.
-    pub fn judge_message(&self, raw: &str, keys: &KeyRules, merging: bool) -> Result<(), Rejection> {
-        let message = strip_git_comments(raw);
+    /// Judges a message being written (the commit-msg hook). `merging`: git is concluding a merge. `comment`: the
+    /// repository's `core.commentString` or `core.commentChar` (`None`: git's default `#`). Comment lines and
+    /// everything below git's scissors line are not part of the message; an empty message is git's to refuse.
+    pub fn judge_message(
+        &self,
+        raw: &str,
+        keys: &KeyRules,
+        merging: bool,
+        comment: Option<&str>,
+    ) -> Result<(), Rejection> {
+        let message = strip_git_comments(raw, comment);
         if message.trim().is_empty()
             || self.exemption(&message, merging).is_some()
             || !keys.extract(&message).is_empty()
@@ -104,20 +111,43 @@ impl CommitKeys {
     }
 }
 
-/// The message as git will record it. git drops `#` comment lines and the scissors section only when it opened an
-/// editor (`--cleanup=strip`), and then it wrote comments of its own, each a lone `#` or starting with `# `. Without
-/// any such line git did not, and keeps every line (`--cleanup=whitespace`): `git commit -m "#12 fix login"` is
-/// recorded as written.
-pub fn strip_git_comments(raw: &str) -> String {
-    if !raw.lines().any(|line| line == "#" || line.starts_with("# ")) {
+/// The characters git picks its comment character from when `core.commentChar` is `auto`, in its order.
+const AUTO_COMMENT_CHARS: &[&str] = &["#", ";", "@", "!", "$", "%", "^", "&", "|", ":"];
+
+/// The message as git will record it. git drops comment lines and the scissors section only when it opened an editor
+/// (`--cleanup=strip`), and then it wrote comments of its own, each a lone comment string or one followed by a
+/// space. Without any such line git did not, and keeps every line (`--cleanup=whitespace`): `git commit -m "#12 fix
+/// login"` is recorded as written.
+///
+/// `comment` is the configured comment string (`None`: `#`). With `auto`, git chose a character no line of the
+/// message began with, so the one that begins the most lines of git's own shape is the one it chose.
+pub fn strip_git_comments(raw: &str, comment: Option<&str>) -> String {
+    let is_own = |line: &str, marker: &str| {
+        line.strip_prefix(marker).is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    };
+    let marker = match comment {
+        None | Some("") => "#",
+        Some("auto") => AUTO_COMMENT_CHARS
+            .iter()
+            .copied()
+            .map(|marker| (raw.lines().filter(|line| is_own(line, marker)).count(), marker))
+            .filter(|(count, _)| *count > 0)
+            // The first of the most used, as `max_by_key` keeps the last of equals.
+            .rev()
+            .max_by_key(|(count, _)| *count)
+            .map_or("#", |(_, marker)| marker),
+        Some(marker) => marker,
+    };
+    if !raw.lines().any(|line| is_own(line, marker)) {
         return raw.to_owned();
     }
+    let scissors = format!("{marker} ------------------------ >8 ------------------------");
     let mut out = String::with_capacity(raw.len());
     for line in raw.lines() {
-        if line.starts_with("# ------------------------ >8 ------------------------") {
+        if line.starts_with(&scissors) {
             break;
         }
-        if !line.starts_with('#') {
+        if !line.starts_with(marker) {
             out.push_str(line);
             out.push('\n');
         }
@@ -234,19 +264,47 @@ mod tests {
     fn the_hook_applies_the_same_rules() {
         let keys = KeyRules::default();
         let ck = rules(cfg::Config::default());
-        assert!(ck.judge_message("AB-12 fix\n", &keys, false).is_ok());
-        assert!(ck.judge_message("fix\n\nCloses AB-12\n", &keys, false).is_ok());
-        assert!(ck.judge_message("\n# Please enter the commit message\n", &keys, false).is_ok(), "empty is git's call");
-        assert!(ck.judge_message("Merge branch 'x'\n", &keys, false).is_ok());
-        assert!(ck.judge_message("anything\n", &keys, true).is_ok(), "concluding a merge");
-        let rejection = ck.judge_message("fix it\n# On branch AB-3-feature\n", &keys, false).unwrap_err();
+        assert!(ck.judge_message("AB-12 fix\n", &keys, false, None).is_ok());
+        assert!(ck.judge_message("fix\n\nCloses AB-12\n", &keys, false, None).is_ok());
+        assert!(
+            ck.judge_message("\n# Please enter the commit message\n", &keys, false, None).is_ok(),
+            "empty is git's call"
+        );
+        assert!(ck.judge_message("Merge branch 'x'\n", &keys, false, None).is_ok());
+        assert!(ck.judge_message("anything\n", &keys, true, None).is_ok(), "concluding a merge");
+        let rejection = ck.judge_message("fix it\n# On branch AB-3-feature\n", &keys, false, None).unwrap_err();
         assert!(rejection.to_string().contains("ABC-123 Fix rounding"), "{rejection}");
         let scissors = "fix it\n# ------------------------ >8 ------------------------\ndiff AB-4\n";
-        assert!(ck.judge_message(scissors, &keys, false).is_err());
+        assert!(ck.judge_message(scissors, &keys, false, None).is_err());
         // `git commit -m "#12 fix login"` keeps the line, since git opened no editor; in an editor git drops it.
         let github = KeyRules::new(&greenlight_core::KeySettings { github: true, ..Default::default() }).unwrap();
-        assert!(ck.judge_message("#12 fix login\n\nmore detail\n", &github, false).is_ok());
+        assert!(ck.judge_message("#12 fix login\n\nmore detail\n", &github, false, None).is_ok());
         let edited = "fix login\n#12 in a line git drops\n# Please enter the commit message for your changes.\n#\n";
-        assert!(ck.judge_message(edited, &github, false).is_err());
+        assert!(ck.judge_message(edited, &github, false, None).is_err());
+    }
+
+    #[test]
+    fn the_hook_strips_the_comment_string_git_was_told_to_use() {
+        let keys = KeyRules::default();
+        let ck = rules(cfg::Config::default());
+        // git's template names the branch in a comment; with `;` as the comment character that line is not message.
+        let edited = "fix it\n; Please enter the commit message for your changes.\n;\n; On branch AB-3-feature\n";
+        assert!(ck.judge_message(edited, &keys, false, Some(";")).is_err());
+        assert!(ck.judge_message(edited, &keys, false, None).is_ok(), "with `#` the `;` lines are message");
+        let scissors = "fix it\n; ------------------------ >8 ------------------------\ndiff AB-4\n";
+        assert!(ck.judge_message(scissors, &keys, false, Some(";")).is_err());
+        // A message line that begins with `#` is kept when git comments with another string.
+        assert!(ck.judge_message("# AB-5 heading\n; On branch main\n", &keys, false, Some(";")).is_ok());
+        assert!(ck.judge_message("fix\n// On branch AB-6\n", &keys, false, Some("//")).is_err());
+    }
+
+    #[test]
+    fn with_auto_the_comment_character_is_the_one_git_chose() {
+        // git chose `;` because a line of the message begins with `#`.
+        let chose_semicolon = "#7 fix login\n; Please enter the commit message.\n;\n; On branch main\n";
+        assert_eq!(strip_git_comments(chose_semicolon, Some("auto")), "#7 fix login\n");
+        let chose_hash = "fix login\n# Please enter the commit message.\n#\n# On branch AB-3\n";
+        assert_eq!(strip_git_comments(chose_hash, Some("auto")), "fix login\n");
+        assert_eq!(strip_git_comments("fix login\n", Some("auto")), "fix login\n");
     }
 }

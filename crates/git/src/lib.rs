@@ -90,6 +90,16 @@ impl Repo {
         }
     }
 
+    /// The string git marks comment lines with in messages it opens an editor for: `core.commentString`, else
+    /// `core.commentChar` (either may be `auto`); `None` when neither is set, so git uses `#`.
+    pub fn comment_string(&self) -> Option<String> {
+        let config = self.repo.config_snapshot();
+        ["core.commentString", "core.commentChar"]
+            .into_iter()
+            .find_map(|key| config.string(key))
+            .map(|value| value.to_string())
+    }
+
     /// Resolves a revision (`HEAD~3`, a branch, a tag, a sha) to the commit it names, peeling tags.
     pub fn resolve(&self, rev: &str) -> Result<ObjectId, GitError> {
         let unknown = |_| GitError::UnknownRevision { rev: rev.to_owned() };

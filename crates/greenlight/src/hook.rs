@@ -77,7 +77,8 @@ pub fn commit_msg(args: &CommitMsgArgs) -> anyhow::Result<u8> {
         std::fs::read(&args.file).with_context(|| format!("cannot read the commit message {}", args.file.display()))?;
     let message = String::from_utf8_lossy(&message);
     let merging = repo.git_dir().join("MERGE_HEAD").exists();
-    match config.commit_keys.judge_message(&message, &config.keys, merging) {
+    let comment = repo.comment_string();
+    match config.commit_keys.judge_message(&message, &config.keys, merging, comment.as_deref()) {
         Ok(()) => Ok(0),
         Err(rejection) => {
             eprintln!("greenlight: {rejection}");

@@ -319,6 +319,30 @@ fn commit_msg_hook_rejects_messages_without_keys() {
     assert!(out.stderr.contains("updated"), "{}", out.stderr);
 }
 
+/// Commits `message` typed into the editor git opens, so that git writes its comment lines around it.
+fn commit_in_editor(repo: &TestRepo, message: &str) -> Output {
+    std::fs::write(repo.path().join("change.txt"), message).unwrap();
+    repo.git(&["add", "change.txt"]);
+    // The editor writes the message on the template's first line, above git's comments.
+    let editor = format!("sed -i '1s/^$/{message}/'");
+    repo.command().args(["commit", "-q"]).env("GIT_EDITOR", editor).output().unwrap()
+}
+
+#[test]
+fn commit_msg_hook_reads_git_comments_with_the_configured_comment_character() {
+    let repo = TestRepo::new();
+    repo.commit_file("a", "1", "AB-1 one");
+    // git's template names the branch in a comment: "On branch AB-3-login".
+    repo.git(&["checkout", "-q", "-b", "AB-3-login"]);
+    assert_eq!(run(repo.path(), &["hook", "install"]).code, 0);
+    assert!(!commit_in_editor(&repo, "fix the thing").status.success(), "`#` comments are not message");
+    repo.git(&["config", "core.commentChar", ";"]);
+    let rejected = commit_in_editor(&repo, "fix the thing");
+    assert!(!rejected.status.success(), "`;` comments are not message either");
+    assert!(String::from_utf8_lossy(&rejected.stderr).contains("names no issue key"));
+    assert!(commit_in_editor(&repo, "AB-4 fix the thing").status.success());
+}
+
 #[test]
 fn commit_msg_hook_allows_a_merge_in_progress() {
     let repo = TestRepo::new();
