@@ -92,7 +92,9 @@ pub(crate) struct Walk<'r> {
 
 impl<'r> Walk<'r> {
     pub(crate) fn new(repo: &'r gix::Repository) -> Result<Self, GitError> {
-        let graph = repo.commit_graph_if_enabled().map_err(|e| GitError::Other(format!("commit-graph: {e}")))?;
+        // A graph that cannot be opened (a torn write, a layer missing from its chain) is passed over, as git does:
+        // it only speeds the walk up, and the objects give the same answer.
+        let graph = repo.commit_graph_if_enabled().ok().flatten();
         let shallow = repo
             .shallow_commits()
             .map_err(|e| GitError::Other(format!("shallow file: {e}")))?

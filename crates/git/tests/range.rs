@@ -121,6 +121,38 @@ fn skewed_clocks_are_exact_with_a_commit_graph() {
     assert!(range.rolled_back.is_empty());
 }
 
+/// Overwrites the signature at the start of a commit-graph file, as a torn write or a bad disk would.
+fn corrupt(path: &std::path::Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[..4].copy_from_slice(b"XXXX");
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_corrupt_commit_graph_is_passed_over_as_git_does() {
+    let repo = TestRepo::new();
+    let root = repo.commit_tree("AB-1 root", &[]);
+    let production = repo.chain(&root, &["AB-2 two"]);
+    let deploy = repo.chain(&production, &["AB-3 three", "AB-4 four"]);
+    let side = repo.chain(&root, &["AB-5 side"]);
+    let deploy = repo.commit_tree("Merge side", &[&deploy, &side]);
+    repo.branch("deploy", &deploy);
+    let info = repo.path().join(".git/objects/info");
+    // One file, then a chain of layers: git reports the bad one and reads the objects instead.
+    repo.write_commit_graph();
+    corrupt(&info.join("commit-graph"));
+    check(&repo, &production, &deploy);
+    std::fs::remove_file(info.join("commit-graph")).unwrap();
+    repo.git(&["commit-graph", "write", "--reachable", "--split"]);
+    let layer = std::fs::read_dir(info.join("commit-graphs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "graph"))
+        .unwrap();
+    corrupt(&layer);
+    check(&repo, &production, &deploy);
+}
+
 /// A commit with the given committer (and author) time, in seconds since the epoch.
 fn commit_at(repo: &TestRepo, message: &str, parents: &[&str], time: i64) -> String {
     let mut cmd = greenlight_testkit::git_command(repo.path(), time);
