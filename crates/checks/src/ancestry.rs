@@ -1,6 +1,6 @@
 //! `ancestry`: the deploy must contain production's tip, or it would roll commits back.
 //!
-//! Reads `CheckContext::rolled_back` (the commits in `to..from`). Finding: `rollback` (deny), one per run, whose
+//! Reads `Contents::rolled_back` (the commits in `to..from`). Finding: `rollback` (deny), one per run, whose
 //! subject is production's tip. Documented in `docs/checks/ancestry.md`.
 
 pub mod cfg;
@@ -35,7 +35,7 @@ impl Check for Ancestry {
 
     fn run(&self, ctx: &CheckContext<'_>) -> CheckResult {
         let production = short(&ctx.contents.from);
-        let rolled_back = ctx.rolled_back;
+        let rolled_back = &ctx.contents.rolled_back;
         if rolled_back.is_empty() {
             return CheckResult::from_findings(
                 ID,
@@ -86,14 +86,11 @@ mod tests {
     }
 
     fn check(rolled_back: usize, list: usize, expect: Option<&str>) {
-        let contents = Contents::assemble("f".repeat(40), "t".repeat(40), vec![]);
         let rolled_back: Vec<Commit> = (1..=rolled_back).map(commit).collect();
+        let contents = Contents::assemble("f".repeat(40), "t".repeat(40), vec![]).rolling_back(rolled_back);
         let cfg = cfg::Config { list: toml::Spanned::new(0..0, list), ..Default::default() };
-        let result = Ancestry::new(cfg).unwrap().run(&CheckContext {
-            contents: &contents,
-            rolled_back: &rolled_back,
-            tracker: Default::default(),
-        });
+        let result =
+            Ancestry::new(cfg).unwrap().run(&CheckContext { contents: &contents, tracker: Default::default() });
         match expect {
             None => {
                 assert_eq!(result.outcome, Outcome::Pass);

@@ -214,8 +214,7 @@ mod tests {
     fn check(cfg: cfg::Config, commits: &[(&str, bool)], expect_subjects: &[usize], expect_summary: &str) {
         let commits = commits.iter().enumerate().map(|(i, (m, merge))| commit(i, m, *merge)).collect();
         let contents = Contents::assemble("f".into(), "t".into(), commits);
-        let result =
-            rules(cfg).run(&CheckContext { contents: &contents, rolled_back: &[], tracker: Default::default() });
+        let result = rules(cfg).run(&CheckContext { contents: &contents, tracker: Default::default() });
         let subjects: Vec<String> = result.findings.iter().map(|f| f.subject.clone()).collect();
         let expect: Vec<String> = expect_subjects.iter().map(|i| format!("{i:040}")).collect();
         assert_eq!(subjects, expect);

@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn without_facts_the_check_skips_or_errors() {
         let contents = empty_contents();
-        let mut ctx = CheckContext { contents: &contents, rolled_back: &[], tracker: Tracker::NotConfigured };
+        let mut ctx = CheckContext { contents: &contents, tracker: Tracker::NotConfigured };
         assert_eq!(IssueExists::default().run(&ctx).outcome, Outcome::Skipped);
         ctx.tracker = Tracker::Offline;
         assert_eq!(IssueExists::default().run(&ctx).outcome, Outcome::Skipped);

@@ -178,7 +178,6 @@ mod tests {
         let contents = empty_contents();
         let ctx = greenlight_core::CheckContext {
             contents: &contents,
-            rolled_back: &[],
             tracker: greenlight_core::Tracker::Unavailable("cannot reach https://jira.example"),
         };
         let check = IssueFields { cfg: Toggle::default(), tracker: Some(tracker(Subtasks::Parent, vec![])) };

@@ -310,6 +310,6 @@ pub(crate) mod fixtures {
     }
 
     pub fn ctx<'a>(contents: &'a Contents, facts: &'a TrackerFacts) -> CheckContext<'a> {
-        CheckContext { contents, rolled_back: &[], tracker: Tracker::Facts(facts) }
+        CheckContext { contents, tracker: Tracker::Facts(facts) }
     }
 }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::contents::{Commit, Contents};
+use crate::contents::Contents;
 use crate::issues::Tracker;
 
 /// How much a finding matters. Only `deny` makes the gate say no.
@@ -83,9 +83,8 @@ impl CheckResult {
 /// The facts checks read. Gathered before any check runs; each adapter adds its own field as issues bring them.
 #[derive(Clone, Copy, Debug)]
 pub struct CheckContext<'a> {
+    /// What the deploy ships, and what it would roll back (`Contents::rolled_back`).
     pub contents: &'a Contents,
-    /// Commits production has that the deploy lacks (`to..from`), newest first: what the deploy would roll back.
-    pub rolled_back: &'a [Commit],
     /// What the issue tracker said, if it was asked.
     pub tracker: Tracker<'a>,
 }

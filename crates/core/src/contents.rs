@@ -50,6 +50,10 @@ pub struct Contents {
     pub issues: Vec<IssueCommits>,
     /// Every non-merge commit that names no key, newest first.
     pub commits_without_key: Vec<String>,
+    /// The commits reachable from `from` and not from `to` (git's `to..from`), newest first: what production runs
+    /// that this deploy would take away. Empty when `to` contains `from`.
+    #[serde(default)]
+    pub rolled_back: Vec<Commit>,
 }
 
 /// What `Contents::assemble` derives from the commits: the issue index and the commits that name no key.
@@ -99,7 +103,12 @@ impl Contents {
     /// The contents of `commits` (newest first) whose index was already built with `IssueIndex::of(&commits)`.
     pub fn from_parts(from: String, to: String, commits: Vec<Commit>, index: IssueIndex) -> Self {
         let IssueIndex { issues, commits_without_key } = index;
-        Self { from, to, commits, issues, commits_without_key }
+        Self { from, to, commits, issues, commits_without_key, rolled_back: Vec::new() }
+    }
+
+    /// The same contents, with the commits the deploy would roll back (newest first).
+    pub fn rolling_back(self, rolled_back: Vec<Commit>) -> Self {
+        Self { rolled_back, ..self }
     }
 
     pub fn merge_count(&self) -> usize {

@@ -73,7 +73,35 @@ pub fn contents_summary(contents: &Contents) -> String {
     if without > 0 {
         let _ = write!(line, ", {} without a key", plural(without, "commit", "commits"));
     }
+    let rolled_back = contents.rolled_back.len();
+    if rolled_back > 0 {
+        let _ = write!(line, "; rolls back {}", plural(rolled_back, "commit", "commits"));
+    }
     line
+}
+
+/// One line per commit: sha, date, author, subject, and its keys (a merge is marked so, after its keys).
+fn commit_lines(out: &mut String, commits: &[crate::contents::Commit], p: Paint) {
+    for commit in commits {
+        let keys: Vec<&str> = commit.keys.iter().map(|k| k.as_str()).collect();
+        let tag = match (commit.merge, keys.is_empty()) {
+            (true, true) => p.dim("merge"),
+            (true, false) => format!("{} {}", p.fg(AnsiColor::Cyan, &keys.join(" ")), p.dim("merge")),
+            (false, true) => p.bold(AnsiColor::Red, "no key"),
+            (false, false) => p.fg(AnsiColor::Cyan, &keys.join(" ")),
+        };
+        let date = commit.time.get(..10).unwrap_or(&commit.time);
+        let subject = if commit.merge { p.dim(&commit.subject) } else { commit.subject.clone() };
+        let _ = writeln!(
+            out,
+            "  {} {} {}  {}  {}",
+            p.fg(AnsiColor::Yellow, commit.short_sha()),
+            date,
+            commit.author,
+            subject,
+            tag
+        );
+    }
 }
 
 /// The contents of a deploy for a terminal: a summary line, the commits, then the issues.
@@ -88,32 +116,20 @@ pub fn contents_human(contents: &Contents, color: bool) -> String {
         short(&contents.to),
         contents_summary(contents)
     );
-    if contents.commits.is_empty() {
-        let _ =
-            writeln!(out, "\n  nothing to deploy: {} already contains {}", short(&contents.from), short(&contents.to));
+    let (from, to) = (short(&contents.from), short(&contents.to));
+    if contents.commits.is_empty() && contents.rolled_back.is_empty() {
+        let _ = writeln!(out, "\n  nothing to deploy: {from} already contains {to}");
         return out;
     }
-    out.push('\n');
-    for commit in &contents.commits {
-        let keys: Vec<&str> = commit.keys.iter().map(|k| k.as_str()).collect();
-        let tag = if commit.merge {
-            p.dim("merge")
-        } else if keys.is_empty() {
-            p.bold(AnsiColor::Red, "no key")
-        } else {
-            p.fg(AnsiColor::Cyan, &keys.join(" "))
-        };
-        let date = commit.time.get(..10).unwrap_or(&commit.time);
-        let subject = if commit.merge { p.dim(&commit.subject) } else { commit.subject.clone() };
-        let _ = writeln!(
-            out,
-            "  {} {} {}  {}  {}",
-            p.fg(AnsiColor::Yellow, commit.short_sha()),
-            date,
-            commit.author,
-            subject,
-            tag
-        );
+    if !contents.commits.is_empty() {
+        out.push('\n');
+        commit_lines(&mut out, &contents.commits, p);
+    }
+    if !contents.rolled_back.is_empty() {
+        let n = plural(contents.rolled_back.len(), "commit", "commits");
+        let heading = format!("rolls back {n} that production ({from}) has and {to} lacks");
+        let _ = writeln!(out, "\n{}", p.bold(AnsiColor::Red, &heading));
+        commit_lines(&mut out, &contents.rolled_back, p);
     }
     if !contents.issues.is_empty() {
         let _ = writeln!(out, "\n{}", p.bold(AnsiColor::White, "issues"));

@@ -10,7 +10,7 @@ pub mod tracker;
 use std::path::{Path, PathBuf};
 
 use greenlight_checks::{ConfigError, ValidConfig};
-use greenlight_core::{CheckContext, Commit, Contents, IssueKey, Report, ReportIssue, Tracker};
+use greenlight_core::{CheckContext, Contents, IssueKey, Report, ReportIssue, Tracker};
 use greenlight_git::{GitError, ObjectId, Range, Repo};
 
 /// The rules' file name, at the repository's root.
@@ -56,19 +56,20 @@ impl Deploy {
     }
 
     pub fn contents(self) -> Contents {
-        let (from, to, commits) = self.added();
-        Contents::assemble(from, to, commits)
+        let Range { from, to, added, rolled_back } = self.range;
+        Contents::assemble(from.to_string(), to.to_string(), added).rolling_back(rolled_back)
     }
 
-    /// What `contents` assembles: the range's ends, resolved, and the commits it adds, newest first.
-    pub fn added(self) -> (String, String, Vec<Commit>) {
-        (self.range.from.to_string(), self.range.to.to_string(), self.range.added)
+    /// What `contents` assembles: the range, its ends resolved, both sides newest first.
+    pub fn range(self) -> Range {
+        self.range
     }
 
     /// Gathers the facts (the tracker's, unless `offline`), runs every check, and sums them up.
     pub async fn check(self, offline: bool) -> Checked {
         let Self { config, range } = self;
-        let contents = Contents::assemble(range.from.to_string(), range.to.to_string(), range.added);
+        let contents = Contents::assemble(range.from.to_string(), range.to.to_string(), range.added)
+            .rolling_back(range.rolled_back);
         let asked = match &config.tracker {
             Some(tracker) if !offline => {
                 let keys: Vec<IssueKey> = contents.issues.iter().map(|i| i.key.clone()).collect();
@@ -83,7 +84,7 @@ impl Deploy {
             (Some(_), Some(Ok(facts))) => Tracker::Facts(facts),
             (Some(_), Some(Err(message))) => Tracker::Unavailable(message),
         };
-        let ctx = CheckContext { contents: &contents, rolled_back: &range.rolled_back, tracker };
+        let ctx = CheckContext { contents: &contents, tracker };
         let checks = config.run_checks(&ctx);
         let issues = ReportIssue::list(&contents, &tracker);
         let report = Report::new(contents.from.clone(), contents.to.clone(), checks, issues);

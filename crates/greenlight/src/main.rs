@@ -40,8 +40,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
             let deploy = deploy::load(&args.range)?;
             let contents = match args.format {
                 cli::ContentsFormat::Json => {
-                    let (from, to, commits) = deploy.added();
-                    output::contents_json(&mut std::io::stdout(), from, to, commits)?
+                    let range = deploy.range();
+                    let (from, to) = (range.from.to_string(), range.to.to_string());
+                    output::contents_json(&mut std::io::stdout(), from, to, range.added, range.rolled_back)?
                 }
                 cli::ContentsFormat::Human => {
                     let contents = deploy.contents();

@@ -18,6 +18,7 @@ pub fn contents_json(
     from: String,
     to: String,
     commits: Vec<Commit>,
+    rolled_back: Vec<Commit>,
 ) -> io::Result<Contents> {
     // `Contents`'s fields in the order it declares them, as serde_json writes them.
     let (written, index) = std::thread::scope(|scope| {
@@ -35,12 +36,14 @@ pub fn contents_json(
         (writer.join(), index)
     });
     written.map_err(|_| io::Error::other("the thread writing the commits panicked"))??;
-    let contents = Contents::from_parts(from, to, commits, index);
+    let contents = Contents::from_parts(from, to, commits, index).rolling_back(rolled_back);
     let mut out = BufWriter::with_capacity(1 << 16, out);
     out.write_all(b",\"issues\":")?;
     serde_json::to_writer(&mut out, &contents.issues)?;
     out.write_all(b",\"commits_without_key\":")?;
     serde_json::to_writer(&mut out, &contents.commits_without_key)?;
+    out.write_all(b",\"rolled_back\":")?;
+    serde_json::to_writer(&mut out, &contents.rolled_back)?;
     out.write_all(b"}\n")?;
     out.flush()?;
     Ok(contents)
@@ -94,23 +97,27 @@ mod tests {
     }
 
     #[track_caller]
-    fn check(commits: Vec<Commit>) {
-        let expected = Contents::assemble("f".into(), "t".into(), commits.clone());
+    fn check(commits: Vec<Commit>, rolled_back: Vec<Commit>) {
+        let expected = Contents::assemble("f".into(), "t".into(), commits.clone()).rolling_back(rolled_back.clone());
         let mut expected = serde_json::to_vec(&expected).unwrap();
         expected.push(b'\n');
         let mut out = Vec::new();
-        contents_json(&mut out, "f".into(), "t".into(), commits).unwrap();
+        contents_json(&mut out, "f".into(), "t".into(), commits, rolled_back).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), String::from_utf8(expected).unwrap());
     }
 
     #[test]
     fn contents_json_writes_what_serde_writes() {
-        check(vec![]);
-        check(vec![
-            commit("c3", "AB-10 and AB-9 \u{1F600} \t tab", false),
-            commit("c2", "Merge branch 'x'", true),
-            commit("c1", "no key here \\ \"quoted\"", false),
-            commit("c0", "AB-9 first\n\nbody CD-1", false),
-        ]);
+        check(vec![], vec![]);
+        check(vec![], vec![commit("p1", "AB-7 in production only", false)]);
+        check(
+            vec![
+                commit("c3", "AB-10 and AB-9 \u{1F600} \t tab", false),
+                commit("c2", "Merge branch 'x'", true),
+                commit("c1", "no key here \\ \"quoted\"", false),
+                commit("c0", "AB-9 first\n\nbody CD-1", false),
+            ],
+            vec![commit("p1", "AB-7 in production only", false)],
+        );
     }
 }

@@ -80,6 +80,41 @@ fn contents_human_snapshot() {
 }
 
 #[test]
+fn contents_names_what_a_deploy_behind_production_would_roll_back() {
+    let (repo, prod) = shop();
+    // Deploying the first release again, while production runs main: nothing new, six commits taken away.
+    let out = run(repo.path(), &["contents", "--from", "main", "--to", &prod]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("0 commits, 0 issues; rolls back 6 commits"), "{}", out.stdout);
+    assert!(!out.stdout.contains("nothing to deploy"), "{}", out.stdout);
+    assert!(out.stdout.contains("rolls back 6 commits that production"), "{}", out.stdout);
+    assert!(out.stdout.contains("SHOP-4 Übersetzung"), "the rolled-back commits are listed: {}", out.stdout);
+    let value = json(repo.path(), &["contents", "--from", "main", "--to", &prod, "--format", "json"]);
+    assert_eq!(value["commits"].as_array().unwrap().len(), 0);
+    let rolled_back = value["rolled_back"].as_array().unwrap();
+    assert_eq!(rolled_back.len(), 6);
+    assert_eq!(rolled_back[0]["subject"], "Merge branch 'feature'");
+    assert_eq!(rolled_back[0]["merge"], true);
+    // Already deployed: nothing either way.
+    let out = run(repo.path(), &["contents", "--from", "main", "--to", "main"]);
+    assert!(out.stdout.contains("nothing to deploy"), "{}", out.stdout);
+}
+
+#[test]
+fn contents_shows_the_keys_a_merge_names() {
+    let repo = TestRepo::new();
+    let prod = repo.commit_file("a", "1", "AB-1 one");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.commit_file("b", "1", "AB-2 feature");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.commit_file("c", "1", "AB-3 main");
+    repo.git(&["merge", "-q", "--no-ff", "feature", "-m", "AB-4 merge the feature"]);
+    let out = run(repo.path(), &["contents", "--from", &prod]);
+    let line = out.stdout.lines().find(|line| line.contains("merge the feature")).unwrap();
+    assert!(line.ends_with("AB-4 merge"), "{line}");
+}
+
+#[test]
 fn check_fails_on_commits_without_keys() {
     let (repo, _) = shop();
     let out = run(repo.path(), &["check", "--from", "production"]);
