@@ -44,21 +44,54 @@ pub enum Exemption {
 /// What the commit-msg hook tells an author whose message names no key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    pub example: String,
+    /// A subject the rules accept, if a usual spelling of a key passes them.
+    example: Option<String>,
+    /// The key patterns, shown when there is no example.
+    patterns: Vec<String>,
+    /// Where git keeps the message (the file it gave the hook), to start again from.
+    kept_in: Option<String>,
+}
+
+impl Rejection {
+    fn new(keys: &KeyRules) -> Self {
+        Self { example: keys.example(), patterns: keys.patterns().map(str::to_owned).collect(), kept_in: None }
+    }
+
+    /// Names the file git gave the hook, which still holds the message.
+    pub fn kept_in(self, path: &str) -> Self {
+        Self { kept_in: Some(path.to_owned()), ..self }
+    }
 }
 
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "this commit message names no issue key.\n")?;
+        match &self.example {
+            Some(example) => writeln!(f, "Name the issue in the subject or the body, for example:\n\n    {example}\n")?,
+            None => writeln!(
+                f,
+                "Name the issue in the subject or the body, as [keys] patterns in greenlight.toml find it: {}\n",
+                self.patterns.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+            )?,
+        }
+        if let Some(path) = &self.kept_in {
+            let quoted = shell_quoted(path);
+            writeln!(f, "Your message was kept in {path}: `git commit -e -F {quoted}` edits it again.")?;
+        }
         write!(
             f,
-            "this commit message names no issue key.\n\n\
-             Name the issue in the subject or the body, for example:\n\n    \
-             {} Fix rounding in the cart total\n\n\
-             Your message was kept in .git/COMMIT_EDITMSG: `git commit -e -F .git/COMMIT_EDITMSG` edits it again.\n\
-             Merge, fixup!, squash! and Revert messages are exempt (see [checks.commit-keys] in greenlight.toml).\n\
-             To commit without a key anyway: git commit --no-verify",
-            self.example
+            "Merge, fixup!, squash! and Revert messages are exempt (see [checks.commit-keys] in greenlight.toml).\n\
+             To commit without a key anyway: git commit --no-verify"
         )
+    }
+}
+
+/// A path as a POSIX shell reads it back: as is when it is plain, else in single quotes.
+fn shell_quoted(path: &str) -> String {
+    if !path.is_empty() && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"_./-+,:@".contains(&b)) {
+        path.to_owned()
+    } else {
+        format!("'{}'", path.replace('\'', r"'\''"))
     }
 }
 
@@ -107,7 +140,7 @@ impl CommitKeys {
         {
             return Ok(());
         }
-        Err(Rejection { example: keys.example() })
+        Err(Rejection::new(keys))
     }
 }
 
@@ -305,5 +338,21 @@ mod tests {
         let chose_hash = "fix login\n# Please enter the commit message.\n#\n# On branch AB-3\n";
         assert_eq!(strip_git_comments(chose_hash, Some("auto")), "fix login\n");
         assert_eq!(strip_git_comments("fix login\n", Some("auto")), "fix login\n");
+    }
+
+    #[test]
+    fn a_rejection_shows_what_passes_and_where_the_message_is() {
+        let ck = rules(cfg::Config::default());
+        let keys = KeyRules::default();
+        let rejection =
+            ck.judge_message("fix\n", &keys, false, None).unwrap_err().kept_in("/w/my repo/.git/COMMIT_EDITMSG");
+        let text = rejection.to_string();
+        assert!(text.contains("ABC-123 Fix rounding"), "{text}");
+        assert!(text.contains("`git commit -e -F '/w/my repo/.git/COMMIT_EDITMSG'`"), "{text}");
+        let own = greenlight_core::KeySettings { patterns: vec![r"ticket:(\d{6})".into()], ..Default::default() };
+        let own = KeyRules::new(&own).unwrap();
+        let text = ck.judge_message("fix\n", &own, false, None).unwrap_err().to_string();
+        assert!(text.contains(r"as [keys] patterns in greenlight.toml find it: `ticket:(\d{6})`"), "{text}");
+        assert!(!text.contains("ABC-123"), "{text}");
     }
 }

@@ -273,10 +273,19 @@ impl KeyRules {
         Some(IssueKey(key))
     }
 
-    /// An example key for messages that tell people how to fix a commit.
-    pub fn example(&self) -> String {
+    /// An example subject for messages that tell people how to fix a commit: one whose key these rules find, or
+    /// `None` when no usual spelling of a key matches the team's own patterns.
+    pub fn example(&self) -> Option<String> {
         let project = self.projects.first().map_or("ABC", String::as_str);
-        format!("{project}-123")
+        [format!("{project}-123"), "#123".to_owned(), format!("[{project}-123]"), format!("{project}123"), "123".into()]
+            .into_iter()
+            .map(|key| format!("{key} Fix rounding in the cart total"))
+            .find(|subject| !self.extract(subject).is_empty())
+    }
+
+    /// The patterns keys are found with, as written (the default Jira pattern unless the team wrote its own).
+    pub fn patterns(&self) -> impl Iterator<Item = &str> {
+        self.patterns.iter().map(Regex::as_str)
     }
 }
 
@@ -532,5 +541,19 @@ mod tests {
             let message = format!("fix {id} now");
             prop_assert!(rules.extract(&message).is_empty());
         }
+    }
+
+    #[test]
+    fn the_example_is_one_the_rules_find() {
+        let example = |settings: KeySettings| KeyRules::new(&settings).unwrap().example();
+        assert_eq!(example(KeySettings::default()).as_deref(), Some("ABC-123 Fix rounding in the cart total"));
+        let projects = KeySettings { projects: vec!["shop".into()], ..Default::default() };
+        assert_eq!(example(projects).as_deref(), Some("SHOP-123 Fix rounding in the cart total"));
+        let hash = KeySettings { patterns: vec![r"#(\d+)".into()], ..Default::default() };
+        assert_eq!(example(hash).as_deref(), Some("#123 Fix rounding in the cart total"));
+        let bracketed = KeySettings { patterns: vec![r"\[([A-Z]+-\d+)\]".into()], ..Default::default() };
+        assert_eq!(example(bracketed).as_deref(), Some("[ABC-123] Fix rounding in the cart total"));
+        let odd = KeySettings { patterns: vec![r"ticket:(\d{6})".into()], ..Default::default() };
+        assert_eq!(example(odd), None);
     }
 }

@@ -81,7 +81,9 @@ pub fn commit_msg(args: &CommitMsgArgs) -> anyhow::Result<u8> {
     match config.commit_keys.judge_message(&message, &config.keys, merging, comment.as_deref()) {
         Ok(()) => Ok(0),
         Err(rejection) => {
-            eprintln!("greenlight: {rejection}");
+            // Absolute: git runs the hook at the top of the working tree, and people commit from anywhere in it.
+            let kept = std::path::absolute(&args.file).unwrap_or_else(|_| args.file.clone());
+            eprintln!("greenlight: {}", rejection.kept_in(&kept.display().to_string()));
             Ok(1)
         }
     }

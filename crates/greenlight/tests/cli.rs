@@ -379,6 +379,36 @@ fn commit_msg_hook_reads_git_comments_with_the_configured_comment_character() {
 }
 
 #[test]
+fn commit_msg_hook_in_a_linked_worktree_names_the_file_git_kept() {
+    let repo = TestRepo::new();
+    repo.commit_file("a", "1", "AB-1 one");
+    assert_eq!(run(repo.path(), &["hook", "install"]).code, 0);
+    let worktree = repo.path().join("wt");
+    repo.git(&["worktree", "add", "-q", "-b", "wt", worktree.to_str().unwrap()]);
+    std::fs::write(worktree.join("b"), "1").unwrap();
+    let git = |args: &[&str]| repo.command().current_dir(&worktree).args(args).output().unwrap();
+    assert!(git(&["add", "b"]).status.success());
+    let rejected = git(&["commit", "-q", "-m", "fix the thing"]);
+    assert!(!rejected.status.success());
+    let stderr = String::from_utf8_lossy(&rejected.stderr);
+    let kept = stderr.split("Your message was kept in ").nth(1).and_then(|rest| rest.split(": `").next()).unwrap();
+    // `.git` is a file in a linked worktree: the path is the one git gave the hook, and it holds the message.
+    assert!(!kept.starts_with(".git/"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(kept).unwrap().trim(), "fix the thing");
+}
+
+#[test]
+fn commit_msg_hook_suggests_a_message_the_teams_own_pattern_accepts() {
+    let repo = TestRepo::new();
+    repo.commit_file("a", "1", "#1 one");
+    std::fs::write(repo.path().join("greenlight.toml"), "[keys]\npatterns = ['#(\\d+)']\n").unwrap();
+    assert_eq!(run(repo.path(), &["hook", "install"]).code, 0);
+    let stderr = String::from_utf8_lossy(&commit_with_hook(&repo, "nothing").stderr).to_string();
+    assert!(stderr.contains("    #123 Fix rounding in the cart total"), "{stderr}");
+    assert!(commit_with_hook(&repo, "#123 Fix rounding in the cart total").status.success());
+}
+
+#[test]
 fn commit_msg_hook_allows_a_merge_in_progress() {
     let repo = TestRepo::new();
     repo.commit_file("a", "1", "AB-1 one");
