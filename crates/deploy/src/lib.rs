@@ -27,6 +27,10 @@ pub enum DeployError {
         "no production revision to compare with: pass --from REV, or set `production` under [deploy] in {CONFIG_FILE} (for example production = \"origin/production\")"
     )]
     NoProduction,
+    #[error(
+        "{source} (it is `production` under [deploy] in the config: fetch it, or pass --from REV to compare with another revision)"
+    )]
+    UnknownProduction { source: GitError },
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{CONFIG_FILE} at {sha} is not UTF-8")]
@@ -48,8 +52,14 @@ pub struct Checked {
 impl Deploy {
     /// Resolves `from` (default: the rules' `production`) and `to` in `repo`, and reads the range.
     pub fn new(repo: &Repo, config: ValidConfig, from: Option<&str>, to: &str) -> Result<Self, DeployError> {
-        let from = from.or(config.production.as_deref()).ok_or(DeployError::NoProduction)?;
-        let from = repo.resolve(from)?;
+        let from = match (from, config.production.as_deref()) {
+            (Some(from), _) => repo.resolve(from)?,
+            (None, Some(production)) => repo.resolve(production).map_err(|source| match source {
+                GitError::UnknownRevision { .. } => DeployError::UnknownProduction { source },
+                other => other.into(),
+            })?,
+            (None, None) => return Err(DeployError::NoProduction),
+        };
         let to = repo.resolve(to)?;
         let range = repo.range(from, to, &config.keys)?;
         Ok(Self { config, range })

@@ -25,8 +25,12 @@ pub enum GitError {
     NotARepository { path: PathBuf },
     #[error("{} is in a SHA-256 git repository: SHA-256 repositories are not supported, only SHA-1 ones", path.display())]
     Sha256 { path: PathBuf },
-    #[error("unknown revision {rev:?}: it names no commit in this repository")]
-    UnknownRevision { rev: String },
+    #[error("unknown revision {rev:?}: it names no commit in this repository{}", shallow_hint(*.shallow))]
+    UnknownRevision {
+        rev: String,
+        /// The repository is a shallow clone, which often lacks the other branch altogether.
+        shallow: bool,
+    },
     #[error("revision {rev:?} is a {kind}, not a commit")]
     NotACommit { rev: String, kind: String },
     #[error(
@@ -42,6 +46,15 @@ pub enum GitError {
     Fetch { reason: String },
     #[error("could not read the repository: {0}")]
     Other(String),
+}
+
+fn shallow_hint(shallow: bool) -> &'static str {
+    if shallow {
+        "; the repository is a shallow clone, which may lack it: fetch the whole history (`git fetch --unshallow`, or \
+         `fetch-depth: 0` in actions/checkout)"
+    } else {
+        ""
+    }
 }
 
 /// A repository to read deploys from.
@@ -102,9 +115,10 @@ impl Repo {
 
     /// Resolves a revision (`HEAD~3`, a branch, a tag, a sha) to the commit it names, peeling tags.
     pub fn resolve(&self, rev: &str) -> Result<ObjectId, GitError> {
-        let unknown = |_| GitError::UnknownRevision { rev: rev.to_owned() };
-        let id = self.repo.rev_parse_single(rev).map_err(unknown)?;
-        let object = id.object().map_err(unknown)?;
+        let unknown =
+            || GitError::UnknownRevision { rev: rev.to_owned(), shallow: self.repo.is_shallow().unwrap_or(false) };
+        let id = self.repo.rev_parse_single(rev).map_err(|_| unknown())?;
+        let object = id.object().map_err(|_| unknown())?;
         let kind = object.kind;
         let commit = object
             .peel_to_commit()

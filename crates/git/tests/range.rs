@@ -582,8 +582,15 @@ fn shallow_clone_that_lacks_the_range_is_an_error() {
     // Within the fetched depth: fine.
     let range = gl.range(gl.resolve("HEAD~1").unwrap(), tip, &KeyRules::default()).unwrap();
     assert_eq!(range.added.len(), 1);
-    // A commit beyond the fetched depth is simply unknown to the clone.
-    assert!(matches!(gl.resolve(&ids[1]).unwrap_err(), GitError::UnknownRevision { .. }));
+    // A commit beyond the fetched depth, or a branch a single-branch clone did not fetch, is unknown to the clone,
+    // and the message says the clone is shallow.
+    let err = gl.resolve(&ids[1]).unwrap_err();
+    assert!(matches!(err, GitError::UnknownRevision { shallow: true, .. }), "{err}");
+    let err = gl.resolve("origin/production").unwrap_err();
+    assert!(err.to_string().contains("shallow clone, which may lack it"), "{err}");
+    assert!(err.to_string().contains("fetch-depth: 0"), "{err}");
+    let err = Repo::discover(origin.path()).unwrap().resolve("origin/production").unwrap_err();
+    assert!(!err.to_string().contains("shallow"), "a full clone says nothing of it: {err}");
     // Root-less side history in the clone itself: its merge base with HEAD lies beyond the boundary.
     let clone = clone_dir.path().join("c");
     let orphan = greenlight_testkit::git_command(&clone, 1_700_000_000)

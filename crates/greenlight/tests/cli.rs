@@ -312,6 +312,7 @@ fn init_writes_a_template_that_check_accepts() {
     check_fails_to_run(repo.path(), &["init"], "already exists");
     // The template names origin/production, which this repository lacks: the error names that revision.
     check_fails_to_run(repo.path(), &["check"], "unknown revision \"origin/production\"");
+    check_fails_to_run(repo.path(), &["check"], "it is `production` under [deploy] in the config");
     let out = run(repo.path(), &["check", "--from", "production", "--format", "json"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
 }
