@@ -34,8 +34,9 @@ pub struct Mirrors {
 /// Why a mirror could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
+    /// Nothing was fetched: the remote's breaker is open. `retry_in`: how long until it lets a fetch through.
     #[error("the last {failures} fetches of the remote failed; it is tried again once every {cooldown:?}")]
-    Refused { failures: u32, cooldown: Duration },
+    Refused { failures: u32, cooldown: Duration, retry_in: Duration },
     #[error(transparent)]
     Git(GitError),
     #[error("the mirror reader stopped: {0}")]
@@ -63,9 +64,11 @@ impl Mirrors {
     ) -> Result<T, MirrorError> {
         let held = self.lock(repo).lock_owned().await;
         // Admitted under the lock, so that the reads that waited for it see what the fetch before them found.
-        let fetch = self.remotes.admit(remote, Instant::now()).map_err(|refused| {
+        let now = Instant::now();
+        let fetch = self.remotes.admit(remote, now).map_err(|refused| {
             metrics.fetched("refused");
-            MirrorError::Refused { failures: refused.failures, cooldown: self.cooldown }
+            let retry_in = self.remotes.retry_in(remote, now).unwrap_or(self.cooldown);
+            MirrorError::Refused { failures: refused.failures, cooldown: self.cooldown, retry_in }
         })?;
         let mirror = Mirror::new(mirror_path(&self.data_dir, repo), remote).cancel_on(self.stopping.clone());
         // The blocking work holds the lock, and hands it back with its result: it is released only once the

@@ -7,6 +7,11 @@
 //! no commit waits much longer than the outage: during it the breaker lets one call per cooldown reach GitHub,
 //! whatever the number of jobs. Meanwhile the newer jobs of its deploy (rechecks) wait in the queue (the store claims a
 //! deploy's jobs in order), so a kept status is never posted over a newer check's.
+//!
+//! A job whose fetch the remote's breaker refused tried nothing: it goes back to the queue without spending one of
+//! its check attempts, and comes back when the breaker next lets a fetch through (or after the usual backoff, if that
+//! is sooner). Only fetches that were tried count, so a commit gets its `error` status after 10 real tries of the
+//! remote, not after 10 refusals during an outage of it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,9 +28,9 @@ use crate::app::App;
 use crate::mirrors::MirrorError;
 
 /// Checks that could not run for a reason that may pass (a fetch failed, the commit is not there yet) are tried this
-/// many times before the commit gets an `error` status. With the default retry timings (5 s, doubling up to 5
-/// minutes, jittered) that is 10 to 20 minutes of trying: longer than a GitHub outage usually lasts, and the mirrors'
-/// remote is usually GitHub too.
+/// many times before the commit gets an `error` status; a fetch the remote's breaker refused is not a try. With the
+/// default retry timings (5 s, doubling up to 5 minutes, jittered) that is at least 10 to 20 minutes of trying: longer
+/// than a GitHub outage usually lasts, and the mirrors' remote is usually GitHub too.
 const MAX_CHECK_ATTEMPTS: i64 = 10;
 /// The longest a worker sleeps before looking for due work that nobody announced (retries, other replicas' jobs,
 /// expired leases).
@@ -74,6 +79,8 @@ pub async fn run(app: Arc<App>, n: usize, mut stopped: watch::Receiver<bool>) {
 enum Unfinished {
     /// Try again later: after the usual backoff, or sooner, once `within` has passed.
     Retry { reason: String, within: Option<Duration> },
+    /// Nothing was tried (the remote's breaker refused the fetch): like `Retry`, but the attempt is given back.
+    Untried { reason: String, within: Duration },
     /// Another worker holds the job now.
     LostLease,
 }
@@ -130,6 +137,17 @@ async fn process(app: &App, owner: &str, job: Job, claimed: tokio::time::Instant
                     tracing::error!(%error, "cannot requeue the job; it runs again when its lease ends");
                 }
             }
+            Err(Unfinished::Untried { reason, within }) => {
+                let delay = backoff(app, job.attempts).min(jittered(within));
+                tracing::info!(
+                    %reason,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "the remote's breaker let no fetch through; the job waits for it, without spending an attempt"
+                );
+                if let Err(error) = app.store.give_back(job.id, owner, now + ms(delay), &reason).await {
+                    tracing::error!(%error, "cannot requeue the job; it runs again when its lease ends");
+                }
+            }
             Err(Unfinished::LostLease) => tracing::warn!("lost the lease; another worker has the job"),
         }
     }
@@ -177,8 +195,9 @@ async fn work(app: &App, owner: &str, job: &Job) -> Result<Final, Unfinished> {
             .ok_or_else(|| Unfinished::retry(format!("the store holds an unknown status state {state:?}")))?;
         return post_final(app, job, state, description).await;
     }
-    if job.attempts == 1 {
+    if !job.pending_posted {
         // Noted first: a commit that may have been told `pending` is never superseded and always gets a final state.
+        // Asked of the store rather than of the attempts, which a job refused by the remote's breaker gives back.
         app.store.mark_pending(job.id).await.map_err(Unfinished::retry)?;
         if let Err(error) = post(app, job, StatusState::Pending, "greenlight is checking this deploy").await {
             tracing::warn!(%error, "cannot post the pending status");
@@ -205,6 +224,7 @@ async fn work(app: &App, owner: &str, job: &Job) -> Result<Final, Unfinished> {
         }
         Err(Problem::Passing(reason)) if job.attempts < MAX_CHECK_ATTEMPTS => return Err(Unfinished::retry(reason)),
         Err(Problem::Stopped(reason)) => return Err(Unfinished::retry(reason)),
+        Err(Problem::Untried { reason, within }) => return Err(Unfinished::Untried { reason, within }),
         Err(Problem::Passing(reason) | Problem::Lasting(reason)) => {
             let description = fit_description(&format!("could not check: {reason}"));
             let state = StatusState::Error;
@@ -269,6 +289,8 @@ enum Problem {
     Lasting(String),
     /// The server is shutting down: not the deploy's fault, and never its last attempt.
     Stopped(String),
+    /// The remote's breaker refused the fetch, so nothing was tried; it lets one through in `within`.
+    Untried { reason: String, within: Duration },
 }
 
 async fn check(app: &App, job: &Job) -> Result<Checked, Problem> {
@@ -291,7 +313,9 @@ async fn check(app: &App, job: &Job) -> Result<Checked, Problem> {
     let read = match read.await {
         Ok(read) => read,
         Err(MirrorError::Git(error)) => Err(DeployError::Git(error)),
-        Err(error @ MirrorError::Refused { .. }) => return Err(Problem::Passing(error.to_string())),
+        Err(error @ MirrorError::Refused { retry_in, .. }) => {
+            return Err(Problem::Untried { reason: error.to_string(), within: retry_in });
+        }
         Err(error @ MirrorError::Stopped(_)) => return Err(Problem::Stopped(error.to_string())),
     };
     match read {

@@ -542,6 +542,24 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Gives a job back to the queue without counting the attempt it was claimed with, due again at `run_after`,
+    /// noting why: for a job that tried nothing (the remote's breaker refused its fetch). Like [`Self::retry`], only
+    /// for the lease holder; whether it posted `pending` is kept.
+    pub async fn give_back(&self, job: i64, owner: &str, run_after: i64, error: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', run_after = $1, last_error = $2, lease_owner = NULL, lease_until = NULL,
+                attempts = attempts - 1
+             WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
+        )
+        .bind(run_after)
+        .bind(error)
+        .bind(job)
+        .bind(owner)
+        .execute(self.writable()?)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn deploy(&self, id: i64) -> Result<Option<DeployRecord>, StoreError> {
         let Some(row) = sqlx::query(
             "SELECT d.id, d.repo, d.branch, d.sha, d.clone_url, d.created_at, d.checked_at, d.verdict, d.summary,

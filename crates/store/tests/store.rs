@@ -40,6 +40,7 @@ on_both!(
     a_head_read_before_a_newer_push_is_not_taken_by_reconciling,
     a_deploy_runs_one_job_at_a_time,
     a_newer_job_waits_until_an_older_decided_status_is_posted,
+    a_job_given_back_untried_keeps_its_attempts_and_its_pending,
 );
 
 fn push(delivery: &str, branch: &str, sha: char) -> NewPush {
@@ -431,4 +432,28 @@ async fn crossing_batches_of_two_replicas_do_not_deadlock() {
     let second = replica(two, "r2", ["y", "x"]);
     first.await.unwrap();
     second.await.unwrap();
+}
+
+/// A job given back without being tried (the remote's breaker refused its fetch) is due again at `run_after` with the
+/// attempts it had before that claim, still marked as having posted `pending`; a retry after a real try counts.
+async fn a_job_given_back_untried_keeps_its_attempts_and_its_pending(store: Store) {
+    store.accept(&[push("d1", "deploy", 'a')], 1_000).await.unwrap();
+    let job = store.claim("w1", 1_000, 60_000).await.unwrap().unwrap();
+    assert_eq!((job.attempts, job.pending_posted), (1, false));
+    store.mark_pending(job.id).await.unwrap();
+    assert!(!store.give_back(job.id, "w2", 2_000, "no").await.unwrap(), "only the lease holder gives a job back");
+    for _ in 0..3 {
+        assert!(store.give_back(job.id, "w1", 2_000, "the remote's breaker is open").await.unwrap());
+        assert!(store.claim("w1", 1_999, 60_000).await.unwrap().is_none(), "not due before run_after");
+        let again = store.claim("w1", 2_000, 60_000).await.unwrap().unwrap();
+        assert_eq!((again.id, again.attempts, again.pending_posted), (job.id, 1, true));
+    }
+    assert!(store.retry(job.id, "w1", 3_000, "git fetch failed").await.unwrap());
+    let tried = store.claim("w1", 3_000, 60_000).await.unwrap().unwrap();
+    assert_eq!((tried.id, tried.attempts), (job.id, 2));
+    // A newer push does not supersede it: it told GitHub `pending`.
+    assert!(store.give_back(job.id, "w1", 4_000, "the remote's breaker is open").await.unwrap());
+    store.accept(&[push("d2", "deploy", 'b')], 4_000).await.unwrap();
+    let claimed = store.claim("w1", 4_000, 60_000).await.unwrap().unwrap();
+    assert_eq!((claimed.id, claimed.attempts), (job.id, 2));
 }
