@@ -27,10 +27,27 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("greenlight: error: {err:#}");
+            eprintln!("greenlight: error: {}", one_line(&err));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes on one line, each said once: many errors already end with their cause's words ("cannot
+/// read greenlight.toml: Is a directory"), and a library's error often repeats the one beneath it.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(text.as_str()) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn run(cli: cli::Cli) -> anyhow::Result<u8> {

@@ -115,6 +115,15 @@ fn contents_shows_the_keys_a_merge_names() {
 }
 
 #[test]
+fn an_error_says_its_cause_once() {
+    let (repo, prod) = shop();
+    let dir = repo.path().display().to_string();
+    check_fails_to_run(repo.path(), &["check", "--from", &prod, "--config", &dir], "Is a directory");
+    let out = run(repo.path(), &["check", "--from", &prod, "--config", &dir]);
+    assert_eq!(out.stderr.matches("Is a directory").count(), 1, "{}", out.stderr);
+}
+
+#[test]
 fn check_fails_on_commits_without_keys() {
     let (repo, _) = shop();
     let out = run(repo.path(), &["check", "--from", "production"]);
