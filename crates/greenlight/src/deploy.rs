@@ -1,7 +1,5 @@
 //! From command-line arguments to a deploy (the steps are `greenlight-deploy`'s), and `init`, which writes the rules.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::{Context as _, bail};
 use greenlight_checks::TEMPLATE;
 use greenlight_deploy::{CONFIG_FILE, Deploy, load_config};
@@ -16,11 +14,14 @@ pub fn load(args: &RangeArgs) -> anyhow::Result<Deploy> {
 }
 
 pub fn init(args: &InitArgs) -> anyhow::Result<u8> {
-    let root: PathBuf = match Repo::discover(&args.repo) {
-        Ok(repo) => repo.workdir().map_or_else(|| args.repo.clone(), Path::to_owned),
-        Err(_) => args.repo.clone(),
+    let repo = Repo::discover(&args.repo)?;
+    let Some(root) = repo.workdir() else {
+        bail!(
+            "{} is a bare repository: greenlight.toml belongs in a working tree, where it is committed with the code",
+            args.repo.display()
+        );
     };
-    let path = root.join(CONFIG_FILE);
+    let path = root.strip_prefix(".").unwrap_or(root).join(CONFIG_FILE);
     if path.exists() && !args.force {
         bail!("{} already exists; pass --force to replace it", path.display());
     }

@@ -31,6 +31,12 @@ exec "$greenlight" hook commit-msg "$1"
 
 pub fn install(args: &HookInstallArgs) -> anyhow::Result<u8> {
     let repo = Repo::discover(&args.repo)?;
+    if repo.workdir().is_none() {
+        bail!(
+            "{} is a bare repository: git never runs a commit-msg hook there, as nobody commits in it",
+            args.repo.display()
+        );
+    }
     let dir = repo.hooks_dir();
     let path = dir.join("commit-msg");
     let exe = std::env::current_exe().context("cannot find greenlight's own path")?;

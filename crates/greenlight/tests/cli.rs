@@ -419,6 +419,21 @@ fn commit_msg_hook_suggests_a_message_the_teams_own_pattern_accepts() {
 }
 
 #[test]
+fn init_and_hook_install_refuse_places_where_they_would_do_nothing() {
+    let plain = tempfile::tempdir().unwrap();
+    check_fails_to_run(plain.path(), &["init"], "is not in a git repository");
+    assert!(!plain.path().join("greenlight.toml").exists());
+    let repo = TestRepo::new();
+    repo.commit_file("a", "1", "AB-1 one");
+    let bare = plain.path().join("bare.git");
+    repo.git(&["clone", "-q", "--bare", ".", bare.to_str().unwrap()]);
+    check_fails_to_run(&bare, &["init"], "is a bare repository");
+    check_fails_to_run(&bare, &["hook", "install"], "is a bare repository");
+    assert!(!bare.join("greenlight.toml").exists());
+    assert!(!bare.join("hooks/commit-msg").exists());
+}
+
+#[test]
 fn commit_msg_hook_allows_a_merge_in_progress() {
     let repo = TestRepo::new();
     repo.commit_file("a", "1", "AB-1 one");
