@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures_util::{StreamExt, TryStreamExt, future, stream};
 use greenlight_core::{FieldRef, FieldValue, Issue, IssueKey, TrackerFacts};
+use greenlight_http::HttpError;
 use greenlight_http::header::LINK;
 use serde::Deserialize;
 use serde_json::Value;
@@ -141,16 +142,28 @@ fn short_key(settings: &Settings, r: &GithubRef) -> IssueKey {
     }
 }
 
-/// One issue; `None` when GitHub does not have it (404), or no longer (410, e.g. issues turned off).
+/// One issue; `None` when GitHub does not have it (404), or no longer (410, e.g. issues turned off). Only GitHub's
+/// own answer counts: a 404 or 410 whose body is not GitHub's JSON error comes from something that is not the API,
+/// and is an error rather than a missing issue.
 async fn read(api: &Api<'_>, r: &GithubRef) -> Result<Option<((String, u64), GhIssue)>, TrackerError> {
     let url = api.url(&format!("/repos/{}/issues/{}", r.repo, r.number))?;
     match api.get::<GhIssue>(url).await {
         Ok(issue) => Ok(Some((r.identity(), issue))),
-        Err(error) if error.http().and_then(|e| e.status()).is_some_and(|s| matches!(s.as_u16(), 404 | 410)) => {
-            Ok(None)
+        Err(TrackerError::Http(HttpError::Status { url, status, body })) if matches!(status.as_u16(), 404 | 410) => {
+            if is_github_error(&body) {
+                Ok(None)
+            } else {
+                Err(TrackerError::NotGithubApi { base: api.base().to_owned(), url, status: status.to_string() })
+            }
         }
         Err(error) => Err(error),
     }
+}
+
+/// Whether an error body is GitHub's: a JSON object with a string `message` (`{"message": "Not Found",
+/// "documentation_url": …}`). The body is the client's excerpt, which holds all of such a short answer.
+fn is_github_error(body: &str) -> bool {
+    serde_json::from_str::<Value>(body).is_ok_and(|value| value.get("message").is_some_and(Value::is_string))
 }
 
 /// Issues labelled ready in the configured repository and projects: one listing per label (GitHub's `labels=a,b`
@@ -292,6 +305,18 @@ mod tests {
         check(r#"<https://x/a>; title="n"; rel="prev next""#, Some("https://x/a"));
         check("", None);
         check("<broken", None);
+    }
+
+    #[test]
+    fn githubs_error_bodies() {
+        let check = |body: &str, expect: bool| assert_eq!(is_github_error(body), expect, "{body}");
+        check(r#"{"message":"Not Found","documentation_url":"https://docs.github.com/rest","status":"404"}"#, true);
+        check(r#"{"message": "Issues are disabled for this repo", "documentation_url": "…"}"#, true);
+        check("<!DOCTYPE html><html><title>Page not found</title></html>", false);
+        check("", false);
+        check(r#"{"error":"no route"}"#, false);
+        check(r#"{"message":404}"#, false);
+        check(r#"["message"]"#, false);
     }
 
     #[test]
