@@ -182,3 +182,34 @@ async fn githubs_own_404_is_a_missing_issue() {
     assert!(facts.issues.is_empty());
     assert_eq!(fake.seen().len(), 1);
 }
+
+/// GitHub answers a transferred issue's old place with `301 Moved Permanently` to its new one: the redirect is
+/// followed with the credentials (same host), and the issue is judged under the key the commit names, with
+/// `moved_to` its new place.
+#[tokio::test]
+async fn a_transferred_issue_is_followed_and_filed_under_the_key_asked_for() {
+    let fake = Fake::start(Flavor::Github).await;
+    fake.add(github("acme/web", 12, "open").labels(&["Ready"]).build());
+    fake.transfer_issue("acme/shop#7", "acme/web#12");
+    fake.add(github("acme/shop", 8, "open").build());
+    let settings = Settings { ready_statuses: vec!["ready".into()], ready_search: false, ..settings(&fake) };
+    let (client, _) = client("GITHUB_TOKEN");
+    let facts = gather(&settings, &client, &token(), &keys(&["#7", "#8"])).await.unwrap();
+
+    assert_eq!(facts.issues.keys().map(IssueKey::as_str).collect::<Vec<_>>(), ["#7", "#8"]);
+    let seven = &facts.issues[&IssueKey::new("#7")];
+    assert_eq!(seven.key.as_str(), "#7");
+    assert_eq!(seven.status, "Ready");
+    assert_eq!(seven.summary, "title of acme/web#12");
+    assert_eq!(seven.url, "https://github.com/acme/web/issues/12");
+    assert_eq!(seven.moved_to.as_ref().map(IssueKey::as_str), Some("acme/web#12"));
+    assert_eq!(facts.issues[&IssueKey::new("#8")].moved_to, None, "an issue in its place has not moved");
+
+    let mut paths: Vec<String> = fake.seen().iter().map(|s| s.path.clone()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/repos/acme/shop/issues/7", "/repos/acme/shop/issues/8", "/repositories/1000/issues/12"]);
+    for seen in fake.seen() {
+        assert_eq!(seen.headers["authorization"], "Bearer ghp_token");
+        assert_eq!(seen.headers["accept"], "application/vnd.github+json");
+    }
+}

@@ -65,8 +65,11 @@ struct Data {
     issues: BTreeMap<String, Value>,
     fields: Vec<Value>,
     jql_answers: HashMap<String, Vec<String>>,
-    /// Jira: an old key → the key of the issue it was moved to.
+    /// Jira: an old key → the key of the issue it was moved to. GitHub: an old `owner/repo#n` (lower-cased) → the
+    /// `owner/repo#n` it was transferred to.
     moved: HashMap<String, String>,
+    /// GitHub: repositories by id (`/repositories/{id}/…`), lower-cased `owner/repo`, in the order they got one.
+    repo_ids: Vec<String>,
     canned: VecDeque<(String, Canned)>,
     seen: Vec<Seen>,
 }
@@ -130,6 +133,18 @@ impl Fake {
     /// with `to`.
     pub fn move_issue(&self, from: &str, to: &str) {
         self.data().moved.insert(from.to_ascii_uppercase(), to.to_owned());
+    }
+
+    /// GitHub: the issue `to` (already added, `owner/repo#n`) was transferred from `from`; reading `from` answers
+    /// `301 Moved Permanently` to the issue's new place under `/repositories/{id}/issues/{n}`, as GitHub does.
+    pub fn transfer_issue(&self, from: &str, to: &str) {
+        let mut data = self.data();
+        let (repo, _) = to.split_once('#').unwrap();
+        let repo = repo.to_ascii_lowercase();
+        if !data.repo_ids.contains(&repo) {
+            data.repo_ids.push(repo);
+        }
+        data.moved.insert(from.to_ascii_lowercase(), to.to_ascii_lowercase());
     }
 
     /// Answers this exact JQL with these keys (for a `ready_query`).
@@ -196,6 +211,7 @@ pub fn github(repo: &str, number: u64, state: &str) -> GithubIssue {
         "title": format!("title of {repo}#{number}"),
         "state": state,
         "html_url": format!("https://github.com/{repo}/issues/{number}"),
+        "repository_url": format!("https://api.github.com/repos/{repo}"),
         "labels": [],
         "assignee": null,
         "assignees": [],
@@ -510,9 +526,27 @@ fn clause(jql: &str, opening: &str) -> Option<Vec<String>> {
     None
 }
 
+fn github_issue(data: &Data, key: &str) -> Response {
+    match data.issues.get(key) {
+        Some(issue) => json_reply(200, public(issue)),
+        None => json_reply(
+            404,
+            json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/issues/issues#get-an-issue", "status": "404"}),
+        ),
+    }
+}
+
 fn github_route(shared: &Shared, seen: &Seen) -> Option<Response> {
     if seen.method != "GET" {
         return None;
+    }
+    if let Some(rest) = seen.path.strip_prefix("/repositories/") {
+        let data = shared.data.lock().unwrap();
+        let [id, "issues", number] = rest.split('/').collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        let repo = data.repo_ids.get(id.parse::<usize>().ok()?.checked_sub(1000)?)?;
+        return Some(github_issue(&data, &format!("{repo}#{number}")));
     }
     let rest = seen.path.strip_prefix("/repos/")?;
     let parts: Vec<&str> = rest.split('/').collect();
@@ -520,13 +554,18 @@ fn github_route(shared: &Shared, seen: &Seen) -> Option<Response> {
     match parts.as_slice() {
         [owner, repo, "issues", number] => {
             let key = format!("{owner}/{repo}#{number}").to_ascii_lowercase();
-            Some(match data.issues.get(&key) {
-                Some(issue) => json_reply(200, public(issue)),
-                None => json_reply(
-                    404,
-                    json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/issues/issues#get-an-issue", "status": "404"}),
-                ),
-            })
+            if let Some(to) = data.moved.get(&key) {
+                let (repo, number) = to.split_once('#').unwrap();
+                let id = 1000 + data.repo_ids.iter().position(|r| r == repo).unwrap();
+                let location = format!("http://{}/repositories/{id}/issues/{number}", shared.addr);
+                let body = json!({"message": "Moved Permanently", "url": location, "documentation_url": "https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects"});
+                return Some(reply(
+                    301,
+                    &[("content-type".into(), "application/json".into()), ("location".into(), location)],
+                    body.to_string(),
+                ));
+            }
+            Some(github_issue(&data, &key))
         }
         [owner, repo, "issues"] => {
             let repo = format!("{owner}/{repo}").to_ascii_lowercase();
