@@ -3,7 +3,7 @@
 //! `greenlight_core::Issue`.
 //!
 //! Owns the request and response shapes of `/field`, `/issue/bulkfetch`, `/search/jql` (token pages) and `/search`
-//! (`startAt` / `total` pages), and the rule that no key is asked for twice in one run. Does not own JQL quoting
+//! (`startAt` pages, up to `total` or a short page), and the rule that no key is asked for twice in one run. Does not own JQL quoting
 //! (`jql`), value mapping (`value`) or transport (`api`, `greenlight-http`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -98,13 +98,15 @@ struct TokenPage {
     is_last: Option<bool>,
 }
 
-/// `POST /rest/api/2/search`.
+/// `POST /rest/api/2/search`. `total` and `maxResults` (the most issues a page of this server holds, which can be
+/// fewer than asked for) are read when present; an answer without them is paged on all the same.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct OffsetPage {
     #[serde(default)]
     issues: Vec<RawIssue>,
-    #[serde(default)]
-    total: u64,
+    total: Option<u64>,
+    max_results: Option<u64>,
 }
 
 struct Jira<'a> {
@@ -298,7 +300,9 @@ impl Jira<'_> {
         Err(TrackerError::TooManyPages { url: shown(&url), pages: tokens.len() + 1 })
     }
 
-    /// Jira Data Center's search: pages by `startAt` until `total` issues have been read.
+    /// Jira Data Center's search: pages by `startAt` until `total` issues have been read, or, when the answer has no
+    /// `total`, until a page comes back short (fewer issues than asked for and than the server's `maxResults`) or
+    /// empty.
     async fn search_offset(&self, jql: &str, validation: Option<&str>) -> Result<Vec<RawIssue>, TrackerError> {
         let url = self.api.url("/rest/api/2/search")?;
         let mut issues = Vec::new();
@@ -313,9 +317,14 @@ impl Jira<'_> {
                 body["validateQuery"] = json!(validation);
             }
             let page: OffsetPage = self.api.post(url.clone(), &body).await?;
-            let got = page.issues.len();
+            let got = page.issues.len() as u64;
             issues.extend(page.issues);
-            if got == 0 || issues.len() as u64 >= page.total {
+            let full = page.max_results.map_or(KEYS_PER_READ as u64, |max| max.min(KEYS_PER_READ as u64));
+            let done = match page.total {
+                Some(total) => issues.len() as u64 >= total,
+                None => got < full,
+            };
+            if got == 0 || done {
                 return Ok(issues);
             }
         }

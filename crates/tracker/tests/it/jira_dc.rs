@@ -1,5 +1,5 @@
 //! Jira Data Center / Server: REST API 2, bulk reads as `key in (…)` searches with relaxed validation, and
-//! `startAt` / `total` paging.
+//! `startAt` paging up to `total`, or without one up to a short page.
 
 use greenlight_core::{FieldValue, IssueKey};
 use greenlight_http::{Auth, Method, Url};
@@ -105,6 +105,61 @@ async fn searches_page_by_start_at_until_total() {
             .filter(|s| s.body["jql"].as_str().unwrap().starts_with("status"))
             .all(|s| s.body.get("validateQuery").is_none())
     );
+}
+
+/// An answer without `total` is paged on while pages come back full (as many issues as the server's `maxResults`),
+/// up to a short or an empty page: none of the issues beyond the first page is left unread.
+#[tokio::test]
+async fn searches_without_a_total_page_until_a_short_or_empty_page() {
+    let fake = Fake::start(Flavor::JiraDc).await;
+    fake.omit_total();
+    fake.set_page_cap(40);
+    let mut named = Vec::new();
+    for n in 1..=100 {
+        fake.add(jira(&format!("AB-{n}"), "In Progress").build());
+        named.push(format!("AB-{n}"));
+    }
+    for n in 1..=80 {
+        fake.add(jira(&format!("RD-{n}"), "Ready").build());
+    }
+    let settings = Settings { ready_statuses: vec!["Ready".into()], ..settings(&fake) };
+    let named: Vec<&str> = named.iter().map(String::as_str).collect();
+    let (client, _) = client("JIRA_TOKEN");
+    let facts = gather(&settings, &client, &bearer(), &keys(&named)).await.unwrap();
+
+    assert!(fake.seen_at(SEARCH).len() > 1);
+    assert_eq!(facts.issues.len(), 100);
+    assert_eq!(facts.ready.len(), 80);
+    let starts = |prefix: &str| -> Vec<u64> {
+        fake.seen_at(SEARCH)
+            .iter()
+            .filter(|s| s.body["jql"].as_str().unwrap().starts_with(prefix))
+            .map(|s| s.body["startAt"].as_u64().unwrap())
+            .collect()
+    };
+    // 100 keys: 40, 40, then 20 (short). 80 ready issues: 40, 40, then an empty page.
+    assert_eq!(starts("key in"), [0, 40, 80]);
+    assert_eq!(starts("status in"), [0, 40, 80]);
+}
+
+/// Without a `total`, a server that answers every page full (here: the same first page, whatever `startAt` says) is
+/// read for a bounded number of pages, then reported, instead of being read forever.
+#[tokio::test]
+async fn searches_without_a_total_stop_after_the_page_bound() {
+    let fake = Fake::start(Flavor::JiraDc).await;
+    fake.omit_total();
+    fake.ignore_start_at();
+    fake.set_page_cap(2);
+    for n in 1..=3 {
+        fake.add(jira(&format!("RD-{n}"), "Ready").build());
+    }
+    let settings = Settings { ready_statuses: vec!["Ready".into()], ..settings(&fake) };
+    let (client, _) = client("JIRA_TOKEN");
+    let facts = gather(&settings, &client, &bearer(), &[]).await.unwrap();
+
+    let message = facts.ready_error.unwrap();
+    assert_eq!(message, format!("{}{SEARCH} kept sending more pages (1000 read); stopped reading", fake.url()));
+    assert_eq!(fake.seen_at(SEARCH).len(), 1000);
 }
 
 #[tokio::test]

@@ -72,6 +72,10 @@ struct Data {
     repo_ids: Vec<String>,
     canned: VecDeque<(String, Canned)>,
     seen: Vec<Seen>,
+    /// Data Center: search answers leave out `total`.
+    omit_total: bool,
+    /// Data Center: searches answer every `startAt` with the first page (a broken server or proxy).
+    ignore_start_at: bool,
 }
 
 struct Shared {
@@ -114,6 +118,16 @@ impl Fake {
 
     pub fn set_page_cap(&self, cap: usize) {
         *self.shared.page_cap.lock().unwrap() = cap;
+    }
+
+    /// Data Center: search answers leave out `total` (the page's `startAt`, `maxResults` and issues stay).
+    pub fn omit_total(&self) {
+        self.data().omit_total = true;
+    }
+
+    /// Data Center: every search page is the first, whatever `startAt` asks for.
+    pub fn ignore_start_at(&self) {
+        self.data().ignore_start_at = true;
     }
 
     pub fn add_field(&self, id: &str, name: &str) {
@@ -418,10 +432,14 @@ fn jira_route(shared: &Shared, seen: &Seen) -> Option<Response> {
                 return Some(json_reply(400, json!({"errorMessages": messages, "errors": {}})));
             }
             let start = seen.body["startAt"].as_u64().unwrap_or(0) as usize;
+            let start = if data.ignore_start_at { 0 } else { start };
             let size = seen.body["maxResults"].as_u64().unwrap_or(50).min(cap as u64) as usize;
             let page: Vec<Value> =
                 keys.iter().skip(start).take(size).map(|k| project(&data, &data.issues[k], &wanted)).collect();
             let mut body = json!({"expand": "schema,names", "startAt": start, "maxResults": size, "total": keys.len(), "issues": page});
+            if data.omit_total {
+                body.as_object_mut().unwrap().remove("total");
+            }
             if validation == "warn" && !messages.is_empty() {
                 body["warningMessages"] = json!(messages);
             }
