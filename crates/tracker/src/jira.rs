@@ -175,10 +175,11 @@ impl Jira<'_> {
     /// Reads `asked` in bulk, then the parents of sub-tasks that were not read yet, until none is missing. Every key
     /// is asked for in bulk at most once. Keys the tracker does not know are simply absent.
     ///
-    /// An issue moved to another project answers under its new key, which was not asked for, so the answer cannot
-    /// be told apart from its neighbours'. When a bulk read brings such an answer, each key it left unanswered is
-    /// read alone (`/issue/{key}` finds an issue by a key it had, and answers 404 for one that never existed), and
-    /// the issue is filed under the key asked for, with `moved_to` its current key.
+    /// An issue moved to another project answers a bulk read under its new key, or not at all when the deploy also
+    /// names that key (the read answers each issue once), so a bulk read cannot tell a moved issue from a missing
+    /// one. Each key a bulk read left unanswered is therefore read alone (`/issue/{key}` finds an issue by a key it
+    /// had, and answers 404 for one that never existed: a missing key costs that one read), and the issue is filed
+    /// under the key asked for, with `moved_to` its current key.
     async fn read_with_parents(&self, asked: &[IssueKey]) -> Result<BTreeMap<IssueKey, Issue>, TrackerError> {
         // Upper-cased key → the key as requested: Jira answers with its canonical (upper-case) key.
         let mut requested: HashMap<String, IssueKey> = HashMap::new();
@@ -193,25 +194,24 @@ impl Jira<'_> {
             let reads: Vec<_> = keys.chunks(KEYS_PER_READ).map(|chunk| self.read(chunk)).collect();
             let answers: Vec<Vec<RawIssue>> =
                 stream::iter(reads).buffer_unordered(JIRA_CONCURRENCY).try_collect().await?;
-            let mut found = Vec::new();
-            let mut unasked = false;
-            for raw in answers.into_iter().flatten() {
-                match requested.get(&raw.key.to_ascii_uppercase()).cloned() {
-                    Some(key) => found.push(self.issue(raw, key)),
-                    None => unasked = true,
-                }
-            }
-            if unasked {
-                let answered: HashSet<String> = found.iter().map(|i| i.key.as_str().to_ascii_uppercase()).collect();
-                let singles: Vec<_> = pending
-                    .iter()
-                    .filter(|key| !answered.contains(&key.as_str().to_ascii_uppercase()))
-                    .map(|key| self.read_one(key))
-                    .collect();
-                let singles: Vec<Option<Issue>> =
-                    stream::iter(singles).buffer_unordered(JIRA_CONCURRENCY).try_collect().await?;
-                found.extend(singles.into_iter().flatten());
-            }
+            // An answer under a key nobody asked for is a moved issue; the key it was asked by is read alone below.
+            let mut found: Vec<Issue> = answers
+                .into_iter()
+                .flatten()
+                .filter_map(|raw| {
+                    let key = requested.get(&raw.key.to_ascii_uppercase()).cloned()?;
+                    Some(self.issue(raw, key))
+                })
+                .collect();
+            let answered: HashSet<String> = found.iter().map(|i| i.key.as_str().to_ascii_uppercase()).collect();
+            let singles: Vec<_> = pending
+                .iter()
+                .filter(|key| !answered.contains(&key.as_str().to_ascii_uppercase()))
+                .map(|key| self.read_one(key))
+                .collect();
+            let singles: Vec<Option<Issue>> =
+                stream::iter(singles).buffer_unordered(JIRA_CONCURRENCY).try_collect().await?;
+            found.extend(singles.into_iter().flatten());
             let mut parents = Vec::new();
             for issue in found {
                 if issue.subtask

@@ -54,8 +54,10 @@ async fn bulk_reads_tolerate_keys_that_do_not_exist() {
     );
     assert_eq!(facts.issues[&IssueKey::new("AB-2")].parent, Some(IssueKey::new("AB-1")));
     let seen = fake.seen();
-    assert_eq!(seen.len(), 2, "{seen:#?}");
+    assert_eq!(seen.len(), 3, "{seen:#?}");
     assert_eq!(seen[0].path, "/rest/api/2/field");
+    // AB-404, which the search did not answer, is read alone.
+    assert_eq!((seen[2].method.as_str(), seen[2].path.as_str()), ("GET", "/rest/api/2/issue/AB-404"));
     assert!(seen.iter().all(|s| s.headers["authorization"] == "Bearer personal-access-token"));
     assert_eq!(
         seen[1].body,
@@ -176,4 +178,22 @@ async fn a_moved_issue_is_filed_under_the_key_asked_for() {
     assert_eq!((ab1.status.as_str(), ab1.moved_to.as_ref().map(IssueKey::as_str)), ("In Progress", Some("CD-7")));
     let gets: Vec<String> = fake.seen().iter().filter(|s| s.method == "GET").map(|s| s.path.clone()).collect();
     assert_eq!(gets, ["/rest/api/2/issue/AB-1"]);
+}
+
+/// SHOP-1 moved and is now CORE-7, and the deploy names both: the search answers CORE-7 once, so no answer tells
+/// that SHOP-1 moved. SHOP-1 is read alone all the same, and found.
+#[tokio::test]
+async fn a_moved_issue_named_by_its_old_and_its_new_key_is_found_under_both() {
+    let fake = Fake::start(Flavor::JiraDc).await;
+    fake.add(jira("CORE-7", "In Progress").build());
+    fake.move_issue("SHOP-1", "CORE-7");
+    let (client, _) = client("JIRA_TOKEN");
+    let facts = gather(&settings(&fake), &client, &bearer(), &keys(&["SHOP-1", "CORE-7"])).await.unwrap();
+
+    assert_eq!(facts.issues.keys().map(IssueKey::as_str).collect::<Vec<_>>(), ["CORE-7", "SHOP-1"]);
+    let shop1 = &facts.issues[&IssueKey::new("SHOP-1")];
+    assert_eq!((shop1.status.as_str(), shop1.moved_to.as_ref().map(IssueKey::as_str)), ("In Progress", Some("CORE-7")));
+    assert_eq!(facts.issues[&IssueKey::new("CORE-7")].moved_to, None);
+    let gets: Vec<String> = fake.seen().iter().filter(|s| s.method == "GET").map(|s| s.path.clone()).collect();
+    assert_eq!(gets, ["/rest/api/2/issue/SHOP-1"]);
 }
