@@ -19,9 +19,10 @@ use crate::{JIRA_CONCURRENCY, KEYS_PER_READ, Kind, Settings, TrackerError, jql, 
 /// Fields every read asks for: what `Issue` is made of.
 const BASE_FIELDS: [&str; 4] = ["summary", "status", "issuetype", "parent"];
 
-/// How a Data Center bulk read treats keys that do not exist: with the default (`strict`) Jira answers 400 for the
-/// whole query; `warn` returns the issues that exist and lists the rest in `warningMessages`.
-const BULK_VALIDATION: &str = "warn";
+/// Whether a Data Center bulk read validates its query: with validation (the default) Jira answers 400 for the whole
+/// query when one key does not exist; without it, the issues that exist come back. Data Center's `validateQuery` is a
+/// boolean (the `"strict"` / `"warn"` strings are Jira Cloud's).
+const BULK_VALIDATE: bool = false;
 
 /// One entry of `GET /rest/api/{2,3}/field`.
 #[derive(Debug, Deserialize)]
@@ -251,7 +252,7 @@ impl Jira<'_> {
             }
             Ok(answer.issues)
         } else {
-            self.search_offset(&jql::keys_in(keys), Some(BULK_VALIDATION)).await
+            self.search_offset(&jql::keys_in(keys), Some(BULK_VALIDATE)).await
         }
     }
 
@@ -303,7 +304,7 @@ impl Jira<'_> {
     /// Jira Data Center's search: pages by `startAt` until `total` issues have been read, or, when the answer has no
     /// `total`, until a page comes back short (fewer issues than asked for and than the server's `maxResults`) or
     /// empty.
-    async fn search_offset(&self, jql: &str, validation: Option<&str>) -> Result<Vec<RawIssue>, TrackerError> {
+    async fn search_offset(&self, jql: &str, validate: Option<bool>) -> Result<Vec<RawIssue>, TrackerError> {
         let url = self.api.url("/rest/api/2/search")?;
         let mut issues = Vec::new();
         for _ in 0..MAX_PAGES {
@@ -313,8 +314,8 @@ impl Jira<'_> {
                 "startAt": issues.len(),
                 "maxResults": KEYS_PER_READ,
             });
-            if let Some(validation) = validation {
-                body["validateQuery"] = json!(validation);
+            if let Some(validate) = validate {
+                body["validateQuery"] = json!(validate);
             }
             let page: OffsetPage = self.api.post(url.clone(), &body).await?;
             let got = page.issues.len() as u64;

@@ -18,8 +18,9 @@ fn bearer() -> Auth {
     Auth::Bearer("personal-access-token".into())
 }
 
-/// The fake answers like Jira Server: a `key in (…)` naming a key that does not exist fails the whole query with
-/// 400 unless validation is relaxed. This pins the fake, so the next test means something.
+/// The fake answers like Jira Data Center: a `key in (…)` naming a key that does not exist fails the whole query with
+/// 400 unless validation is turned off with `"validateQuery": false`, a boolean (Cloud's `"warn"` is not Data
+/// Center's). This pins the fake, so the next test means something.
 #[tokio::test]
 async fn the_fake_rejects_unknown_keys_unless_validation_is_relaxed() {
     let fake = Fake::start(Flavor::JiraDc).await;
@@ -33,8 +34,10 @@ async fn the_fake_rejects_unknown_keys_unless_validation_is_relaxed() {
     assert_eq!(error.status().map(|s| s.as_u16()), Some(400));
     assert!(error.to_string().contains("An issue with key 'AB-404' does not exist"), "{error}");
     let answer: serde_json::Value =
-        client.json(search(json!({"jql": r#"key in ("AB-1", "AB-404")"#, "validateQuery": "warn"}))).await.unwrap();
+        client.json(search(json!({"jql": r#"key in ("AB-1", "AB-404")"#, "validateQuery": false}))).await.unwrap();
     assert_eq!(answer["total"], 1);
+    let error = client.send(search(json!({"jql": r#"key in ("AB-1")"#, "validateQuery": "warn"}))).await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(400));
 }
 
 #[tokio::test]
@@ -66,7 +69,7 @@ async fn bulk_reads_tolerate_keys_that_do_not_exist() {
             "fields": ["summary", "status", "issuetype", "parent", "customfield_10100"],
             "startAt": 0,
             "maxResults": 100,
-            "validateQuery": "warn",
+            "validateQuery": false,
         })
     );
 }

@@ -419,12 +419,18 @@ fn jira_route(shared: &Shared, seen: &Seen) -> Option<Response> {
         (Flavor::JiraDc, "/rest/api/2/search") => {
             let jql = seen.body["jql"].as_str().unwrap_or_default();
             let (keys, missing) = data.eval(jql);
-            // Jira Server validates strictly unless told otherwise: a missing key fails the whole query.
+            // Jira Data Center validates unless told otherwise: a missing key fails the whole query. Its
+            // `validateQuery` is a boolean; anything else is a body it cannot read. `false` keeps the issues that
+            // exist and lists the rest in `warningMessages`.
             let validation = match &seen.body["validateQuery"] {
                 Value::Null | Value::Bool(true) => "strict",
                 Value::Bool(false) => "warn",
-                Value::String(s) => s.as_str(),
-                _ => "strict",
+                other => {
+                    return Some(json_reply(
+                        400,
+                        json!({"errorMessages": [format!("validateQuery must be true or false, not {other}")], "errors": {}}),
+                    ));
+                }
             };
             let messages: Vec<String> =
                 missing.iter().map(|k| format!("An issue with key '{k}' does not exist for field 'key'.")).collect();
