@@ -579,8 +579,9 @@ fn unauthorized_names_the_credential_variables() {
     drop(server);
 }
 
-/// A small Jira Cloud on loopback: answers `bulkfetch` with the issues it holds and `search/jql` with the ready
-/// ones, one connection at a time, for at most `requests` requests.
+/// A small Jira Cloud on loopback: answers `bulkfetch` with the issues it holds, `issue/{key}` with one of them (404
+/// for a key it does not hold) and `search/jql` with the ready ones, one connection at a time, for at most
+/// `requests` requests.
 fn fake_jira_cloud(issues: Vec<Value>, ready: Vec<Value>, requests: usize) -> String {
     use std::io::{BufRead as _, BufReader, Read as _, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -607,21 +608,30 @@ fn fake_jira_cloud(issues: Vec<Value>, ready: Vec<Value>, requests: usize) -> St
             let mut body = vec![0; length];
             reader.read_exact(&mut body).unwrap();
             let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let answer = if request_line.contains("/rest/api/3/issue/bulkfetch") {
+            let target = request_line.split_whitespace().nth(1).unwrap_or_default();
+            let one = target.strip_prefix("/rest/api/3/issue/").filter(|_| request_line.starts_with("GET "));
+            let (status, answer) = if let Some(key) = one.and_then(|rest| rest.split('?').next()) {
+                match issues.iter().find(|i| i["key"] == key) {
+                    Some(issue) => ("200 OK", issue.clone()),
+                    None => {
+                        ("404 Not Found", serde_json::json!({"errorMessages": ["Issue does not exist"], "errors": {}}))
+                    }
+                }
+            } else if request_line.contains("/rest/api/3/issue/bulkfetch") {
                 let wanted: Vec<&str> =
                     body["issueIdsOrKeys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
                 let found: Vec<&Value> =
                     issues.iter().filter(|i| wanted.contains(&i["key"].as_str().unwrap())).collect();
-                serde_json::json!({"issues": found, "issueErrors": []})
+                ("200 OK", serde_json::json!({"issues": found, "issueErrors": []}))
             } else if request_line.contains("/rest/api/3/search/jql") {
-                serde_json::json!({"issues": ready})
+                ("200 OK", serde_json::json!({"issues": ready}))
             } else {
-                serde_json::json!([])
+                ("200 OK", serde_json::json!([]))
             };
             let answer = answer.to_string();
             let _ = write!(
                 stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
                 answer.len()
             );
         }

@@ -27,6 +27,15 @@ pub enum TrackerError {
     #[error("{url} could not return {issues}: {reason}")]
     IssueErrors { url: String, issues: String, reason: String },
 
+    /// A GitHub issue read answered 404 or 410 without GitHub's JSON error (an object with a `message`): the
+    /// configured URL is not the API (a GitHub Enterprise host without `/api/v3`, a proxy, a web page), and every
+    /// issue would otherwise read as missing.
+    #[error(
+        "tracker url {base} does not look like the GitHub API: {url} answered {status} without GitHub's json error \
+         (GitHub Enterprise serves its API under https://HOST/api/v3)"
+    )]
+    NotGithubApi { base: String, url: String, status: String },
+
     /// A GitHub `Link` header pointed the next page at another host, which would receive the credentials.
     #[error("{url} linked its next page to another host ({next}); not following it")]
     ForeignLink { url: String, next: String },

@@ -2,13 +2,15 @@
 //! following `Link` pages, and the mapping of issues and pull requests onto `greenlight_core::Issue`.
 //!
 //! Owns the shapes of `GET /repos/{owner}/{repo}/issues/{n}` and `GET /repos/{owner}/{repo}/issues?labels=…`, the
-//! fixed fields (`labels`, `assignee`, `assignees`, `milestone`), and which key form an issue is filed under. Does
-//! not own the GitHub headers and credentials (`api`) or statuses and webhooks (`greenlight-github`).
+//! fixed fields (`labels`, `assignee`, `assignees`, `milestone`), which key form an issue is filed under, and where a
+//! transferred issue went (its old address redirects to the new one; the client follows it). Does not own the GitHub
+//! headers and credentials (`api`) or statuses and webhooks (`greenlight-github`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures_util::{StreamExt, TryStreamExt, future, stream};
 use greenlight_core::{FieldRef, FieldValue, Issue, IssueKey, TrackerFacts};
+use greenlight_http::HttpError;
 use greenlight_http::header::LINK;
 use serde::Deserialize;
 use serde_json::Value;
@@ -29,6 +31,9 @@ struct GhIssue {
     state: String,
     #[serde(default)]
     html_url: String,
+    /// The API URL of the repository the issue is in now (`https://api.github.com/repos/acme/shop`).
+    #[serde(default)]
+    repository_url: Option<String>,
     #[serde(default)]
     labels: Option<Vec<GhLabel>>,
     #[serde(default)]
@@ -100,7 +105,9 @@ pub(crate) async fn gather(
     let mut issues = BTreeMap::new();
     for (key, r) in &refs {
         if let Some(gh) = found.get(&r.identity()) {
-            issues.insert(key.clone(), to_issue(gh, key.clone(), settings, &fields));
+            let mut issue = to_issue(gh, key.clone(), settings, &fields);
+            issue.moved_to = moved_to(settings, r, gh);
+            issues.insert(key.clone(), issue);
         }
     }
     // A ready issue is filed under the form the deploy names it by, so the checks can match it.
@@ -141,16 +148,37 @@ fn short_key(settings: &Settings, r: &GithubRef) -> IssueKey {
     }
 }
 
-/// One issue; `None` when GitHub does not have it (404), or no longer (410, e.g. issues turned off).
+/// Where a transferred issue is now, when the answer to `r` is an issue of another repository or number: GitHub
+/// answers a transferred issue's old place with `301 Moved Permanently` to the new one, which the client follows.
+fn moved_to(settings: &Settings, r: &GithubRef, gh: &GhIssue) -> Option<IssueKey> {
+    let mut path = gh.repository_url.as_deref()?.trim_end_matches('/').rsplit('/');
+    let (name, owner) = (path.next()?, path.next()?);
+    let now = GithubRef { repo: format!("{owner}/{name}"), number: gh.number };
+    (now.identity() != r.identity()).then(|| short_key(settings, &now))
+}
+
+/// One issue; `None` when GitHub does not have it (404), or no longer (410, e.g. issues turned off). Only GitHub's
+/// own answer counts: a 404 or 410 whose body is not GitHub's JSON error comes from something that is not the API,
+/// and is an error rather than a missing issue.
 async fn read(api: &Api<'_>, r: &GithubRef) -> Result<Option<((String, u64), GhIssue)>, TrackerError> {
     let url = api.url(&format!("/repos/{}/issues/{}", r.repo, r.number))?;
     match api.get::<GhIssue>(url).await {
         Ok(issue) => Ok(Some((r.identity(), issue))),
-        Err(error) if error.http().and_then(|e| e.status()).is_some_and(|s| matches!(s.as_u16(), 404 | 410)) => {
-            Ok(None)
+        Err(TrackerError::Http(HttpError::Status { url, status, body })) if matches!(status.as_u16(), 404 | 410) => {
+            if is_github_error(&body) {
+                Ok(None)
+            } else {
+                Err(TrackerError::NotGithubApi { base: api.base().to_owned(), url, status: status.to_string() })
+            }
         }
         Err(error) => Err(error),
     }
+}
+
+/// Whether an error body is GitHub's: a JSON object with a string `message` (`{"message": "Not Found",
+/// "documentation_url": …}`). The body is the client's excerpt, which holds all of such a short answer.
+fn is_github_error(body: &str) -> bool {
+    serde_json::from_str::<Value>(body).is_ok_and(|value| value.get("message").is_some_and(Value::is_string))
 }
 
 /// Issues labelled ready in the configured repository and projects: one listing per label (GitHub's `labels=a,b`
@@ -295,6 +323,18 @@ mod tests {
     }
 
     #[test]
+    fn githubs_error_bodies() {
+        let check = |body: &str, expect: bool| assert_eq!(is_github_error(body), expect, "{body}");
+        check(r#"{"message":"Not Found","documentation_url":"https://docs.github.com/rest","status":"404"}"#, true);
+        check(r#"{"message": "Issues are disabled for this repo", "documentation_url": "…"}"#, true);
+        check("<!DOCTYPE html><html><title>Page not found</title></html>", false);
+        check("", false);
+        check(r#"{"error":"no route"}"#, false);
+        check(r#"{"message":404}"#, false);
+        check(r#"["message"]"#, false);
+    }
+
+    #[test]
     fn fixed_fields_only() {
         let configured = ["Labels", "milestone", "Story points", " assignees "].map(String::from);
         let got: Vec<(String, String)> = resolve_fields(&configured).into_iter().map(|f| (f.name, f.id)).collect();
@@ -303,6 +343,33 @@ mod tests {
             [("Labels", "labels"), ("milestone", "milestone"), (" assignees ", "assignees")]
                 .map(|(a, b)| (a.to_owned(), b.to_owned()))
         );
+    }
+
+    #[test]
+    fn where_an_issue_moved() {
+        let settings = Settings {
+            repository: Some("acme/shop".into()),
+            ..Settings::new(crate::Kind::Github, "https://api.github.com")
+        };
+        let check = |asked: (&str, u64), repository_url: Option<&str>, number: u64, expect: Option<&str>| {
+            let gh: GhIssue = serde_json::from_value(serde_json::json!({
+                "number": number,
+                "repository_url": repository_url,
+            }))
+            .unwrap();
+            let r = GithubRef { repo: asked.0.into(), number: asked.1 };
+            assert_eq!(
+                moved_to(&settings, &r, &gh).as_ref().map(IssueKey::as_str),
+                expect,
+                "{asked:?} {repository_url:?}"
+            );
+        };
+        check(("acme/shop", 7), Some("https://api.github.com/repos/acme/shop"), 7, None);
+        check(("Acme/Shop", 7), Some("https://api.github.com/repos/acme/shop"), 7, None);
+        check(("acme/shop", 7), Some("https://api.github.com/repos/acme/web"), 12, Some("acme/web#12"));
+        check(("acme/web", 3), Some("https://ghe.example/api/v3/repos/acme/shop"), 9, Some("#9"));
+        check(("acme/shop", 7), Some("https://api.github.com/repos/acme/shop"), 8, Some("#8"));
+        check(("acme/shop", 7), None, 12, None);
     }
 
     #[test]

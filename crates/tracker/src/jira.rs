@@ -3,7 +3,7 @@
 //! `greenlight_core::Issue`.
 //!
 //! Owns the request and response shapes of `/field`, `/issue/bulkfetch`, `/search/jql` (token pages) and `/search`
-//! (`startAt` / `total` pages), and the rule that no key is asked for twice in one run. Does not own JQL quoting
+//! (`startAt` pages, up to `total` or a short page), and the rule that no key is asked for twice in one run. Does not own JQL quoting
 //! (`jql`), value mapping (`value`) or transport (`api`, `greenlight-http`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -19,9 +19,10 @@ use crate::{JIRA_CONCURRENCY, KEYS_PER_READ, Kind, Settings, TrackerError, jql, 
 /// Fields every read asks for: what `Issue` is made of.
 const BASE_FIELDS: [&str; 4] = ["summary", "status", "issuetype", "parent"];
 
-/// How a Data Center bulk read treats keys that do not exist: with the default (`strict`) Jira answers 400 for the
-/// whole query; `warn` returns the issues that exist and lists the rest in `warningMessages`.
-const BULK_VALIDATION: &str = "warn";
+/// Whether a Data Center bulk read validates its query: with validation (the default) Jira answers 400 for the whole
+/// query when one key does not exist; without it, the issues that exist come back. Data Center's `validateQuery` is a
+/// boolean (the `"strict"` / `"warn"` strings are Jira Cloud's).
+const BULK_VALIDATE: bool = false;
 
 /// One entry of `GET /rest/api/{2,3}/field`.
 #[derive(Debug, Deserialize)]
@@ -98,13 +99,15 @@ struct TokenPage {
     is_last: Option<bool>,
 }
 
-/// `POST /rest/api/2/search`.
+/// `POST /rest/api/2/search`. `total` and `maxResults` (the most issues a page of this server holds, which can be
+/// fewer than asked for) are read when present; an answer without them is paged on all the same.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct OffsetPage {
     #[serde(default)]
     issues: Vec<RawIssue>,
-    #[serde(default)]
-    total: u64,
+    total: Option<u64>,
+    max_results: Option<u64>,
 }
 
 struct Jira<'a> {
@@ -173,10 +176,11 @@ impl Jira<'_> {
     /// Reads `asked` in bulk, then the parents of sub-tasks that were not read yet, until none is missing. Every key
     /// is asked for in bulk at most once. Keys the tracker does not know are simply absent.
     ///
-    /// An issue moved to another project answers under its new key, which was not asked for, so the answer cannot
-    /// be told apart from its neighbours'. When a bulk read brings such an answer, each key it left unanswered is
-    /// read alone (`/issue/{key}` finds an issue by a key it had, and answers 404 for one that never existed), and
-    /// the issue is filed under the key asked for, with `moved_to` its current key.
+    /// An issue moved to another project answers a bulk read under its new key, or not at all when the deploy also
+    /// names that key (the read answers each issue once), so a bulk read cannot tell a moved issue from a missing
+    /// one. Each key a bulk read left unanswered is therefore read alone (`/issue/{key}` finds an issue by a key it
+    /// had, and answers 404 for one that never existed: a missing key costs that one read), and the issue is filed
+    /// under the key asked for, with `moved_to` its current key.
     async fn read_with_parents(&self, asked: &[IssueKey]) -> Result<BTreeMap<IssueKey, Issue>, TrackerError> {
         // Upper-cased key → the key as requested: Jira answers with its canonical (upper-case) key.
         let mut requested: HashMap<String, IssueKey> = HashMap::new();
@@ -191,25 +195,24 @@ impl Jira<'_> {
             let reads: Vec<_> = keys.chunks(KEYS_PER_READ).map(|chunk| self.read(chunk)).collect();
             let answers: Vec<Vec<RawIssue>> =
                 stream::iter(reads).buffer_unordered(JIRA_CONCURRENCY).try_collect().await?;
-            let mut found = Vec::new();
-            let mut unasked = false;
-            for raw in answers.into_iter().flatten() {
-                match requested.get(&raw.key.to_ascii_uppercase()).cloned() {
-                    Some(key) => found.push(self.issue(raw, key)),
-                    None => unasked = true,
-                }
-            }
-            if unasked {
-                let answered: HashSet<String> = found.iter().map(|i| i.key.as_str().to_ascii_uppercase()).collect();
-                let singles: Vec<_> = pending
-                    .iter()
-                    .filter(|key| !answered.contains(&key.as_str().to_ascii_uppercase()))
-                    .map(|key| self.read_one(key))
-                    .collect();
-                let singles: Vec<Option<Issue>> =
-                    stream::iter(singles).buffer_unordered(JIRA_CONCURRENCY).try_collect().await?;
-                found.extend(singles.into_iter().flatten());
-            }
+            // An answer under a key nobody asked for is a moved issue; the key it was asked by is read alone below.
+            let mut found: Vec<Issue> = answers
+                .into_iter()
+                .flatten()
+                .filter_map(|raw| {
+                    let key = requested.get(&raw.key.to_ascii_uppercase()).cloned()?;
+                    Some(self.issue(raw, key))
+                })
+                .collect();
+            let answered: HashSet<String> = found.iter().map(|i| i.key.as_str().to_ascii_uppercase()).collect();
+            let singles: Vec<_> = pending
+                .iter()
+                .filter(|key| !answered.contains(&key.as_str().to_ascii_uppercase()))
+                .map(|key| self.read_one(key))
+                .collect();
+            let singles: Vec<Option<Issue>> =
+                stream::iter(singles).buffer_unordered(JIRA_CONCURRENCY).try_collect().await?;
+            found.extend(singles.into_iter().flatten());
             let mut parents = Vec::new();
             for issue in found {
                 if issue.subtask
@@ -249,7 +252,7 @@ impl Jira<'_> {
             }
             Ok(answer.issues)
         } else {
-            self.search_offset(&jql::keys_in(keys), Some(BULK_VALIDATION)).await
+            self.search_offset(&jql::keys_in(keys), Some(BULK_VALIDATE)).await
         }
     }
 
@@ -298,8 +301,10 @@ impl Jira<'_> {
         Err(TrackerError::TooManyPages { url: shown(&url), pages: tokens.len() + 1 })
     }
 
-    /// Jira Data Center's search: pages by `startAt` until `total` issues have been read.
-    async fn search_offset(&self, jql: &str, validation: Option<&str>) -> Result<Vec<RawIssue>, TrackerError> {
+    /// Jira Data Center's search: pages by `startAt` until `total` issues have been read, or, when the answer has no
+    /// `total`, until a page comes back short (fewer issues than asked for and than the server's `maxResults`) or
+    /// empty.
+    async fn search_offset(&self, jql: &str, validate: Option<bool>) -> Result<Vec<RawIssue>, TrackerError> {
         let url = self.api.url("/rest/api/2/search")?;
         let mut issues = Vec::new();
         for _ in 0..MAX_PAGES {
@@ -309,13 +314,18 @@ impl Jira<'_> {
                 "startAt": issues.len(),
                 "maxResults": KEYS_PER_READ,
             });
-            if let Some(validation) = validation {
-                body["validateQuery"] = json!(validation);
+            if let Some(validate) = validate {
+                body["validateQuery"] = json!(validate);
             }
             let page: OffsetPage = self.api.post(url.clone(), &body).await?;
-            let got = page.issues.len();
+            let got = page.issues.len() as u64;
             issues.extend(page.issues);
-            if got == 0 || issues.len() as u64 >= page.total {
+            let full = page.max_results.map_or(KEYS_PER_READ as u64, |max| max.min(KEYS_PER_READ as u64));
+            let done = match page.total {
+                Some(total) => issues.len() as u64 >= total,
+                None => got < full,
+            };
+            if got == 0 || done {
                 return Ok(issues);
             }
         }

@@ -32,7 +32,8 @@ pub const GITHUB_CONCURRENCY: usize = 8;
 pub enum Kind {
     /// Jira Cloud: REST API 3 with `bulkfetch` and the token-paged `search/jql`.
     JiraCloud,
-    /// Jira Data Center or Server: REST API 2, `search` paged with `startAt` / `total`.
+    /// Jira Data Center or Server: REST API 2, `search` paged with `startAt` up to `total` (without one, up to a short
+    /// page).
     JiraDc,
     /// GitHub Issues over REST (github.com or a GitHub Enterprise API base).
     Github,

@@ -1,5 +1,5 @@
-//! GitHub Issues: one read per issue with GitHub's headers, 404 as "not found", labels as statuses, and the ready
-//! search by label following `Link` pages.
+//! GitHub Issues: one read per issue with GitHub's headers, GitHub's own 404 as "not found" (any other 404 is an
+//! error), labels as statuses, and the ready search by label following `Link` pages.
 
 use greenlight_core::{FieldValue, IssueKey};
 use greenlight_http::Auth;
@@ -150,4 +150,66 @@ async fn a_next_page_on_another_host_is_not_followed() {
     assert!(message.contains(&fake.url()), "{message}");
     assert!(message.contains("elsewhere.invalid"), "{message}");
     assert_eq!(fake.seen().len(), 1);
+}
+
+/// A base URL that is not the API (a GitHub Enterprise host without `/api/v3`, a proxy) answers every issue with a
+/// 404 that is not GitHub's JSON error: that is a tracker error naming the URL, never an issue that does not exist.
+#[tokio::test]
+async fn a_404_that_is_not_githubs_error_is_a_tracker_error() {
+    let html = "<!DOCTYPE html>\n<html><head><title>Page not found</title></head><body>404</body></html>";
+    for (content_type, body) in
+        [("text/html; charset=utf-8", html), ("text/plain", ""), ("application/json", r#"{"error":"no route"}"#)]
+    {
+        let fake = Fake::start(Flavor::Github).await;
+        fake.add(github("acme/shop", 7, "open").build());
+        fake.then_reply("/repos/", Canned::status(404).header("content-type", content_type).body(body));
+        let (client, _) = client("GITHUB_TOKEN");
+        let error = gather(&settings(&fake), &client, &token(), &keys(&["#7"])).await.unwrap_err();
+
+        let message = error.to_string();
+        assert!(message.contains(&format!("{}/repos/acme/shop/issues/7", fake.url())), "{message}");
+        assert!(message.contains("does not look like the GitHub API"), "{message}");
+        assert!(message.contains("/api/v3"), "{message}");
+    }
+}
+
+/// GitHub's own 404, a JSON object with a `message`, still means the issue does not exist.
+#[tokio::test]
+async fn githubs_own_404_is_a_missing_issue() {
+    let fake = Fake::start(Flavor::Github).await;
+    let (client, _) = client("GITHUB_TOKEN");
+    let facts = gather(&settings(&fake), &client, &token(), &keys(&["#404"])).await.unwrap();
+    assert!(facts.issues.is_empty());
+    assert_eq!(fake.seen().len(), 1);
+}
+
+/// GitHub answers a transferred issue's old place with `301 Moved Permanently` to its new one: the redirect is
+/// followed with the credentials (same host), and the issue is judged under the key the commit names, with
+/// `moved_to` its new place.
+#[tokio::test]
+async fn a_transferred_issue_is_followed_and_filed_under_the_key_asked_for() {
+    let fake = Fake::start(Flavor::Github).await;
+    fake.add(github("acme/web", 12, "open").labels(&["Ready"]).build());
+    fake.transfer_issue("acme/shop#7", "acme/web#12");
+    fake.add(github("acme/shop", 8, "open").build());
+    let settings = Settings { ready_statuses: vec!["ready".into()], ready_search: false, ..settings(&fake) };
+    let (client, _) = client("GITHUB_TOKEN");
+    let facts = gather(&settings, &client, &token(), &keys(&["#7", "#8"])).await.unwrap();
+
+    assert_eq!(facts.issues.keys().map(IssueKey::as_str).collect::<Vec<_>>(), ["#7", "#8"]);
+    let seven = &facts.issues[&IssueKey::new("#7")];
+    assert_eq!(seven.key.as_str(), "#7");
+    assert_eq!(seven.status, "Ready");
+    assert_eq!(seven.summary, "title of acme/web#12");
+    assert_eq!(seven.url, "https://github.com/acme/web/issues/12");
+    assert_eq!(seven.moved_to.as_ref().map(IssueKey::as_str), Some("acme/web#12"));
+    assert_eq!(facts.issues[&IssueKey::new("#8")].moved_to, None, "an issue in its place has not moved");
+
+    let mut paths: Vec<String> = fake.seen().iter().map(|s| s.path.clone()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/repos/acme/shop/issues/7", "/repos/acme/shop/issues/8", "/repositories/1000/issues/12"]);
+    for seen in fake.seen() {
+        assert_eq!(seen.headers["authorization"], "Bearer ghp_token");
+        assert_eq!(seen.headers["accept"], "application/vnd.github+json");
+    }
 }

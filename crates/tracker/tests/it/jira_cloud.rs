@@ -133,9 +133,11 @@ async fn issues_fields_and_ready_issues() {
     assert_eq!(key_strings(facts.ready.iter().map(|i| &i.key)), ["AB-1", "CD-7"]);
     assert_eq!(facts.ready[1].status, "Done");
 
-    // One call of each kind, every one with the credential.
+    // One call of each kind, every one with the credential, and XY-404, which the bulk read did not answer, read
+    // alone.
     let seen = fake.seen();
-    assert_eq!(seen.len(), 3, "{seen:#?}");
+    assert_eq!(seen.len(), 4, "{seen:#?}");
+    assert_eq!(fake.seen_at("/rest/api/3/issue/XY-404").len(), 1);
     assert!(seen.iter().all(|s| s.headers["authorization"].starts_with("Basic ")));
     assert_eq!(fake.seen_at(FIELDS).len(), 1);
     let wanted = json!([
@@ -344,20 +346,40 @@ async fn a_moved_issue_is_filed_under_the_key_asked_for() {
     // A parent named by a key it had is found the same way.
     assert_eq!(facts.issues[&IssueKey::new("AB-3")].parent, Some(IssueKey::new("AB-9")));
     assert_eq!(facts.issues[&IssueKey::new("AB-9")].moved_to, Some(IssueKey::new("EF-4")));
-    // The keys a bulk read left unanswered next to an answer nobody asked for are read alone.
+    // The keys a bulk read left unanswered are read alone.
     let mut singles: Vec<String> = fake.seen().iter().filter(|s| s.method == "GET").map(|s| s.path.clone()).collect();
     singles.sort();
     assert_eq!(singles, ["/rest/api/3/issue/AB-1", "/rest/api/3/issue/AB-9", "/rest/api/3/issue/XY-404"]);
 }
 
+/// SHOP-1 moved and is now CORE-7, and the deploy names both: the bulk read answers CORE-7 (asked for) and nothing
+/// else, so no answer tells that SHOP-1 moved. SHOP-1 is read alone all the same, and found.
 #[tokio::test]
-async fn without_moved_issues_missing_keys_cost_no_extra_reads() {
+async fn a_moved_issue_named_by_its_old_and_its_new_key_is_found_under_both() {
+    let fake = Fake::start(Flavor::JiraCloud).await;
+    fake.add(jira("CORE-7", "In Progress").build());
+    fake.move_issue("SHOP-1", "CORE-7");
+    let (client, _) = client("JIRA_TOKEN");
+    let facts = gather(&settings(&fake), &client, &basic(), &keys(&["SHOP-1", "CORE-7"])).await.unwrap();
+
+    assert_eq!(key_strings(facts.issues.keys()), ["CORE-7", "SHOP-1"]);
+    assert_eq!(facts.issues[&IssueKey::new("SHOP-1")].moved_to, Some(IssueKey::new("CORE-7")));
+    assert_eq!(facts.issues[&IssueKey::new("SHOP-1")].status, "In Progress");
+    assert_eq!(facts.issues[&IssueKey::new("CORE-7")].moved_to, None);
+    let singles: Vec<String> = fake.seen().iter().filter(|s| s.method == "GET").map(|s| s.path.clone()).collect();
+    assert_eq!(singles, ["/rest/api/3/issue/SHOP-1"]);
+}
+
+/// A key the bulk read did not answer is read alone once: a key that really does not exist costs that one read.
+#[tokio::test]
+async fn a_missing_key_costs_one_read_alone() {
     let fake = Fake::start(Flavor::JiraCloud).await;
     fake.add(jira("AB-1", "Ready").build());
     let (client, _) = client("JIRA_TOKEN");
     let facts = gather(&settings(&fake), &client, &basic(), &keys(&["AB-1", "XY-404"])).await.unwrap();
     assert_eq!(key_strings(facts.issues.keys()), ["AB-1"]);
-    assert_eq!(fake.seen().len(), 1);
+    let paths: Vec<String> = fake.seen().iter().map(|s| format!("{} {}", s.method, s.path)).collect();
+    assert_eq!(paths, [format!("POST {BULK}"), "GET /rest/api/3/issue/XY-404".to_owned()]);
 }
 
 #[tokio::test]

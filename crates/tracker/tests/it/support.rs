@@ -65,10 +65,17 @@ struct Data {
     issues: BTreeMap<String, Value>,
     fields: Vec<Value>,
     jql_answers: HashMap<String, Vec<String>>,
-    /// Jira: an old key → the key of the issue it was moved to.
+    /// Jira: an old key → the key of the issue it was moved to. GitHub: an old `owner/repo#n` (lower-cased) → the
+    /// `owner/repo#n` it was transferred to.
     moved: HashMap<String, String>,
+    /// GitHub: repositories by id (`/repositories/{id}/…`), lower-cased `owner/repo`, in the order they got one.
+    repo_ids: Vec<String>,
     canned: VecDeque<(String, Canned)>,
     seen: Vec<Seen>,
+    /// Data Center: search answers leave out `total`.
+    omit_total: bool,
+    /// Data Center: searches answer every `startAt` with the first page (a broken server or proxy).
+    ignore_start_at: bool,
 }
 
 struct Shared {
@@ -113,6 +120,16 @@ impl Fake {
         *self.shared.page_cap.lock().unwrap() = cap;
     }
 
+    /// Data Center: search answers leave out `total` (the page's `startAt`, `maxResults` and issues stay).
+    pub fn omit_total(&self) {
+        self.data().omit_total = true;
+    }
+
+    /// Data Center: every search page is the first, whatever `startAt` asks for.
+    pub fn ignore_start_at(&self) {
+        self.data().ignore_start_at = true;
+    }
+
     pub fn add_field(&self, id: &str, name: &str) {
         let custom = id.starts_with("customfield_");
         self.data().fields.push(json!({"id": id, "key": id, "name": name, "custom": custom, "navigable": true}));
@@ -130,6 +147,18 @@ impl Fake {
     /// with `to`.
     pub fn move_issue(&self, from: &str, to: &str) {
         self.data().moved.insert(from.to_ascii_uppercase(), to.to_owned());
+    }
+
+    /// GitHub: the issue `to` (already added, `owner/repo#n`) was transferred from `from`; reading `from` answers
+    /// `301 Moved Permanently` to the issue's new place under `/repositories/{id}/issues/{n}`, as GitHub does.
+    pub fn transfer_issue(&self, from: &str, to: &str) {
+        let mut data = self.data();
+        let (repo, _) = to.split_once('#').unwrap();
+        let repo = repo.to_ascii_lowercase();
+        if !data.repo_ids.contains(&repo) {
+            data.repo_ids.push(repo);
+        }
+        data.moved.insert(from.to_ascii_lowercase(), to.to_ascii_lowercase());
     }
 
     /// Answers this exact JQL with these keys (for a `ready_query`).
@@ -196,6 +225,7 @@ pub fn github(repo: &str, number: u64, state: &str) -> GithubIssue {
         "title": format!("title of {repo}#{number}"),
         "state": state,
         "html_url": format!("https://github.com/{repo}/issues/{number}"),
+        "repository_url": format!("https://api.github.com/repos/{repo}"),
         "labels": [],
         "assignee": null,
         "assignees": [],
@@ -389,12 +419,18 @@ fn jira_route(shared: &Shared, seen: &Seen) -> Option<Response> {
         (Flavor::JiraDc, "/rest/api/2/search") => {
             let jql = seen.body["jql"].as_str().unwrap_or_default();
             let (keys, missing) = data.eval(jql);
-            // Jira Server validates strictly unless told otherwise: a missing key fails the whole query.
+            // Jira Data Center validates unless told otherwise: a missing key fails the whole query. Its
+            // `validateQuery` is a boolean; anything else is a body it cannot read. `false` keeps the issues that
+            // exist and lists the rest in `warningMessages`.
             let validation = match &seen.body["validateQuery"] {
                 Value::Null | Value::Bool(true) => "strict",
                 Value::Bool(false) => "warn",
-                Value::String(s) => s.as_str(),
-                _ => "strict",
+                other => {
+                    return Some(json_reply(
+                        400,
+                        json!({"errorMessages": [format!("validateQuery must be true or false, not {other}")], "errors": {}}),
+                    ));
+                }
             };
             let messages: Vec<String> =
                 missing.iter().map(|k| format!("An issue with key '{k}' does not exist for field 'key'.")).collect();
@@ -402,10 +438,14 @@ fn jira_route(shared: &Shared, seen: &Seen) -> Option<Response> {
                 return Some(json_reply(400, json!({"errorMessages": messages, "errors": {}})));
             }
             let start = seen.body["startAt"].as_u64().unwrap_or(0) as usize;
+            let start = if data.ignore_start_at { 0 } else { start };
             let size = seen.body["maxResults"].as_u64().unwrap_or(50).min(cap as u64) as usize;
             let page: Vec<Value> =
                 keys.iter().skip(start).take(size).map(|k| project(&data, &data.issues[k], &wanted)).collect();
             let mut body = json!({"expand": "schema,names", "startAt": start, "maxResults": size, "total": keys.len(), "issues": page});
+            if data.omit_total {
+                body.as_object_mut().unwrap().remove("total");
+            }
             if validation == "warn" && !messages.is_empty() {
                 body["warningMessages"] = json!(messages);
             }
@@ -510,9 +550,27 @@ fn clause(jql: &str, opening: &str) -> Option<Vec<String>> {
     None
 }
 
+fn github_issue(data: &Data, key: &str) -> Response {
+    match data.issues.get(key) {
+        Some(issue) => json_reply(200, public(issue)),
+        None => json_reply(
+            404,
+            json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/issues/issues#get-an-issue", "status": "404"}),
+        ),
+    }
+}
+
 fn github_route(shared: &Shared, seen: &Seen) -> Option<Response> {
     if seen.method != "GET" {
         return None;
+    }
+    if let Some(rest) = seen.path.strip_prefix("/repositories/") {
+        let data = shared.data.lock().unwrap();
+        let [id, "issues", number] = rest.split('/').collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        let repo = data.repo_ids.get(id.parse::<usize>().ok()?.checked_sub(1000)?)?;
+        return Some(github_issue(&data, &format!("{repo}#{number}")));
     }
     let rest = seen.path.strip_prefix("/repos/")?;
     let parts: Vec<&str> = rest.split('/').collect();
@@ -520,13 +578,18 @@ fn github_route(shared: &Shared, seen: &Seen) -> Option<Response> {
     match parts.as_slice() {
         [owner, repo, "issues", number] => {
             let key = format!("{owner}/{repo}#{number}").to_ascii_lowercase();
-            Some(match data.issues.get(&key) {
-                Some(issue) => json_reply(200, public(issue)),
-                None => json_reply(
-                    404,
-                    json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/issues/issues#get-an-issue", "status": "404"}),
-                ),
-            })
+            if let Some(to) = data.moved.get(&key) {
+                let (repo, number) = to.split_once('#').unwrap();
+                let id = 1000 + data.repo_ids.iter().position(|r| r == repo).unwrap();
+                let location = format!("http://{}/repositories/{id}/issues/{number}", shared.addr);
+                let body = json!({"message": "Moved Permanently", "url": location, "documentation_url": "https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects"});
+                return Some(reply(
+                    301,
+                    &[("content-type".into(), "application/json".into()), ("location".into(), location)],
+                    body.to_string(),
+                ));
+            }
+            Some(github_issue(&data, &key))
         }
         [owner, repo, "issues"] => {
             let repo = format!("{owner}/{repo}").to_ascii_lowercase();
