@@ -185,7 +185,7 @@ impl ValidConfig {
                     if enabled {
                         check.run(ctx)
                     } else {
-                        CheckResult::skipped(check.id(), "disabled in greenlight.toml")
+                        CheckResult::skipped(check.id(), "disabled (enabled = false)")
                     }
                 },
             )

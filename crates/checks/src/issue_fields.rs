@@ -28,11 +28,11 @@ impl Check for IssueFields {
     fn run(&self, ctx: &CheckContext<'_>) -> CheckResult {
         // Nothing to judge whatever the tracker said: skipped, even when the tracker could not be asked.
         if self.tracker.as_deref().is_some_and(|t| t.required_fields.is_empty()) {
-            return CheckResult::skipped(ID, "no [[tracker.required_fields]] in greenlight.toml");
+            return CheckResult::skipped(ID, "no [[tracker.required_fields]] configured");
         }
         with_facts(ID, ctx, |facts| {
             let Some(tracker) = self.tracker.as_deref().filter(|t| !t.required_fields.is_empty()) else {
-                return CheckResult::skipped(ID, "no [[tracker.required_fields]] in greenlight.toml");
+                return CheckResult::skipped(ID, "no [[tracker.required_fields]] configured");
             };
             let mut findings = Vec::new();
             let units = units(facts, tracker.subtasks);

@@ -27,7 +27,7 @@ impl Check for IssueStatus {
     fn run(&self, ctx: &CheckContext<'_>) -> CheckResult {
         with_facts(ID, ctx, |facts| {
             let Some(tracker) = &self.tracker else {
-                return CheckResult::skipped(ID, "no [tracker] in greenlight.toml");
+                return CheckResult::skipped(ID, "no [tracker] configured");
             };
             let units = units(facts, tracker.subtasks);
             let ready = tracker.ready_statuses.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");

@@ -169,7 +169,7 @@ pub(crate) fn with_facts(
     judge: impl FnOnce(&TrackerFacts) -> CheckResult,
 ) -> CheckResult {
     match ctx.tracker {
-        Tracker::NotConfigured => CheckResult::skipped(id, "no [tracker] in greenlight.toml"),
+        Tracker::NotConfigured => CheckResult::skipped(id, "no [tracker] configured"),
         Tracker::Offline => CheckResult::skipped(id, "--offline: the tracker was not asked"),
         Tracker::Unavailable(message) => CheckResult::error(id, message),
         Tracker::Facts(facts) => judge(facts),
