@@ -211,6 +211,9 @@ impl Check for CommitKeys {
         }
         let summary = match (commits.len(), findings.len()) {
             (0, _) => "no commits to check".to_owned(),
+            (1, 0) if exempt > 0 => "the 1 commit is exempt".to_owned(),
+            (1, 0) => "the 1 commit names an issue key".to_owned(),
+            (1, _) => "the 1 commit names no issue key".to_owned(),
             (total, 0) if exempt > 0 => {
                 format!("all {total} commits name an issue key or are exempt ({exempt} exempt)")
             }
@@ -290,6 +293,14 @@ mod tests {
         check(strict, &commits, &[0, 1, 3, 6], "4 of 7 commits name no issue key");
         let all_ok = cfg::Config { ignore: vec![toml::Spanned::new(0..0, "^chore".to_owned())], ..Default::default() };
         check(all_ok, &commits, &[], "all 7 commits name an issue key or are exempt (5 exempt)");
+    }
+
+    #[test]
+    fn one_commit_is_summed_up_in_the_singular() {
+        let cfg = cfg::Config::default;
+        check(cfg(), &[("AB-1 fix", false)], &[], "the 1 commit names an issue key");
+        check(cfg(), &[("fixup! tidy", false)], &[], "the 1 commit is exempt");
+        check(cfg(), &[("tidy", false)], &[0], "the 1 commit names no issue key");
     }
 
     #[test]

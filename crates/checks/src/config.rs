@@ -222,7 +222,7 @@ mod tests {
     fn invalid_values_point_at_the_value() {
         let err = ValidConfig::parse("[keys]\npatterns = ['ok', '(']\n", "g.toml").unwrap_err();
         assert_eq!((err.line, err.column), (2, 19), "{err}");
-        assert_eq!(err.message, "pattern 1 is not a valid regular expression: unclosed group");
+        assert_eq!(err.message, "pattern 2 is not a valid regular expression: unclosed group");
         let err = ValidConfig::parse("[keys]\nprojects = [\"A\"]\n", "g.toml").unwrap_err();
         assert_eq!((err.line, err.column), (2, 13), "{err}");
         let err = ValidConfig::parse("[checks.commit-keys]\nignore = [\"[\"]\n", "g.toml").unwrap_err();

@@ -149,12 +149,14 @@ pub struct KeySettings {
     pub ignore_case: bool,
 }
 
+/// `index` counts from 0; the messages count from 1, as people do.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyRuleError {
-    #[error("pattern {index} is not a valid regular expression: {reason}")]
+    #[error("pattern {} is not a valid regular expression: {reason}", index + 1)]
     Pattern { index: usize, reason: String },
     #[error(
-        "project {index} ({value:?}) is not a project key: a letter, then letters, digits or `_`, 2 or more characters"
+        "project {} ({value:?}) is not a project key: a letter, then letters, digits or `_`, 2 or more characters",
+        index + 1
     )]
     Project { index: usize, value: String },
 }
