@@ -1,6 +1,6 @@
 //! Issue keys and the rules that find them in commit messages.
 //!
-//! Owns: the `IssueKey` value, the default Jira key pattern, the CVE exclusion, the names that are never projects
+//! Owns: the `IssueKey` value, the default Jira key pattern, the exclusion of advisory ids (`CVE-2024-1234`), the names that are never projects
 //! (`UTF-8`, `SHA-256`), the project allow-list and GitHub `#123` references (never read from URLs). Does not own:
 //! where the rules come from (config lives in `greenlight-checks`) or whether a key exists in a tracker.
 
@@ -258,11 +258,11 @@ impl KeyRules {
         found.into_iter().map(|(_, key)| key).collect()
     }
 
-    /// Applies the CVE exclusion, case normalisation and the project allow-list to one pattern match.
+    /// Applies the advisory-id exclusion, case normalisation and the project allow-list to one pattern match.
     fn accept_jira(&self, message: &str, text: &str, end: usize) -> Option<IssueKey> {
         let key = if self.ignore_case { text.to_ascii_uppercase() } else { text.to_owned() };
         let project = key.rsplit_once('-').map_or(key.as_str(), |(project, _)| project);
-        if is_cve_year(project, &message[end..]) {
+        if is_advisory_id(project, &message[end..]) {
             return None;
         }
         if self.projects.is_empty() {
@@ -301,10 +301,17 @@ pub fn regex_reason(error: &regex::Error) -> String {
         .to_owned()
 }
 
-/// `CVE-2024` followed by `-12345` is a vulnerability id, not issue 2024 of project CVE.
-fn is_cve_year(project: &str, rest: &str) -> bool {
-    project.eq_ignore_ascii_case("CVE")
-        && rest.as_bytes().first() == Some(&b'-')
+/// Prefixes of security advisory ids, whose first number is followed by `-` or `:` and another number:
+/// `CVE-2024-12345`, `RUSTSEC-2021-0001`, `PYSEC-2021-42`, `RHSA-2021:1234`, `ALAS2-2021-1234`, `DSA-5000-1`,
+/// `USN-6000-1`.
+pub const ADVISORIES: &[&str] =
+    &["CVE", "RUSTSEC", "PYSEC", "OSV", "RHSA", "RHBA", "RHEA", "ELSA", "ALAS", "ALAS2", "DSA", "DLA", "USN"];
+
+/// `CVE-2024` followed by `-12345` is a vulnerability id, not issue 2024 of project CVE; likewise for every advisory
+/// prefix. The prefix alone is still a project (`CVE-12`).
+fn is_advisory_id(project: &str, rest: &str) -> bool {
+    ADVISORIES.iter().any(|advisory| project.eq_ignore_ascii_case(advisory))
+        && matches!(rest.as_bytes().first(), Some(b'-' | b':'))
         && rest.as_bytes().get(1).is_some_and(u8::is_ascii_digit)
 }
 
@@ -384,6 +391,8 @@ mod tests {
         default("bump openssl for CVE-2024-12345", &[]);
         default("CVE-2023-4863 and ABC-5", &["ABC-5"]);
         default("a project named CVE: CVE-12 works", &["CVE-12"]);
+        default("RUSTSEC-2021-0001, RHSA-2021:1234, ALAS2-2021-1234, DSA-5000-1, USN-6000-1, PYSEC-2021-42", &[]);
+        default("DSA-12 is a project's key; so is USN-3: here", &["DSA-12", "USN-3"]);
         check(KeySettings { ignore_case: true, ..Default::default() }, "fix cve-2024-1234", &[]);
     }
 
@@ -496,7 +505,7 @@ mod tests {
 
     fn project() -> impl Strategy<Value = String> {
         "[A-Z][A-Z0-9_]{1,9}"
-            .prop_filter("CVE is a vulnerability prefix", |p| p != "CVE")
+            .prop_filter("advisory prefixes", |p| !ADVISORIES.contains(&p.as_str()))
             .prop_filter("well-known names are not projects", |p| !NOT_PROJECTS.contains(&p.as_str()))
     }
 
