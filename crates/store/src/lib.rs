@@ -529,30 +529,33 @@ impl Store {
 
     /// Gives a job back to the queue, due again at `run_after`, noting why.
     pub async fn retry(&self, job: i64, owner: &str, run_after: i64, error: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'queued', run_after = $1, last_error = $2, lease_owner = NULL, lease_until = NULL
-             WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
-        )
-        .bind(run_after)
-        .bind(error)
-        .bind(job)
-        .bind(owner)
-        .execute(self.writable()?)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.requeue(job, owner, run_after, error, 0).await
     }
 
     /// Gives a job back to the queue without counting the attempt it was claimed with, due again at `run_after`,
     /// noting why: for a job that tried nothing (the remote's breaker refused its fetch). Like [`Self::retry`], only
     /// for the lease holder; whether it posted `pending` is kept.
     pub async fn give_back(&self, job: i64, owner: &str, run_after: i64, error: &str) -> Result<bool, StoreError> {
+        self.requeue(job, owner, run_after, error, 1).await
+    }
+
+    /// Queues the lease holder's job again, `returned` attempts taken off its count.
+    async fn requeue(
+        &self,
+        job: i64,
+        owner: &str,
+        run_after: i64,
+        error: &str,
+        returned: i64,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'queued', run_after = $1, last_error = $2, lease_owner = NULL, lease_until = NULL,
-                attempts = attempts - 1
-             WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
+                attempts = attempts - $3
+             WHERE id = $4 AND lease_owner = $5 AND state = 'running'",
         )
         .bind(run_after)
         .bind(error)
+        .bind(returned)
         .bind(job)
         .bind(owner)
         .execute(self.writable()?)

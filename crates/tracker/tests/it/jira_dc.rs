@@ -74,33 +74,40 @@ async fn bulk_reads_tolerate_keys_that_do_not_exist() {
     );
 }
 
+/// Reads AB-1…AB-100 (all "In Progress") with `ready` more issues in the ready status "Ready".
+async fn read_100_keys_and_ready(fake: &Fake, ready: usize) -> greenlight_core::TrackerFacts {
+    let named: Vec<String> = (1..=100).map(|n| format!("AB-{n}")).collect();
+    for key in &named {
+        fake.add(jira(key, "In Progress").build());
+    }
+    for n in 1..=ready {
+        fake.add(jira(&format!("RD-{n}"), "Ready").build());
+    }
+    let settings = Settings { ready_statuses: vec!["Ready".into()], ..settings(fake) };
+    let named: Vec<&str> = named.iter().map(String::as_str).collect();
+    let (client, _) = client("JIRA_TOKEN");
+    gather(&settings, &client, &bearer(), &keys(&named)).await.unwrap()
+}
+
+/// The `startAt` of each search whose JQL starts with `prefix`, in the order they came.
+fn start_ats(fake: &Fake, prefix: &str) -> Vec<u64> {
+    fake.seen_at(SEARCH)
+        .iter()
+        .filter(|s| s.body["jql"].as_str().unwrap().starts_with(prefix))
+        .map(|s| s.body["startAt"].as_u64().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn searches_page_by_start_at_until_total() {
     let fake = Fake::start(Flavor::JiraDc).await;
     // This server hands out at most 40 issues a page, whatever maxResults asks for.
     fake.set_page_cap(40);
-    let mut named = Vec::new();
-    for n in 1..=100 {
-        fake.add(jira(&format!("AB-{n}"), "In Progress").build());
-        named.push(format!("AB-{n}"));
-    }
-    for n in 1..=90 {
-        fake.add(jira(&format!("RD-{n}"), "Ready").build());
-    }
-    let settings = Settings { ready_statuses: vec!["Ready".into()], ..settings(&fake) };
-    let named: Vec<&str> = named.iter().map(String::as_str).collect();
-    let (client, _) = client("JIRA_TOKEN");
-    let facts = gather(&settings, &client, &bearer(), &keys(&named)).await.unwrap();
+    let facts = read_100_keys_and_ready(&fake, 90).await;
 
     assert_eq!(facts.issues.len(), 100);
     assert_eq!(facts.ready.len(), 90);
-    let starts = |prefix: &str| -> Vec<u64> {
-        fake.seen_at(SEARCH)
-            .iter()
-            .filter(|s| s.body["jql"].as_str().unwrap().starts_with(prefix))
-            .map(|s| s.body["startAt"].as_u64().unwrap())
-            .collect()
-    };
+    let starts = |prefix: &str| start_ats(&fake, prefix);
     assert_eq!(starts("key in"), [0, 40, 80]);
     assert_eq!(starts("status in"), [0, 40, 80]);
     // The ready search keeps Jira's strict validation: a wrong status is a configuration error worth seeing.
@@ -119,29 +126,12 @@ async fn searches_without_a_total_page_until_a_short_or_empty_page() {
     let fake = Fake::start(Flavor::JiraDc).await;
     fake.omit_total();
     fake.set_page_cap(40);
-    let mut named = Vec::new();
-    for n in 1..=100 {
-        fake.add(jira(&format!("AB-{n}"), "In Progress").build());
-        named.push(format!("AB-{n}"));
-    }
-    for n in 1..=80 {
-        fake.add(jira(&format!("RD-{n}"), "Ready").build());
-    }
-    let settings = Settings { ready_statuses: vec!["Ready".into()], ..settings(&fake) };
-    let named: Vec<&str> = named.iter().map(String::as_str).collect();
-    let (client, _) = client("JIRA_TOKEN");
-    let facts = gather(&settings, &client, &bearer(), &keys(&named)).await.unwrap();
+    let facts = read_100_keys_and_ready(&fake, 80).await;
 
     assert!(fake.seen_at(SEARCH).len() > 1);
     assert_eq!(facts.issues.len(), 100);
     assert_eq!(facts.ready.len(), 80);
-    let starts = |prefix: &str| -> Vec<u64> {
-        fake.seen_at(SEARCH)
-            .iter()
-            .filter(|s| s.body["jql"].as_str().unwrap().starts_with(prefix))
-            .map(|s| s.body["startAt"].as_u64().unwrap())
-            .collect()
-    };
+    let starts = |prefix: &str| start_ats(&fake, prefix);
     // 100 keys: 40, 40, then 20 (short). 80 ready issues: 40, 40, then an empty page.
     assert_eq!(starts("key in"), [0, 40, 80]);
     assert_eq!(starts("status in"), [0, 40, 80]);
