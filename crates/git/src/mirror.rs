@@ -58,8 +58,15 @@ impl Mirror {
     }
 
     /// Clones the remote the first time, fetches every ref (pruning deleted ones) after that, then opens it.
+    /// A mirror that no longer opens as a repository (a disk fault, a hand edit) is a cache gone bad: it is removed
+    /// and cloned again, instead of failing every fetch until someone removes it by hand.
     /// Blocking: run it off the async runtime.
     pub fn sync(&self) -> Result<Repo, GitError> {
+        if self.path.join("HEAD").exists() && gix::open(&self.path).is_err() {
+            std::fs::remove_dir_all(&self.path).map_err(|e| {
+                GitError::Other(format!("cannot remove the broken mirror {}: {e}", self.path.display()))
+            })?;
+        }
         if self.path.join("HEAD").exists() {
             // Fetched from the url given now, not the one the mirror was cloned from: the config may have moved it.
             let fetch = ["fetch", "--prune", "--quiet", &self.url, "+refs/*:refs/*"];
@@ -188,6 +195,22 @@ mod tests {
         let second = remote.commit_file("README", "hello\n", "ABC-2 second");
         let repo = mirror.sync().unwrap();
         assert_eq!(repo.resolve(&second).unwrap().to_string(), second);
+    }
+
+    #[test]
+    fn a_mirror_that_no_longer_opens_is_cloned_again() {
+        let remote = TestRepo::new();
+        let first = remote.commit_file("a", "1", "ABC-1 first");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("acme/shop.git");
+        let mirror = Mirror::new(path.clone(), remote.path().to_str().unwrap());
+        mirror.sync().unwrap();
+        std::fs::remove_dir_all(path.join("objects")).unwrap();
+        std::fs::write(path.join("config"), "not [ git config").unwrap();
+        let second = remote.commit_file("a", "2", "ABC-2 second");
+        let repo = mirror.sync().unwrap();
+        assert_eq!(repo.resolve("HEAD").unwrap().to_string(), second);
+        assert_eq!(repo.resolve(&first).unwrap().to_string(), first);
     }
 
     #[test]
