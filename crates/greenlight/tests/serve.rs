@@ -160,6 +160,23 @@ fn without_a_webhook_secret_the_server_refuses_to_start() {
     assert!(!dir.path().join("greenlight.db").exists(), "nothing was opened");
 }
 
+/// A server that cannot be reached is said in one line with the URL and the root cause, once.
+#[test]
+fn recheck_of_an_unreachable_server_says_why_once() {
+    let server = format!("http://127.0.0.1:{}", free_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .args(["recheck", "42", "--server", &server])
+        .env("GREENLIGHT_API_TOKEN", API_TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!("greenlight: error: cannot reach {server}/api/deploys/42/recheck: connection refused (os error 111)")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_accepted_delivery_is_processed_after_a_kill_9() {
     let dir = tempfile::tempdir().unwrap();

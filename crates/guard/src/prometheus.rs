@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use greenlight_http::{Client, HttpError, Method, Url, redact};
+use greenlight_http::{Client, HttpError, Method, StatusCode, Url, redact};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use thiserror::Error;
@@ -124,12 +124,8 @@ impl MetricSource for Prometheus {
         let body = match self.client.send(request).await {
             Ok(response) => response.text().await.map_err(|e| http(endpoint, &e))?,
             Err(HttpError::Status { status, body, .. }) => {
-                let message = error_message(&body).unwrap_or_else(|| format!("HTTP {status}"));
-                return Err(SourceError::Refused {
-                    url: endpoint.clone(),
-                    query: query.to_owned(),
-                    message: format!("{message} (HTTP {})", status.as_u16()),
-                });
+                let message = refusal(status, &body);
+                return Err(SourceError::Refused { url: endpoint.clone(), query: query.to_owned(), message });
             }
             Err(e) => return Err(http(endpoint, &e)),
         };
@@ -149,19 +145,19 @@ impl MetricSource for Prometheus {
     }
 }
 
-/// The HTTP error (which names the URL) and, when it adds something, its root cause.
+/// The HTTP error, which names the URL and its root cause.
 fn http(endpoint: &str, error: &HttpError) -> SourceError {
-    let mut root: &dyn std::error::Error = error;
-    while let Some(next) = root.source() {
-        root = next;
+    SourceError::Http { url: endpoint.to_owned(), detail: error.to_string() }
+}
+
+/// What an error status says: Prometheus' own `errorType: error` with the status code, or, for a body that is not
+/// Prometheus' (a proxy's page, a wrong path's `404 page not found`), the status and that body's start.
+fn refusal(status: StatusCode, body: &str) -> String {
+    match error_message(body) {
+        Some(message) => format!("{message} (HTTP {})", status.as_u16()),
+        None if body.trim().is_empty() => format!("HTTP {status}"),
+        None => format!("HTTP {status}: {}", body.trim()),
     }
-    let (text, cause) = (error.to_string(), root.to_string());
-    let detail = if std::ptr::addr_eq(root, error as &dyn std::error::Error) || text.contains(&cause) {
-        text
-    } else {
-        format!("{text} ({cause})")
-    };
-    SourceError::Http { url: endpoint.to_owned(), detail }
 }
 
 /// A base URL that does not parse, as its error shows it: without what may be a user name and password (whatever
@@ -370,6 +366,15 @@ mod tests {
         assert!(matches!(parse_matrix("<html>"), Err(Answer::Malformed(_))));
         let text = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"x"]]}]}}"#;
         assert!(matches!(parse_matrix(text), Err(Answer::Malformed(m)) if m.contains("`x`")));
+    }
+
+    /// What a refusal says: Prometheus' own error with the status, or the status alone, once.
+    #[test]
+    fn a_refusal_says_its_status_once() {
+        let error = r#"{"status":"error","errorType":"execution","error":"too many samples"}"#;
+        assert_eq!(refusal(StatusCode::UNPROCESSABLE_ENTITY, error), "execution: too many samples (HTTP 422)");
+        assert_eq!(refusal(StatusCode::NOT_FOUND, ""), "HTTP 404 Not Found");
+        assert_eq!(refusal(StatusCode::NOT_FOUND, "404 page not found"), "HTTP 404 Not Found: 404 page not found");
     }
 
     /// The start of an error body as greenlight_http's client hands it over: whitespace collapsed, cut after 300
