@@ -227,7 +227,8 @@ fn post(url: &str, secret_env: Option<&str>, body: Vec<u8>, runtime: &tokio::run
 /// Judges live: interval after interval from now, each once its end plus one `step` has passed (so Prometheus has
 /// evaluated it), until `duration` has passed or a regression counts. Progress goes to a terminal's stderr. With
 /// `[before_after]`, the whole watch must lie within the deploy's lookback: that is checked before the first wait,
-/// so a watch too long is an error at once rather than after judging the intervals that fit.
+/// so a watch too long is an error at once rather than after judging the intervals that fit. Before the first wait,
+/// too, Prometheus is asked a query that needs no data, so that one unreachable or refusing is an error at once.
 fn live(
     file: &GuardFile,
     prometheus: &Prometheus,
@@ -243,6 +244,8 @@ fn live(
     let until = begin.checked_add(duration).map_err(|_| anyhow!("--watch: now plus the watch is not a time"))?;
     let whole = Window::new(begin, until, file.interval)?;
     check_lookback(file, whole.start, whole.end()).map_err(|e| anyhow!("--watch {watch}: {e}"))?;
+    // Whether Prometheus answers is known now, not after the first interval and its step.
+    runtime.block_on(prometheus.check(Timestamp::now(), file.step))?;
     let mut analysis = Analysis::new(file.config.clone());
     for index in 0.. {
         let start = begin + file.interval * index;

@@ -635,6 +635,73 @@ fn watch_without_data_is_inconclusive_when_the_time_is_up() {
     assert!(reason.contains("no data"), "{reason}");
 }
 
+/// A watch asks Prometheus when it starts, before it waits for its first interval: an unreachable Prometheus is an
+/// error at once (here the first interval would end in an hour), in the words of any other failed query.
+#[test]
+fn watch_finds_an_unreachable_prometheus_when_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let path = config(dir.path(), &url, &[ERRORS]);
+    let text = std::fs::read_to_string(&path).unwrap().replace("interval = \"1m\"", "interval = \"1h\"");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .arg("guard")
+        .arg("--config")
+        .arg(&path)
+        .args(["--watch", "1h"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let endpoint = format!("{url}/api/v1/query_range");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "greenlight: error: cannot query Prometheus at {endpoint}: cannot reach {endpoint}: connection refused (os error 111)"
+        )
+    );
+}
+
+/// The first request of a watch is that check: a query that needs no data, over the last step, sent before the first
+/// interval's queries.
+#[test]
+fn watch_asks_prometheus_first_with_a_query_that_needs_no_data() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let empty = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+    let source = runtime.block_on(Scripted::start([], Reply::json(empty)));
+    let url = source.url("/");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guard.toml");
+    let text = format!(
+        "prometheus = \"http://{}:{}\"\nstep = \"1s\"\ninterval = \"1s\"\n\n[groups]\nbaseline = 'job=\"a\"'\n\
+         canary = 'job=\"b\"'\n\n[[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'vector(1)'\n\
+         total = 'vector(100)'\n",
+        url.host_str().unwrap(),
+        url.port().unwrap()
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .arg("guard")
+        .arg("--config")
+        .arg(&path)
+        .args(["--watch", "1s", "--format", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(3), "no data is inconclusive: {stderr}");
+    let seen = source.seen();
+    let queries: Vec<String> = seen
+        .iter()
+        .map(|s| {
+            let url = url.join(&s.target).unwrap();
+            url.query_pairs().find(|(k, _)| k == "query").map(|(_, v)| v.into_owned()).unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(queries.len(), 5, "the check, then bad and total of both groups: {queries:?}");
+    assert_eq!(queries[0], "1", "{queries:?}");
+    assert!(queries[1..].iter().all(|q| q.starts_with("vector(")), "{queries:?}");
+}
+
 /// `[before_after]` with `--watch`: a watch longer than the lookback is refused when it starts, before any interval
 /// is waited for or queried, not after judging the intervals that fit.
 #[test]

@@ -103,16 +103,24 @@ impl Prometheus {
             decoding: Duration::from_nanos(self.counters.decoding_nanos.load(Ordering::Relaxed)),
         }
     }
-}
 
-impl MetricSource for Prometheus {
-    async fn query_range(
+    /// Asks Prometheus a range query that needs no data (`1` over the step before `now`), through the same
+    /// endpoint, credentials and retries as the metrics' queries: a watch calls it when it starts, so that an
+    /// unreachable or refusing Prometheus is an error at once, not after the first interval. Not counted in
+    /// [`Prometheus::stats`]; its warnings are not kept.
+    pub async fn check(&self, now: Timestamp, step: SignedDuration) -> Result<(), SourceError> {
+        let start = now.checked_sub(step).unwrap_or(now);
+        self.ask(CHECK_QUERY, start, now, step).await.map(drop)
+    }
+
+    /// One `query_range` call and its decoded answer, with the time decoding took.
+    async fn ask(
         &self,
         query: &str,
         start: Timestamp,
         end: Timestamp,
         step: SignedDuration,
-    ) -> Result<Vec<Series>, SourceError> {
+    ) -> Result<(Matrix, Duration), SourceError> {
         let endpoint = &self.shown;
         let mut url = self.endpoint.clone();
         url.query_pairs_mut()
@@ -131,12 +139,29 @@ impl MetricSource for Prometheus {
         };
         let decoding = Instant::now();
         let parsed = parse_matrix(&body);
-        self.counters.queries.fetch_add(1, Ordering::Relaxed);
-        self.counters.decoding_nanos.fetch_add(decoding.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        let Matrix { series, warnings } = parsed.map_err(|e| match e {
+        let decoded = decoding.elapsed();
+        let matrix = parsed.map_err(|e| match e {
             Answer::Error(message) => SourceError::Refused { url: endpoint.clone(), query: query.to_owned(), message },
             Answer::Malformed(message) => SourceError::Malformed { url: endpoint.clone(), message },
         })?;
+        Ok((matrix, decoded))
+    }
+}
+
+/// The query of [`Prometheus::check`]: a number, which every PromQL server evaluates without any series.
+const CHECK_QUERY: &str = "1";
+
+impl MetricSource for Prometheus {
+    async fn query_range(
+        &self,
+        query: &str,
+        start: Timestamp,
+        end: Timestamp,
+        step: SignedDuration,
+    ) -> Result<Vec<Series>, SourceError> {
+        let (Matrix { series, warnings }, decoded) = self.ask(query, start, end, step).await?;
+        self.counters.queries.fetch_add(1, Ordering::Relaxed);
+        self.counters.decoding_nanos.fetch_add(decoded.as_nanos() as u64, Ordering::Relaxed);
         if !warnings.is_empty() {
             let mut all = self.warnings.lock().unwrap_or_else(PoisonError::into_inner);
             all.extend(warnings.into_iter().map(|warning| format!("`{query}`: {warning}")));
