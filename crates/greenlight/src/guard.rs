@@ -18,7 +18,14 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::cli::{ContentsFormat, GuardArgs};
 
+const NO_WINDOW: &str =
+    "no window to judge: give --start and --end for a past window, or --watch DURATION to judge live";
+
 pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
+    // Before the config is read: a missing window is a mistake in the command, whatever the file says.
+    if args.watch.is_none() && (args.start.is_none() || args.end.is_none()) {
+        bail!("{NO_WINDOW}");
+    }
     let began = std::time::Instant::now();
     let (mut fetching, mut judging) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     let origin = args.config.display().to_string();
@@ -48,7 +55,7 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
             judging = judged.elapsed();
             report
         }
-        _ => bail!("give --start and --end for a past window, or --watch DURATION"),
+        _ => bail!("{NO_WINDOW}"),
     };
     // A warning comes with an answer that is still a success, often a partial one: judged as it is, but said.
     report.warnings = prometheus.warnings();

@@ -576,6 +576,32 @@ fn durations_longer_than_366_days_are_an_error() {
     assert!(run.stderr.contains("guard.toml:9:12: `4000000d` is longer than 366 days"), "{}", run.stderr);
 }
 
+/// Without a window, the error says both ways to give one.
+#[test]
+fn without_a_window_the_error_names_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "http://127.0.0.1:9", &[ERRORS]);
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight")).arg("guard").arg("--config").arg(&path).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "greenlight: error: no window to judge: give --start and --end for a past window, or --watch DURATION to \
+         judge live"
+    );
+    // Each of the three ways to give half of one, or both, is refused too.
+    for args in [&["--start", "1"][..], &["--end", "1"], &["--start", "1", "--end", "2", "--watch", "1m"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+            .arg("guard")
+            .arg("--config")
+            .arg(&path)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
 #[test]
 fn a_bad_config_points_at_the_line() {
     let dir = tempfile::tempdir().unwrap();
