@@ -46,6 +46,15 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
             if end <= start {
                 bail!("--end {end} is not after --start {start}");
             }
+            // Prometheus has no data after now: such a window would be judged inconclusive for want of it. One step
+            // of allowance for a clock a little behind Prometheus'.
+            let now = Timestamp::now();
+            if end > now + file.step {
+                let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
+                bail!(
+                    "--end {end} is in the future (now is {now}): a past window must have ended; use --watch DURATION to judge live"
+                );
+            }
             let window = Window::new(start, end, file.interval)?;
             let fetched = std::time::Instant::now();
             let inputs = runtime.block_on(fetch_window(&prometheus, &file, &window))?;

@@ -602,6 +602,27 @@ fn without_a_window_the_error_names_both_ways() {
     }
 }
 
+/// A window that has not ended yet has no data to judge: an error that says so and points at `--watch`, never a
+/// silent inconclusive. An end within one step of now is still allowed, for clock skew.
+#[test]
+fn a_window_ending_in_the_future_is_an_error() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let empty = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+    let source = runtime.block_on(Scripted::start([], Reply::json(empty)));
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), source.url("").as_str().trim_end_matches('/'), &[ERRORS]);
+    let out = guard_between(&path, 1_893_456_000, 1_893_456_300, "json");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("greenlight: error: --end 2030-01-01T00:05:00Z is in the future"), "{stderr}");
+    assert!(stderr.contains("use --watch"), "{stderr}");
+    assert_eq!(source.hits(), 0, "nothing was queried");
+    // Ending now, to the second, is a past window (its last interval, if any, is judged as Prometheus has it).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let out = guard_between(&path, now - 300, now, "json");
+    assert_eq!(out.status.code(), Some(3), "no data: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn a_bad_config_points_at_the_line() {
     let dir = tempfile::tempdir().unwrap();
