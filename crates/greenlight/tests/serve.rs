@@ -144,7 +144,8 @@ impl Drop for Server {
 fn without_a_webhook_secret_the_server_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("server.toml");
-    let text = "listen = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1\"\n[github]\nwebhook_secret_env = \"GL_NO_SUCH_SECRET\"\n";
+    let text = "listen = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1\"\n[github]\nwebhook_secret_env = \"GL_NO_SUCH_SECRET\"\n\
+                [[repositories]]\nname = \"acme/shop\"\nproduction = \"production\"\ndeploy_branches = [\"deploy\"]\n";
     std::fs::write(&config, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
         .args(["serve", "--config"])
