@@ -316,7 +316,8 @@ fn human(out: &mut impl std::io::Write, report: &Report) -> std::io::Result<()> 
         Some(interval) => format!(" (halt at interval {}, {})", interval.index, interval.end),
         None => String::new(),
     };
-    writeln!(out, "guard: {}{halt}", word(report.verdict))?;
+    // Headed as `check` heads its report (`greenlight: FAIL  from..to`): the command, then the verdict in capitals.
+    writeln!(out, "greenlight guard: {}{halt}", word(report.verdict).to_uppercase())?;
     for metric in &report.metrics {
         let critical = if metric.critical { ", critical" } else { "" };
         writeln!(out, "  {} {}{critical}: {}", word(metric.verdict), metric.name, metric.reason)?;

@@ -253,7 +253,8 @@ fn scenario(baseline: impl Fn(i64) -> Traffic, canary: impl Fn(i64) -> Traffic, 
     assert_eq!(human.status.code(), Some(run.code));
     let text = String::from_utf8(human.stdout).unwrap();
     let verdict = run.json["verdict"].as_str().unwrap();
-    assert!(text.starts_with(&format!("guard: {verdict}")), "{text}");
+    // As `check` heads its report (`greenlight: FAIL  …`): the command, then the verdict in capitals.
+    assert!(text.starts_with(&format!("greenlight guard: {}", verdict.to_uppercase())), "{text}");
     eprintln!("{text}");
     run
 }
@@ -885,7 +886,7 @@ fn a_fail_exits_1_and_runs_on_fail_even_when_the_output_fails() {
     assert!(stderr.contains("greenlight: cannot write /nonexistent-dir/x.html"), "{stderr}");
     let input: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
     assert_eq!(input["verdict"], "fail");
-    assert!(out.stdout.starts_with(b"guard: fail"), "the report is still printed");
+    assert!(out.stdout.starts_with(b"greenlight guard: FAIL (halt at interval"), "the report is still printed");
 
     std::fs::remove_file(&written).unwrap();
     let mut child =
