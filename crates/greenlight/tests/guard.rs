@@ -705,7 +705,7 @@ fn watch_finds_an_unreachable_prometheus_when_it_starts() {
     assert_eq!(
         stderr.trim_end(),
         format!(
-            "greenlight: error: cannot query Prometheus at {endpoint}: cannot reach {endpoint}: connection refused (os error 111)"
+            "greenlight: error: cannot query Prometheus: cannot reach {endpoint}: connection refused (os error 111)"
         )
     );
 }

@@ -25,8 +25,8 @@ pub struct Series {
 
 #[derive(Debug, Error)]
 pub enum SourceError {
-    /// Unreachable, timed out, or a broken answer; `detail` is the HTTP error with its root cause.
-    #[error("cannot query Prometheus at {url}: {detail}")]
+    /// Unreachable, timed out, or a broken answer; `detail` is the HTTP error, which names the URL and the root cause.
+    #[error("cannot query Prometheus: {detail}")]
     Http { url: String, detail: String },
     #[error("Prometheus at {url} refused the query `{query}`: {message}")]
     Refused { url: String, query: String, message: String },
