@@ -53,13 +53,15 @@ pub struct RecheckArgs {
     pub token_env: String,
 }
 
+/// The window is a past one (`--start` with `--end`) or a live one (`--watch`), not both. None at all is refused by
+/// `guard` itself, with a message that names both choices whole (clap's would name `--start` alone).
 #[derive(Debug, Args)]
 pub struct GuardArgs {
     /// The guard's config: Prometheus, groups and metrics.
     #[arg(long, default_value = "guard.toml")]
     pub config: PathBuf,
     /// Start of the past window to judge: RFC 3339 or unix seconds.
-    #[arg(long, requires = "end", required_unless_present = "watch", conflicts_with = "watch")]
+    #[arg(long, requires = "end", conflicts_with = "watch")]
     pub start: Option<String>,
     /// End of the past window to judge: RFC 3339 or unix seconds.
     #[arg(long, requires = "start", conflicts_with = "watch")]

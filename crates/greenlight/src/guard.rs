@@ -18,7 +18,14 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::cli::{ContentsFormat, GuardArgs};
 
+const NO_WINDOW: &str =
+    "no window to judge: give --start and --end for a past window, or --watch DURATION to judge live";
+
 pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
+    // Before the config is read: a missing window is a mistake in the command, whatever the file says.
+    if args.watch.is_none() && (args.start.is_none() || args.end.is_none()) {
+        bail!("{NO_WINDOW}");
+    }
     let began = std::time::Instant::now();
     let (mut fetching, mut judging) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     let origin = args.config.display().to_string();
@@ -39,6 +46,15 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
             if end <= start {
                 bail!("--end {end} is not after --start {start}");
             }
+            // Prometheus has no data after now: such a window would be judged inconclusive for want of it. One step
+            // of allowance for a clock a little behind Prometheus'.
+            let now = Timestamp::now();
+            if end > now + file.step {
+                let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
+                bail!(
+                    "--end {end} is in the future (now is {now}): a past window must have ended; use --watch DURATION to judge live"
+                );
+            }
             let window = Window::new(start, end, file.interval)?;
             let fetched = std::time::Instant::now();
             let inputs = runtime.block_on(fetch_window(&prometheus, &file, &window))?;
@@ -48,7 +64,7 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
             judging = judged.elapsed();
             report
         }
-        _ => bail!("give --start and --end for a past window, or --watch DURATION"),
+        _ => bail!("{NO_WINDOW}"),
     };
     // A warning comes with an answer that is still a success, often a partial one: judged as it is, but said.
     report.warnings = prometheus.warnings();
@@ -227,7 +243,8 @@ fn post(url: &str, secret_env: Option<&str>, body: Vec<u8>, runtime: &tokio::run
 /// Judges live: interval after interval from now, each once its end plus one `step` has passed (so Prometheus has
 /// evaluated it), until `duration` has passed or a regression counts. Progress goes to a terminal's stderr. With
 /// `[before_after]`, the whole watch must lie within the deploy's lookback: that is checked before the first wait,
-/// so a watch too long is an error at once rather than after judging the intervals that fit.
+/// so a watch too long is an error at once rather than after judging the intervals that fit. Before the first wait,
+/// too, Prometheus is asked a query that needs no data, so that one unreachable or refusing is an error at once.
 fn live(
     file: &GuardFile,
     prometheus: &Prometheus,
@@ -243,6 +260,8 @@ fn live(
     let until = begin.checked_add(duration).map_err(|_| anyhow!("--watch: now plus the watch is not a time"))?;
     let whole = Window::new(begin, until, file.interval)?;
     check_lookback(file, whole.start, whole.end()).map_err(|e| anyhow!("--watch {watch}: {e}"))?;
+    // Whether Prometheus answers is known now, not after the first interval and its step.
+    runtime.block_on(prometheus.check(Timestamp::now(), file.step))?;
     let mut analysis = Analysis::new(file.config.clone());
     for index in 0.. {
         let start = begin + file.interval * index;
@@ -297,7 +316,8 @@ fn human(out: &mut impl std::io::Write, report: &Report) -> std::io::Result<()> 
         Some(interval) => format!(" (halt at interval {}, {})", interval.index, interval.end),
         None => String::new(),
     };
-    writeln!(out, "guard: {}{halt}", word(report.verdict))?;
+    // Headed as `check` heads its report (`greenlight: FAIL  from..to`): the command, then the verdict in capitals.
+    writeln!(out, "greenlight guard: {}{halt}", word(report.verdict).to_uppercase())?;
     for metric in &report.metrics {
         let critical = if metric.critical { ", critical" } else { "" };
         writeln!(out, "  {} {}{critical}: {}", word(metric.verdict), metric.name, metric.reason)?;

@@ -525,6 +525,7 @@ fn an_unreachable_tracker_is_an_error_never_a_pass() {
     let exists = check_result(&report, "issue-exists");
     assert_eq!(exists["outcome"], "error");
     assert!(exists["summary"].as_str().unwrap().contains(&url), "{exists}");
+    assert!(exists["summary"].as_str().unwrap().contains(": connection refused (os error 111)"), "the cause: {exists}");
 }
 
 #[test]

@@ -253,7 +253,8 @@ fn scenario(baseline: impl Fn(i64) -> Traffic, canary: impl Fn(i64) -> Traffic, 
     assert_eq!(human.status.code(), Some(run.code));
     let text = String::from_utf8(human.stdout).unwrap();
     let verdict = run.json["verdict"].as_str().unwrap();
-    assert!(text.starts_with(&format!("guard: {verdict}")), "{text}");
+    // As `check` heads its report (`greenlight: FAIL  …`): the command, then the verdict in capitals.
+    assert!(text.starts_with(&format!("greenlight guard: {}", verdict.to_uppercase())), "{text}");
     eprintln!("{text}");
     run
 }
@@ -576,6 +577,53 @@ fn durations_longer_than_366_days_are_an_error() {
     assert!(run.stderr.contains("guard.toml:9:12: `4000000d` is longer than 366 days"), "{}", run.stderr);
 }
 
+/// Without a window, the error says both ways to give one.
+#[test]
+fn without_a_window_the_error_names_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "http://127.0.0.1:9", &[ERRORS]);
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight")).arg("guard").arg("--config").arg(&path).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "greenlight: error: no window to judge: give --start and --end for a past window, or --watch DURATION to \
+         judge live"
+    );
+    // Each of the three ways to give half of one, or both, is refused too.
+    for args in [&["--start", "1"][..], &["--end", "1"], &["--start", "1", "--end", "2", "--watch", "1m"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+            .arg("guard")
+            .arg("--config")
+            .arg(&path)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// A window that has not ended yet has no data to judge: an error that says so and points at `--watch`, never a
+/// silent inconclusive. An end within one step of now is still allowed, for clock skew.
+#[test]
+fn a_window_ending_in_the_future_is_an_error() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let empty = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+    let source = runtime.block_on(Scripted::start([], Reply::json(empty)));
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), source.url("").as_str().trim_end_matches('/'), &[ERRORS]);
+    let out = guard_between(&path, 1_893_456_000, 1_893_456_300, "json");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("greenlight: error: --end 2030-01-01T00:05:00Z is in the future"), "{stderr}");
+    assert!(stderr.contains("use --watch"), "{stderr}");
+    assert_eq!(source.hits(), 0, "nothing was queried");
+    // Ending now, to the second, is a past window (its last interval, if any, is judged as Prometheus has it).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let out = guard_between(&path, now - 300, now, "json");
+    assert_eq!(out.status.code(), Some(3), "no data: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn a_bad_config_points_at_the_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -633,6 +681,73 @@ fn watch_without_data_is_inconclusive_when_the_time_is_up() {
     assert_eq!(run.json["intervals"].as_array().unwrap().len(), 2);
     let reason = run.json["intervals"][0]["metrics"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("no data"), "{reason}");
+}
+
+/// A watch asks Prometheus when it starts, before it waits for its first interval: an unreachable Prometheus is an
+/// error at once (here the first interval would end in an hour), in the words of any other failed query.
+#[test]
+fn watch_finds_an_unreachable_prometheus_when_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let path = config(dir.path(), &url, &[ERRORS]);
+    let text = std::fs::read_to_string(&path).unwrap().replace("interval = \"1m\"", "interval = \"1h\"");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .arg("guard")
+        .arg("--config")
+        .arg(&path)
+        .args(["--watch", "1h"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let endpoint = format!("{url}/api/v1/query_range");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "greenlight: error: cannot query Prometheus: cannot reach {endpoint}: connection refused (os error 111)"
+        )
+    );
+}
+
+/// The first request of a watch is that check: a query that needs no data, over the last step, sent before the first
+/// interval's queries.
+#[test]
+fn watch_asks_prometheus_first_with_a_query_that_needs_no_data() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let empty = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+    let source = runtime.block_on(Scripted::start([], Reply::json(empty)));
+    let url = source.url("/");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guard.toml");
+    let text = format!(
+        "prometheus = \"http://{}:{}\"\nstep = \"1s\"\ninterval = \"1s\"\n\n[groups]\nbaseline = 'job=\"a\"'\n\
+         canary = 'job=\"b\"'\n\n[[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'vector(1)'\n\
+         total = 'vector(100)'\n",
+        url.host_str().unwrap(),
+        url.port().unwrap()
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .arg("guard")
+        .arg("--config")
+        .arg(&path)
+        .args(["--watch", "1s", "--format", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(3), "no data is inconclusive: {stderr}");
+    let seen = source.seen();
+    let queries: Vec<String> = seen
+        .iter()
+        .map(|s| {
+            let url = url.join(&s.target).unwrap();
+            url.query_pairs().find(|(k, _)| k == "query").map(|(_, v)| v.into_owned()).unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(queries.len(), 5, "the check, then bad and total of both groups: {queries:?}");
+    assert_eq!(queries[0], "1", "{queries:?}");
+    assert!(queries[1..].iter().all(|q| q.starts_with("vector(")), "{queries:?}");
 }
 
 /// `[before_after]` with `--watch`: a watch longer than the lookback is refused when it starts, before any interval
@@ -771,7 +886,7 @@ fn a_fail_exits_1_and_runs_on_fail_even_when_the_output_fails() {
     assert!(stderr.contains("greenlight: cannot write /nonexistent-dir/x.html"), "{stderr}");
     let input: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
     assert_eq!(input["verdict"], "fail");
-    assert!(out.stdout.starts_with(b"guard: fail"), "the report is still printed");
+    assert!(out.stdout.starts_with(b"greenlight guard: FAIL (halt at interval"), "the report is still printed");
 
     std::fs::remove_file(&written).unwrap();
     let mut child =

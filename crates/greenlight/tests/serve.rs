@@ -144,7 +144,8 @@ impl Drop for Server {
 fn without_a_webhook_secret_the_server_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("server.toml");
-    let text = "listen = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1\"\n[github]\nwebhook_secret_env = \"GL_NO_SUCH_SECRET\"\n";
+    let text = "listen = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1\"\n[github]\nwebhook_secret_env = \"GL_NO_SUCH_SECRET\"\n\
+                [[repositories]]\nname = \"acme/shop\"\nproduction = \"production\"\ndeploy_branches = [\"deploy\"]\n";
     std::fs::write(&config, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
         .args(["serve", "--config"])
@@ -158,6 +159,23 @@ fn without_a_webhook_secret_the_server_refuses_to_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("GL_NO_SUCH_SECRET is not set: the server refuses to start without it"), "{stderr}");
     assert!(!dir.path().join("greenlight.db").exists(), "nothing was opened");
+}
+
+/// A server that cannot be reached is said in one line with the URL and the root cause, once.
+#[test]
+fn recheck_of_an_unreachable_server_says_why_once() {
+    let server = format!("http://127.0.0.1:{}", free_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .args(["recheck", "42", "--server", &server])
+        .env("GREENLIGHT_API_TOKEN", API_TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!("greenlight: error: cannot reach {server}/api/deploys/42/recheck: connection refused (os error 111)")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -212,7 +212,11 @@ impl GuardFile {
         let whole = interval.as_millis() % step.as_millis() == 0 && interval >= step;
         if !whole {
             let span = raw.interval.as_ref().or(raw.step.as_ref()).expect("defaults divide");
-            return Err(at(span, "`interval` must be a whole number of steps"));
+            let shown = match &raw.step {
+                Some(step) => format!("step = {}", step.get_ref().trim()),
+                None => "step = 15s, the default".to_owned(),
+            };
+            return Err(at(span, format!("`interval` must be a whole number of steps ({shown})")));
         }
         let (baseline, canary, before_after) = match (&raw.groups, &raw.before_after) {
             (Some(_), Some(before_after)) => {
@@ -674,7 +678,12 @@ tolerance = 0.10
         );
         assert_eq!(
             err(&ISSUE.replace("\"1m\"", "\"20s\"")),
-            "guard.toml:3:12: `interval` must be a whole number of steps"
+            "guard.toml:3:12: `interval` must be a whole number of steps (step = 15s)"
+        );
+        // The step as written, or the default when the file gives none.
+        assert_eq!(
+            err(&ISSUE.replace("\"1m\"", "\"50s\"").replace("step = \"15s\"\n", "")),
+            "guard.toml:2:12: `interval` must be a whole number of steps (step = 15s, the default)"
         );
         assert_eq!(
             err(&ISSUE.replace("kind = \"value\"", "kind = \"values\"")),

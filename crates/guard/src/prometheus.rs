@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use greenlight_http::{Client, HttpError, Method, Url, redact};
+use greenlight_http::{Client, HttpError, Method, StatusCode, Url, redact};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use thiserror::Error;
@@ -25,8 +25,8 @@ pub struct Series {
 
 #[derive(Debug, Error)]
 pub enum SourceError {
-    /// Unreachable, timed out, or a broken answer; `detail` is the HTTP error with its root cause.
-    #[error("cannot query Prometheus at {url}: {detail}")]
+    /// Unreachable, timed out, or a broken answer; `detail` is the HTTP error, which names the URL and the root cause.
+    #[error("cannot query Prometheus: {detail}")]
     Http { url: String, detail: String },
     #[error("Prometheus at {url} refused the query `{query}`: {message}")]
     Refused { url: String, query: String, message: String },
@@ -103,16 +103,24 @@ impl Prometheus {
             decoding: Duration::from_nanos(self.counters.decoding_nanos.load(Ordering::Relaxed)),
         }
     }
-}
 
-impl MetricSource for Prometheus {
-    async fn query_range(
+    /// Asks Prometheus a range query that needs no data (`1` over the step before `now`), through the same
+    /// endpoint, credentials and retries as the metrics' queries: a watch calls it when it starts, so that an
+    /// unreachable or refusing Prometheus is an error at once, not after the first interval. Not counted in
+    /// [`Prometheus::stats`]; its warnings are not kept.
+    pub async fn check(&self, now: Timestamp, step: SignedDuration) -> Result<(), SourceError> {
+        let start = now.checked_sub(step).unwrap_or(now);
+        self.ask(CHECK_QUERY, start, now, step).await.map(drop)
+    }
+
+    /// One `query_range` call and its decoded answer, with the time decoding took.
+    async fn ask(
         &self,
         query: &str,
         start: Timestamp,
         end: Timestamp,
         step: SignedDuration,
-    ) -> Result<Vec<Series>, SourceError> {
+    ) -> Result<(Matrix, Duration), SourceError> {
         let endpoint = &self.shown;
         let mut url = self.endpoint.clone();
         url.query_pairs_mut()
@@ -124,23 +132,36 @@ impl MetricSource for Prometheus {
         let body = match self.client.send(request).await {
             Ok(response) => response.text().await.map_err(|e| http(endpoint, &e))?,
             Err(HttpError::Status { status, body, .. }) => {
-                let message = error_message(&body).unwrap_or_else(|| format!("HTTP {status}"));
-                return Err(SourceError::Refused {
-                    url: endpoint.clone(),
-                    query: query.to_owned(),
-                    message: format!("{message} (HTTP {})", status.as_u16()),
-                });
+                let message = refusal(status, &body);
+                return Err(SourceError::Refused { url: endpoint.clone(), query: query.to_owned(), message });
             }
             Err(e) => return Err(http(endpoint, &e)),
         };
         let decoding = Instant::now();
         let parsed = parse_matrix(&body);
-        self.counters.queries.fetch_add(1, Ordering::Relaxed);
-        self.counters.decoding_nanos.fetch_add(decoding.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        let Matrix { series, warnings } = parsed.map_err(|e| match e {
+        let decoded = decoding.elapsed();
+        let matrix = parsed.map_err(|e| match e {
             Answer::Error(message) => SourceError::Refused { url: endpoint.clone(), query: query.to_owned(), message },
             Answer::Malformed(message) => SourceError::Malformed { url: endpoint.clone(), message },
         })?;
+        Ok((matrix, decoded))
+    }
+}
+
+/// The query of [`Prometheus::check`]: a number, which every PromQL server evaluates without any series.
+const CHECK_QUERY: &str = "1";
+
+impl MetricSource for Prometheus {
+    async fn query_range(
+        &self,
+        query: &str,
+        start: Timestamp,
+        end: Timestamp,
+        step: SignedDuration,
+    ) -> Result<Vec<Series>, SourceError> {
+        let (Matrix { series, warnings }, decoded) = self.ask(query, start, end, step).await?;
+        self.counters.queries.fetch_add(1, Ordering::Relaxed);
+        self.counters.decoding_nanos.fetch_add(decoded.as_nanos() as u64, Ordering::Relaxed);
         if !warnings.is_empty() {
             let mut all = self.warnings.lock().unwrap_or_else(PoisonError::into_inner);
             all.extend(warnings.into_iter().map(|warning| format!("`{query}`: {warning}")));
@@ -149,19 +170,19 @@ impl MetricSource for Prometheus {
     }
 }
 
-/// The HTTP error (which names the URL) and, when it adds something, its root cause.
+/// The HTTP error, which names the URL and its root cause.
 fn http(endpoint: &str, error: &HttpError) -> SourceError {
-    let mut root: &dyn std::error::Error = error;
-    while let Some(next) = root.source() {
-        root = next;
+    SourceError::Http { url: endpoint.to_owned(), detail: error.to_string() }
+}
+
+/// What an error status says: Prometheus' own `errorType: error` with the status code, or, for a body that is not
+/// Prometheus' (a proxy's page, a wrong path's `404 page not found`), the status and that body's start.
+fn refusal(status: StatusCode, body: &str) -> String {
+    match error_message(body) {
+        Some(message) => format!("{message} (HTTP {})", status.as_u16()),
+        None if body.trim().is_empty() => format!("HTTP {status}"),
+        None => format!("HTTP {status}: {}", body.trim()),
     }
-    let (text, cause) = (error.to_string(), root.to_string());
-    let detail = if std::ptr::addr_eq(root, error as &dyn std::error::Error) || text.contains(&cause) {
-        text
-    } else {
-        format!("{text} ({cause})")
-    };
-    SourceError::Http { url: endpoint.to_owned(), detail }
 }
 
 /// A base URL that does not parse, as its error shows it: without what may be a user name and password (whatever
@@ -370,6 +391,15 @@ mod tests {
         assert!(matches!(parse_matrix("<html>"), Err(Answer::Malformed(_))));
         let text = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"x"]]}]}}"#;
         assert!(matches!(parse_matrix(text), Err(Answer::Malformed(m)) if m.contains("`x`")));
+    }
+
+    /// What a refusal says: Prometheus' own error with the status, or the status alone, once.
+    #[test]
+    fn a_refusal_says_its_status_once() {
+        let error = r#"{"status":"error","errorType":"execution","error":"too many samples"}"#;
+        assert_eq!(refusal(StatusCode::UNPROCESSABLE_ENTITY, error), "execution: too many samples (HTTP 422)");
+        assert_eq!(refusal(StatusCode::NOT_FOUND, ""), "HTTP 404 Not Found");
+        assert_eq!(refusal(StatusCode::NOT_FOUND, "404 page not found"), "HTTP 404 Not Found: 404 page not found");
     }
 
     /// The start of an error body as greenlight_http's client hands it over: whitespace collapsed, cut after 300

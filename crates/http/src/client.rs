@@ -157,7 +157,7 @@ impl IntoRequest for RequestBuilder {
     fn into_request(self) -> Result<Request, HttpError> {
         self.build().map_err(|error| HttpError::Request {
             url: error.url().map(redact).unwrap_or_else(|| "<no url>".to_owned()),
-            source: error.without_url(),
+            cause: error.without_url(),
         })
     }
 }
@@ -401,7 +401,7 @@ impl Response {
     pub async fn json<T: DeserializeOwned>(self) -> Result<T, HttpError> {
         let url = self.url.clone();
         let bytes = self.bytes().await?;
-        serde_json::from_slice(&bytes).map_err(|source| HttpError::Decode { url, source })
+        serde_json::from_slice(&bytes).map_err(|cause| HttpError::Decode { url, cause })
     }
 
     /// The underlying reqwest response, for streaming a large body.

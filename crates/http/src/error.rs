@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use reqwest::{StatusCode, Url};
 
-/// A failed outbound call. Every message names the URL, without its query string.
+/// A failed outbound call. Every message names the URL, without its query string, and what went wrong once: the
+/// root cause of a reqwest error (`connection refused (os error 111)`), not the layers above it. The message is
+/// the whole story, so no variant has an error `source()`: a caller that prints the chain (anyhow's `{:#}`) would
+/// print the cause twice.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// One attempt took longer than the per-attempt timeout (the last attempt, when there were retries).
@@ -17,20 +20,12 @@ pub enum HttpError {
     Timeout { url: String, after: Duration },
 
     /// The host could not be reached: DNS, refused connection, TLS handshake.
-    #[error("cannot reach {url}: {source}")]
-    Connect {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error("cannot reach {url}: {}", root_cause(.cause))]
+    Connect { url: String, cause: reqwest::Error },
 
     /// The connection broke after it was made (reset, closed before the response was complete).
-    #[error("connection to {url} failed: {source}")]
-    Transport {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error("connection to {url} failed: {}", root_cause(.cause))]
+    Transport { url: String, cause: reqwest::Error },
 
     /// The server answered with a status the caller did not ask for. `body` is a short excerpt.
     #[error("{url} answered {status}{}", excerpt_suffix(.body))]
@@ -50,28 +45,16 @@ pub enum HttpError {
     RetryAfterTooLong { url: String, wait: Duration, max: Duration },
 
     /// The body was not the JSON the caller expected.
-    #[error("malformed json from {url}: {source}")]
-    Decode {
-        url: String,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error("malformed json from {url}: {}", root_cause(.cause))]
+    Decode { url: String, cause: serde_json::Error },
 
     /// Reading the response body failed.
-    #[error("cannot read the response body from {url}: {source}")]
-    Body {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error("cannot read the response body from {url}: {}", root_cause(.cause))]
+    Body { url: String, cause: reqwest::Error },
 
     /// The request could not be built (bad URL, bad header value) or could not be sent as built.
-    #[error("cannot build the request to {url}: {source}")]
-    Request {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error("cannot build the request to {url}: {}", root_cause(.cause))]
+    Request { url: String, cause: reqwest::Error },
 }
 
 /// The variant of an [`HttpError`] without its data, for metrics and branching.
@@ -179,18 +162,18 @@ impl HttpError {
     /// Maps a reqwest error of one attempt (or of reading a body) to the variant that says what happened.
     pub(crate) fn from_reqwest(url: &str, error: reqwest::Error, timeout: Duration) -> Self {
         // reqwest's own message repeats the full URL, query string included; the message names it redacted.
-        let source = error.without_url();
+        let cause = error.without_url();
         let url = url.to_owned();
-        if source.is_timeout() {
+        if cause.is_timeout() {
             HttpError::Timeout { url, after: timeout }
-        } else if source.is_builder() || source.is_redirect() {
-            HttpError::Request { url, source }
-        } else if source.is_connect() {
-            HttpError::Connect { url, source }
-        } else if source.is_body() || source.is_decode() {
-            HttpError::Body { url, source }
+        } else if cause.is_builder() || cause.is_redirect() {
+            HttpError::Request { url, cause }
+        } else if cause.is_connect() {
+            HttpError::Connect { url, cause }
+        } else if cause.is_body() || cause.is_decode() {
+            HttpError::Body { url, cause }
         } else {
-            HttpError::Transport { url, source }
+            HttpError::Transport { url, cause }
         }
     }
 }
@@ -213,6 +196,34 @@ pub fn redact(url: &Url) -> String {
         url.set_path(path);
     }
     url.into()
+}
+
+/// The most specific message of an error's source chain, said once: the last error of the chain (reqwest's
+/// "error sending request" wraps hyper's "client error (Connect)", which wraps "tcp connect error", which wraps the
+/// operating system's "Connection refused (os error 111)"), with a leading capital lowered as the rest of the message
+/// is. A root whose message is empty leaves the nearest error above it that says something.
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut said = error.to_string();
+    let mut next = error.source();
+    while let Some(source) = next {
+        let text = source.to_string();
+        if !text.trim().is_empty() {
+            said = text;
+        }
+        next = source.source();
+    }
+    lowercase_first(said)
+}
+
+/// `Connection refused` reads `connection refused`; an initialism (`TLS handshake`, `EOF while parsing`) stays.
+fn lowercase_first(text: String) -> String {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if first.is_uppercase() && !second.is_uppercase() => {
+            first.to_lowercase().chain(text[first.len_utf8()..].chars()).collect()
+        }
+        _ => text,
+    }
 }
 
 fn seconds(duration: Duration) -> String {
@@ -308,6 +319,47 @@ mod tests {
         );
         let other = HttpError::CircuitOpen { url: "u".into(), failures: 1 }.with_credential("X");
         assert_eq!(other.kind(), ErrorKind::CircuitOpen);
+    }
+
+    /// An error with a message and what it wraps, as reqwest's, hyper's and the OS's errors nest.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    fn layers(messages: &[&'static str]) -> Layer {
+        messages.iter().rev().fold(None, |inner, m| Some(Layer(m, inner.map(Box::new)))).unwrap()
+    }
+
+    #[test]
+    fn the_root_cause_is_said_once() {
+        let check = |messages: &[&'static str], expect: &str| assert_eq!(root_cause(&layers(messages)), expect);
+        check(
+            &[
+                "error sending request",
+                "client error (Connect)",
+                "tcp connect error",
+                "Connection refused (os error 111)",
+            ],
+            "connection refused (os error 111)",
+        );
+        check(
+            &["error sending request", "client error (Connect)", "dns error", "failed to lookup address information"],
+            "failed to lookup address information",
+        );
+        check(&["error sending request", "client error (Connect)", "TLS handshake failed"], "TLS handshake failed");
+        check(&["error sending request", "connection closed", ""], "connection closed");
+        check(&["EOF while parsing a value"], "EOF while parsing a value");
     }
 
     #[test]

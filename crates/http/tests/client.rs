@@ -239,6 +239,17 @@ async fn timeouts_end_in_a_timeout_error_naming_the_url() {
     assert_eq!(server.hits(), 2);
 }
 
+/// Every message of an error's source chain, joined as anyhow's `{:#}` joins them.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(source) = next {
+        text.push_str(&format!(": {source}"));
+        next = source.source();
+    }
+    text
+}
+
 #[tokio::test]
 async fn connection_refused_is_a_connect_error_naming_the_url_without_secrets() {
     let port = {
@@ -252,7 +263,13 @@ async fn connection_refused_is_a_connect_error_naming_the_url_without_secrets() 
 
     assert_eq!(error.kind(), ErrorKind::Connect, "{error:?}");
     let message = error.to_string();
-    assert!(message.starts_with(&format!("cannot reach http://127.0.0.1:{port}/rest/api/3/field: ")), "{message}");
+    // The root cause, once: not reqwest's "error sending request" and the layers between.
+    assert_eq!(
+        message,
+        format!("cannot reach http://127.0.0.1:{port}/rest/api/3/field: connection refused (os error 111)")
+    );
+    // A caller that prints the whole chain (anyhow's `{:#}`) sees the same line: the cause is not repeated.
+    assert_eq!(chain(&error), message);
     assert!(!message.contains("s3cret"), "{message}");
     assert!(!format!("{error:?}").contains("s3cret"), "{error:?}");
     assert_eq!(sleeper.waits().len(), 1, "a fresh client's budget allows one retry");
@@ -269,6 +286,7 @@ async fn malformed_json_is_a_decode_error_naming_the_url() {
     assert_eq!(error.kind(), ErrorKind::Decode);
     let message = error.to_string();
     assert!(message.starts_with(&format!("malformed json from {}: ", server.url("/issue"))), "{message}");
+    assert_eq!(chain(&error), message, "the parser's message once");
     assert_eq!(client.stats().errors, BTreeMap::from([("decode", 1)]));
     assert_eq!(server.hits(), 1, "a decode error is not retried");
 }

@@ -278,7 +278,18 @@ async fn jira_delivery(
     }
 }
 
-async fn recheck(State(app): State<Arc<App>>, Path(id): Path<i64>, headers: HeaderMap) -> Response {
+/// A deploy's id from a path. Ids are numbers; any other text names no deploy, and is answered as a missing one
+/// (404), not with the router's parse error (400).
+fn deploy_id(text: &str) -> Option<i64> {
+    text.parse().ok()
+}
+
+/// The API's answer for an id that names no deploy.
+fn no_such_deploy() -> Response {
+    answer(StatusCode::NOT_FOUND, "not_found", "no such deploy")
+}
+
+async fn recheck(State(app): State<Arc<App>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let Some(token) = &app.secrets.api_token else {
         return answer(StatusCode::NOT_FOUND, "disabled", "the API is off: set api_token_env in the server config");
     };
@@ -286,6 +297,7 @@ async fn recheck(State(app): State<Arc<App>>, Path(id): Path<i64>, headers: Head
     if !given.is_some_and(|given| same_secret(given, token)) {
         return answer(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required");
     }
+    let Some(id) = deploy_id(&id) else { return no_such_deploy() };
     match app.store.recheck(id, "recheck", None, crate::worker::now_ms()).await {
         Ok(Some(Accepted::Queued { job, .. })) => {
             app.inbox.committed.notify_waiters();
@@ -295,7 +307,7 @@ async fn recheck(State(app): State<Arc<App>>, Path(id): Path<i64>, headers: Head
         Ok(Some(Accepted::Duplicate | Accepted::Known { .. } | Accepted::Stale)) => {
             answer(StatusCode::OK, "duplicate", "already queued")
         }
-        Ok(None) => answer(StatusCode::NOT_FOUND, "not_found", format!("no deploy {id}")),
+        Ok(None) => no_such_deploy(),
         Err(error) => store_failed(error),
     }
 }
@@ -310,15 +322,21 @@ fn store_failed(error: greenlight_store::StoreError) -> Response {
     answer(StatusCode::SERVICE_UNAVAILABLE, "error", "the store is unavailable")
 }
 
-async fn deploy_json(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Response {
+async fn deploy_json(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let Some(id) = deploy_id(&id) else { return no_such_deploy() };
     match app.store.deploy(id).await {
         Ok(Some(record)) => axum::Json(page::summary(&record)).into_response(),
-        Ok(None) => answer(StatusCode::NOT_FOUND, "not_found", format!("no deploy {id}")),
+        Ok(None) => no_such_deploy(),
         Err(error) => store_failed(error),
     }
 }
 
-async fn deploy_page(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Response {
+async fn deploy_page(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    // The text of the path is not shown back: the page says only that there is no such deploy.
+    let no_such_page = || {
+        (StatusCode::NOT_FOUND, Html("<!doctype html><title>greenlight</title><p>No such deploy.</p>")).into_response()
+    };
+    let Some(id) = deploy_id(&id) else { return no_such_page() };
     match app.store.deploy(id).await {
         Ok(Some(record)) => match page::render(&record, &app.config.status_context) {
             Ok(html) => Html(html).into_response(),
@@ -327,10 +345,7 @@ async fn deploy_page(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Respon
                 (StatusCode::INTERNAL_SERVER_ERROR, "cannot render this deploy").into_response()
             }
         },
-        Ok(None) => {
-            (StatusCode::NOT_FOUND, Html(format!("<!doctype html><title>greenlight</title><p>No deploy {id}.</p>")))
-                .into_response()
-        }
+        Ok(None) => no_such_page(),
         Err(error) => store_failed(error),
     }
 }

@@ -26,8 +26,8 @@ pub struct ServerConfigError {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
-    listen: String,
-    public_url: String,
+    listen: toml::Spanned<String>,
+    public_url: toml::Spanned<String>,
     #[serde(default = "default_database_url")]
     database_url: String,
     #[serde(default = "default_data_dir")]
@@ -159,9 +159,27 @@ impl ServerConfig {
             ServerConfigError { origin: origin.to_owned(), line, column, message }
         };
         let raw: Raw = toml::from_str(text).map_err(|e| located(e.span(), e.message().to_owned()))?;
-        let listen = raw.listen.parse().map_err(|_| {
-            located(None, format!("listen = {:?} is not an address like \"127.0.0.1:8080\"", raw.listen))
+        let listen = raw.listen.get_ref().parse().map_err(|_| {
+            let message = format!("listen = {:?} is not an address like \"127.0.0.1:8080\"", raw.listen.get_ref());
+            located(Some(raw.listen.span()), message)
         })?;
+        // Commit statuses link to `{public_url}/deploys/{id}`, so it must be a URL a browser opens as it is.
+        let public_url = raw.public_url.get_ref().trim_end_matches('/').to_owned();
+        let opens = greenlight_http::Url::parse(&public_url)
+            .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty()));
+        if !opens {
+            let message = format!(
+                "public_url = {:?} is not an http:// or https:// URL like \"https://greenlight.example.com\": \
+                 statuses link to {{public_url}}/deploys/{{id}}",
+                raw.public_url.get_ref()
+            );
+            return Err(located(Some(raw.public_url.span()), message));
+        }
+        if raw.repositories.is_empty() {
+            let message = "no [[repositories]]: the server would check no push; list each repository it gates \
+                           (name, production, deploy_branches)";
+            return Err(located(None, message.to_owned()));
+        }
         let duration = |value: &Option<toml::Spanned<String>>, default: Duration| match value {
             None => Ok(default),
             Some(value) => parse_duration(value.get_ref()).ok_or_else(|| {
@@ -190,7 +208,7 @@ impl ServerConfig {
         }
         Ok(Self {
             listen,
-            public_url: raw.public_url.trim_end_matches('/').to_owned(),
+            public_url,
             database_url: raw.database_url,
             data_dir: raw.data_dir,
             workers: raw.workers.unwrap_or(4),
@@ -264,6 +282,45 @@ deploy_branches = ["deploy"]
         );
         let error = ServerConfig::parse(&twice, "s.toml").unwrap_err();
         assert!(error.to_string().contains("repository Acme/Shop is listed twice"), "{error}");
+    }
+
+    /// Commit statuses link to `{public_url}/deploys/{id}`: a public_url that is not an http(s) URL would give
+    /// every status a broken link, so the file is refused at its line.
+    #[test]
+    fn a_public_url_without_a_scheme_is_refused_at_its_line() {
+        for bad in ["greenlight.example.com", "ftp://greenlight.example.com", "http://"] {
+            let text = MINIMAL.replace("http://127.0.0.1:8080/", bad);
+            let error = ServerConfig::parse(&text, "s.toml").unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "s.toml:3:14: public_url = {bad:?} is not an http:// or https:// URL like \
+                     \"https://greenlight.example.com\": statuses link to {{public_url}}/deploys/{{id}}"
+                )
+            );
+        }
+        let config =
+            ServerConfig::parse(&MINIMAL.replace("http://127.0.0.1:8080/", "https://g.example/gl/"), "s").unwrap();
+        assert_eq!(config.public_url, "https://g.example/gl", "a path prefix is kept");
+    }
+
+    /// `listen` is located at its line too.
+    #[test]
+    fn a_bad_listen_is_refused_at_its_line() {
+        let error = ServerConfig::parse(&MINIMAL.replace("127.0.0.1:8080\"", "localhost\""), "s.toml").unwrap_err();
+        assert_eq!(error.to_string(), "s.toml:2:10: listen = \"localhost\" is not an address like \"127.0.0.1:8080\"");
+    }
+
+    /// A server without repositories would accept every push and never check one.
+    #[test]
+    fn a_config_without_repositories_is_refused() {
+        let text = MINIMAL.split("[[repositories]]").next().unwrap();
+        let error = ServerConfig::parse(text, "s.toml").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "s.toml:1:1: no [[repositories]]: the server would check no push; list each repository it gates \
+             (name, production, deploy_branches)"
+        );
     }
 
     #[test]

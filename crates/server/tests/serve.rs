@@ -475,6 +475,13 @@ async fn a_push_gets_pending_then_a_final_status_and_a_page(setup: Setup) {
 
     let (code, _) = h.get("/deploys/999999").await;
     assert_eq!(code, 404);
+    // An id that is not a number is no deploy either: a 404 page, not the router's parse error.
+    let (code, page) = h.get("/deploys/abc").await;
+    assert_eq!((code, page.as_str()), (404, "<!doctype html><title>greenlight</title><p>No such deploy.</p>"));
+    let (code, json) = h.get("/api/deploys/abc").await;
+    assert_eq!(code, 404, "{json}");
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!((json["status"].as_str(), json["message"].as_str()), (Some("not_found"), Some("no such deploy")));
 }
 
 /// The deploy page as Chromium runs it, SQLite only (the page does not depend on the store): commit text written to
@@ -741,6 +748,11 @@ async fn the_api_rechecks_with_a_bearer_token(setup: Setup) {
     assert_eq!(refused.status().as_u16(), 401);
     let missing = h.http.post(format!("{}/api/deploys/999999/recheck", h.base)).bearer_auth(API_TOKEN);
     assert_eq!(missing.send().await.unwrap().status().as_u16(), 404);
+    let garbled = h.http.post(format!("{}/api/deploys/abc/recheck", h.base)).bearer_auth(API_TOKEN).send().await;
+    let garbled = garbled.unwrap();
+    assert_eq!(garbled.status().as_u16(), 404);
+    let json: Value = garbled.json().await.unwrap();
+    assert_eq!((json["status"].as_str(), json["message"].as_str()), (Some("not_found"), Some("no such deploy")));
     let accepted = h.http.post(&url).bearer_auth(API_TOKEN).send().await.unwrap();
     assert_eq!(accepted.status().as_u16(), 202);
     assert_eq!(h.finals(&sha, 2).await, ["success", "success"]);
