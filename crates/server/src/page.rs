@@ -3,7 +3,7 @@
 //! Every piece of commit and issue text reaches the page through askama's HTML escaping; nothing is marked safe.
 
 use askama::Template;
-use greenlight_core::{Contents, Report};
+use greenlight_core::{Commit, Contents, Report};
 use greenlight_store::DeployRecord;
 use serde::Serialize;
 
@@ -20,6 +20,8 @@ struct DeployPage<'a> {
     issues: Vec<IssueView<'a>>,
     commits: Vec<CommitView<'a>>,
     without_key: usize,
+    /// What production runs that this deploy lacks.
+    rolled_back: Vec<CommitView<'a>>,
 }
 
 struct CheckView<'a> {
@@ -51,6 +53,17 @@ struct CommitView<'a> {
     time: &'a str,
     keys: String,
     merge: bool,
+}
+
+fn commit_view(commit: &Commit) -> CommitView<'_> {
+    CommitView {
+        short: short(&commit.sha),
+        subject: &commit.subject,
+        author: &commit.author,
+        time: &commit.time,
+        keys: commit.keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        merge: commit.merge,
+    }
 }
 
 /// A serialized enum's name (`"pass"`, `"deny"`).
@@ -96,14 +109,6 @@ pub fn render(record: &DeployRecord, context: &str) -> Result<String, askama::Er
         url: issue.url.as_deref(),
         commits: issue.commits.len(),
     });
-    let commits = contents.iter().flat_map(|c| &c.commits).map(|commit| CommitView {
-        short: short(&commit.sha),
-        subject: &commit.subject,
-        author: &commit.author,
-        time: &commit.time,
-        keys: commit.keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
-        merge: commit.merge,
-    });
     DeployPage {
         record,
         context,
@@ -112,8 +117,9 @@ pub fn render(record: &DeployRecord, context: &str) -> Result<String, askama::Er
         checked_at: record.checked_at.map(time).unwrap_or_default(),
         checks: checks.collect(),
         issues: issues.collect(),
-        commits: commits.collect(),
+        commits: contents.iter().flat_map(|c| &c.commits).map(commit_view).collect(),
         without_key: contents.as_ref().map_or(0, |c| c.commits_without_key.len()),
+        rolled_back: contents.iter().flat_map(|c| &c.rolled_back).map(commit_view).collect(),
     }
     .render()
 }
@@ -133,4 +139,58 @@ pub fn summary(record: &DeployRecord) -> serde_json::Value {
         "checked_at": record.checked_at.map(time),
         "report": report,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use greenlight_core::KeyRules;
+    use greenlight_store::DeployRef;
+
+    use super::*;
+
+    fn commit(sha: &str, message: &str) -> Commit {
+        Commit {
+            sha: sha.repeat(40),
+            author: "Ada".into(),
+            email: "ada@example.com".into(),
+            time: "2024-01-02T03:04:05+00:00".into(),
+            subject: message.into(),
+            message: message.into(),
+            keys: KeyRules::default().extract(message),
+            merge: false,
+        }
+    }
+
+    fn page(contents: &Contents) -> String {
+        let record = DeployRecord {
+            deploy: DeployRef {
+                id: 7,
+                repo: "acme/shop".into(),
+                branch: "deploy".into(),
+                sha: "d".repeat(40),
+                clone_url: String::new(),
+            },
+            created_at: 0,
+            checked_at: None,
+            verdict: None,
+            summary: None,
+            report: None,
+            contents: Some(serde_json::to_string(contents).unwrap()),
+            job_state: None,
+            final_state: None,
+        };
+        render(&record, "greenlight/pre-deploy").unwrap()
+    }
+
+    #[test]
+    fn the_page_lists_what_the_deploy_would_roll_back() {
+        let contents = Contents::assemble("a".repeat(40), "d".repeat(40), vec![commit("c", "AB-3 new")])
+            .rolling_back(vec![commit("b", "AB-2 <b>hotfix</b> in production"), commit("e", "AB-1 older")]);
+        let page = page(&contents);
+        assert!(page.contains("Would roll back (2: in production, not in this deploy)"), "{page}");
+        assert!(page.contains("AB-2 &#60;b&#62;hotfix&#60;/b&#62; in production"), "{page}");
+        assert!(page.contains("<code>bbbbbbbbbb</code>") && page.contains("<code>eeeeeeeeee</code>"), "{page}");
+        let page = self::page(&Contents::assemble("a".repeat(40), "d".repeat(40), vec![commit("c", "AB-3 new")]));
+        assert!(!page.contains("Would roll back"), "{page}");
+    }
 }
