@@ -66,8 +66,7 @@ impl Deploy {
     }
 
     pub fn contents(self) -> Contents {
-        let Range { from, to, added, rolled_back } = self.range;
-        Contents::assemble(from.to_string(), to.to_string(), added).rolling_back(rolled_back)
+        contents(self.range)
     }
 
     /// What `contents` assembles: the range, its ends resolved, both sides newest first.
@@ -78,8 +77,7 @@ impl Deploy {
     /// Gathers the facts (the tracker's, unless `offline`), runs every check, and sums them up.
     pub async fn check(self, offline: bool) -> Checked {
         let Self { config, range } = self;
-        let contents = Contents::assemble(range.from.to_string(), range.to.to_string(), range.added)
-            .rolling_back(range.rolled_back);
+        let contents = contents(range);
         let asked = match &config.tracker {
             Some(tracker) if !offline => {
                 let keys: Vec<IssueKey> = contents.issues.iter().map(|i| i.key.clone()).collect();
@@ -100,6 +98,12 @@ impl Deploy {
         let report = Report::new(contents.from.clone(), contents.to.clone(), checks, issues);
         Checked { contents, report }
     }
+}
+
+/// Both sides of a range as a deploy's contents.
+fn contents(range: Range) -> Contents {
+    let Range { from, to, added, rolled_back } = range;
+    Contents::assemble(from.to_string(), to.to_string(), added).rolling_back(rolled_back)
 }
 
 /// The rules from a file: `explicit` if given (it must exist), else greenlight.toml at the working tree's root if
