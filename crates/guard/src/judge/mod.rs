@@ -110,6 +110,8 @@ pub(crate) struct SideState {
     pub log_e_trimmed: f64,
     pub log_pass_e: f64,
     pub streak: u32,
+    /// Good intervals in a row since the last bad one.
+    pub calm: u32,
     pub failing: bool,
 }
 
@@ -120,6 +122,12 @@ pub(crate) trait EProcess {
 }
 
 impl SideState {
+    /// The evidence reached the halt threshold in intervals that are past: the last bad one was followed by
+    /// `recover_after` good ones. A pass still needs the pass test; the false-pass bound rests on it alone.
+    pub fn spike_over(&self, limits: &Limits) -> bool {
+        self.streak == 0 && self.calm >= limits.recover_after
+    }
+
     /// The side's numbers for a report; `signs` only for value metrics.
     pub fn numbers(&self, limits: &Limits, signs: Option<(u64, u64)>) -> SideNumbers {
         SideNumbers {
@@ -142,6 +150,7 @@ impl SideState {
             log_e_trimmed: worse.log_e_trimmed(),
             log_pass_e: pass.log_e(),
             streak: persistence.streak,
+            calm: persistence.calm,
             failing: persistence.failing,
         }
     }
@@ -154,7 +163,9 @@ pub(crate) enum Decision {
     Failing(usize),
     NoData,
     /// This side's evidence is at the threshold, but the regression has not persisted (yet): it needs `fail_after`
-    /// bad intervals in a row and evidence at the spike threshold without the worst of them.
+    /// bad intervals in a row and evidence at the spike threshold without the worst of them. Once `recover_after`
+    /// good intervals have followed the last bad one, what raised the evidence was a spike that is over, and the
+    /// side no longer holds the metric back from a pass.
     Pending(usize),
     Pass,
     Soaking,
@@ -178,7 +189,7 @@ pub(crate) fn decide(sides: &[SideState], has_data: bool, with_data: u32, limits
     if !has_data {
         return Decision::NoData;
     }
-    if let Some(i) = sides.iter().position(|s| s.log_e >= limits.log_threshold) {
+    if let Some(i) = sides.iter().position(|s| s.log_e >= limits.log_threshold && !s.spike_over(limits)) {
         return Decision::Pending(i);
     }
     if with_data < limits.soak {
@@ -201,6 +212,19 @@ pub(crate) fn deciding_sides(sides: &[SideState]) -> (usize, usize) {
 pub(crate) fn evidence(log_e: f64, limits: &Limits) -> String {
     let cmp = if log_e >= limits.log_threshold { "≥" } else { "<" };
     format!("e = {} {cmp} {}", num(e_of(log_e)), num(limits.threshold))
+}
+
+/// For a side whose evidence reached the halt threshold in a spike that is over: says so, since the sentence it ends
+/// otherwise reads as if there were no such evidence. Empty for any other side.
+pub(crate) fn spike_note(state: &SideState, limits: &Limits) -> String {
+    if state.log_e >= limits.log_threshold && state.spike_over(limits) {
+        format!(
+            " (it rose past the threshold in earlier intervals that did not persist; the {} since were not worse)",
+            state.calm
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// The trimmed evidence against the spike threshold: "e = 3.1 < 20 without the worst 1".

@@ -43,6 +43,9 @@ pub struct Persistence {
     pub streak: u32,
     /// Consecutive good intervals since the side failed.
     pub good_run: u32,
+    /// Consecutive good intervals since the last bad one (silent ones skipped), failing or not: how long ago the
+    /// evidence last pointed worse.
+    pub calm: u32,
     /// The side is failing now.
     pub failing: bool,
     /// Index of the interval at which the side first failed.
@@ -59,11 +62,13 @@ impl Persistence {
             Outcome::Silent => return,
             Outcome::Worse { persistent: p } => {
                 self.good_run = 0;
+                self.calm = 0;
                 self.streak += 1;
                 persistent = p;
             }
             Outcome::NotWorse => {
                 self.streak = 0;
+                self.calm += 1;
                 if self.failing {
                     self.good_run += 1;
                     if self.good_run >= recover_after {

@@ -27,7 +27,9 @@ use crate::report::{MetricInterval, MetricSummary, Numbers, RatioNumbers, Side, 
 use super::calibrate::dispersion;
 use super::mixture::{CountStep, MixtureProcess, share_of_bad, upper_bound};
 use super::persistence::{Outcome, Persistence};
-use super::{Decision, Limits, SPIKE_E, SideState, decide, deciding_sides, evidence, pending, trimmed_evidence};
+use super::{
+    Decision, Limits, SPIKE_E, SideState, decide, deciding_sides, evidence, pending, spike_note, trimmed_evidence,
+};
 
 #[derive(Clone, Debug)]
 struct RatioSide {
@@ -336,18 +338,18 @@ impl RatioJudge {
                 num(e_of(states[furthest].log_pass_e)),
                 num(self.limits.pass_threshold),
                 num(null),
-                evidence(states[closest].log_e, &self.limits),
+                evidence(states[closest].log_e, &self.limits) + &spike_note(&states[closest], &self.limits),
             ),
             Decision::Soaking => format!(
                 "soaking: {} of {} intervals with data before a pass ({}); {counts}",
                 self.with_data,
                 self.limits.soak,
-                evidence(states[closest].log_e, &self.limits),
+                evidence(states[closest].log_e, &self.limits) + &spike_note(&states[closest], &self.limits),
             ),
             Decision::Undecided => format!(
                 "not enough data to tell: no regression shown ({}) and {} not yet excluded (pass e = {} < {}); \
                  {counts}",
-                evidence(states[closest].log_e, &self.limits),
+                evidence(states[closest].log_e, &self.limits) + &spike_note(&states[closest], &self.limits),
                 self.worse_phrase(states[furthest].side, self.pass_ratio).replacen("is ", "being ", 1),
                 num(e_of(states[furthest].log_pass_e)),
                 num(self.limits.pass_threshold),
@@ -417,6 +419,29 @@ mod tests {
         assert_eq!(second.verdict, Inconclusive);
         assert!(second.reason.contains("does not persist: e = 17.4 < 20 without the worst 1"), "{}", second.reason);
         assert_eq!(j.push(Some(&weaker)).verdict, Fail, "a third interval makes it count");
+    }
+
+    #[test]
+    fn a_spike_that_is_over_no_longer_holds_back_a_pass() {
+        use Verdict::*;
+        let mut j = judge(MetricSpec::ratio("errors"));
+        let calm = obs((30.0, 3000.0), (30.0, 3000.0));
+        let spike = obs((30.0, 3000.0), (900.0, 3000.0));
+        let mut verdicts = Vec::new();
+        for o in [calm, calm, calm, calm, spike].into_iter().chain(std::iter::repeat_n(calm, 40)) {
+            verdicts.push(j.push(Some(&o)).verdict);
+        }
+        // The spike raises the evidence past the halt threshold for good; it never persists, so it never halts. Two
+        // calm intervals after it (recover_after), it no longer holds back the pass test, which the hour of calm
+        // data reaches.
+        assert!(!verdicts.contains(&Fail), "{verdicts:?}");
+        assert_eq!(verdicts[5..7], [Inconclusive, Inconclusive], "{verdicts:?}");
+        assert_eq!(verdicts.last(), Some(&Pass), "{verdicts:?}");
+        let s = j.summary();
+        assert_eq!(s.verdict, Pass, "{}", s.reason);
+        assert!(s.reason.contains("rose past the threshold in earlier intervals that did not persist"), "{}", s.reason);
+        let Numbers::Ratio(n) = s.numbers else { panic!() };
+        assert!(n.e_value >= n.threshold, "the spike's evidence stays: {}", n.e_value);
     }
 
     #[test]
