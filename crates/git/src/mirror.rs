@@ -88,8 +88,8 @@ impl Mirror {
     }
 }
 
-/// Runs git, stopping it and everything it started after the timeout or once cancelled; a failure's reason is the
-/// last line git wrote to stderr.
+/// Runs git, stopping it and everything it started after the timeout or once cancelled; a failure's reason is git's
+/// first error line (see [`reason`]).
 ///
 /// git runs in a process group of its own, so that the remote helper, `ssh` or `index-pack` it started are killed
 /// with it: killing git alone would leave them holding the connection (a helper waiting on a remote that hangs would
@@ -138,9 +138,23 @@ fn git(command: &mut Command, limits: &Limits) -> Result<(), GitError> {
     while let Ok(chunk) = stderr.recv_timeout(until.saturating_duration_since(Instant::now())) {
         text.extend(chunk);
     }
-    let text = String::from_utf8_lossy(&text);
-    let reason = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message").trim();
-    Err(GitError::Fetch { reason: reason.to_owned() })
+    Err(GitError::Fetch { reason: reason(&String::from_utf8_lossy(&text)) })
+}
+
+/// What went wrong, from git's stderr: everything up to its first `fatal:` or `error:` line, which names the path,
+/// the URL or the ref (what a transport such as ssh said comes before it; the lines after it are advice, such as
+/// "Please make sure you have the correct access rights"), without warnings and hints; else its last line.
+fn reason(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+    let Some(first) = lines.iter().position(|line| line.starts_with("fatal: ") || line.starts_with("error: ")) else {
+        return lines.last().unwrap_or(&"no message").to_string();
+    };
+    let said: Vec<&str> = lines[..=first]
+        .iter()
+        .filter(|line| !line.starts_with("warning: ") && !line.starts_with("hint: "))
+        .map(|line| line.strip_prefix("fatal: ").or_else(|| line.strip_prefix("error: ")).unwrap_or(line))
+        .collect();
+    said.join("; ")
 }
 
 /// How often a running git looks at its cancel flag.
@@ -214,6 +228,28 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_fetch_says_what_git_said_was_wrong() {
+        let remote = TestRepo::new();
+        remote.commit_file("a", "1", "ABC-1 first");
+        let dir = tempfile::tempdir().unwrap();
+        let moved = dir.path().join("moved-away.git");
+        let mirror = Mirror::new(dir.path().join("m.git"), remote.path().to_str().unwrap());
+        mirror.sync().unwrap();
+        // The remote moved away: git's last lines are advice ("… and the repository exists."), its first says which.
+        let gone = Mirror::new(dir.path().join("m.git"), moved.to_str().unwrap());
+        let Err(GitError::Fetch { reason }) = gone.sync() else { panic!("a missing remote was fetched") };
+        assert!(
+            reason.contains("moved-away.git") && reason.contains("does not appear to be a git repository"),
+            "{reason}"
+        );
+        assert_eq!(super::reason("warning: x\nhint: y\n"), "hint: y");
+        assert_eq!(
+            super::reason("error: cannot lock ref 'refs/heads/a'\nfatal: later\n"),
+            "cannot lock ref 'refs/heads/a'"
+        );
+    }
+
+    #[test]
     fn a_remote_that_hangs_is_given_up_on() {
         // Accepts connections and never answers.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -268,8 +304,9 @@ mod tests {
         let result =
             result.recv_timeout(Duration::from_secs(60)).expect("the failure waited for the lingering process");
         let Err(error) = result else { panic!("an ssh command that fails gave a fetch") };
-        // git's own last words, read before the grace ran out.
-        assert!(matches!(error, GitError::Fetch { .. }) && error.to_string().contains("repository exists"), "{error}");
+        // What the transport and git said, read before the grace ran out.
+        let said = "the remote hung up; Could not read from remote repository.";
+        assert!(matches!(error, GitError::Fetch { .. }) && error.to_string().contains(said), "{error}");
     }
 
     #[test]
