@@ -178,6 +178,7 @@ async fn github_delivery(
         sha: push.after.clone(),
         clone_url: repo.clone_url.clone().unwrap_or_else(|| push.clone_url.clone()),
         read_at: None,
+        before: (push.before != greenlight_github::webhook::NULL_SHA).then(|| push.before.clone()),
     };
     drop(_entered);
     match app.inbox.accept(new).await {

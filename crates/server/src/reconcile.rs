@@ -76,6 +76,7 @@ async fn reconcile(app: &App, repo: &RepositoryConfig, url: &str) -> Result<(), 
             sha: sha.clone(),
             clone_url: url.to_owned(),
             read_at: Some(read_at),
+            before: None,
         };
         if let Accepted::Queued { deploy, .. } = app.inbox.accept(push).await? {
             tracing::info!(repo = %repo.name, %branch, %sha, deploy, "queued a branch head that had no status coming");

@@ -73,6 +73,10 @@ pub struct NewPush {
     /// A head found by reconciling: when the mirror was read (webhooks: `None`). A job queued on the branch after it
     /// means a push came in while reconciling fetched, and the head read may already be stale: it is not taken.
     pub read_at: Option<i64>,
+    /// The commit the branch was at before this push (a webhook's `before`; `None` for a new branch or a reconciled
+    /// head). GitHub does not promise the order of its webhooks: a push whose commit is the `before` of one already
+    /// accepted on its branch is older than that one, so it is superseded at once instead of superseding it.
+    pub before: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,9 +239,18 @@ const SUPERSEDE: &str = "UPDATE jobs SET state = 'superseded', finished_at = $1
     WHERE state = 'queued' AND pending_posted = 0
     AND EXISTS (SELECT 1 FROM deploys d WHERE d.id = jobs.deploy_id AND d.repo = $2 AND d.branch = $3)
     AND deploy_id <> $4";
-/// `(deploy, reason, delivery, now)`; returns the job's id.
-const INSERT_JOB: &str = "INSERT INTO jobs (deploy_id, reason, delivery_id, state, run_after, created_at)
-    VALUES ($1, $2, $3, 'queued', $4, $4) RETURNING id";
+/// `(deploy, reason, delivery, now, before)`; returns the job's id.
+const INSERT_JOB: &str = "INSERT INTO jobs (deploy_id, reason, delivery_id, state, run_after, created_at, before_sha)
+    VALUES ($1, $2, $3, 'queued', $4, $4, $5) RETURNING id";
+/// `(deploy, reason, delivery, now, before)`: the job of a push that came late (see `LATE`), superseded as it is
+/// made; returns its id.
+const INSERT_LATE_JOB: &str = "INSERT INTO jobs
+    (deploy_id, reason, delivery_id, state, run_after, created_at, finished_at, before_sha)
+    VALUES ($1, $2, $3, 'superseded', $4, $4, $4, $5) RETURNING id";
+/// `(sha, repo, branch)`: a push already accepted on the branch moved it on from `sha`, so a push of `sha` came late.
+/// (Parameters in the order they appear: rusqlite numbers `$n` by first appearance.)
+const LATE: &str = "SELECT 1 FROM jobs j JOIN deploys d ON d.id = j.deploy_id
+    WHERE j.before_sha = $1 AND d.repo = $2 AND d.branch = $3 LIMIT 1";
 /// `(repo, branch, deploy)`: the branch's head moves to the pushed commit.
 const UPSERT_HEAD: &str = "INSERT INTO heads (repo, branch, deploy_id) VALUES ($1, $2, $3)
     ON CONFLICT (repo, branch) DO UPDATE SET deploy_id = excluded.deploy_id";
@@ -384,7 +397,7 @@ impl Store {
         {
             return Ok(Some(Accepted::Duplicate));
         }
-        let job = insert_job(&mut tx, deploy, reason, delivery, now).await?;
+        let job = insert_job(&mut tx, deploy, reason, delivery, now, None).await?;
         tx.commit().await?;
         Ok(Some(Accepted::Queued { deploy, job }))
     }
@@ -407,7 +420,7 @@ impl Store {
         .map(|row| row.try_get(0))
         .collect::<Result<_, _>>()?;
         for &deploy in &deploys {
-            insert_job(&mut tx, deploy, "issue", Some(delivery), now).await?;
+            insert_job(&mut tx, deploy, "issue", Some(delivery), now, None).await?;
         }
         tx.commit().await?;
         Ok(Some(deploys))
@@ -674,8 +687,20 @@ async fn accept_one(
             deploy
         }
     };
+    let late = sqlx::query(LATE).bind(&push.sha).bind(&push.repo).bind(&push.branch);
+    if push.before.is_some() && late.fetch_optional(&mut **tx).await?.is_some() {
+        let job = sqlx::query(INSERT_LATE_JOB)
+            .bind(deploy)
+            .bind(reason)
+            .bind(&push.delivery)
+            .bind(now)
+            .bind(&push.before)
+            .fetch_one(&mut **tx)
+            .await?;
+        return Ok(Accepted::Queued { deploy, job: job.try_get(0)? });
+    }
     sqlx::query(SUPERSEDE).bind(now).bind(&push.repo).bind(&push.branch).bind(deploy).execute(&mut **tx).await?;
-    let job = insert_job(tx, deploy, reason, Some(&push.delivery), now).await?;
+    let job = insert_job(tx, deploy, reason, Some(&push.delivery), now, push.before.as_deref()).await?;
     sqlx::query(UPSERT_HEAD).bind(&push.repo).bind(&push.branch).bind(deploy).execute(&mut **tx).await?;
     Ok(Accepted::Queued { deploy, job })
 }
@@ -701,8 +726,16 @@ async fn insert_job(
     reason: &str,
     delivery: Option<&str>,
     now: i64,
+    before: Option<&str>,
 ) -> Result<i64, StoreError> {
-    let row = sqlx::query(INSERT_JOB).bind(deploy).bind(reason).bind(delivery).bind(now).fetch_one(&mut **tx).await?;
+    let row = sqlx::query(INSERT_JOB)
+        .bind(deploy)
+        .bind(reason)
+        .bind(delivery)
+        .bind(now)
+        .bind(before)
+        .fetch_one(&mut **tx)
+        .await?;
     Ok(row.try_get(0)?)
 }
 

@@ -36,8 +36,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use super::{
-    ANSWERED, Accepted, INSERT_DELIVERY, INSERT_DEPLOY, INSERT_JOB, NewPush, QUEUED_JOB, QUEUED_SINCE, SUPERSEDE,
-    StoreError, UPDATE_DEPLOY, UPSERT_HEAD, reason_of,
+    ANSWERED, Accepted, INSERT_DELIVERY, INSERT_DEPLOY, INSERT_JOB, INSERT_LATE_JOB, LATE, NewPush, QUEUED_JOB,
+    QUEUED_SINCE, SUPERSEDE, StoreError, UPDATE_DEPLOY, UPSERT_HEAD, reason_of,
 };
 
 /// How often the checkpointer copies the WAL into the database file.
@@ -223,9 +223,16 @@ fn accept_one(tx: &rusqlite::Transaction<'_>, push: &NewPush, now: i64) -> Resul
             deploy
         }
     };
+    if push.before.is_some() && tx.prepare_cached(LATE)?.exists(params![push.sha, push.repo, push.branch])? {
+        let job = tx
+            .prepare_cached(INSERT_LATE_JOB)?
+            .query_row(params![deploy, reason, push.delivery, now, push.before], |row| row.get(0))?;
+        return Ok(Accepted::Queued { deploy, job });
+    }
     tx.prepare_cached(SUPERSEDE)?.execute(params![now, push.repo, push.branch, deploy])?;
-    let job: i64 =
-        tx.prepare_cached(INSERT_JOB)?.query_row(params![deploy, reason, push.delivery, now], |row| row.get(0))?;
+    let job: i64 = tx
+        .prepare_cached(INSERT_JOB)?
+        .query_row(params![deploy, reason, push.delivery, now, push.before], |row| row.get(0))?;
     tx.prepare_cached(UPSERT_HEAD)?.execute(params![push.repo, push.branch, deploy])?;
     Ok(Accepted::Queued { deploy, job })
 }
@@ -241,6 +248,7 @@ mod tests {
             include_str!("../migrations/sqlite/0001_inbox_and_jobs.sql"),
             include_str!("../migrations/sqlite/0002_queued_jobs_index.sql"),
             include_str!("../migrations/sqlite/0003_decided_jobs.sql"),
+            include_str!("../migrations/sqlite/0004_push_before.sql"),
         ] {
             connection.execute_batch(migration).unwrap();
         }
@@ -262,6 +270,9 @@ mod tests {
             assert!(plan.contains("INDEX jobs_queued"), "{statement}\n{plan}");
             assert!(!plan.contains("deploys USING COVERING INDEX"), "{statement}\n{plan}");
         }
+        // Whether a push came late is looked up by the commit it pushed, not by walking the branch's jobs.
+        let plan = plan(LATE, 3);
+        assert!(plan.contains("INDEX jobs_before"), "{plan}");
     }
 
     #[test]

@@ -41,6 +41,7 @@ on_both!(
     a_deploy_runs_one_job_at_a_time,
     a_newer_job_waits_until_an_older_decided_status_is_posted,
     a_job_given_back_untried_keeps_its_attempts_and_its_pending,
+    a_push_that_comes_late_is_superseded_by_the_one_that_moved_on_from_it,
 );
 
 fn push(delivery: &str, branch: &str, sha: char) -> NewPush {
@@ -51,6 +52,7 @@ fn push(delivery: &str, branch: &str, sha: char) -> NewPush {
         sha: sha.to_string().repeat(40),
         clone_url: "/srv/git/shop.git".into(),
         read_at: None,
+        before: None,
     }
 }
 
@@ -280,6 +282,35 @@ async fn a_head_superseded_by_a_stale_push_is_queued_again_by_reconciling(store:
         assert!(store.finish(job.id, "w1", "success", 3_000).await.unwrap());
     }
     assert_eq!(checked, ['b'], "`a` was superseded in turn; `b` gets its status");
+}
+
+/// GitHub delivers X, then B (pushed after A, so its `before` is A), then A late (its `before` is X). A is older
+/// than B, which the store knows from B's `before`: A supersedes nothing and is superseded as it is accepted, and B,
+/// the branch's head, keeps its job and the head.
+async fn a_push_that_comes_late_is_superseded_by_the_one_that_moved_on_from_it(store: Store) {
+    let after = |delivery: &str, sha: char, before: char| NewPush {
+        before: Some(before.to_string().repeat(40)),
+        ..push(delivery, "deploy", sha)
+    };
+    store.accept(&[push("d-x", "deploy", 'x')], 1_000).await.unwrap();
+    let b = store.accept(&[after("d-b", 'b', 'a')], 1_100).await.unwrap();
+    let Accepted::Queued { deploy: b, .. } = b[0] else { panic!("{b:?}") };
+    let a = store.accept(&[after("d-a", 'a', 'x')], 1_200).await.unwrap();
+    let Accepted::Queued { deploy: a, .. } = a[0] else { panic!("{a:?}") };
+    assert_eq!(store.deploy(a).await.unwrap().unwrap().job_state.as_deref(), Some("superseded"));
+    assert_eq!(store.deploy(b).await.unwrap().unwrap().job_state.as_deref(), Some("queued"));
+    // B is still the head: reconciling it finds it known and queued.
+    let reconciled = push("reconcile:acme/shop:deploy:bbbb", "deploy", 'b');
+    assert_eq!(store.accept(&[reconciled], 1_300).await.unwrap(), [Accepted::Known { deploy: b }]);
+    // A push in order still supersedes: C moved on from B.
+    store.accept(&[after("d-c", 'c', 'b')], 1_400).await.unwrap();
+    assert_eq!(store.deploy(b).await.unwrap().unwrap().job_state.as_deref(), Some("superseded"));
+    let mut checked = Vec::new();
+    while let Some(job) = store.claim("w1", 2_000, 60_000).await.unwrap() {
+        checked.push(job.deploy.sha.chars().next().unwrap());
+        assert!(store.finish(job.id, "w1", "success", 2_000).await.unwrap());
+    }
+    assert_eq!(checked, ['c']);
 }
 
 async fn a_head_read_before_a_newer_push_is_not_taken_by_reconciling(store: Store) {
