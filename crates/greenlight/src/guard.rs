@@ -11,7 +11,8 @@ use std::io::{IsTerminal as _, Write as _};
 use anyhow::{Context as _, anyhow, bail};
 use greenlight_guard::file::parse_duration;
 use greenlight_guard::{
-    Analysis, GuardFile, OnFail, Prometheus, Report, Verdict, Window, check_lookback, fetch_window, judge_window,
+    Analysis, Fetched, GuardFile, Notes, OnFail, Prometheus, Report, Verdict, Window, check_lookback, fetch_window,
+    judge_window,
 };
 use greenlight_http::{Client, Method, Policy, Url, header};
 use jiff::{SignedDuration, Timestamp};
@@ -35,7 +36,7 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
     let prometheus = Prometheus::new(client, &file.prometheus)?;
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    let mut report = match (&args.watch, &args.start, &args.end) {
+    let (mut report, notes) = match (&args.watch, &args.start, &args.end) {
         (Some(watch), _, _) => {
             let duration = parse_duration(watch).map_err(|e| anyhow!("--watch {e}"))?;
             live(&file, &prometheus, &runtime, watch, duration)?
@@ -57,12 +58,12 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
             }
             let window = Window::new(start, end, file.interval)?;
             let fetched = std::time::Instant::now();
-            let inputs = runtime.block_on(fetch_window(&prometheus, &file, &window))?;
+            let Fetched { inputs, notes } = runtime.block_on(fetch_window(&prometheus, &file, &window))?;
             fetching = fetched.elapsed();
             let judged = std::time::Instant::now();
             let report = judge_window(file.config.clone(), inputs)?;
             judging = judged.elapsed();
-            report
+            (report, notes)
         }
         _ => bail!("{NO_WINDOW}"),
     };
@@ -70,6 +71,12 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
     report.warnings = prometheus.warnings();
     for warning in &report.warnings {
         eprintln!("greenlight: Prometheus warned: {warning}");
+    }
+    // What the fetch refused (counts of `bad` beyond `total`) is said in the reasons and with the warnings.
+    notes.annotate(&mut report);
+    for warning in notes.warnings(&file) {
+        eprintln!("greenlight: warning: {warning}");
+        report.warnings.push(warning);
     }
     // A fail verdict exits 1 and runs its hooks whatever happens to the output: the hooks run first, and a report
     // that cannot be written or printed is said on stderr without changing a fail's exit code.
@@ -251,7 +258,7 @@ fn live(
     runtime: &tokio::runtime::Runtime,
     watch: &str,
     duration: SignedDuration,
-) -> anyhow::Result<Report> {
+) -> anyhow::Result<(Report, Notes)> {
     if duration < file.interval {
         bail!("--watch must last at least one interval ({}s)", file.interval.as_secs_f64());
     }
@@ -263,6 +270,7 @@ fn live(
     // Whether Prometheus answers is known now, not after the first interval and its step.
     runtime.block_on(prometheus.check(Timestamp::now(), file.step))?;
     let mut analysis = Analysis::new(file.config.clone());
+    let mut notes = Notes::default();
     for index in 0.. {
         let start = begin + file.interval * index;
         let end = start + file.interval;
@@ -275,7 +283,9 @@ fn live(
             std::thread::sleep(wait.unsigned_abs());
         }
         let window = Window::new(start, end, file.interval)?;
-        for input in runtime.block_on(fetch_window(prometheus, file, &window))? {
+        let fetched = runtime.block_on(fetch_window(prometheus, file, &window))?;
+        notes.append(fetched.notes);
+        for input in fetched.inputs {
             let interval = analysis.push(input)?;
             if progress {
                 let failing: Vec<&str> =
@@ -294,7 +304,7 @@ fn live(
             break;
         }
     }
-    Ok(analysis.report())
+    Ok((analysis.report(), notes))
 }
 
 /// RFC 3339 (`2026-11-22T05:00:00Z`) or unix seconds (`1795323600`, decimals allowed).

@@ -396,6 +396,30 @@ fn low_traffic_is_inconclusive() {
     assert!(first.as_str().unwrap().contains("min_total"), "{reason} / {first}");
 }
 
+/// `bad` and `total` swapped: every request counted as bad. Clamped, both groups would read 100 % errors and pass;
+/// instead each interval is no data, said in its reason and once among the warnings.
+#[test]
+fn bad_and_total_swapped_are_no_data_and_said() {
+    let swapped = ERRORS
+        .replace("bad = 'sum(increase(http_requests_total{status=\"500\",$group}[1m]))'", "bad = 'SWAP'")
+        .replace(
+            "total = 'sum(increase(http_requests_total{$group}[1m]))'",
+            "total = 'sum(increase(http_requests_total{status=\"500\",$group}[1m]))'",
+        )
+        .replace("bad = 'SWAP'", "bad = 'sum(increase(http_requests_total{$group}[1m]))'")
+        // Enough 5xx to judge by, so that clamped counts would pass.
+        .replace("min_total = 200", "min_total = 10");
+    let run = scenario(|_| HEALTHY, |_| Traffic { error_ratio: 0.03, ..HEALTHY }, &[&swapped]);
+    assert_eq!(run.code, 3, "{}", summary(&run));
+    let errors = metric(&run, "http-errors");
+    assert!(errors["reason"].as_str().unwrap().contains("are `bad` and `total` swapped?"), "{}", summary(&run));
+    let first = run.json["intervals"][0]["metrics"][0]["reason"].as_str().unwrap();
+    assert!(first.starts_with("no data: `bad` exceeds `total` for the baseline ("), "{first}");
+    let warnings = run.json["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(run.stderr.contains("greenlight: warning: metric `http-errors`: `bad` exceeded `total`"), "{}", run.stderr);
+}
+
 #[test]
 fn a_missing_series_is_inconclusive() {
     let silent = Traffic { latency: None, ..HEALTHY };

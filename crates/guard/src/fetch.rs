@@ -15,6 +15,7 @@ use thiserror::Error;
 use crate::file::{GuardFile, Queries};
 use crate::input::{Counts, IntervalInput, Observation, RatioObservation, ValueObservation};
 use crate::prometheus::{MetricSource, Series, SourceError, with_group};
+use crate::report::{Report, num};
 
 #[derive(Debug, Error)]
 pub enum FetchError {
@@ -101,13 +102,22 @@ fn sum_in(series: Option<&Series>, start: Timestamp, end: Timestamp) -> Option<f
     Some(points.map(|(_, v)| v).sum())
 }
 
-/// Ratio observations per interval from the bad and total series of each group (`None`: empty result).
+/// How far an interval's `bad` may exceed its `total` (bad ≤ total × `.0` + `.1`) and still be counts of the same
+/// requests. `increase()` extrapolates each series to the ends of its range on its own, so two counters of the same
+/// requests can disagree by a few events and a few percent (a counter reset in one of them by more, once); beyond
+/// this they count different things, most likely `bad` and `total` swapped.
+pub const BAD_OVER_TOTAL: (f64, f64) = (1.1, 5.0);
+
+/// Ratio observations per interval from the bad and total series of each group (`None`: empty result), with the
+/// intervals whose counts were refused: a `bad` beyond `BAD_OVER_TOTAL` of its `total` in either group makes the
+/// interval no data (clamped, it would read as a 100 % error ratio in both groups, and pass), with the sentence why.
 pub fn ratio_observations(
     window: &Window,
     baseline: [Option<&Series>; 2],
     canary: [Option<&Series>; 2],
-) -> Vec<Observation> {
-    (0..window.count)
+) -> (Vec<Observation>, Vec<(usize, String)>) {
+    let mut refused = Vec::new();
+    let observations = (0..window.count)
         .map(|i| {
             let (start, end) = window.bounds(i);
             let counts = |[bad, total]: [Option<&Series>; 2]| Counts {
@@ -115,13 +125,108 @@ pub fn ratio_observations(
                 total: sum_in(total, start, end),
             };
             let (baseline, canary) = (counts(baseline), counts(canary));
-            if baseline.total.is_none() && canary.total.is_none() && baseline.bad.is_none() && canary.bad.is_none() {
+            let beyond = [("baseline", baseline), ("canary", canary)].into_iter().find_map(|(group, c)| {
+                let (bad, total) = (c.bad?, c.total?);
+                (bad > total * BAD_OVER_TOTAL.0 + BAD_OVER_TOTAL.1).then(|| {
+                    format!(
+                        "`bad` exceeds `total` for the {group} ({} > {}), by more than increase() extrapolates ({} × \
+                         total + {}): are `bad` and `total` swapped?",
+                        num(bad),
+                        num(total),
+                        num(BAD_OVER_TOTAL.0),
+                        num(BAD_OVER_TOTAL.1)
+                    )
+                })
+            });
+            if let Some(sentence) = beyond {
+                refused.push((i, sentence));
+                Observation::Missing
+            } else if baseline.total.is_none()
+                && canary.total.is_none()
+                && baseline.bad.is_none()
+                && canary.bad.is_none()
+            {
                 Observation::Missing
             } else {
                 Observation::Ratio(RatioObservation { baseline, canary })
             }
         })
-        .collect()
+        .collect();
+    (observations, refused)
+}
+
+/// What a fetch saw that the judges' sentences cannot say, gathered over a run (one window, or a watch's windows
+/// appended in order): intervals whose data was refused, and why.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Notes {
+    /// The intervals noted so far, so that a later window's intervals follow them.
+    intervals: usize,
+    /// (interval of the run, metric, sentence): said in that metric's reason in that interval.
+    said: Vec<(usize, usize, String)>,
+    /// (metric, interval of the run): an interval whose `bad` exceeded its `total`.
+    bad_over_total: Vec<(usize, usize)>,
+}
+
+impl Notes {
+    /// Adds the notes of the window judged next.
+    pub fn append(&mut self, later: Notes) {
+        let offset = self.intervals;
+        self.said.extend(later.said.into_iter().map(|(i, m, s)| (i + offset, m, s)));
+        self.bad_over_total.extend(later.bad_over_total.into_iter().map(|(m, i)| (m, i + offset)));
+        self.intervals += later.intervals;
+    }
+
+    /// What the report's `warnings` should say, once per metric.
+    pub fn warnings(&self, file: &GuardFile) -> Vec<String> {
+        let mut out = Vec::new();
+        for (m, spec) in file.config.metrics().iter().enumerate() {
+            let refused: Vec<usize> = self.bad_over_total.iter().filter(|(n, _)| *n == m).map(|(_, i)| *i).collect();
+            if let Some(first) = refused.first() {
+                out.push(format!(
+                    "metric `{}`: `bad` exceeded `total` by more than increase() extrapolates in {} of {} intervals \
+                     (first in interval {first}), which count as no data: check that `bad` and `total` are not swapped",
+                    spec.name,
+                    refused.len(),
+                    self.intervals
+                ));
+            }
+        }
+        out
+    }
+
+    /// Says the notes in the report's reasons: an interval's note replaces a "no data" reason (whose words would
+    /// guess at the cause) and heads any other; a metric with refused intervals says how many in its summary.
+    pub fn annotate(&self, report: &mut Report) {
+        for (i, m, sentence) in &self.said {
+            if let Some(metric) = report.intervals.get_mut(*i).and_then(|interval| interval.metrics.get_mut(*m)) {
+                metric.reason = match metric.reason.starts_with("no data") {
+                    true => format!("no data: {sentence}"),
+                    false => format!("{sentence}; {}", metric.reason),
+                };
+            }
+        }
+        for (m, metric) in report.metrics.iter_mut().enumerate() {
+            let refused = self.bad_over_total.iter().filter(|(n, _)| *n == m).count();
+            if refused > 0 {
+                let sentence = format!(
+                    "`bad` exceeded `total` in {refused} of {} intervals, counted as no data: are `bad` and `total` \
+                     swapped?",
+                    self.intervals
+                );
+                metric.reason = match metric.reason.starts_with("no data") {
+                    true => format!("no data: {sentence}"),
+                    false => format!("{}; {sentence}", metric.reason),
+                };
+            }
+        }
+    }
+}
+
+/// What `fetch_window` hands back: one input per interval, and what it noted on the way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fetched {
+    pub inputs: Vec<IntervalInput>,
+    pub notes: Notes,
 }
 
 /// Value observations per interval, aligned step by step (`None`: empty result).
@@ -203,7 +308,7 @@ pub async fn fetch_window(
     source: &impl MetricSource,
     file: &GuardFile,
     window: &Window,
-) -> Result<Vec<IntervalInput>, FetchError> {
+) -> Result<Fetched, FetchError> {
     let mut shifts = [SignedDuration::ZERO; 2];
     check_lookback(file, window.start, window.end())?;
     if let Some(before_after) = &file.before_after {
@@ -264,12 +369,19 @@ pub async fn fetch_window(
     }
     let mut slot = 0;
     let mut per_metric = Vec::new();
-    for queries in &file.queries {
+    let mut notes = Notes { intervals: window.count, ..Notes::default() };
+    for (metric, queries) in file.queries.iter().enumerate() {
         let observations = match queries {
             Queries::Ratio { .. } => {
                 let got = &results[slot..slot + 4];
                 slot += 4;
-                ratio_observations(window, [got[0].as_ref(), got[1].as_ref()], [got[2].as_ref(), got[3].as_ref()])
+                let (observations, refused) =
+                    ratio_observations(window, [got[0].as_ref(), got[1].as_ref()], [got[2].as_ref(), got[3].as_ref()]);
+                for (i, sentence) in refused {
+                    notes.bad_over_total.push((metric, i));
+                    notes.said.push((i, metric, sentence));
+                }
+                observations
             }
             Queries::Value { .. } => {
                 let got = &results[slot..slot + 2];
@@ -279,12 +391,13 @@ pub async fn fetch_window(
         };
         per_metric.push(observations);
     }
-    Ok((0..window.count)
+    let inputs = (0..window.count)
         .map(|i| {
             let (start, end) = window.bounds(i);
             IntervalInput { start, end, observations: per_metric.iter().map(|m| m[i].clone()).collect() }
         })
-        .collect())
+        .collect();
+    Ok(Fetched { inputs, notes })
 }
 
 #[cfg(test)]
@@ -339,12 +452,71 @@ mod tests {
         let w = window(3);
         let bad = series(&[(1060.0, 2.0), (1120.0, 0.0)]);
         let total = series(&[(1060.0, 100.0), (1120.0, 90.0), (1180.0, 80.0)]);
-        let obs = ratio_observations(&w, [Some(&bad), Some(&total)], [None, Some(&total)]);
+        let (obs, refused) = ratio_observations(&w, [Some(&bad), Some(&total)], [None, Some(&total)]);
+        assert!(refused.is_empty());
         assert_eq!(obs[0], Observation::Ratio(RatioObservation::new((2.0, 100.0), (0.0, 100.0)).canary_bad_none()));
         // The bad series has no point in the third interval while the total has: 0 bad events, not no data.
         let Observation::Ratio(third) = &obs[2] else { panic!() };
         assert_eq!((third.baseline.bad, third.baseline.total), (None, Some(80.0)));
-        assert_eq!(ratio_observations(&w, [None, None], [None, None]), vec![Observation::Missing; 3]);
+        assert_eq!(ratio_observations(&w, [None, None], [None, None]).0, vec![Observation::Missing; 3]);
+    }
+
+    #[test]
+    fn bad_beyond_total_is_refused_and_said() {
+        let w = window(3);
+        // `bad` and `total` swapped: every request counted as bad, the 5xx as all requests.
+        let all = series(&[(1060.0, 908.0), (1120.0, 900.0), (1180.0, 910.0)]);
+        let errors = series(&[(1060.0, 9.0), (1120.0, 8.0), (1180.0, 10.0)]);
+        let (obs, said) = ratio_observations(&w, [Some(&all), Some(&errors)], [Some(&all), Some(&errors)]);
+        assert_eq!(obs, vec![Observation::Missing; 3], "counts of different things are no data, never clamped");
+        assert_eq!(said.len(), 3);
+        assert_eq!(
+            said[0].1,
+            "`bad` exceeds `total` for the baseline (908 > 9), by more than increase() extrapolates (1.1 × total + 5): \
+             are `bad` and `total` swapped?"
+        );
+        // Within the margin: two counters of the same requests, extrapolated each on its own.
+        let total = series(&[(1060.0, 100.0), (1120.0, 100.0), (1180.0, 100.0)]);
+        let bad = series(&[(1060.0, 115.0), (1120.0, 116.0), (1180.0, 3.0)]);
+        let (obs, said) = ratio_observations(&w, [Some(&total), Some(&total)], [Some(&bad), Some(&total)]);
+        assert!(matches!(obs[0], Observation::Ratio(_)), "115 ≤ 1.1 × 100 + 5");
+        assert_eq!((obs[1].clone(), said.len(), said[0].0), (Observation::Missing, 1, 1), "116 > 115: {said:?}");
+        assert!(said[0].1.contains("for the canary (116 > 100)"), "{said:?}");
+    }
+
+    #[test]
+    fn refused_intervals_are_said_in_the_reasons_and_the_warnings() {
+        let text = "prometheus = \"http://127.0.0.1:9\"\n[groups]\nbaseline = 'v=\"1\"'\ncanary = 'v=\"2\"'\n\
+                    [[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'sum(a{$group})'\n\
+                    total = 'sum(b{$group})'\n";
+        let file = GuardFile::parse(text, "guard.toml").unwrap();
+        // A watch appends one window at a time: the second window's interval 0 is the run's interval 1.
+        let mut notes = Notes { intervals: 1, ..Notes::default() };
+        notes.append(Notes {
+            intervals: 1,
+            said: vec![(0, 0, "`bad` exceeds `total` for the canary (9 > 1)".to_owned())],
+            bad_over_total: vec![(0, 0)],
+        });
+        let w = window(2);
+        let inputs = (0..2).map(|i| {
+            let (start, end) = w.bounds(i);
+            IntervalInput { start, end, observations: vec![Observation::Missing] }
+        });
+        let mut report = crate::judge_window(file.config.clone(), inputs).unwrap();
+        notes.annotate(&mut report);
+        assert!(report.intervals[0].metrics[0].reason.starts_with("no data: the source"), "the first is untouched");
+        assert_eq!(report.intervals[1].metrics[0].reason, "no data: `bad` exceeds `total` for the canary (9 > 1)");
+        assert_eq!(
+            report.metrics[0].reason,
+            "no data: `bad` exceeded `total` in 1 of 2 intervals, counted as no data: are `bad` and `total` swapped?"
+        );
+        assert_eq!(
+            notes.warnings(&file),
+            [
+                "metric `errors`: `bad` exceeded `total` by more than increase() extrapolates in 1 of 2 intervals (first \
+              in interval 1), which count as no data: check that `bad` and `total` are not swapped"
+            ]
+        );
     }
 
     #[test]
@@ -395,7 +567,7 @@ mod tests {
                 &window,
             ))
         };
-        assert!(fetch(f64::INFINITY).is_ok_and(|inputs| inputs.len() == 3_000), "one series over both pieces");
+        assert!(fetch(f64::INFINITY).is_ok_and(|fetched| fetched.inputs.len() == 3_000), "one series over both pieces");
         // The second piece starts 10,000 steps (2,500 minutes) after the first.
         let Err(error) = fetch(secs(start) + 60.0 * 2_000.0) else { panic!("two series are an error") };
         assert!(matches!(error, FetchError::TooManySeries { count: 2, .. }), "{error:?}");
