@@ -774,6 +774,51 @@ fn watch_asks_prometheus_first_with_a_query_that_needs_no_data() {
     assert!(queries[1..].iter().all(|q| q.contains("{job=")), "{queries:?}");
 }
 
+/// A watch that loses Prometheus after it started: each interval whose queries still fail (after the client's
+/// retries, and again until shortly before the next interval) is no data with the error in its reasons; after 3 such
+/// intervals in a row the watch ends with exit 2, and the report of the intervals judged so far is printed first.
+#[test]
+fn watch_that_loses_prometheus_prints_what_it_judged_then_fails() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let empty = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+    // The start-up check and the four queries of the first interval, then 503 (a Prometheus restarting) for good.
+    let source = runtime.block_on(Scripted::start(vec![Reply::json(empty); 5], Reply::status(503)));
+    let url = source.url("/");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guard.toml");
+    let text = format!(
+        "prometheus = \"http://{}:{}\"\nstep = \"1s\"\ninterval = \"2s\"\n\n[groups]\nbaseline = 'job=\"a\"'\n\
+         canary = 'job=\"b\"'\n\n[[metrics]]\nname = \"errors\"\nkind = \"ratio\"\n\
+         bad = 'sum(errors{{$group}})'\ntotal = 'sum(requests{{$group}})'\n",
+        url.host_str().unwrap(),
+        url.port().unwrap()
+    );
+    std::fs::write(&path, text).unwrap();
+    let page = dir.path().join("report.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .arg("guard")
+        .arg("--config")
+        .arg(&path)
+        .args(["--watch", "60s", "--format", "json", "--report"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let json: Value = serde_json::from_str(&String::from_utf8(out.stdout).unwrap()).expect("the report, printed");
+    let intervals = json["intervals"].as_array().unwrap();
+    assert_eq!(intervals.len(), 4, "the first, then 3 failed in a row: {json}");
+    let reason = |i: usize| intervals[i]["metrics"][0]["reason"].as_str().unwrap().to_owned();
+    assert!(!reason(0).contains("failed"), "{}", reason(0));
+    for i in 1..4 {
+        assert!(reason(i).starts_with("no data: the queries of this interval failed: "), "{}", reason(i));
+        assert!(reason(i).contains(url.host_str().unwrap()), "the error names Prometheus: {}", reason(i));
+    }
+    assert!(std::fs::read_to_string(&page).unwrap().contains("<svg"), "--report is written too");
+    let last = stderr.trim_end().lines().last().unwrap();
+    assert!(last.starts_with("greenlight: error: ") && last.contains("3 intervals in a row failed"), "{stderr}");
+}
+
 /// `[before_after]` with `--watch`: a watch longer than the lookback is refused when it starts, before any interval
 /// is waited for or queried, not after judging the intervals that fit.
 #[test]

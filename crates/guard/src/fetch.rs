@@ -40,6 +40,13 @@ pub enum FetchError {
     OutsideLookback { start: Timestamp, end: Timestamp, deployed_at: Timestamp, last: Timestamp },
 }
 
+impl FetchError {
+    /// Whether fetching the same window again a little later may succeed (see [`SourceError::is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, FetchError::Source(e) if e.is_transient())
+    }
+}
+
 /// The most intervals one window holds: 69 days of one-minute intervals, a day of one-second ones.
 pub const MAX_INTERVALS: usize = 100_000;
 
@@ -174,6 +181,13 @@ impl Notes {
         self.said.extend(later.said.into_iter().map(|(i, m, s)| (i + offset, m, s)));
         self.bad_over_total.extend(later.bad_over_total.into_iter().map(|(m, i)| (m, i + offset)));
         self.intervals += later.intervals;
+    }
+
+    /// One interval whose queries failed: no data for every metric, with the error in each reason.
+    pub fn failed(file: &GuardFile, error: &FetchError) -> Self {
+        let sentence = format!("the queries of this interval failed: {error}");
+        let said = (0..file.queries.len()).map(|m| (0, m, sentence.clone())).collect();
+        Notes { intervals: 1, said, ..Notes::default() }
     }
 
     /// What the report's `warnings` should say, once per metric.
