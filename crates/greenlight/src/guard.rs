@@ -87,6 +87,11 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
         eprintln!("greenlight: warning: {warning}");
         report.warnings.push(warning);
     }
+    // A `total` without any series for a group over the whole run is a mistake in the query or the matchers: exit 2,
+    // after the report, whose reasons say it too.
+    if ended_by.is_none() {
+        ended_by = notes.missing_totals(&file).map(anyhow::Error::msg);
+    }
     // A fail verdict exits 1 and runs its hooks whatever happens to the output: the hooks run first, and a report
     // that cannot be written or printed is said on stderr without changing a fail's exit code.
     let mut code = report.verdict.exit_code();

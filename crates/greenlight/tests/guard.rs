@@ -427,7 +427,54 @@ fn a_missing_series_is_inconclusive() {
     let run = scenario(|_| HEALTHY, move |_| silent, &[ERRORS, &critical_latency]);
     assert_eq!(run.code, 3, "{}", summary(&run));
     assert_eq!(metric(&run, "latency")["verdict"], "inconclusive");
+    let reason = metric(&run, "latency")["reason"].as_str().unwrap();
+    assert_eq!(reason, "no data: `query` returned no series for the canary over the whole window");
     assert_eq!(metric(&run, "http-errors")["verdict"], "pass", "{}", summary(&run));
+}
+
+/// A typo in `total` for one group: its reasons name the query and the group (not "no events"), and a `total` with
+/// no series over the whole window is an error (exit 2, notes §1.7), said after the report.
+#[test]
+fn a_total_without_any_series_is_an_error_after_the_report() {
+    let typo = ERRORS.replace(
+        "total = 'sum(increase(http_requests_total{$group}",
+        "total = 'sum(increase(http_request_total{$group}",
+    );
+    let run = scenario(|_| HEALTHY, |_| HEALTHY, &[&typo]);
+    assert_eq!(run.code, 2, "{}", summary(&run));
+    let first = run.json["intervals"][0]["metrics"][0]["reason"].as_str().unwrap();
+    assert_eq!(first, "no data: `total` returned no series for either group");
+    assert_eq!(
+        run.stderr.trim_end(),
+        "greenlight: error: metric `http-errors`: `total` returned no series for either group over the whole window: \
+         check its selector"
+    );
+    // A typo in the canary's matchers: the canary named, with its matchers.
+    let start = data_start();
+    let prometheus = Prometheus::start(&openmetrics(start, |_| HEALTHY, |_| HEALTHY));
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &prometheus.url, &[ERRORS]);
+    let text =
+        std::fs::read_to_string(&path).unwrap().replace("canary = 'version=\"v2\"'", "canary = 'verison=\"v2\"'");
+    std::fs::write(&path, text).unwrap();
+    let run = guard(&path, start);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let reason = metric(&run, "http-errors")["reason"].as_str().unwrap();
+    assert_eq!(reason, "no data: `total` returned no series for the canary over the whole window");
+    assert!(run.stderr.contains("check its selector and the canary's matchers (`verison=\"v2\"`)"), "{}", run.stderr);
+}
+
+/// `bad` with no series in either group is no errors (Prometheus has no series for a counter never incremented), but
+/// said, in case errors were expected.
+#[test]
+fn a_bad_without_any_series_is_said() {
+    let typo = ERRORS.replace("status=\"500\"", "stauts=\"500\"");
+    let run = scenario(|_| HEALTHY, |_| HEALTHY, &[&typo]);
+    let reason = metric(&run, "http-errors")["reason"].as_str().unwrap();
+    assert!(
+        reason.ends_with("`bad` matched no series in either group: check its selector if errors were expected"),
+        "{reason}"
+    );
 }
 
 /// `[before_after]` on the canary's series (`version="v2"`): deployed at minute 17, compared with minutes 4..17.
@@ -521,7 +568,7 @@ fn warnings_of_a_partial_answer_are_said() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), source.url("").as_str().trim_end_matches('/'), &[ERRORS]);
     let run = guard(&config, data_start());
-    assert_eq!(run.code, 3, "no data is inconclusive: {}", run.stderr);
+    assert_eq!(run.code, 2, "no series of `total` at all is an error, after the report: {}", run.stderr);
     let said = |l: &&str| {
         l.starts_with("greenlight: Prometheus warned: `sum(increase(http_requests_total{status=\"500\",")
             && l.ends_with("[1m]))`: partial response: store 10.0.0.7:10901 did not answer")
@@ -700,11 +747,24 @@ fn watch_halts_on_a_live_regression() {
 #[test]
 fn watch_without_data_is_inconclusive_when_the_time_is_up() {
     let prometheus = Prometheus::start("");
-    let run = watch(&prometheus, ("job=\"a\"", "job=\"b\""), "sum(nothing{$group})", "sum(nothing{$group})", "2s");
+    // No events: a `total` of 0, not a `total` without series (an error, below).
+    let zero = "sum(nothing{$group}) or vector(0)";
+    let run = watch(&prometheus, ("job=\"a\"", "job=\"b\""), "sum(nothing{$group})", zero, "2s");
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(run.json["intervals"].as_array().unwrap().len(), 2);
     let reason = run.json["intervals"][0]["metrics"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("no data"), "{reason}");
+}
+
+#[test]
+fn watch_whose_total_has_no_series_is_an_error_after_its_report() {
+    let prometheus = Prometheus::start("");
+    let run = watch(&prometheus, ("job=\"a\"", "job=\"b\""), "sum(nothing{$group})", "sum(nothing{$group})", "2s");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.json["intervals"].as_array().unwrap().len(), 2, "the report is printed: {}", run.stderr);
+    let reason = run.json["intervals"][0]["metrics"][0]["reason"].as_str().unwrap();
+    assert_eq!(reason, "no data: `total` returned no series for either group");
+    assert!(run.stderr.contains("`total` returned no series for either group over the whole window"), "{}", run.stderr);
 }
 
 /// A watch asks Prometheus when it starts, before it waits for its first interval: an unreachable Prometheus is an
@@ -760,7 +820,7 @@ fn watch_asks_prometheus_first_with_a_query_that_needs_no_data() {
         .output()
         .unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(3), "no data is inconclusive: {stderr}");
+    assert_eq!(out.status.code(), Some(2), "a `total` without any series is an error: {stderr}");
     let seen = source.seen();
     let queries: Vec<String> = seen
         .iter()

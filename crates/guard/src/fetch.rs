@@ -172,6 +172,26 @@ pub struct Notes {
     said: Vec<(usize, usize, String)>,
     /// (metric, interval of the run): an interval whose `bad` exceeded its `total`.
     bad_over_total: Vec<(usize, usize)>,
+    /// Per metric, whether its queries returned a series in any window answered; empty before the first answer.
+    seen: Vec<Seen>,
+}
+
+/// Which queries of a metric returned a series: `groups[g][q]` for the baseline (g = 0) and the canary (1), `bad` or
+/// `query` (q = 0) and `total` (1).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Seen {
+    ratio: bool,
+    groups: [[bool; 2]; 2],
+}
+
+/// The groups a query returned no series for, as a sentence says them; `None` when it returned one for both.
+fn groups_without(missing: [bool; 2]) -> Option<&'static str> {
+    match missing {
+        [true, true] => Some("either group"),
+        [true, false] => Some("the baseline"),
+        [false, true] => Some("the canary"),
+        [false, false] => None,
+    }
 }
 
 impl Notes {
@@ -181,6 +201,57 @@ impl Notes {
         self.said.extend(later.said.into_iter().map(|(i, m, s)| (i + offset, m, s)));
         self.bad_over_total.extend(later.bad_over_total.into_iter().map(|(m, i)| (m, i + offset)));
         self.intervals += later.intervals;
+        if self.seen.is_empty() {
+            self.seen = later.seen;
+        } else {
+            for (seen, later) in self.seen.iter_mut().zip(later.seen) {
+                for (g, queries) in later.groups.iter().enumerate() {
+                    for (q, got) in queries.iter().enumerate() {
+                        seen.groups[g][q] |= got;
+                    }
+                }
+            }
+        }
+    }
+
+    /// What a metric's summary says of queries that returned no series over the whole run: a `total` or `query`
+    /// without any for a group, or a `bad` without any in both groups.
+    fn no_series(&self, metric: usize) -> Option<String> {
+        let seen = self.seen.get(metric)?;
+        let missing = |q: usize| [!seen.groups[0][q], !seen.groups[1][q]];
+        if !seen.ratio {
+            let who = groups_without(missing(0))?;
+            return Some(format!("`query` returned no series for {who} over the whole window"));
+        }
+        if let Some(who) = groups_without(missing(1)) {
+            return Some(format!("`total` returned no series for {who} over the whole window"));
+        }
+        (missing(0) == [true, true])
+            .then(|| "`bad` matched no series in either group: check its selector if errors were expected".to_owned())
+    }
+
+    /// The error a `total` without any series for a group over the whole run is (notes §1.7: persistently empty
+    /// totals are a mistake in the query or the group's matchers, exit 2, not a quiet service); `None` without one.
+    pub fn missing_totals(&self, file: &GuardFile) -> Option<String> {
+        let problems: Vec<String> = self
+            .seen
+            .iter()
+            .enumerate()
+            .filter(|(_, seen)| seen.ratio)
+            .filter_map(|(m, seen)| {
+                let who = groups_without([!seen.groups[0][1], !seen.groups[1][1]])?;
+                let matchers = match who {
+                    "the baseline" => format!(" and the baseline's matchers (`{}`)", file.baseline),
+                    "the canary" => format!(" and the canary's matchers (`{}`)", file.canary),
+                    _ => String::new(),
+                };
+                Some(format!(
+                    "metric `{}`: `total` returned no series for {who} over the whole window: check its selector{matchers}",
+                    file.config.metrics()[m].name
+                ))
+            })
+            .collect();
+        (!problems.is_empty()).then(|| problems.join("; "))
     }
 
     /// One interval whose queries failed: no data for every metric, with the error in each reason.
@@ -220,6 +291,12 @@ impl Notes {
             }
         }
         for (m, metric) in report.metrics.iter_mut().enumerate() {
+            if let Some(sentence) = self.no_series(m) {
+                metric.reason = match metric.reason.starts_with("no data") {
+                    true => format!("no data: {sentence}"),
+                    false => format!("{}; {sentence}", metric.reason),
+                };
+            }
             let refused = self.bad_over_total.iter().filter(|(n, _)| *n == m).count();
             if refused > 0 {
                 let sentence = format!(
@@ -232,6 +309,20 @@ impl Notes {
                     false => format!("{}; {sentence}", metric.reason),
                 };
             }
+        }
+    }
+}
+
+/// Notes the intervals of `window` in which the query `part` of `metric` has no point for a group (no series there),
+/// unless the interval already carries a note for the metric.
+fn note_no_series(notes: &mut Notes, window: &Window, metric: usize, part: &str, groups: [Option<&Series>; 2]) {
+    for i in 0..window.count {
+        let (start, end) = window.bounds(i);
+        let missing = groups.map(|series| series.is_none_or(|s| points_in(s, start, end).next().is_none()));
+        if let Some(who) = groups_without(missing)
+            && !notes.said.iter().any(|(j, m, _)| (*j, *m) == (i, metric))
+        {
+            notes.said.push((i, metric, format!("`{part}` returned no series for {who}")));
         }
     }
 }
@@ -395,11 +486,17 @@ pub async fn fetch_window(
                     notes.bad_over_total.push((metric, i));
                     notes.said.push((i, metric, sentence));
                 }
+                note_no_series(&mut notes, window, metric, "total", [got[1].as_ref(), got[3].as_ref()]);
+                let found = |g: usize| [got[2 * g].is_some(), got[2 * g + 1].is_some()];
+                notes.seen.push(Seen { ratio: true, groups: [found(0), found(1)] });
                 observations
             }
             Queries::Value { .. } => {
                 let got = &results[slot..slot + 2];
                 slot += 2;
+                note_no_series(&mut notes, window, metric, "query", [got[0].as_ref(), got[1].as_ref()]);
+                let groups = [[got[0].is_some(), false], [got[1].is_some(), false]];
+                notes.seen.push(Seen { ratio: false, groups });
                 value_observations(window, file.step, got[0].as_ref(), got[1].as_ref())
             }
         };
@@ -510,6 +607,7 @@ mod tests {
             intervals: 1,
             said: vec![(0, 0, "`bad` exceeds `total` for the canary (9 > 1)".to_owned())],
             bad_over_total: vec![(0, 0)],
+            seen: Vec::new(),
         });
         let w = window(2);
         let inputs = (0..2).map(|i| {
@@ -531,6 +629,95 @@ mod tests {
               in interval 1), which count as no data: check that `bad` and `total` are not swapped"
             ]
         );
+    }
+
+    /// Answers every query at every step with one series of `value`, except queries containing any of `empty`.
+    struct Answers {
+        empty: Vec<&'static str>,
+        value: f64,
+    }
+
+    impl MetricSource for Answers {
+        async fn query_range(
+            &self,
+            query: &str,
+            start: Timestamp,
+            end: Timestamp,
+            step: SignedDuration,
+        ) -> Result<Vec<Series>, crate::SourceError> {
+            if self.empty.iter().any(|e| query.contains(e)) {
+                return Ok(Vec::new());
+            }
+            let (from, to, every) = (secs(start), secs(end), step.as_secs_f64());
+            let points = (0..).map(|k| from + every * k as f64).take_while(|t| *t <= to).map(|t| (t, self.value));
+            Ok(vec![Series { labels: Default::default(), points: points.collect() }])
+        }
+    }
+
+    /// Judges 3 intervals of a ratio metric `errors` and a value metric `p99` with `source`: the report annotated,
+    /// and the notes.
+    fn judged(source: Answers) -> (Report, Notes, GuardFile) {
+        let text = "prometheus = \"http://127.0.0.1:9\"\n[groups]\nbaseline = 'job=\"a\"'\ncanary = 'job=\"b\"'\n\
+                    [[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'sum(errors{$group})'\n\
+                    total = 'sum(requests{$group})'\nmin_total = 1\n[[metrics]]\nname = \"p99\"\nkind = \"value\"\n\
+                    query = 'max(latency{$group})'\n";
+        let file = GuardFile::parse(text, "guard.toml").unwrap();
+        let start = Timestamp::from_second(1_000_020).unwrap();
+        let window = Window::new(start, start + SignedDuration::from_mins(3), file.interval).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let fetched = runtime.block_on(fetch_window(&source, &file, &window)).unwrap();
+        let mut report = crate::judge_window(file.config.clone(), fetched.inputs).unwrap();
+        fetched.notes.annotate(&mut report);
+        (report, fetched.notes, file)
+    }
+
+    #[test]
+    fn a_query_without_series_is_named_with_its_group() {
+        // A typo in the canary's `total` (or in its group's matchers): not "no events", but no series at all.
+        let (report, notes, file) = judged(Answers { empty: vec!["requests{job=\"b\"}"], value: 100.0 });
+        assert_eq!(report.intervals[0].metrics[0].reason, "no data: `total` returned no series for the canary");
+        assert_eq!(
+            report.metrics[0].reason,
+            "no data: `total` returned no series for the canary over the whole window"
+        );
+        // A `total` empty throughout is a mistake in the query or the matchers, not a quiet service (notes §1.7).
+        assert_eq!(
+            notes.missing_totals(&file).as_deref(),
+            Some(
+                "metric `errors`: `total` returned no series for the canary over the whole window: check its \
+                 selector and the canary's matchers (`job=\"b\"`)"
+            )
+        );
+        // `bad` empty in both groups is no errors, as Prometheus has it, but said in case errors were expected.
+        let (report, notes, file) = judged(Answers { empty: vec!["errors{"], value: 100.0 });
+        assert!(
+            report.metrics[0]
+                .reason
+                .ends_with("; `bad` matched no series in either group: check its selector if errors were expected"),
+            "{}",
+            report.metrics[0].reason
+        );
+        assert!(
+            !report.intervals[0].metrics[0].reason.contains("no series"),
+            "{}",
+            report.intervals[0].metrics[0].reason
+        );
+        assert_eq!(notes.missing_totals(&file), None);
+        // In one group only, no errors there: nothing to say.
+        let (report, ..) = judged(Answers { empty: vec!["errors{job=\"b\"}"], value: 100.0 });
+        assert!(!report.metrics[0].reason.contains("no series"), "{}", report.metrics[0].reason);
+        // A value metric's query with no series for the baseline: said, and inconclusive as any no data.
+        let (report, notes, file) = judged(Answers { empty: vec!["latency{job=\"a\"}"], value: 100.0 });
+        assert_eq!(report.intervals[2].metrics[1].reason, "no data: `query` returned no series for the baseline");
+        assert_eq!(
+            report.metrics[1].reason,
+            "no data: `query` returned no series for the baseline over the whole window"
+        );
+        assert_eq!(notes.missing_totals(&file), None);
+        // Both groups' totals missing: both said.
+        let (report, notes, file) = judged(Answers { empty: vec!["requests{"], value: 100.0 });
+        assert_eq!(report.intervals[1].metrics[0].reason, "no data: `total` returned no series for either group");
+        assert!(notes.missing_totals(&file).unwrap().contains("for either group over the whole window"));
     }
 
     #[test]
