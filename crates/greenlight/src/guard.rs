@@ -12,7 +12,7 @@ use anyhow::{Context as _, anyhow, bail};
 use greenlight_guard::file::parse_duration;
 use greenlight_guard::{
     Analysis, FetchError, Fetched, GuardFile, IntervalInput, Notes, Observation, OnFail, Prometheus, Report, Verdict,
-    Window, check_lookback, fetch_window, judge_window,
+    Window, check_lookback, fetch_window, judge_window, lookback_end,
 };
 use greenlight_http::{Client, Method, Policy, Url, header};
 use jiff::{SignedDuration, Timestamp};
@@ -277,8 +277,9 @@ struct Watched {
 
 /// Judges live: interval after interval from now, each once its end plus one `step` has passed (so Prometheus has
 /// evaluated it), until `duration` has passed or a regression counts. Progress goes to a terminal's stderr. With
-/// `[before_after]`, the whole watch must lie within the deploy's lookback: that is checked before the first wait,
-/// so a watch too long is an error at once rather than after judging the intervals that fit. Before the first wait,
+/// `[before_after]`, the watch must lie within the deploy's lookback: one that would run past its end is cut to end
+/// there (said on stderr) when an interval fits, and one that cannot fit (started before the deploy, or after the
+/// lookback's end) is an error before the first wait. Before the first wait,
 /// too, Prometheus is asked a query that needs no data, so that one unreachable or refusing is an error at once.
 ///
 /// Once watching, an interval whose queries fail for a reason that may pass (after the HTTP client's own retries)
@@ -297,7 +298,20 @@ fn live(
     }
     let progress = std::io::stderr().is_terminal();
     let begin = Timestamp::now();
-    let until = begin.checked_add(duration).map_err(|_| anyhow!("--watch: now plus the watch is not a time"))?;
+    let mut until = begin.checked_add(duration).map_err(|_| anyhow!("--watch: now plus the watch is not a time"))?;
+    // `[before_after]`: a watch that would run past the deploy plus its lookback ends there, if an interval fits
+    // before it (`--watch 30m` with `lookback = "30m"` starts a moment after the deploy).
+    if let (Some(before_after), Some(last)) = (&file.before_after, lookback_end(file))
+        && until > last
+        && begin >= before_after.deployed_at
+        && let Ok(cut) = Window::new(begin, last, file.interval)
+    {
+        eprintln!(
+            "greenlight: --watch {watch} ends at {last}, the deploy plus its lookback of {:#}: {} intervals",
+            before_after.lookback, cut.count
+        );
+        until = last;
+    }
     let whole = Window::new(begin, until, file.interval)?;
     check_lookback(file, whole.start, whole.end()).map_err(|e| anyhow!("--watch {watch}: {e}"))?;
     // Whether Prometheus answers is known now, not after the first interval and its step.

@@ -879,36 +879,58 @@ fn watch_that_loses_prometheus_prints_what_it_judged_then_fails() {
     assert!(last.starts_with("greenlight: error: ") && last.contains("3 intervals in a row failed"), "{stderr}");
 }
 
-/// `[before_after]` with `--watch`: a watch longer than the lookback is refused when it starts, before any interval
-/// is waited for or queried, not after judging the intervals that fit.
-#[test]
-fn watch_beyond_the_lookback_is_refused_at_once() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let empty = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
-    let source = runtime.block_on(Scripted::start([], Reply::json(empty)));
-    let url = source.url("/");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+/// `[before_after]` with `--watch` for a deploy at `deployed_at` (unix seconds) with `lookback`.
+fn before_after_watch(url: &str, deployed_at: u64, lookback: &str, duration: &str) -> (Option<i32>, String, Value) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("guard.toml");
     let text = format!(
-        "prometheus = \"http://{}:{}\"\nstep = \"1s\"\ninterval = \"1s\"\n\n[before_after]\ndeployed_at = \"{now}\"\n\
-         lookback = \"3s\"\n\n[[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'vector(1)'\n\
-         total = 'vector(100)'\n",
-        url.host_str().unwrap(),
-        url.port().unwrap()
+        "prometheus = \"{url}\"\nstep = \"1s\"\ninterval = \"1s\"\n\n[before_after]\ndeployed_at = \"{deployed_at}\"\n\
+         lookback = \"{lookback}\"\n\n[[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'vector(1)'\n\
+         total = 'vector(100)'\n"
     );
     std::fs::write(&path, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
         .arg("guard")
         .arg("--config")
         .arg(&path)
-        .args(["--watch", "10s", "--format", "json"])
+        .args(["--watch", duration, "--format", "json"])
         .output()
         .unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--watch 10s: [before_after]") && stderr.contains("lookback"), "{stderr}");
+    let json = serde_json::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap_or(Value::Null);
+    (out.status.code(), String::from_utf8(out.stderr).unwrap(), json)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// `[before_after]` with `--watch`: a watch that cannot fit in the lookback (here one starting after its end) is
+/// refused when it starts, before any interval is waited for or queried.
+#[test]
+fn watch_beyond_the_lookback_is_refused_at_once() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let empty = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+    let source = runtime.block_on(Scripted::start([], Reply::json(empty)));
+    let url = source.url("/");
+    let url = format!("http://{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let (code, stderr, _) = before_after_watch(&url, unix_now() - 10, "3s", "10s");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--watch 10s: [before_after]") && stderr.contains("the deploy plus its lookback of 3s"));
     assert_eq!(source.hits(), 0, "no interval was queried: {stderr}");
+}
+
+/// A watch started at the deploy, as long as the lookback or longer, starts a moment after it: it is cut to end at
+/// the deploy plus the lookback, said on stderr, and judges the intervals that fit.
+#[test]
+fn watch_past_the_lookback_is_cut_to_end_there() {
+    let prometheus = Prometheus::start("");
+    // Up to 5 s of start-up still leaves an interval to judge.
+    let (code, stderr, json) = before_after_watch(&prometheus.url, unix_now(), "6s", "20s");
+    assert_ne!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("greenlight: --watch 20s ends at "), "{stderr}");
+    assert!(stderr.contains(", the deploy plus its lookback of 6s: "), "{stderr}");
+    let intervals = json["intervals"].as_array().unwrap().len();
+    assert!((1..=6).contains(&intervals), "{json}");
 }
 
 /// A canary with 3 % errors against a healthy baseline, and a config whose `[on_fail]` writes its input to the

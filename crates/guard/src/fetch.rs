@@ -34,10 +34,17 @@ pub enum FetchError {
     )]
     TooManySeries { metric: String, query: String, count: usize },
     #[error(
-        "[before_after]: the window from {start} to {end} must lie between the deploy at {deployed_at} and the end \
-         of its lookback, {last}: each judged interval is compared with its own lookback interval, used once"
+        "[before_after]: the window from {start} to {end} must lie between the deploy at {deployed_at} and {last}, \
+         the deploy plus its lookback of {lookback:#}: each judged interval is compared with its own lookback \
+         interval, used once"
     )]
-    OutsideLookback { start: Timestamp, end: Timestamp, deployed_at: Timestamp, last: Timestamp },
+    OutsideLookback {
+        start: Timestamp,
+        end: Timestamp,
+        deployed_at: Timestamp,
+        last: Timestamp,
+        lookback: SignedDuration,
+    },
 }
 
 impl FetchError {
@@ -398,13 +405,19 @@ fn pieces(start: Timestamp, end: Timestamp, step: SignedDuration) -> Vec<(Timest
 /// lookback, each judged interval having a lookback interval of its own. Checked by every fetch, and by `--watch`
 /// for the whole watch before it waits for the first interval. Without `[before_after]`, any window will do.
 pub fn check_lookback(file: &GuardFile, start: Timestamp, end: Timestamp) -> Result<(), FetchError> {
-    let Some(before_after) = &file.before_after else { return Ok(()) };
+    let (Some(before_after), Some(last)) = (&file.before_after, lookback_end(file)) else { return Ok(()) };
     let deployed_at = before_after.deployed_at;
-    let last = deployed_at.checked_add(before_after.lookback).unwrap_or(Timestamp::MAX);
     if start < deployed_at || end > last {
-        return Err(FetchError::OutsideLookback { start, end, deployed_at, last });
+        return Err(FetchError::OutsideLookback { start, end, deployed_at, last, lookback: before_after.lookback });
     }
     Ok(())
+}
+
+/// `[before_after]`: the last time a judged window may reach, the deploy plus its lookback; `None` without
+/// `[before_after]`.
+pub fn lookback_end(file: &GuardFile) -> Option<Timestamp> {
+    let before_after = file.before_after.as_ref()?;
+    Some(before_after.deployed_at.checked_add(before_after.lookback).unwrap_or(Timestamp::MAX))
 }
 
 /// Runs every query of `file` over `window`, `IN_FLIGHT` at a time, and cuts the answers into one input per
@@ -718,6 +731,22 @@ mod tests {
         let (report, notes, file) = judged(Answers { empty: vec!["requests{"], value: 100.0 });
         assert_eq!(report.intervals[1].metrics[0].reason, "no data: `total` returned no series for either group");
         assert!(notes.missing_totals(&file).unwrap().contains("for either group over the whole window"));
+    }
+
+    #[test]
+    fn a_window_beyond_the_lookback_names_its_end() {
+        let text = "prometheus = \"http://127.0.0.1:9\"\n[before_after]\ndeployed_at = \"2026-11-22T05:00:00Z\"\n\
+                    lookback = \"30m\"\n[[metrics]]\nname = \"p99\"\nkind = \"value\"\nquery = 'max(x)'\n";
+        let file = GuardFile::parse(text, "guard.toml").unwrap();
+        let at = |t: &str| t.parse::<Timestamp>().unwrap();
+        assert_eq!(lookback_end(&file), Some(at("2026-11-22T05:30:00Z")));
+        let error = check_lookback(&file, at("2026-11-22T05:00:01Z"), at("2026-11-22T05:30:01Z")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "[before_after]: the window from 2026-11-22T05:00:01Z to 2026-11-22T05:30:01Z must lie between the deploy \
+             at 2026-11-22T05:00:00Z and 2026-11-22T05:30:00Z, the deploy plus its lookback of 30m: each judged \
+             interval is compared with its own lookback interval, used once"
+        );
     }
 
     #[test]
