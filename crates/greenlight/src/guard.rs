@@ -297,7 +297,7 @@ fn live(
         bail!("--watch must last at least one interval ({}s)", file.interval.as_secs_f64());
     }
     let progress = std::io::stderr().is_terminal();
-    let begin = Timestamp::now();
+    let begin = next_whole_second(Timestamp::now());
     let mut until = begin.checked_add(duration).map_err(|_| anyhow!("--watch: now plus the watch is not a time"))?;
     // `[before_after]`: a watch that would run past the deploy plus its lookback ends there, if an interval fits
     // before it (`--watch 30m` with `lookback = "30m"` starts a moment after the deploy).
@@ -378,6 +378,14 @@ fn live(
         }
     }
     Ok(Watched { report: analysis.report(), notes, error })
+}
+
+/// `t`, or the next whole second after it: a watch's intervals start and end at whole seconds, and print so.
+fn next_whole_second(t: Timestamp) -> Timestamp {
+    match t.subsec_nanosecond() {
+        0 => t,
+        _ => Timestamp::from_second(t.as_second() + 1).unwrap_or(t),
+    }
 }
 
 /// Calls `fetch` until it succeeds, fails for a reason that will not pass, or fails at or after `deadline`,
@@ -473,6 +481,13 @@ mod tests {
             status: Some(400),
         });
         assert_eq!(run(vec![Err(refused)]), (false, 1, 0), "a refused query is not asked again");
+    }
+
+    #[test]
+    fn a_watch_starts_at_a_whole_second() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert_eq!(next_whole_second(t("2026-11-22T21:13:17.965574444Z")).to_string(), "2026-11-22T21:13:18Z");
+        assert_eq!(next_whole_second(t("2026-11-22T21:13:17Z")), t("2026-11-22T21:13:17Z"));
     }
 
     #[test]

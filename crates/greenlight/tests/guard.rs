@@ -741,6 +741,9 @@ fn watch_halts_on_a_live_regression() {
     let intervals = run.json["intervals"].as_array().unwrap().len();
     let halted_at = run.json["halted_at"].as_u64().unwrap() as usize;
     assert_eq!(intervals, halted_at + 1, "the watch stops at the halt");
+    // The watch's intervals start at whole seconds, and are printed so.
+    let start = run.json["intervals"][0]["start"].as_str().unwrap();
+    assert!(start.ends_with("Z") && !start.contains('.'), "{start}");
     assert!(halted_at < 5, "{}", summary(&run));
 }
 

@@ -38,6 +38,8 @@ pub enum DurationError {
     NotADuration(String),
     #[error("`{0}` is longer than 366 days, the longest duration greenlight accepts")]
     TooLong(String),
+    #[error("`{0}` must be greater than zero")]
+    Zero(String),
 }
 
 /// The queries of one metric, in the order of the metric specs.
@@ -541,7 +543,8 @@ pub fn parse_duration(text: &str) -> Result<SignedDuration, DurationError> {
     match duration_millis(text) {
         Some(millis) if millis > MAX_DURATION.as_millis() => Err(DurationError::TooLong(text.trim().to_owned())),
         Some(millis) if millis > 0 => Ok(SignedDuration::from_millis(millis as i64)),
-        _ => Err(DurationError::NotADuration(text.trim().to_owned())),
+        Some(_) => Err(DurationError::Zero(text.trim().to_owned())),
+        None => Err(DurationError::NotADuration(text.trim().to_owned())),
     }
 }
 
@@ -793,7 +796,7 @@ tolerance = 0.10
         );
         assert_eq!(
             err(&format!("{ISSUE}\n[on_fail]\ncommand = [\"x\"]\ntimeout = \"0s\"\n")),
-            "guard.toml:29:11: `0s` is not a duration; write a number and a unit: 15s, 1m, 1h"
+            "guard.toml:29:11: `0s` must be greater than zero"
         );
     }
 
@@ -912,6 +915,8 @@ tolerance = 0.10
         assert_eq!(secs("1y"), Some(365 * 86_400_000));
         assert_eq!(parse_duration("2y"), Err(DurationError::TooLong("2y".to_owned())));
         assert_eq!(secs("0s"), None);
+        assert_eq!(parse_duration("0s").unwrap_err().to_string(), "`0s` must be greater than zero");
+        assert_eq!(parse_duration("0m0s"), Err(DurationError::Zero("0m0s".to_owned())));
         assert_eq!(secs("15"), None);
         assert_eq!(secs(""), None);
     }
