@@ -5,8 +5,10 @@
 //! counts the events of one interval before each evaluation (`increase(…[1m])` with `interval = "1m"`), so it is
 //! evaluated once per interval, at the interval's end, and an interval's count is the sum of its points, each event
 //! counted once. A value query is evaluated every `step`; an interval takes the steps in (start, end], aligned by time
-//! across groups, NaN where a group has none. An empty result is "no data", never zero. Does not own: HTTP
-//! (`prometheus`) or judging (`analysis`).
+//! across groups, NaN where a group has none. An empty result is "no data", never zero. Also owns `Notes`: what the
+//! judges' sentences cannot know (a query without series for a group, a `bad` beyond its `total`, an interval whose
+//! queries failed), said in the report's reasons and warnings, and the error of a `total` without any series.
+//! Does not own: HTTP (`prometheus`) or judging (`analysis`).
 
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use jiff::{SignedDuration, Timestamp};
