@@ -11,7 +11,8 @@ use std::io::{IsTerminal as _, Write as _};
 use anyhow::{Context as _, anyhow, bail};
 use greenlight_guard::file::parse_duration;
 use greenlight_guard::{
-    Analysis, GuardFile, OnFail, Prometheus, Report, Verdict, Window, check_lookback, fetch_window, judge_window,
+    Analysis, FetchError, Fetched, GuardFile, IntervalInput, Notes, Observation, OnFail, Prometheus, Report, Verdict,
+    Window, check_lookback, fetch_window, judge_window, lookback_end,
 };
 use greenlight_http::{Client, Method, Policy, Url, header};
 use jiff::{SignedDuration, Timestamp};
@@ -35,10 +36,19 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
     let prometheus = Prometheus::new(client, &file.prometheus)?;
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    let mut report = match (&args.watch, &args.start, &args.end) {
+    // An error after some intervals were judged (a `--watch` that lost Prometheus): said after their report.
+    let mut ended_by = None;
+    let (mut report, notes) = match (&args.watch, &args.start, &args.end) {
         (Some(watch), _, _) => {
             let duration = parse_duration(watch).map_err(|e| anyhow!("--watch {e}"))?;
-            live(&file, &prometheus, &runtime, watch, duration)?
+            let watched = live(&file, &prometheus, &runtime, watch, duration)?;
+            if let Some(error) = watched.error {
+                if watched.report.intervals.is_empty() {
+                    return Err(error);
+                }
+                ended_by = Some(error);
+            }
+            (watched.report, watched.notes)
         }
         (None, Some(start), Some(end)) => {
             let start = parse_time(start).with_context(|| format!("--start `{start}`"))?;
@@ -57,12 +67,12 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
             }
             let window = Window::new(start, end, file.interval)?;
             let fetched = std::time::Instant::now();
-            let inputs = runtime.block_on(fetch_window(&prometheus, &file, &window))?;
+            let Fetched { inputs, notes } = runtime.block_on(fetch_window(&prometheus, &file, &window))?;
             fetching = fetched.elapsed();
             let judged = std::time::Instant::now();
             let report = judge_window(file.config.clone(), inputs)?;
             judging = judged.elapsed();
-            report
+            (report, notes)
         }
         _ => bail!("{NO_WINDOW}"),
     };
@@ -70,6 +80,17 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
     report.warnings = prometheus.warnings();
     for warning in &report.warnings {
         eprintln!("greenlight: Prometheus warned: {warning}");
+    }
+    // What the fetch refused (counts of `bad` beyond `total`) is said in the reasons and with the warnings.
+    notes.annotate(&mut report);
+    for warning in notes.warnings(&file) {
+        eprintln!("greenlight: warning: {warning}");
+        report.warnings.push(warning);
+    }
+    // A `total` without any series for a group over the whole run is a mistake in the query or the matchers: exit 2,
+    // after the report, whose reasons say it too.
+    if ended_by.is_none() {
+        ended_by = notes.missing_totals(&file).map(anyhow::Error::msg);
     }
     // A fail verdict exits 1 and runs its hooks whatever happens to the output: the hooks run first, and a report
     // that cannot be written or printed is said on stderr without changing a fail's exit code.
@@ -111,7 +132,10 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
     if args.timings {
         timings(&prometheus, began.elapsed().saturating_sub(hooks_took), fetching, judging);
     }
-    Ok(code)
+    match ended_by {
+        Some(error) => Err(error),
+        None => Ok(code),
+    }
 }
 
 /// The report on stdout, as `--format` asks.
@@ -240,29 +264,62 @@ fn post(url: &str, secret_env: Option<&str>, body: Vec<u8>, runtime: &tokio::run
     runtime.block_on(client.send(request.body(body))).map(drop).map_err(|e| e.to_string())
 }
 
+/// After this many intervals in a row whose queries failed, a `--watch` gives up (exit 2): a Prometheus down that
+/// long is no passing hiccup, and a deploy should not go on unwatched.
+const FAILED_IN_A_ROW: u32 = 3;
+
+/// What a watch judged, and the error that ended it early, if one did.
+struct Watched {
+    report: Report,
+    notes: Notes,
+    error: Option<anyhow::Error>,
+}
+
 /// Judges live: interval after interval from now, each once its end plus one `step` has passed (so Prometheus has
 /// evaluated it), until `duration` has passed or a regression counts. Progress goes to a terminal's stderr. With
-/// `[before_after]`, the whole watch must lie within the deploy's lookback: that is checked before the first wait,
-/// so a watch too long is an error at once rather than after judging the intervals that fit. Before the first wait,
+/// `[before_after]`, the watch must lie within the deploy's lookback: one that would run past its end is cut to end
+/// there (said on stderr) when an interval fits, and one that cannot fit (started before the deploy, or after the
+/// lookback's end) is an error before the first wait. Before the first wait,
 /// too, Prometheus is asked a query that needs no data, so that one unreachable or refusing is an error at once.
+///
+/// Once watching, an interval whose queries fail for a reason that may pass (after the HTTP client's own retries)
+/// is fetched again until one step before the next interval is due; still failing, it is no data, with the error in
+/// its reasons. `FAILED_IN_A_ROW` such intervals in a row end the watch, and so does an error that will not pass (a
+/// refused query): either is returned with the report of the intervals judged so far.
 fn live(
     file: &GuardFile,
     prometheus: &Prometheus,
     runtime: &tokio::runtime::Runtime,
     watch: &str,
     duration: SignedDuration,
-) -> anyhow::Result<Report> {
+) -> anyhow::Result<Watched> {
     if duration < file.interval {
         bail!("--watch must last at least one interval ({}s)", file.interval.as_secs_f64());
     }
     let progress = std::io::stderr().is_terminal();
-    let begin = Timestamp::now();
-    let until = begin.checked_add(duration).map_err(|_| anyhow!("--watch: now plus the watch is not a time"))?;
+    let begin = next_whole_second(Timestamp::now());
+    let mut until = begin.checked_add(duration).map_err(|_| anyhow!("--watch: now plus the watch is not a time"))?;
+    // `[before_after]`: a watch that would run past the deploy plus its lookback ends there, if an interval fits
+    // before it (`--watch 30m` with `lookback = "30m"` starts a moment after the deploy).
+    if let (Some(before_after), Some(last)) = (&file.before_after, lookback_end(file))
+        && until > last
+        && begin >= before_after.deployed_at
+        && let Ok(cut) = Window::new(begin, last, file.interval)
+    {
+        eprintln!(
+            "greenlight: --watch {watch} ends at {last}, the deploy plus its lookback of {:#}: {} intervals",
+            before_after.lookback, cut.count
+        );
+        until = last;
+    }
     let whole = Window::new(begin, until, file.interval)?;
     check_lookback(file, whole.start, whole.end()).map_err(|e| anyhow!("--watch {watch}: {e}"))?;
     // Whether Prometheus answers is known now, not after the first interval and its step.
     runtime.block_on(prometheus.check(Timestamp::now(), file.step))?;
     let mut analysis = Analysis::new(file.config.clone());
+    let mut notes = Notes::default();
+    let mut failed_in_a_row = 0;
+    let mut error = None;
     for index in 0.. {
         let start = begin + file.interval * index;
         let end = start + file.interval;
@@ -275,7 +332,33 @@ fn live(
             std::thread::sleep(wait.unsigned_abs());
         }
         let window = Window::new(start, end, file.interval)?;
-        for input in runtime.block_on(fetch_window(prometheus, file, &window))? {
+        // Up to one step before the next interval is due.
+        let deadline = ready + file.interval - file.step;
+        let fetched = fetch_until(deadline, Timestamp::now, std::thread::sleep, || {
+            runtime.block_on(fetch_window(prometheus, file, &window))
+        });
+        let inputs = match fetched {
+            Ok(fetched) => {
+                failed_in_a_row = 0;
+                notes.append(fetched.notes);
+                fetched.inputs
+            }
+            Err(e) if e.is_transient() => {
+                failed_in_a_row += 1;
+                eprintln!("greenlight: interval {index} ({start} .. {end}) counts as no data: {e}");
+                notes.append(Notes::failed(file, &e));
+                if failed_in_a_row >= FAILED_IN_A_ROW {
+                    error = Some(anyhow!("{e} ({FAILED_IN_A_ROW} intervals in a row failed; the watch stopped)"));
+                }
+                let observations = vec![Observation::Missing; file.queries.len()];
+                vec![IntervalInput { start, end, observations }]
+            }
+            Err(e) => {
+                error = Some(e.into());
+                break;
+            }
+        };
+        for input in inputs {
             let interval = analysis.push(input)?;
             if progress {
                 let failing: Vec<&str> =
@@ -290,11 +373,41 @@ fn live(
                 );
             }
         }
-        if analysis.halted_at().is_some() {
+        if analysis.halted_at().is_some() || error.is_some() {
             break;
         }
     }
-    Ok(analysis.report())
+    Ok(Watched { report: analysis.report(), notes, error })
+}
+
+/// `t`, or the next whole second after it: a watch's intervals start and end at whole seconds, and print so.
+fn next_whole_second(t: Timestamp) -> Timestamp {
+    match t.subsec_nanosecond() {
+        0 => t,
+        _ => Timestamp::from_second(t.as_second() + 1).unwrap_or(t),
+    }
+}
+
+/// Calls `fetch` until it succeeds, fails for a reason that will not pass, or fails at or after `deadline`,
+/// pausing between attempts (a second, or less when the deadline is nearer). At least one attempt.
+fn fetch_until(
+    deadline: Timestamp,
+    now: impl Fn() -> Timestamp,
+    pause: impl Fn(std::time::Duration),
+    mut fetch: impl FnMut() -> Result<Fetched, FetchError>,
+) -> Result<Fetched, FetchError> {
+    loop {
+        match fetch() {
+            Err(e) if e.is_transient() => {
+                let left = deadline.duration_since(now());
+                if !left.is_positive() {
+                    return Err(e);
+                }
+                pause(left.unsigned_abs().min(std::time::Duration::from_secs(1)));
+            }
+            done => return done,
+        }
+    }
 }
 
 /// RFC 3339 (`2026-11-22T05:00:00Z`) or unix seconds (`1795323600`, decimals allowed).
@@ -335,6 +448,47 @@ fn human(out: &mut impl std::io::Write, report: &Report) -> std::io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use greenlight_guard::SourceError;
+
+    #[test]
+    fn a_failing_interval_is_fetched_again_until_its_deadline() {
+        let start = Timestamp::from_second(1_000).unwrap();
+        let deadline = start + SignedDuration::from_secs(5);
+        let down = || FetchError::Source(SourceError::Http { url: "u".into(), detail: "connection closed".into() });
+        let fetched = || Fetched { inputs: Vec::new(), notes: Notes::default() };
+        // A clock that moves only when the loop pauses.
+        let run = |mut answers: Vec<Result<Fetched, FetchError>>| {
+            let clock = std::cell::Cell::new(start);
+            let attempts = std::cell::Cell::new(0);
+            answers.reverse();
+            let got = fetch_until(
+                deadline,
+                || clock.get(),
+                |pause| clock.set(clock.get() + SignedDuration::try_from(pause).unwrap()),
+                || {
+                    attempts.set(attempts.get() + 1);
+                    answers.pop().unwrap_or_else(|| Err(down()))
+                },
+            );
+            (got.is_ok(), attempts.get(), clock.get().duration_since(start).as_secs())
+        };
+        assert_eq!(run(vec![Err(down()), Err(down()), Ok(fetched())]), (true, 3, 2), "back after two failures");
+        assert_eq!(run(vec![]), (false, 6, 5), "down throughout: one attempt a second, up to the deadline");
+        let refused = FetchError::Source(SourceError::Refused {
+            url: "u".into(),
+            query: "q".into(),
+            message: "bad_data".into(),
+            status: Some(400),
+        });
+        assert_eq!(run(vec![Err(refused)]), (false, 1, 0), "a refused query is not asked again");
+    }
+
+    #[test]
+    fn a_watch_starts_at_a_whole_second() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert_eq!(next_whole_second(t("2026-11-22T21:13:17.965574444Z")).to_string(), "2026-11-22T21:13:18Z");
+        assert_eq!(next_whole_second(t("2026-11-22T21:13:17Z")), t("2026-11-22T21:13:17Z"));
+    }
 
     #[test]
     fn times() {

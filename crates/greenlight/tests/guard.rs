@@ -396,6 +396,30 @@ fn low_traffic_is_inconclusive() {
     assert!(first.as_str().unwrap().contains("min_total"), "{reason} / {first}");
 }
 
+/// `bad` and `total` swapped: every request counted as bad. Clamped, both groups would read 100 % errors and pass;
+/// instead each interval is no data, said in its reason and once among the warnings.
+#[test]
+fn bad_and_total_swapped_are_no_data_and_said() {
+    let swapped = ERRORS
+        .replace("bad = 'sum(increase(http_requests_total{status=\"500\",$group}[1m]))'", "bad = 'SWAP'")
+        .replace(
+            "total = 'sum(increase(http_requests_total{$group}[1m]))'",
+            "total = 'sum(increase(http_requests_total{status=\"500\",$group}[1m]))'",
+        )
+        .replace("bad = 'SWAP'", "bad = 'sum(increase(http_requests_total{$group}[1m]))'")
+        // Enough 5xx to judge by, so that clamped counts would pass.
+        .replace("min_total = 200", "min_total = 10");
+    let run = scenario(|_| HEALTHY, |_| Traffic { error_ratio: 0.03, ..HEALTHY }, &[&swapped]);
+    assert_eq!(run.code, 3, "{}", summary(&run));
+    let errors = metric(&run, "http-errors");
+    assert!(errors["reason"].as_str().unwrap().contains("are `bad` and `total` swapped?"), "{}", summary(&run));
+    let first = run.json["intervals"][0]["metrics"][0]["reason"].as_str().unwrap();
+    assert!(first.starts_with("no data: `bad` exceeds `total` for the baseline ("), "{first}");
+    let warnings = run.json["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(run.stderr.contains("greenlight: warning: metric `http-errors`: `bad` exceeded `total`"), "{}", run.stderr);
+}
+
 #[test]
 fn a_missing_series_is_inconclusive() {
     let silent = Traffic { latency: None, ..HEALTHY };
@@ -403,7 +427,54 @@ fn a_missing_series_is_inconclusive() {
     let run = scenario(|_| HEALTHY, move |_| silent, &[ERRORS, &critical_latency]);
     assert_eq!(run.code, 3, "{}", summary(&run));
     assert_eq!(metric(&run, "latency")["verdict"], "inconclusive");
+    let reason = metric(&run, "latency")["reason"].as_str().unwrap();
+    assert_eq!(reason, "no data: `query` returned no series for the canary over the whole window");
     assert_eq!(metric(&run, "http-errors")["verdict"], "pass", "{}", summary(&run));
+}
+
+/// A typo in `total` for one group: its reasons name the query and the group (not "no events"), and a `total` with
+/// no series over the whole window is an error (exit 2, notes §1.7), said after the report.
+#[test]
+fn a_total_without_any_series_is_an_error_after_the_report() {
+    let typo = ERRORS.replace(
+        "total = 'sum(increase(http_requests_total{$group}",
+        "total = 'sum(increase(http_request_total{$group}",
+    );
+    let run = scenario(|_| HEALTHY, |_| HEALTHY, &[&typo]);
+    assert_eq!(run.code, 2, "{}", summary(&run));
+    let first = run.json["intervals"][0]["metrics"][0]["reason"].as_str().unwrap();
+    assert_eq!(first, "no data: `total` returned no series for either group");
+    assert_eq!(
+        run.stderr.trim_end(),
+        "greenlight: error: metric `http-errors`: `total` returned no series for either group over the whole window: \
+         check its selector"
+    );
+    // A typo in the canary's matchers: the canary named, with its matchers.
+    let start = data_start();
+    let prometheus = Prometheus::start(&openmetrics(start, |_| HEALTHY, |_| HEALTHY));
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &prometheus.url, &[ERRORS]);
+    let text =
+        std::fs::read_to_string(&path).unwrap().replace("canary = 'version=\"v2\"'", "canary = 'verison=\"v2\"'");
+    std::fs::write(&path, text).unwrap();
+    let run = guard(&path, start);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let reason = metric(&run, "http-errors")["reason"].as_str().unwrap();
+    assert_eq!(reason, "no data: `total` returned no series for the canary over the whole window");
+    assert!(run.stderr.contains("check its selector and the canary's matchers (`verison=\"v2\"`)"), "{}", run.stderr);
+}
+
+/// `bad` with no series in either group is no errors (Prometheus has no series for a counter never incremented), but
+/// said, in case errors were expected.
+#[test]
+fn a_bad_without_any_series_is_said() {
+    let typo = ERRORS.replace("status=\"500\"", "stauts=\"500\"");
+    let run = scenario(|_| HEALTHY, |_| HEALTHY, &[&typo]);
+    let reason = metric(&run, "http-errors")["reason"].as_str().unwrap();
+    assert!(
+        reason.ends_with("`bad` matched no series in either group: check its selector if errors were expected"),
+        "{reason}"
+    );
 }
 
 /// `[before_after]` on the canary's series (`version="v2"`): deployed at minute 17, compared with minutes 4..17.
@@ -497,7 +568,7 @@ fn warnings_of_a_partial_answer_are_said() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), source.url("").as_str().trim_end_matches('/'), &[ERRORS]);
     let run = guard(&config, data_start());
-    assert_eq!(run.code, 3, "no data is inconclusive: {}", run.stderr);
+    assert_eq!(run.code, 2, "no series of `total` at all is an error, after the report: {}", run.stderr);
     let said = |l: &&str| {
         l.starts_with("greenlight: Prometheus warned: `sum(increase(http_requests_total{status=\"500\",")
             && l.ends_with("[1m]))`: partial response: store 10.0.0.7:10901 did not answer")
@@ -621,7 +692,11 @@ fn a_window_ending_in_the_future_is_an_error() {
     // Ending now, to the second, is a past window (its last interval, if any, is judged as Prometheus has it).
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     let out = guard_between(&path, now - 300, now, "json");
-    assert_eq!(out.status.code(), Some(3), "no data: {}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("in the future"), "{stderr}");
+    // Judged: the scripted server's empty answers leave `total` without series, an error after the report.
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`total` returned no series") && !out.stdout.is_empty(), "{stderr}");
 }
 
 #[test]
@@ -664,23 +739,39 @@ fn watch(prometheus: &Prometheus, groups: (&str, &str), bad: &str, total: &str, 
 #[test]
 fn watch_halts_on_a_live_regression() {
     let prometheus = Prometheus::start("");
-    let run = watch(&prometheus, ("10", "30"), "vector($group)", "vector(1000)", "60s");
+    let run = watch(&prometheus, ("10", "30"), "vector($group)", "vector(1000 + 0 * $group)", "60s");
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.json["verdict"], "fail");
     let intervals = run.json["intervals"].as_array().unwrap().len();
     let halted_at = run.json["halted_at"].as_u64().unwrap() as usize;
     assert_eq!(intervals, halted_at + 1, "the watch stops at the halt");
+    // The watch's intervals start at whole seconds, and are printed so.
+    let start = run.json["intervals"][0]["start"].as_str().unwrap();
+    assert!(start.ends_with("Z") && !start.contains('.'), "{start}");
     assert!(halted_at < 5, "{}", summary(&run));
 }
 
 #[test]
 fn watch_without_data_is_inconclusive_when_the_time_is_up() {
     let prometheus = Prometheus::start("");
-    let run = watch(&prometheus, ("job=\"a\"", "job=\"b\""), "sum(nothing{$group})", "sum(nothing{$group})", "2s");
+    // No events: a `total` of 0, not a `total` without series (an error, below).
+    let zero = "sum(nothing{$group}) or vector(0)";
+    let run = watch(&prometheus, ("job=\"a\"", "job=\"b\""), "sum(nothing{$group})", zero, "2s");
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(run.json["intervals"].as_array().unwrap().len(), 2);
     let reason = run.json["intervals"][0]["metrics"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("no data"), "{reason}");
+}
+
+#[test]
+fn watch_whose_total_has_no_series_is_an_error_after_its_report() {
+    let prometheus = Prometheus::start("");
+    let run = watch(&prometheus, ("job=\"a\"", "job=\"b\""), "sum(nothing{$group})", "sum(nothing{$group})", "2s");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.json["intervals"].as_array().unwrap().len(), 2, "the report is printed: {}", run.stderr);
+    let reason = run.json["intervals"][0]["metrics"][0]["reason"].as_str().unwrap();
+    assert_eq!(reason, "no data: `total` returned no series for either group");
+    assert!(run.stderr.contains("`total` returned no series for either group over the whole window"), "{}", run.stderr);
 }
 
 /// A watch asks Prometheus when it starts, before it waits for its first interval: an unreachable Prometheus is an
@@ -722,8 +813,8 @@ fn watch_asks_prometheus_first_with_a_query_that_needs_no_data() {
     let path = dir.path().join("guard.toml");
     let text = format!(
         "prometheus = \"http://{}:{}\"\nstep = \"1s\"\ninterval = \"1s\"\n\n[groups]\nbaseline = 'job=\"a\"'\n\
-         canary = 'job=\"b\"'\n\n[[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'vector(1)'\n\
-         total = 'vector(100)'\n",
+         canary = 'job=\"b\"'\n\n[[metrics]]\nname = \"errors\"\nkind = \"ratio\"\n\
+         bad = 'sum(errors{{$group}})'\ntotal = 'sum(requests{{$group}})'\n",
         url.host_str().unwrap(),
         url.port().unwrap()
     );
@@ -736,7 +827,7 @@ fn watch_asks_prometheus_first_with_a_query_that_needs_no_data() {
         .output()
         .unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(3), "no data is inconclusive: {stderr}");
+    assert_eq!(out.status.code(), Some(2), "a `total` without any series is an error: {stderr}");
     let seen = source.seen();
     let queries: Vec<String> = seen
         .iter()
@@ -747,39 +838,106 @@ fn watch_asks_prometheus_first_with_a_query_that_needs_no_data() {
         .collect();
     assert_eq!(queries.len(), 5, "the check, then bad and total of both groups: {queries:?}");
     assert_eq!(queries[0], "1", "{queries:?}");
-    assert!(queries[1..].iter().all(|q| q.starts_with("vector(")), "{queries:?}");
+    assert!(queries[1..].iter().all(|q| q.contains("{job=")), "{queries:?}");
 }
 
-/// `[before_after]` with `--watch`: a watch longer than the lookback is refused when it starts, before any interval
-/// is waited for or queried, not after judging the intervals that fit.
+/// A watch that loses Prometheus after it started: each interval whose queries still fail (after the client's
+/// retries, and again until shortly before the next interval) is no data with the error in its reasons; after 3 such
+/// intervals in a row the watch ends with exit 2, and the report of the intervals judged so far is printed first.
 #[test]
-fn watch_beyond_the_lookback_is_refused_at_once() {
+fn watch_that_loses_prometheus_prints_what_it_judged_then_fails() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let empty = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
-    let source = runtime.block_on(Scripted::start([], Reply::json(empty)));
+    // The start-up check and the four queries of the first interval, then 503 (a Prometheus restarting) for good.
+    let source = runtime.block_on(Scripted::start(vec![Reply::json(empty); 5], Reply::status(503)));
     let url = source.url("/");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("guard.toml");
     let text = format!(
-        "prometheus = \"http://{}:{}\"\nstep = \"1s\"\ninterval = \"1s\"\n\n[before_after]\ndeployed_at = \"{now}\"\n\
-         lookback = \"3s\"\n\n[[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'vector(1)'\n\
-         total = 'vector(100)'\n",
+        "prometheus = \"http://{}:{}\"\nstep = \"1s\"\ninterval = \"2s\"\n\n[groups]\nbaseline = 'job=\"a\"'\n\
+         canary = 'job=\"b\"'\n\n[[metrics]]\nname = \"errors\"\nkind = \"ratio\"\n\
+         bad = 'sum(errors{{$group}})'\ntotal = 'sum(requests{{$group}})'\n",
         url.host_str().unwrap(),
         url.port().unwrap()
+    );
+    std::fs::write(&path, text).unwrap();
+    let page = dir.path().join("report.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .arg("guard")
+        .arg("--config")
+        .arg(&path)
+        .args(["--watch", "60s", "--format", "json", "--report"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let json: Value = serde_json::from_str(&String::from_utf8(out.stdout).unwrap()).expect("the report, printed");
+    let intervals = json["intervals"].as_array().unwrap();
+    assert_eq!(intervals.len(), 4, "the first, then 3 failed in a row: {json}");
+    let reason = |i: usize| intervals[i]["metrics"][0]["reason"].as_str().unwrap().to_owned();
+    assert!(!reason(0).contains("failed"), "{}", reason(0));
+    for i in 1..4 {
+        assert!(reason(i).starts_with("no data: the queries of this interval failed: "), "{}", reason(i));
+        assert!(reason(i).contains(url.host_str().unwrap()), "the error names Prometheus: {}", reason(i));
+    }
+    assert!(std::fs::read_to_string(&page).unwrap().contains("<svg"), "--report is written too");
+    let last = stderr.trim_end().lines().last().unwrap();
+    assert!(last.starts_with("greenlight: error: ") && last.contains("3 intervals in a row failed"), "{stderr}");
+}
+
+/// `[before_after]` with `--watch` for a deploy at `deployed_at` (unix seconds) with `lookback`.
+fn before_after_watch(url: &str, deployed_at: u64, lookback: &str, duration: &str) -> (Option<i32>, String, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guard.toml");
+    let text = format!(
+        "prometheus = \"{url}\"\nstep = \"1s\"\ninterval = \"1s\"\n\n[before_after]\ndeployed_at = \"{deployed_at}\"\n\
+         lookback = \"{lookback}\"\n\n[[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'vector(1)'\n\
+         total = 'vector(100)'\n"
     );
     std::fs::write(&path, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
         .arg("guard")
         .arg("--config")
         .arg(&path)
-        .args(["--watch", "10s", "--format", "json"])
+        .args(["--watch", duration, "--format", "json"])
         .output()
         .unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--watch 10s: [before_after]") && stderr.contains("lookback"), "{stderr}");
+    let json = serde_json::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap_or(Value::Null);
+    (out.status.code(), String::from_utf8(out.stderr).unwrap(), json)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// `[before_after]` with `--watch`: a watch that cannot fit in the lookback (here one starting after its end) is
+/// refused when it starts, before any interval is waited for or queried.
+#[test]
+fn watch_beyond_the_lookback_is_refused_at_once() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let empty = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+    let source = runtime.block_on(Scripted::start([], Reply::json(empty)));
+    let url = source.url("/");
+    let url = format!("http://{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let (code, stderr, _) = before_after_watch(&url, unix_now() - 10, "3s", "10s");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--watch 10s: [before_after]") && stderr.contains("the deploy plus its lookback of 3s"));
     assert_eq!(source.hits(), 0, "no interval was queried: {stderr}");
+}
+
+/// A watch started at the deploy, as long as the lookback or longer, starts a moment after it: it is cut to end at
+/// the deploy plus the lookback, said on stderr, and judges the intervals that fit.
+#[test]
+fn watch_past_the_lookback_is_cut_to_end_there() {
+    let prometheus = Prometheus::start("");
+    // Up to 5 s of start-up still leaves an interval to judge.
+    let (code, stderr, json) = before_after_watch(&prometheus.url, unix_now(), "6s", "20s");
+    assert_ne!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("greenlight: --watch 20s ends at "), "{stderr}");
+    assert!(stderr.contains(", the deploy plus its lookback of 6s: "), "{stderr}");
+    let intervals = json["intervals"].as_array().unwrap().len();
+    assert!((1..=6).contains(&intervals), "{json}");
 }
 
 /// A canary with 3 % errors against a healthy baseline, and a config whose `[on_fail]` writes its input to the

@@ -5,8 +5,10 @@
 //! counts the events of one interval before each evaluation (`increase(…[1m])` with `interval = "1m"`), so it is
 //! evaluated once per interval, at the interval's end, and an interval's count is the sum of its points, each event
 //! counted once. A value query is evaluated every `step`; an interval takes the steps in (start, end], aligned by time
-//! across groups, NaN where a group has none. An empty result is "no data", never zero. Does not own: HTTP
-//! (`prometheus`) or judging (`analysis`).
+//! across groups, NaN where a group has none. An empty result is "no data", never zero. Also owns `Notes`: what the
+//! judges' sentences cannot know (a query without series for a group, a `bad` beyond its `total`, an interval whose
+//! queries failed), said in the report's reasons and warnings, and the error of a `total` without any series.
+//! Does not own: HTTP (`prometheus`) or judging (`analysis`).
 
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use jiff::{SignedDuration, Timestamp};
@@ -15,6 +17,7 @@ use thiserror::Error;
 use crate::file::{GuardFile, Queries};
 use crate::input::{Counts, IntervalInput, Observation, RatioObservation, ValueObservation};
 use crate::prometheus::{MetricSource, Series, SourceError, with_group};
+use crate::report::{Report, num};
 
 #[derive(Debug, Error)]
 pub enum FetchError {
@@ -33,10 +36,24 @@ pub enum FetchError {
     )]
     TooManySeries { metric: String, query: String, count: usize },
     #[error(
-        "[before_after]: the window from {start} to {end} must lie between the deploy at {deployed_at} and the end \
-         of its lookback, {last}: each judged interval is compared with its own lookback interval, used once"
+        "[before_after]: the window from {start} to {end} must lie between the deploy at {deployed_at} and {last}, \
+         the deploy plus its lookback of {lookback:#}: each judged interval is compared with its own lookback \
+         interval, used once"
     )]
-    OutsideLookback { start: Timestamp, end: Timestamp, deployed_at: Timestamp, last: Timestamp },
+    OutsideLookback {
+        start: Timestamp,
+        end: Timestamp,
+        deployed_at: Timestamp,
+        last: Timestamp,
+        lookback: SignedDuration,
+    },
+}
+
+impl FetchError {
+    /// Whether fetching the same window again a little later may succeed (see [`SourceError::is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, FetchError::Source(e) if e.is_transient())
+    }
 }
 
 /// The most intervals one window holds: 69 days of one-minute intervals, a day of one-second ones.
@@ -101,13 +118,22 @@ fn sum_in(series: Option<&Series>, start: Timestamp, end: Timestamp) -> Option<f
     Some(points.map(|(_, v)| v).sum())
 }
 
-/// Ratio observations per interval from the bad and total series of each group (`None`: empty result).
+/// How far an interval's `bad` may exceed its `total` (bad ≤ total × `.0` + `.1`) and still be counts of the same
+/// requests. `increase()` extrapolates each series to the ends of its range on its own, so two counters of the same
+/// requests can disagree by a few events and a few percent (a counter reset in one of them by more, once); beyond
+/// this they count different things, most likely `bad` and `total` swapped.
+pub const BAD_OVER_TOTAL: (f64, f64) = (1.1, 5.0);
+
+/// Ratio observations per interval from the bad and total series of each group (`None`: empty result), with the
+/// intervals whose counts were refused: a `bad` beyond `BAD_OVER_TOTAL` of its `total` in either group makes the
+/// interval no data (clamped, it would read as a 100 % error ratio in both groups, and pass), with the sentence why.
 pub fn ratio_observations(
     window: &Window,
     baseline: [Option<&Series>; 2],
     canary: [Option<&Series>; 2],
-) -> Vec<Observation> {
-    (0..window.count)
+) -> (Vec<Observation>, Vec<(usize, String)>) {
+    let mut refused = Vec::new();
+    let observations = (0..window.count)
         .map(|i| {
             let (start, end) = window.bounds(i);
             let counts = |[bad, total]: [Option<&Series>; 2]| Counts {
@@ -115,13 +141,206 @@ pub fn ratio_observations(
                 total: sum_in(total, start, end),
             };
             let (baseline, canary) = (counts(baseline), counts(canary));
-            if baseline.total.is_none() && canary.total.is_none() && baseline.bad.is_none() && canary.bad.is_none() {
+            let beyond = [("baseline", baseline), ("canary", canary)].into_iter().find_map(|(group, c)| {
+                let (bad, total) = (c.bad?, c.total?);
+                (bad > total * BAD_OVER_TOTAL.0 + BAD_OVER_TOTAL.1).then(|| {
+                    format!(
+                        "`bad` exceeds `total` for the {group} ({} > {}), by more than increase() extrapolates ({} × \
+                         total + {}): are `bad` and `total` swapped?",
+                        num(bad),
+                        num(total),
+                        num(BAD_OVER_TOTAL.0),
+                        num(BAD_OVER_TOTAL.1)
+                    )
+                })
+            });
+            if let Some(sentence) = beyond {
+                refused.push((i, sentence));
+                Observation::Missing
+            } else if baseline.total.is_none()
+                && canary.total.is_none()
+                && baseline.bad.is_none()
+                && canary.bad.is_none()
+            {
                 Observation::Missing
             } else {
                 Observation::Ratio(RatioObservation { baseline, canary })
             }
         })
-        .collect()
+        .collect();
+    (observations, refused)
+}
+
+/// What a fetch saw that the judges' sentences cannot say, gathered over a run (one window, or a watch's windows
+/// appended in order): intervals whose data was refused, and why.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Notes {
+    /// The intervals noted so far, so that a later window's intervals follow them.
+    intervals: usize,
+    /// (interval of the run, metric, sentence): said in that metric's reason in that interval.
+    said: Vec<(usize, usize, String)>,
+    /// (metric, interval of the run): an interval whose `bad` exceeded its `total`.
+    bad_over_total: Vec<(usize, usize)>,
+    /// Per metric, whether its queries returned a series in any window answered; empty before the first answer.
+    seen: Vec<Seen>,
+}
+
+/// Which queries of a metric returned a series: `groups[g][q]` for the baseline (g = 0) and the canary (1), `bad` or
+/// `query` (q = 0) and `total` (1).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Seen {
+    ratio: bool,
+    groups: [[bool; 2]; 2],
+}
+
+/// The groups a query returned no series for, as a sentence says them; `None` when it returned one for both.
+fn groups_without(missing: [bool; 2]) -> Option<&'static str> {
+    match missing {
+        [true, true] => Some("either group"),
+        [true, false] => Some("the baseline"),
+        [false, true] => Some("the canary"),
+        [false, false] => None,
+    }
+}
+
+impl Notes {
+    /// Adds the notes of the window judged next.
+    pub fn append(&mut self, later: Notes) {
+        let offset = self.intervals;
+        self.said.extend(later.said.into_iter().map(|(i, m, s)| (i + offset, m, s)));
+        self.bad_over_total.extend(later.bad_over_total.into_iter().map(|(m, i)| (m, i + offset)));
+        self.intervals += later.intervals;
+        if self.seen.is_empty() {
+            self.seen = later.seen;
+        } else {
+            for (seen, later) in self.seen.iter_mut().zip(later.seen) {
+                for (g, queries) in later.groups.iter().enumerate() {
+                    for (q, got) in queries.iter().enumerate() {
+                        seen.groups[g][q] |= got;
+                    }
+                }
+            }
+        }
+    }
+
+    /// What a metric's summary says of queries that returned no series over the whole run: a `total` or `query`
+    /// without any for a group, or a `bad` without any in both groups.
+    fn no_series(&self, metric: usize) -> Option<String> {
+        let seen = self.seen.get(metric)?;
+        let missing = |q: usize| [!seen.groups[0][q], !seen.groups[1][q]];
+        if !seen.ratio {
+            let who = groups_without(missing(0))?;
+            return Some(format!("`query` returned no series for {who} over the whole window"));
+        }
+        if let Some(who) = groups_without(missing(1)) {
+            return Some(format!("`total` returned no series for {who} over the whole window"));
+        }
+        (missing(0) == [true, true])
+            .then(|| "`bad` matched no series in either group: check its selector if errors were expected".to_owned())
+    }
+
+    /// The error a `total` without any series for a group over the whole run is (notes §1.7: persistently empty
+    /// totals are a mistake in the query or the group's matchers, exit 2, not a quiet service); `None` without one.
+    pub fn missing_totals(&self, file: &GuardFile) -> Option<String> {
+        let problems: Vec<String> = self
+            .seen
+            .iter()
+            .enumerate()
+            .filter(|(_, seen)| seen.ratio)
+            .filter_map(|(m, seen)| {
+                let who = groups_without([!seen.groups[0][1], !seen.groups[1][1]])?;
+                let matchers = match who {
+                    "the baseline" => format!(" and the baseline's matchers (`{}`)", file.baseline),
+                    "the canary" => format!(" and the canary's matchers (`{}`)", file.canary),
+                    _ => String::new(),
+                };
+                Some(format!(
+                    "metric `{}`: `total` returned no series for {who} over the whole window: check its selector{matchers}",
+                    file.config.metrics()[m].name
+                ))
+            })
+            .collect();
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+
+    /// One interval whose queries failed: no data for every metric, with the error in each reason.
+    pub fn failed(file: &GuardFile, error: &FetchError) -> Self {
+        let sentence = format!("the queries of this interval failed: {error}");
+        let said = (0..file.queries.len()).map(|m| (0, m, sentence.clone())).collect();
+        Notes { intervals: 1, said, ..Notes::default() }
+    }
+
+    /// What the report's `warnings` should say, once per metric.
+    pub fn warnings(&self, file: &GuardFile) -> Vec<String> {
+        let mut out = Vec::new();
+        for (m, spec) in file.config.metrics().iter().enumerate() {
+            let refused: Vec<usize> = self.bad_over_total.iter().filter(|(n, _)| *n == m).map(|(_, i)| *i).collect();
+            if let Some(first) = refused.first() {
+                out.push(format!(
+                    "metric `{}`: `bad` exceeded `total` by more than increase() extrapolates in {} of {} intervals \
+                     (first in interval {first}), which count as no data: check that `bad` and `total` are not swapped",
+                    spec.name,
+                    refused.len(),
+                    self.intervals
+                ));
+            }
+        }
+        out
+    }
+
+    /// Says the notes in the report's reasons: an interval's note replaces a "no data" reason (whose words would
+    /// guess at the cause) and heads any other; a metric with refused intervals says how many in its summary.
+    pub fn annotate(&self, report: &mut Report) {
+        for (i, m, sentence) in &self.said {
+            if let Some(metric) = report.intervals.get_mut(*i).and_then(|interval| interval.metrics.get_mut(*m)) {
+                metric.reason = match metric.reason.starts_with("no data") {
+                    true => format!("no data: {sentence}"),
+                    false => format!("{sentence}; {}", metric.reason),
+                };
+            }
+        }
+        for (m, metric) in report.metrics.iter_mut().enumerate() {
+            if let Some(sentence) = self.no_series(m) {
+                metric.reason = match metric.reason.starts_with("no data") {
+                    true => format!("no data: {sentence}"),
+                    false => format!("{}; {sentence}", metric.reason),
+                };
+            }
+            let refused = self.bad_over_total.iter().filter(|(n, _)| *n == m).count();
+            if refused > 0 {
+                let sentence = format!(
+                    "`bad` exceeded `total` in {refused} of {} intervals, counted as no data: are `bad` and `total` \
+                     swapped?",
+                    self.intervals
+                );
+                metric.reason = match metric.reason.starts_with("no data") {
+                    true => format!("no data: {sentence}"),
+                    false => format!("{}; {sentence}", metric.reason),
+                };
+            }
+        }
+    }
+}
+
+/// Notes the intervals of `window` in which the query `part` of `metric` has no point for a group (no series there),
+/// unless the interval already carries a note for the metric.
+fn note_no_series(notes: &mut Notes, window: &Window, metric: usize, part: &str, groups: [Option<&Series>; 2]) {
+    for i in 0..window.count {
+        let (start, end) = window.bounds(i);
+        let missing = groups.map(|series| series.is_none_or(|s| points_in(s, start, end).next().is_none()));
+        if let Some(who) = groups_without(missing)
+            && !notes.said.iter().any(|(j, m, _)| (*j, *m) == (i, metric))
+        {
+            notes.said.push((i, metric, format!("`{part}` returned no series for {who}")));
+        }
+    }
+}
+
+/// What `fetch_window` hands back: one input per interval, and what it noted on the way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fetched {
+    pub inputs: Vec<IntervalInput>,
+    pub notes: Notes,
 }
 
 /// Value observations per interval, aligned step by step (`None`: empty result).
@@ -188,13 +407,19 @@ fn pieces(start: Timestamp, end: Timestamp, step: SignedDuration) -> Vec<(Timest
 /// lookback, each judged interval having a lookback interval of its own. Checked by every fetch, and by `--watch`
 /// for the whole watch before it waits for the first interval. Without `[before_after]`, any window will do.
 pub fn check_lookback(file: &GuardFile, start: Timestamp, end: Timestamp) -> Result<(), FetchError> {
-    let Some(before_after) = &file.before_after else { return Ok(()) };
+    let (Some(before_after), Some(last)) = (&file.before_after, lookback_end(file)) else { return Ok(()) };
     let deployed_at = before_after.deployed_at;
-    let last = deployed_at.checked_add(before_after.lookback).unwrap_or(Timestamp::MAX);
     if start < deployed_at || end > last {
-        return Err(FetchError::OutsideLookback { start, end, deployed_at, last });
+        return Err(FetchError::OutsideLookback { start, end, deployed_at, last, lookback: before_after.lookback });
     }
     Ok(())
+}
+
+/// `[before_after]`: the last time a judged window may reach, the deploy plus its lookback; `None` without
+/// `[before_after]`.
+pub fn lookback_end(file: &GuardFile) -> Option<Timestamp> {
+    let before_after = file.before_after.as_ref()?;
+    Some(before_after.deployed_at.checked_add(before_after.lookback).unwrap_or(Timestamp::MAX))
 }
 
 /// Runs every query of `file` over `window`, `IN_FLIGHT` at a time, and cuts the answers into one input per
@@ -203,7 +428,7 @@ pub async fn fetch_window(
     source: &impl MetricSource,
     file: &GuardFile,
     window: &Window,
-) -> Result<Vec<IntervalInput>, FetchError> {
+) -> Result<Fetched, FetchError> {
     let mut shifts = [SignedDuration::ZERO; 2];
     check_lookback(file, window.start, window.end())?;
     if let Some(before_after) = &file.before_after {
@@ -264,27 +489,41 @@ pub async fn fetch_window(
     }
     let mut slot = 0;
     let mut per_metric = Vec::new();
-    for queries in &file.queries {
+    let mut notes = Notes { intervals: window.count, ..Notes::default() };
+    for (metric, queries) in file.queries.iter().enumerate() {
         let observations = match queries {
             Queries::Ratio { .. } => {
                 let got = &results[slot..slot + 4];
                 slot += 4;
-                ratio_observations(window, [got[0].as_ref(), got[1].as_ref()], [got[2].as_ref(), got[3].as_ref()])
+                let (observations, refused) =
+                    ratio_observations(window, [got[0].as_ref(), got[1].as_ref()], [got[2].as_ref(), got[3].as_ref()]);
+                for (i, sentence) in refused {
+                    notes.bad_over_total.push((metric, i));
+                    notes.said.push((i, metric, sentence));
+                }
+                note_no_series(&mut notes, window, metric, "total", [got[1].as_ref(), got[3].as_ref()]);
+                let found = |g: usize| [got[2 * g].is_some(), got[2 * g + 1].is_some()];
+                notes.seen.push(Seen { ratio: true, groups: [found(0), found(1)] });
+                observations
             }
             Queries::Value { .. } => {
                 let got = &results[slot..slot + 2];
                 slot += 2;
+                note_no_series(&mut notes, window, metric, "query", [got[0].as_ref(), got[1].as_ref()]);
+                let groups = [[got[0].is_some(), false], [got[1].is_some(), false]];
+                notes.seen.push(Seen { ratio: false, groups });
                 value_observations(window, file.step, got[0].as_ref(), got[1].as_ref())
             }
         };
         per_metric.push(observations);
     }
-    Ok((0..window.count)
+    let inputs = (0..window.count)
         .map(|i| {
             let (start, end) = window.bounds(i);
             IntervalInput { start, end, observations: per_metric.iter().map(|m| m[i].clone()).collect() }
         })
-        .collect())
+        .collect();
+    Ok(Fetched { inputs, notes })
 }
 
 #[cfg(test)]
@@ -339,12 +578,177 @@ mod tests {
         let w = window(3);
         let bad = series(&[(1060.0, 2.0), (1120.0, 0.0)]);
         let total = series(&[(1060.0, 100.0), (1120.0, 90.0), (1180.0, 80.0)]);
-        let obs = ratio_observations(&w, [Some(&bad), Some(&total)], [None, Some(&total)]);
+        let (obs, refused) = ratio_observations(&w, [Some(&bad), Some(&total)], [None, Some(&total)]);
+        assert!(refused.is_empty());
         assert_eq!(obs[0], Observation::Ratio(RatioObservation::new((2.0, 100.0), (0.0, 100.0)).canary_bad_none()));
         // The bad series has no point in the third interval while the total has: 0 bad events, not no data.
         let Observation::Ratio(third) = &obs[2] else { panic!() };
         assert_eq!((third.baseline.bad, third.baseline.total), (None, Some(80.0)));
-        assert_eq!(ratio_observations(&w, [None, None], [None, None]), vec![Observation::Missing; 3]);
+        assert_eq!(ratio_observations(&w, [None, None], [None, None]).0, vec![Observation::Missing; 3]);
+    }
+
+    #[test]
+    fn bad_beyond_total_is_refused_and_said() {
+        let w = window(3);
+        // `bad` and `total` swapped: every request counted as bad, the 5xx as all requests.
+        let all = series(&[(1060.0, 908.0), (1120.0, 900.0), (1180.0, 910.0)]);
+        let errors = series(&[(1060.0, 9.0), (1120.0, 8.0), (1180.0, 10.0)]);
+        let (obs, said) = ratio_observations(&w, [Some(&all), Some(&errors)], [Some(&all), Some(&errors)]);
+        assert_eq!(obs, vec![Observation::Missing; 3], "counts of different things are no data, never clamped");
+        assert_eq!(said.len(), 3);
+        assert_eq!(
+            said[0].1,
+            "`bad` exceeds `total` for the baseline (908 > 9), by more than increase() extrapolates (1.1 × total + 5): \
+             are `bad` and `total` swapped?"
+        );
+        // Within the margin: two counters of the same requests, extrapolated each on its own.
+        let total = series(&[(1060.0, 100.0), (1120.0, 100.0), (1180.0, 100.0)]);
+        let bad = series(&[(1060.0, 115.0), (1120.0, 116.0), (1180.0, 3.0)]);
+        let (obs, said) = ratio_observations(&w, [Some(&total), Some(&total)], [Some(&bad), Some(&total)]);
+        assert!(matches!(obs[0], Observation::Ratio(_)), "115 ≤ 1.1 × 100 + 5");
+        assert_eq!((obs[1].clone(), said.len(), said[0].0), (Observation::Missing, 1, 1), "116 > 115: {said:?}");
+        assert!(said[0].1.contains("for the canary (116 > 100)"), "{said:?}");
+    }
+
+    #[test]
+    fn refused_intervals_are_said_in_the_reasons_and_the_warnings() {
+        let text = "prometheus = \"http://127.0.0.1:9\"\n[groups]\nbaseline = 'v=\"1\"'\ncanary = 'v=\"2\"'\n\
+                    [[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'sum(a{$group})'\n\
+                    total = 'sum(b{$group})'\n";
+        let file = GuardFile::parse(text, "guard.toml").unwrap();
+        // A watch appends one window at a time: the second window's interval 0 is the run's interval 1.
+        let mut notes = Notes { intervals: 1, ..Notes::default() };
+        notes.append(Notes {
+            intervals: 1,
+            said: vec![(0, 0, "`bad` exceeds `total` for the canary (9 > 1)".to_owned())],
+            bad_over_total: vec![(0, 0)],
+            seen: Vec::new(),
+        });
+        let w = window(2);
+        let inputs = (0..2).map(|i| {
+            let (start, end) = w.bounds(i);
+            IntervalInput { start, end, observations: vec![Observation::Missing] }
+        });
+        let mut report = crate::judge_window(file.config.clone(), inputs).unwrap();
+        notes.annotate(&mut report);
+        assert!(report.intervals[0].metrics[0].reason.starts_with("no data: the source"), "the first is untouched");
+        assert_eq!(report.intervals[1].metrics[0].reason, "no data: `bad` exceeds `total` for the canary (9 > 1)");
+        assert_eq!(
+            report.metrics[0].reason,
+            "no data: `bad` exceeded `total` in 1 of 2 intervals, counted as no data: are `bad` and `total` swapped?"
+        );
+        assert_eq!(
+            notes.warnings(&file),
+            [
+                "metric `errors`: `bad` exceeded `total` by more than increase() extrapolates in 1 of 2 intervals (first \
+              in interval 1), which count as no data: check that `bad` and `total` are not swapped"
+            ]
+        );
+    }
+
+    /// Answers every query at every step with one series of `value`, except queries containing any of `empty`.
+    struct Answers {
+        empty: Vec<&'static str>,
+        value: f64,
+    }
+
+    impl MetricSource for Answers {
+        async fn query_range(
+            &self,
+            query: &str,
+            start: Timestamp,
+            end: Timestamp,
+            step: SignedDuration,
+        ) -> Result<Vec<Series>, crate::SourceError> {
+            if self.empty.iter().any(|e| query.contains(e)) {
+                return Ok(Vec::new());
+            }
+            let (from, to, every) = (secs(start), secs(end), step.as_secs_f64());
+            let points = (0..).map(|k| from + every * k as f64).take_while(|t| *t <= to).map(|t| (t, self.value));
+            Ok(vec![Series { labels: Default::default(), points: points.collect() }])
+        }
+    }
+
+    /// Judges 3 intervals of a ratio metric `errors` and a value metric `p99` with `source`: the report annotated,
+    /// and the notes.
+    fn judged(source: Answers) -> (Report, Notes, GuardFile) {
+        let text = "prometheus = \"http://127.0.0.1:9\"\n[groups]\nbaseline = 'job=\"a\"'\ncanary = 'job=\"b\"'\n\
+                    [[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'sum(errors{$group})'\n\
+                    total = 'sum(requests{$group})'\nmin_total = 1\n[[metrics]]\nname = \"p99\"\nkind = \"value\"\n\
+                    query = 'max(latency{$group})'\n";
+        let file = GuardFile::parse(text, "guard.toml").unwrap();
+        let start = Timestamp::from_second(1_000_020).unwrap();
+        let window = Window::new(start, start + SignedDuration::from_mins(3), file.interval).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let fetched = runtime.block_on(fetch_window(&source, &file, &window)).unwrap();
+        let mut report = crate::judge_window(file.config.clone(), fetched.inputs).unwrap();
+        fetched.notes.annotate(&mut report);
+        (report, fetched.notes, file)
+    }
+
+    #[test]
+    fn a_query_without_series_is_named_with_its_group() {
+        // A typo in the canary's `total` (or in its group's matchers): not "no events", but no series at all.
+        let (report, notes, file) = judged(Answers { empty: vec!["requests{job=\"b\"}"], value: 100.0 });
+        assert_eq!(report.intervals[0].metrics[0].reason, "no data: `total` returned no series for the canary");
+        assert_eq!(
+            report.metrics[0].reason,
+            "no data: `total` returned no series for the canary over the whole window"
+        );
+        // A `total` empty throughout is a mistake in the query or the matchers, not a quiet service (notes §1.7).
+        assert_eq!(
+            notes.missing_totals(&file).as_deref(),
+            Some(
+                "metric `errors`: `total` returned no series for the canary over the whole window: check its \
+                 selector and the canary's matchers (`job=\"b\"`)"
+            )
+        );
+        // `bad` empty in both groups is no errors, as Prometheus has it, but said in case errors were expected.
+        let (report, notes, file) = judged(Answers { empty: vec!["errors{"], value: 100.0 });
+        assert!(
+            report.metrics[0]
+                .reason
+                .ends_with("; `bad` matched no series in either group: check its selector if errors were expected"),
+            "{}",
+            report.metrics[0].reason
+        );
+        assert!(
+            !report.intervals[0].metrics[0].reason.contains("no series"),
+            "{}",
+            report.intervals[0].metrics[0].reason
+        );
+        assert_eq!(notes.missing_totals(&file), None);
+        // In one group only, no errors there: nothing to say.
+        let (report, ..) = judged(Answers { empty: vec!["errors{job=\"b\"}"], value: 100.0 });
+        assert!(!report.metrics[0].reason.contains("no series"), "{}", report.metrics[0].reason);
+        // A value metric's query with no series for the baseline: said, and inconclusive as any no data.
+        let (report, notes, file) = judged(Answers { empty: vec!["latency{job=\"a\"}"], value: 100.0 });
+        assert_eq!(report.intervals[2].metrics[1].reason, "no data: `query` returned no series for the baseline");
+        assert_eq!(
+            report.metrics[1].reason,
+            "no data: `query` returned no series for the baseline over the whole window"
+        );
+        assert_eq!(notes.missing_totals(&file), None);
+        // Both groups' totals missing: both said.
+        let (report, notes, file) = judged(Answers { empty: vec!["requests{"], value: 100.0 });
+        assert_eq!(report.intervals[1].metrics[0].reason, "no data: `total` returned no series for either group");
+        assert!(notes.missing_totals(&file).unwrap().contains("for either group over the whole window"));
+    }
+
+    #[test]
+    fn a_window_beyond_the_lookback_names_its_end() {
+        let text = "prometheus = \"http://127.0.0.1:9\"\n[before_after]\ndeployed_at = \"2026-11-22T05:00:00Z\"\n\
+                    lookback = \"30m\"\n[[metrics]]\nname = \"p99\"\nkind = \"value\"\nquery = 'max(x)'\n";
+        let file = GuardFile::parse(text, "guard.toml").unwrap();
+        let at = |t: &str| t.parse::<Timestamp>().unwrap();
+        assert_eq!(lookback_end(&file), Some(at("2026-11-22T05:30:00Z")));
+        let error = check_lookback(&file, at("2026-11-22T05:00:01Z"), at("2026-11-22T05:30:01Z")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "[before_after]: the window from 2026-11-22T05:00:01Z to 2026-11-22T05:30:01Z must lie between the deploy \
+             at 2026-11-22T05:00:00Z and 2026-11-22T05:30:00Z, the deploy plus its lookback of 30m: each judged \
+             interval is compared with its own lookback interval, used once"
+        );
     }
 
     #[test]
@@ -395,7 +799,7 @@ mod tests {
                 &window,
             ))
         };
-        assert!(fetch(f64::INFINITY).is_ok_and(|inputs| inputs.len() == 3_000), "one series over both pieces");
+        assert!(fetch(f64::INFINITY).is_ok_and(|fetched| fetched.inputs.len() == 3_000), "one series over both pieces");
         // The second piece starts 10,000 steps (2,500 minutes) after the first.
         let Err(error) = fetch(secs(start) + 60.0 * 2_000.0) else { panic!("two series are an error") };
         assert!(matches!(error, FetchError::TooManySeries { count: 2, .. }), "{error:?}");

@@ -38,6 +38,8 @@ pub enum DurationError {
     NotADuration(String),
     #[error("`{0}` is longer than 366 days, the longest duration greenlight accepts")]
     TooLong(String),
+    #[error("`{0}` must be greater than zero")]
+    Zero(String),
 }
 
 /// The queries of one metric, in the order of the metric specs.
@@ -289,8 +291,17 @@ impl GuardFile {
         let mut queries = Vec::new();
         let mut spans = Vec::new();
         let interval_text = raw.interval.as_ref().map_or("1m", |v| v.get_ref().trim());
+        // Why a query must carry `$group`, if it must: in [groups] both groups would read the same series; in
+        // [before_after] with `matchers`, these would not apply to it. [before_after] without matchers needs none.
+        let group_needed = match &raw.before_after {
+            None => Some("both groups would read the same series and the canary would be compared with itself"),
+            Some(b) if b.get_ref().matchers.as_ref().is_some_and(|m| !m.get_ref().trim().is_empty()) => {
+                Some("[before_after] `matchers` would not apply to it")
+            }
+            Some(_) => None,
+        };
         for metric in &raw.metrics {
-            let (spec, query) = check_metric(metric, step, (interval, interval_text))?;
+            let (spec, query) = check_metric(metric, step, (interval, interval_text), group_needed)?;
             let m = metric.get_ref();
             let field_at = |field: &str| match field {
                 "tolerance" => m.tolerance.as_ref().map(|v| v.span().start),
@@ -363,17 +374,28 @@ fn check_on_fail(raw: &Spanned<RawOnFail>) -> Result<OnFail, Invalid> {
     })
 }
 
-/// `interval` comes with its text as written, for messages.
+/// `interval` comes with its text as written, for messages; `group_needed` says why every query must carry
+/// `$group`, when it must.
 fn check_metric(
     metric: &Spanned<RawMetric>,
     step: SignedDuration,
     interval: (SignedDuration, &str),
+    group_needed: Option<&str>,
 ) -> Result<(MetricSpec, Queries), Invalid> {
     let m = metric.get_ref();
     let name = m.name.get_ref().clone();
     let needs = |field: &Option<Spanned<String>>, key: &str, kind: &str| -> Result<String, Invalid> {
         match field {
-            Some(q) if !q.get_ref().trim().is_empty() => Ok(q.get_ref().clone()),
+            Some(q) if !q.get_ref().trim().is_empty() => match group_needed {
+                Some(why) if !q.get_ref().contains("$group") => Err(at(
+                    q,
+                    format!(
+                        "metric `{name}`: `{key}` has no `$group`: {why}; put `$group` among its label matchers, as \
+                         in `{{$group}}`"
+                    ),
+                )),
+                _ => Ok(q.get_ref().clone()),
+            },
             Some(q) => Err(at(q, format!("metric `{name}`: `{key}` is empty"))),
             None => Err(at(&m.name, format!("metric `{name}`: a {kind} metric needs `{key}`"))),
         }
@@ -521,7 +543,8 @@ pub fn parse_duration(text: &str) -> Result<SignedDuration, DurationError> {
     match duration_millis(text) {
         Some(millis) if millis > MAX_DURATION.as_millis() => Err(DurationError::TooLong(text.trim().to_owned())),
         Some(millis) if millis > 0 => Ok(SignedDuration::from_millis(millis as i64)),
-        _ => Err(DurationError::NotADuration(text.trim().to_owned())),
+        Some(_) => Err(DurationError::Zero(text.trim().to_owned())),
+        None => Err(DurationError::NotADuration(text.trim().to_owned())),
     }
 }
 
@@ -652,6 +675,43 @@ tolerance = 0.10
     }
 
     #[test]
+    fn every_query_of_groups_names_the_group() {
+        // Without `$group` both groups read the same series: the canary is judged against itself and always passes.
+        let total = ISSUE.replace(
+            "total = 'sum(increase(http_requests_total{$group}[1m]))'",
+            "total = 'sum(increase(http_requests_total[1m]))'",
+        );
+        assert_eq!(
+            err(&total),
+            "guard.toml:15:9: metric `http-errors`: `total` has no `$group`: both groups would read the same series \
+             and the canary would be compared with itself; put `$group` among its label matchers, as in \
+             `{$group}`"
+        );
+        let bad = ISSUE.replace("status=~\"5..\",$group", "status=~\"5..\"");
+        assert!(err(&bad).starts_with("guard.toml:14:7: metric `http-errors`: `bad` has no `$group`"), "{}", err(&bad));
+        let value = ISSUE.replace("_bucket{$group}", "_bucket");
+        assert!(
+            err(&value).starts_with("guard.toml:23:9: metric `latency-p99`: `query` has no `$group`"),
+            "{}",
+            err(&value)
+        );
+        // [before_after] reads one series at two times: `$group` only carries its optional `matchers`. Without
+        // them a query needs none; with them, a query without `$group` would leave them out.
+        let before_after = |matchers: &str| {
+            total.replace(
+                "[groups]\nbaseline = 'version=\"v1\"'\ncanary = 'version=\"v2\"'",
+                &format!("[before_after]\ndeployed_at = \"2026-11-22T05:00:00Z\"\nlookback = \"30m\"{matchers}"),
+            )
+        };
+        assert!(GuardFile::parse(&before_after(""), "guard.toml").is_ok());
+        assert_eq!(
+            err(&before_after("\nmatchers = 'app=\"shop\"'")),
+            "guard.toml:16:9: metric `http-errors`: `total` has no `$group`: [before_after] `matchers` would not \
+             apply to it; put `$group` among its label matchers, as in `{$group}`"
+        );
+    }
+
+    #[test]
     fn the_issue_example_parses() {
         let file = GuardFile::parse(ISSUE, "guard.toml").unwrap();
         assert_eq!(file.prometheus, "http://127.0.0.1:9090");
@@ -736,7 +796,7 @@ tolerance = 0.10
         );
         assert_eq!(
             err(&format!("{ISSUE}\n[on_fail]\ncommand = [\"x\"]\ntimeout = \"0s\"\n")),
-            "guard.toml:29:11: `0s` is not a duration; write a number and a unit: 15s, 1m, 1h"
+            "guard.toml:29:11: `0s` must be greater than zero"
         );
     }
 
@@ -855,6 +915,8 @@ tolerance = 0.10
         assert_eq!(secs("1y"), Some(365 * 86_400_000));
         assert_eq!(parse_duration("2y"), Err(DurationError::TooLong("2y".to_owned())));
         assert_eq!(secs("0s"), None);
+        assert_eq!(parse_duration("0s").unwrap_err().to_string(), "`0s` must be greater than zero");
+        assert_eq!(parse_duration("0m0s"), Err(DurationError::Zero("0m0s".to_owned())));
         assert_eq!(secs("15"), None);
         assert_eq!(secs(""), None);
     }

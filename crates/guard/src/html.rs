@@ -176,7 +176,7 @@ pub fn render(report: &Report, title: &str) -> String {
         escape(title)
     );
     for warning in &report.warnings {
-        let _ = writeln!(out, "<p class=\"fail\">Prometheus warned: {}</p>", escape(warning));
+        let _ = writeln!(out, "<p class=\"fail\">Warning: {}</p>", escape(warning));
     }
     for (index, metric) in report.metrics.iter().enumerate() {
         let critical = if metric.critical { " (critical)" } else { "" };
@@ -230,7 +230,7 @@ mod tests {
         let mut report = judge_window(config, inputs).unwrap();
         report.warnings = vec!["`sum(x)`: partial response <store 2>".to_owned()];
         let page = render(&report, "guard.toml <test>");
-        assert!(page.contains("Prometheus warned: `sum(x)`: partial response &lt;store 2&gt;"), "{page}");
+        assert!(page.contains("Warning: `sum(x)`: partial response &lt;store 2&gt;"), "{page}");
         assert!(page.starts_with("<!DOCTYPE html>"));
         assert_eq!(page.matches("<svg").count(), 1);
         assert_eq!(page.matches("<rect").count(), 4);

@@ -28,12 +28,26 @@ pub enum SourceError {
     /// Unreachable, timed out, or a broken answer; `detail` is the HTTP error, which names the URL and the root cause.
     #[error("cannot query Prometheus: {detail}")]
     Http { url: String, detail: String },
+    /// `status`: the HTTP status when it was an error status (a `"status":"error"` answer has none).
     #[error("Prometheus at {url} refused the query `{query}`: {message}")]
-    Refused { url: String, query: String, message: String },
+    Refused { url: String, query: String, message: String, status: Option<u16> },
     #[error("Prometheus at {url} answered something that is not a range-query result: {message}")]
     Malformed { url: String, message: String },
     #[error("`{0}` is not a valid Prometheus URL")]
     BadUrl(String),
+}
+
+impl SourceError {
+    /// Whether the same query may well succeed a little later: Prometheus unreachable or timing out, restarting
+    /// (503 while it loads its data), behind a proxy answering 5xx or something that is not Prometheus' answer. A
+    /// refused query (400, 422, `"status":"error"`) and a bad URL stay what they are.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SourceError::Http { .. } | SourceError::Malformed { .. } => true,
+            SourceError::Refused { status, .. } => status.is_some_and(|s| s >= 500),
+            SourceError::BadUrl(_) => false,
+        }
+    }
 }
 
 /// Where the guard reads metrics from. An empty result is "no data", never zero.
@@ -133,7 +147,8 @@ impl Prometheus {
             Ok(response) => response.text().await.map_err(|e| http(endpoint, &e))?,
             Err(HttpError::Status { status, body, .. }) => {
                 let message = refusal(status, &body);
-                return Err(SourceError::Refused { url: endpoint.clone(), query: query.to_owned(), message });
+                let (query, status) = (query.to_owned(), Some(status.as_u16()));
+                return Err(SourceError::Refused { url: endpoint.clone(), query, message, status });
             }
             Err(e) => return Err(http(endpoint, &e)),
         };
@@ -141,7 +156,9 @@ impl Prometheus {
         let parsed = parse_matrix(&body);
         let decoded = decoding.elapsed();
         let matrix = parsed.map_err(|e| match e {
-            Answer::Error(message) => SourceError::Refused { url: endpoint.clone(), query: query.to_owned(), message },
+            Answer::Error(message) => {
+                SourceError::Refused { url: endpoint.clone(), query: query.to_owned(), message, status: None }
+            }
             Answer::Malformed(message) => SourceError::Malformed { url: endpoint.clone(), message },
         })?;
         Ok((matrix, decoded))
