@@ -19,6 +19,9 @@ pub const DEFAULT_FAIL_AFTER: u32 = 2;
 pub const DEFAULT_RECOVER_AFTER: u32 = 2;
 /// The margin δ of ratio metrics: only a canary more than (1 + δ) times worse can halt.
 pub const DEFAULT_MARGIN: f64 = 0.2;
+/// The negligible ratio of ratio metrics (0.01 %): a canary shown to stay below it passes, even without bad events in
+/// either group to compare.
+pub const DEFAULT_NEGLIGIBLE: f64 = 1e-4;
 /// The relative tolerance of value metrics: a smaller change never matters.
 pub const DEFAULT_TOLERANCE: f64 = 0.2;
 
@@ -50,6 +53,11 @@ pub enum MetricKind {
         /// c = 1/φ0 ≤ 1, the tempering that keeps the test valid under overdispersion (see `judge::calibrate`).
         #[serde(default = "default_temper")]
         temper: f64,
+        /// A ratio this small never matters: a canary whose own ratio (of bad events; for `decrease`, of the
+        /// complement) is shown to be below it passes, even when the groups cannot be compared because neither has
+        /// a bad event. 0 turns the floor off.
+        #[serde(default = "default_negligible")]
+        negligible: f64,
     },
     /// A series of values per interval (latency quantiles, CPU), judged by a paired sign-test e-process with the
     /// tolerance, and described by Mann–Whitney U and the Hodges–Lehmann shift.
@@ -75,6 +83,9 @@ fn default_margin() -> f64 {
 fn default_temper() -> f64 {
     1.0
 }
+fn default_negligible() -> f64 {
+    DEFAULT_NEGLIGIBLE
+}
 fn default_tolerance() -> f64 {
     DEFAULT_TOLERANCE
 }
@@ -85,7 +96,7 @@ fn default_block() -> u32 {
 impl MetricKind {
     /// A ratio metric with the default margin, no minimum volume and no tempering.
     pub fn ratio() -> Self {
-        MetricKind::Ratio { min_total: 0.0, margin: DEFAULT_MARGIN, temper: 1.0 }
+        MetricKind::Ratio { min_total: 0.0, margin: DEFAULT_MARGIN, temper: 1.0, negligible: DEFAULT_NEGLIGIBLE }
     }
 
     /// A value metric with the default tolerance and per-step signs.
@@ -144,6 +155,14 @@ impl MetricSpec {
         self
     }
 
+    /// Sets the negligible ratio of a ratio metric (0: no floor); no effect on a value metric.
+    pub fn negligible(mut self, value: f64) -> Self {
+        if let MetricKind::Ratio { negligible, .. } = &mut self.kind {
+            *negligible = value;
+        }
+        self
+    }
+
     /// Sets the tempering c = 1/φ0 of a ratio metric; no effect on a value metric.
     pub fn temper(mut self, value: f64) -> Self {
         if let MetricKind::Ratio { temper, .. } = &mut self.kind {
@@ -184,7 +203,10 @@ impl MetricSpec {
             return Err(ConfigError::EmptyName);
         }
         match self.kind {
-            MetricKind::Ratio { min_total, margin, temper } => {
+            MetricKind::Ratio { min_total, margin, temper, negligible } => {
+                if !(negligible.is_finite() && (0.0..1.0).contains(&negligible)) {
+                    return Err(bad("negligible", "must be at least 0 and below 1"));
+                }
                 if !(min_total.is_finite() && min_total >= 0.0) {
                     return Err(bad("min_total", "must be a number at least 0"));
                 }
@@ -342,7 +364,10 @@ mod tests {
         assert_eq!((s.fail_after, s.recover_after, s.soak()), (2, 2, 2));
         let config = ValidConfig::new(s, vec![MetricSpec::ratio("a"), MetricSpec::value("b")]).unwrap();
         assert_eq!(config.alpha_per_metric(), 0.005);
-        assert_eq!(MetricSpec::ratio("a").kind, MetricKind::Ratio { min_total: 0.0, margin: 0.2, temper: 1.0 });
+        assert_eq!(
+            MetricSpec::ratio("a").kind,
+            MetricKind::Ratio { min_total: 0.0, margin: 0.2, temper: 1.0, negligible: 1e-4 }
+        );
         assert_eq!(MetricSpec::value("a").kind, MetricKind::Value { tolerance: 0.2, block: 1, new_values_only: false });
     }
 

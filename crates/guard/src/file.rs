@@ -153,6 +153,7 @@ struct RawMetric {
     query: Option<Spanned<String>>,
     tolerance: Option<Spanned<f64>>,
     margin: Option<Spanned<f64>>,
+    negligible: Option<Spanned<f64>>,
     overdispersion: Option<Spanned<f64>>,
     block: Option<Spanned<i64>>,
     direction: Option<Spanned<Direction>>,
@@ -307,9 +308,10 @@ impl GuardFile {
                 "tolerance" => m.tolerance.as_ref().map(|v| v.span().start),
                 "min_total" => m.min_total.as_ref().map(|v| v.span().start),
                 "margin" => m.margin.as_ref().map(|v| v.span().start),
+                "negligible" => m.negligible.as_ref().map(|v| v.span().start),
                 _ => None,
             };
-            spans.push((m.name.span().start, field_at("tolerance"), field_at("min_total"), field_at("margin")));
+            spans.push((m.name.span().start, ["tolerance", "min_total", "margin", "negligible"].map(field_at)));
             specs.push(spec);
             queries.push(query);
         }
@@ -317,14 +319,15 @@ impl GuardFile {
             let metric_at = |name: &String| specs.iter().rposition(|s| &s.name == name).map(|i| spans[i]);
             let offset = match &e {
                 ConfigError::Metric { name, field, .. } => {
-                    metric_at(name).map_or(0, |(at, tolerance, min_total, margin)| match *field {
+                    metric_at(name).map_or(0, |(at, [tolerance, min_total, margin, negligible])| match *field {
                         "tolerance" => tolerance.unwrap_or(at),
                         "min_total" => min_total.unwrap_or(at),
                         "margin" => margin.unwrap_or(at),
+                        "negligible" => negligible.unwrap_or(at),
                         _ => at,
                     })
                 }
-                ConfigError::DuplicateName(name) => metric_at(name).map_or(0, |(at, _, _, _)| at),
+                ConfigError::DuplicateName(name) => metric_at(name).map_or(0, |(at, _)| at),
                 ConfigError::Setting { field: "alpha", .. } => raw.alpha.as_ref().map_or(0, |v| v.span().start),
                 _ => 0,
             };
@@ -420,6 +423,9 @@ fn check_metric(
             if let Some(min_total) = &m.min_total {
                 spec = spec.min_total(*min_total.get_ref());
             }
+            if let Some(negligible) = &m.negligible {
+                spec = spec.negligible(*negligible.get_ref());
+            }
             if let Some(phi) = &m.overdispersion {
                 let phi0 = *phi.get_ref();
                 if !(phi0.is_finite() && phi0 >= 1.0) {
@@ -453,6 +459,7 @@ fn check_metric(
             refuse(m.total.as_ref().map(Spanned::span), "total", "value")?;
             refuse(m.min_total.as_ref().map(Spanned::span), "min_total", "value")?;
             refuse(m.margin.as_ref().map(Spanned::span), "margin", "value")?;
+            refuse(m.negligible.as_ref().map(Spanned::span), "negligible", "value")?;
             refuse(m.overdispersion.as_ref().map(Spanned::span), "overdispersion", "value")?;
             let mut spec = MetricSpec::value(&name);
             if let Some(block) = &m.block {
@@ -756,7 +763,7 @@ tolerance = 0.10
         assert_eq!(
             err(&ISSUE.replace("total = 'sum", "totl = 'sum")),
             "guard.toml:15:1: unknown field `totl`, expected one of `name`, `kind`, `bad`, `total`, `min_total`, \
-             `query`, `tolerance`, `margin`, `overdispersion`, `block`, `direction`, `critical`"
+             `query`, `tolerance`, `margin`, `negligible`, `overdispersion`, `block`, `direction`, `critical`"
         );
         assert_eq!(
             err(&ISSUE.replace("min_total = 200\n", "").replace("tolerance = 0.10", "min_total = 3.0")),
@@ -817,6 +824,16 @@ tolerance = 0.10
         );
         assert!(err(&ISSUE.replace("tolerance = 0.10", "block = 0")).contains("`block` must be a whole number"));
         assert!(err(&ISSUE.replace("min_total = 200", "block = 2")).contains("`block` does not apply to a ratio"));
+        let floor = GuardFile::parse(&ISSUE.replace("min_total = 200", "negligible = 0.001"), "guard.toml").unwrap();
+        assert_eq!(floor.config.metrics()[0], MetricSpec::ratio("http-errors").negligible(0.001).critical(true));
+        assert_eq!(
+            err(&ISSUE.replace("min_total = 200", "negligible = 1.5")),
+            "guard.toml:17:14: metric `http-errors`: `negligible` must be at least 0 and below 1"
+        );
+        assert!(
+            err(&ISSUE.replace("tolerance = 0.10", "negligible = 0.1"))
+                .contains("`negligible` does not apply to a value")
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::input::{CleanCounts, NoData, RatioObservation, clean_counts};
 use crate::report::{MetricInterval, MetricSummary, Numbers, RatioNumbers, Side, e_of, num, pct};
 
 use super::calibrate::dispersion;
-use super::mixture::{CountStep, MixtureProcess, share_of_bad, upper_bound};
+use super::mixture::{CountStep, MixtureProcess, log_sum_exp, share_of_bad, upper_bound};
 use super::persistence::{Outcome, Persistence};
 use super::{
     Decision, Limits, SPIKE_E, SideState, decide, deciding_sides, evidence, pending, spike_note, trimmed_evidence,
@@ -36,8 +36,69 @@ struct RatioSide {
     side: Side,
     worse: MixtureProcess,
     pass: MixtureProcess,
+    /// The absolute pass test, for the sides that test the canary's own ratio rising.
+    floor: Option<FloorProcess>,
     steps: Vec<CountStep>,
     persistence: Persistence,
+}
+
+impl RatioSide {
+    /// The evidence for passing: the comparison's (`pass`) and the floor's, weighted 1 − w and w (w =
+    /// `FLOOR_WEIGHT`). Under "the canary is both `pass_ratio` times worse and at or above the floor" each is an
+    /// e-value, so their weighted mean is one too: a pass by either keeps the false-pass bound. The comparison pays a
+    /// factor 1/(1 − w) for it, the floor 1/w: the floor is for a canary without bad events, where the comparison has
+    /// nothing to go on, and where it sees many events.
+    fn log_pass_e(&self) -> f64 {
+        match &self.floor {
+            Some(floor) => log_sum_exp(
+                [(1.0 - FLOOR_WEIGHT).ln() + self.pass.log_e(), FLOOR_WEIGHT.ln() + floor.log_e()].into_iter(),
+            ),
+            None => self.pass.log_e(),
+        }
+    }
+
+    /// Whether the floor carries more of the pass evidence than the comparison does.
+    fn passes_by_floor(&self) -> bool {
+        self.floor
+            .as_ref()
+            .is_some_and(|floor| FLOOR_WEIGHT.ln() + floor.log_e() > (1.0 - FLOOR_WEIGHT).ln() + self.pass.log_e())
+    }
+}
+
+/// The floor's share of the pass evidence.
+const FLOOR_WEIGHT: f64 = 0.1;
+
+/// The floor test of the notes' absolute kind: H0'' "the canary's own ratio is at least `floor`", by a mixture of
+/// binomial likelihood ratios against a few ratios below it, fixed in advance. For any ratio p ≥ floor each ratio's
+/// expectation is at most 1 (it is 1 at p = floor and falls as p rises), so their mean, multiplied over intervals,
+/// is an e-process; tempering by c ≤ 1 keeps it one. It passes a canary that stays far below the floor over many
+/// events: with no bad event at all, e ≈ exp(c · total · floor · (1 − share)) for the best share.
+#[derive(Clone, Debug)]
+struct FloorProcess {
+    floor: f64,
+    /// One running log-likelihood ratio per alternative `floor × FLOOR_SHARES[i]`.
+    logs: [f64; 3],
+}
+
+const FLOOR_SHARES: [f64; 3] = [0.5, 0.25, 0.0625];
+
+impl FloorProcess {
+    fn new(floor: f64) -> Option<Self> {
+        (floor > 0.0).then_some(Self { floor, logs: [0.0; 3] })
+    }
+
+    /// Adds an interval in which the canary had `bad` of `total` events of the tested kind.
+    fn update(&mut self, bad: f64, total: f64, temper: f64) {
+        let f = self.floor;
+        for (log, share) in self.logs.iter_mut().zip(FLOOR_SHARES) {
+            let q = f * share;
+            *log += temper * (bad * share.ln() + (total - bad) * ((1.0 - q) / (1.0 - f)).ln());
+        }
+    }
+
+    fn log_e(&self) -> f64 {
+        log_sum_exp(self.logs.iter().copied()) - (self.logs.len() as f64).ln()
+    }
 }
 
 /// One side's view of an interval: y of m bad events in the group whose being worse is tested.
@@ -85,9 +146,9 @@ pub struct RatioJudge {
 impl RatioJudge {
     /// A judge for a ratio `spec`; a value spec gets the ratio defaults.
     pub fn new(spec: &MetricSpec, settings: &Settings, alpha_metric: f64) -> Self {
-        let (min_total, margin, temper) = match spec.kind {
-            MetricKind::Ratio { min_total, margin, temper } => (min_total, margin, temper),
-            MetricKind::Value { .. } => (0.0, crate::config::DEFAULT_MARGIN, 1.0),
+        let (min_total, margin, temper, negligible) = match spec.kind {
+            MetricKind::Ratio { min_total, margin, temper, negligible } => (min_total, margin, temper, negligible),
+            MetricKind::Value { .. } => (0.0, crate::config::DEFAULT_MARGIN, 1.0, 0.0),
         };
         let sides = sides_for(spec.direction);
         let limits = Limits::new(settings, alpha_metric, sides.len()).with_spike_threshold(SPIKE_E);
@@ -106,6 +167,11 @@ impl RatioJudge {
                     side,
                     worse: MixtureProcess::worse_than(1.0 + margin, temper, limits.trim()),
                     pass: MixtureProcess::better_than(settings.pass_ratio, temper),
+                    // The floor is about the canary's own ratio rising: the sides that swap the groups have none.
+                    floor: match side {
+                        Side::Higher | Side::RestHigher => FloorProcess::new(negligible),
+                        Side::Lower | Side::RestLower => None,
+                    },
                     steps: Vec::new(),
                     persistence: Persistence::default(),
                 })
@@ -163,6 +229,10 @@ impl RatioJudge {
                     let step = CountStep { temper: 1.0 / dispersion(&s.steps), ..project(s.side, baseline, canary) };
                     s.worse.update(step);
                     s.pass.update(step);
+                    if let Some(floor) = &mut s.floor {
+                        let bad = if s.side == Side::Higher { canary.bad } else { canary.total - canary.bad };
+                        floor.update(bad, canary.total, self.temper * step.temper);
+                    }
                     s.steps.push(step);
                     // Counts that scatter more than Poisson (φ0, and the in-test dispersion) expect less.
                     let telling = expected * self.temper * step.temper >= EXPECTED_TO_TELL;
@@ -230,7 +300,13 @@ impl RatioJudge {
     }
 
     fn states(&self) -> Vec<SideState> {
-        self.sides.iter().map(|s| SideState::of(s.side, &s.worse, &s.pass, &s.persistence)).collect()
+        self.sides
+            .iter()
+            .map(|s| SideState {
+                log_pass_e: s.log_pass_e(),
+                ..SideState::of(s.side, &s.worse, &s.pass, &s.persistence)
+            })
+            .collect()
     }
 
     fn numbers(&self, counts: Option<(CleanCounts, CleanCounts)>, states: &[SideState], summary: bool) -> RatioNumbers {
@@ -334,7 +410,13 @@ impl RatioJudge {
             Decision::Pass => format!(
                 "no regression: {} is excluded (pass e = {} ≥ {}) and there is no evidence of worse than {}× ({}); \
                  {counts}",
-                self.worse_phrase(states[furthest].side, self.pass_ratio).replacen("is ", "being ", 1),
+                if self.sides[furthest].passes_by_floor() {
+                    let floor = self.sides[furthest].floor.as_ref().map_or(0.0, |f| f.floor);
+                    let of = if states[furthest].side == Side::Higher { "ratio" } else { "complement (1 − ratio)" };
+                    format!("the canary's {of} being at or above the negligible {}", pct(floor))
+                } else {
+                    self.worse_phrase(states[furthest].side, self.pass_ratio).replacen("is ", "being ", 1)
+                },
                 num(e_of(states[furthest].log_pass_e)),
                 num(self.limits.pass_threshold),
                 num(null),
@@ -445,6 +527,68 @@ mod tests {
     }
 
     #[test]
+    fn no_bad_events_anywhere_pass_once_the_canary_is_shown_below_the_negligible_ratio() {
+        use Verdict::*;
+        // 5,500 requests a minute per group and no error in either: the groups cannot be compared, but the canary's
+        // ratio is soon shown to be far below 0.01 %.
+        let clean = Some(obs((0.0, 5500.0), (0.0, 5500.0)));
+        let mut j = judge(MetricSpec::ratio("errors"));
+        let verdicts: Vec<Verdict> = (0..30).map(|_| j.push(clean.as_ref()).verdict).collect();
+        assert!(!verdicts.contains(&Fail), "{verdicts:?}");
+        assert_eq!(verdicts.last(), Some(&Pass), "{verdicts:?}");
+        let s = j.summary();
+        assert_eq!(s.verdict, Pass, "{}", s.reason);
+        assert!(s.reason.contains("the canary's ratio being at or above the negligible 0.01%"), "{}", s.reason);
+        // Without the floor, or with little traffic, there is nothing to tell: inconclusive, never pass.
+        let mut off = judge(MetricSpec::ratio("errors").negligible(0.0));
+        assert!((0..30).all(|_| off.push(clean.as_ref()).verdict == Inconclusive));
+        let mut low = judge(MetricSpec::ratio("errors"));
+        let few = Some(obs((0.0, 300.0), (0.0, 300.0)));
+        assert!((0..30).all(|_| low.push(few.as_ref()).verdict == Inconclusive));
+    }
+
+    #[test]
+    fn a_canary_above_the_negligible_ratio_never_passes_by_it() {
+        // A new error the baseline never has, at 0.1 %: ten times the floor. It fails, and never passes first.
+        let mut j = judge(MetricSpec::ratio("errors"));
+        let verdicts: Vec<Verdict> =
+            (0..30).map(|_| j.push(Some(&obs((0.0, 5500.0), (5.5, 5500.0)))).verdict).collect();
+        let failed = verdicts.iter().position(|v| *v == Verdict::Fail).expect("never failed");
+        assert!(!verdicts[..failed].contains(&Verdict::Pass), "{verdicts:?}");
+    }
+
+    /// The floor's e-process keeps its level: a canary exactly at the floor, 2,000 runs of 60 intervals of 50,000
+    /// requests, passes by it in at most α_pass of the runs.
+    #[test]
+    fn the_floor_holds_its_level_at_the_floor() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let (floor, n, runs) = (1e-4, 50_000u32, 2_000);
+        let mut passed = 0;
+        for _ in 0..runs {
+            let mut process = FloorProcess::new(floor).unwrap();
+            for _ in 0..60 {
+                // Binomial(n, floor) as a sum of Bernoulli draws would be slow; Poisson(n · floor) is close enough.
+                let bad = poisson(&mut rng, f64::from(n) * floor);
+                process.update(bad, f64::from(n), 1.0);
+                if process.log_e() >= 20f64.ln() {
+                    passed += 1;
+                    break;
+                }
+            }
+        }
+        assert!(f64::from(passed) <= 0.05 * f64::from(runs), "{passed} of {runs}");
+    }
+
+    fn poisson(rng: &mut fastrand::Rng, mean: f64) -> f64 {
+        let (limit, mut product, mut k) = ((-mean).exp(), rng.f64(), 0.0);
+        while product > limit {
+            product *= rng.f64();
+            k += 1.0;
+        }
+        k
+    }
+
+    #[test]
     fn equal_ratios_pass_after_the_soak() {
         use Verdict::*;
         let mut j = judge(MetricSpec::ratio("errors"));
@@ -498,12 +642,17 @@ mod tests {
     }
 
     #[test]
-    fn both_silent_is_never_a_halt_nor_a_pass() {
-        let mut j = judge(MetricSpec::ratio("errors"));
+    fn both_silent_is_never_a_halt_and_passes_only_by_the_floor() {
+        let mut j = judge(MetricSpec::ratio("errors").negligible(0.0));
         for _ in 0..50 {
             let m = j.push(Some(&obs((0.0, 3000.0), (0.0, 3000.0))));
             assert_eq!(m.verdict, Verdict::Inconclusive);
         }
+        let mut j = judge(MetricSpec::ratio("errors"));
+        let verdicts: Vec<Verdict> =
+            (0..50).map(|_| j.push(Some(&obs((0.0, 3000.0), (0.0, 3000.0)))).verdict).collect();
+        assert!(!verdicts.contains(&Verdict::Fail), "{verdicts:?}");
+        assert_eq!(verdicts.last(), Some(&Verdict::Pass), "{verdicts:?}");
     }
 
     #[test]
