@@ -255,6 +255,9 @@ const LATE: &str = "SELECT 1 FROM jobs j JOIN deploys d ON d.id = j.deploy_id
 const UPSERT_HEAD: &str = "INSERT INTO heads (repo, branch, deploy_id) VALUES ($1, $2, $3)
     ON CONFLICT (repo, branch) DO UPDATE SET deploy_id = excluded.deploy_id";
 
+/// How long connecting to the store may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the store at `url`.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -285,8 +288,20 @@ impl Store {
             }),
             Backend::Postgres => AnyPoolOptions::new().max_connections(8),
         };
+        if backend == Backend::Postgres {
+            // The pool retries a failed connection until its timeout and then keeps only "pool timed out": one
+            // connection of our own first says at once why the server cannot be reached (refused, unknown host,
+            // authentication).
+            use sqlx::Connection as _;
+            let first = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::AnyConnection::connect(&url)).await;
+            match first {
+                Ok(Ok(connection)) => drop(connection.close().await),
+                Ok(Err(source)) => return Err(StoreError::Connect { url: shown, source }),
+                Err(_) => return Err(StoreError::Connect { url: shown, source: sqlx::Error::PoolTimedOut }),
+            }
+        }
         let pool = options
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(CONNECT_TIMEOUT)
             .connect(&url)
             .await
             .map_err(|source| StoreError::Connect { url: shown.clone(), source })?;

@@ -488,3 +488,18 @@ async fn a_job_given_back_untried_keeps_its_attempts_and_its_pending(store: Stor
     let claimed = store.claim("w1", 4_000, 60_000).await.unwrap().unwrap();
     assert_eq!((claimed.id, claimed.attempts), (job.id, 2));
 }
+
+/// A PostgreSQL server that cannot be reached is named with the reason at once, not after the pool's own timeout as
+/// "pool timed out".
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_postgres_is_named_with_its_reason() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("postgres://greenlight:secret@127.0.0.1:{port}/gl");
+    let Err(error) = Store::connect(&url).await else { panic!("connected to a closed port") };
+    let message = error.to_string();
+    assert!(message.contains("refused"), "{message}");
+    assert!(!message.contains("timed out"), "{message}");
+    assert!(!message.contains("secret"), "the password is not shown: {message}");
+}
