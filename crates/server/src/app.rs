@@ -147,7 +147,14 @@ async fn github_delivery(
     };
     let span = tracing::info_span!("delivery", delivery = %delivery, event = %event);
     let _entered = span.enter();
-    let push = match webhook::parse(event, &body) {
+    let json = match json_of(headers, &body) {
+        Ok(json) => json,
+        Err(message) => {
+            tracing::warn!(error = %message, "malformed delivery");
+            return ("malformed", answer(StatusCode::BAD_REQUEST, "malformed", message));
+        }
+    };
+    let push = match webhook::parse(event, &json) {
         Ok(Event::Push(push)) => push,
         Ok(Event::Ping(_)) => return ("pong", answer(StatusCode::OK, "pong", "greenlight is listening")),
         Ok(Event::Other(name)) => {
@@ -194,6 +201,21 @@ async fn github_delivery(
             tracing::error!(parent: &span, %error, "push not accepted");
             ("error", answer(StatusCode::SERVICE_UNAVAILABLE, "error", "the delivery could not be stored; retry it"))
         }
+    }
+}
+
+/// The JSON of a delivery whose signature was verified. GitHub sends it as the body (`application/json`) or, with
+/// the content type its webhook form offers first, as the url-encoded `payload` field of a form; any other content
+/// type is read as JSON.
+fn json_of<'b>(headers: &HeaderMap, body: &'b Bytes) -> Result<std::borrow::Cow<'b, [u8]>, String> {
+    let media_type = header_str(headers, header::CONTENT_TYPE.as_str()).and_then(|v| v.split(';').next());
+    if !media_type.is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
+        return Ok(std::borrow::Cow::Borrowed(body));
+    }
+    let payload = form_urlencoded::parse(body).find_map(|(name, value)| (name == "payload").then_some(value));
+    match payload {
+        Some(json) => Ok(std::borrow::Cow::Owned(json.into_owned().into_bytes())),
+        None => Err("a form-encoded delivery without a payload field".to_owned()),
     }
 }
 

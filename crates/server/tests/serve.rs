@@ -222,6 +222,38 @@ async fn a_final_status_github_refuses_for_good_ends_the_job_and_is_counted_as_r
     h.shutdown().await;
 }
 
+/// GitHub's webhook form defaults to `application/x-www-form-urlencoded`: the JSON is the url-encoded `payload`
+/// field, and the signature covers the form as sent. A signed form-encoded ping and push are taken like JSON ones;
+/// a form whose signature covers other bytes, or without a `payload` field, is refused. SQLite only: the store plays
+/// no part in reading a body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_encoded_delivery_is_read_from_its_payload_field() {
+    let h = Setup::sqlite().start().await;
+    let form = |json: &[u8]| {
+        let json = std::str::from_utf8(json).unwrap();
+        form_urlencoded::Serializer::new(String::new()).append_pair("payload", json).finish().into_bytes()
+    };
+    let ping = form(shared_data("github-webhooks/ping/payload.json").as_bytes());
+    let (status, body) = h.deliver_form("ping", "p1", &ping, &sign(SECRET.as_bytes(), &ping)).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("pong")), "{body}");
+
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    let push = form(&h.payload("deploy", &sha));
+    let (status, body) = h.deliver_form("push", "f1", &push, &sign(SECRET.as_bytes(), &push)).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(h.finals(&sha, 1).await, ["success"]);
+
+    // The signature is over the raw form, not over the JSON inside it.
+    let json = h.payload("deploy", &sha);
+    let (status, _) = h.deliver_form("push", "f2", &push, &sign(SECRET.as_bytes(), &json)).await;
+    assert_eq!(status, 401);
+    let empty = b"other=1".to_vec();
+    let (status, body) = h.deliver_form("push", "f3", &empty, &sign(SECRET.as_bytes(), &empty)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("payload"), "{body}");
+    h.shutdown().await;
+}
+
 fn secrets() -> Secrets {
     Secrets {
         webhook: Secret::new(SECRET),
@@ -400,6 +432,23 @@ deploy_branches = ["deploy", "hotfix"]
             .header("X-GitHub-Delivery", delivery)
             .header("X-Hub-Signature-256", signature)
             .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends `body` as a form-encoded delivery (GitHub's default content type).
+    async fn deliver_form(&self, event: &str, delivery: &str, body: &[u8], signature: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/webhooks/github", self.base))
+            .header("X-GitHub-Event", event)
+            .header("X-GitHub-Delivery", delivery)
+            .header("X-Hub-Signature-256", signature)
+            .header("content-type", "application/x-www-form-urlencoded")
             .body(body.to_vec())
             .send()
             .await
