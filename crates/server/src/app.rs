@@ -6,9 +6,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -69,7 +68,6 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app)
 }
 
@@ -78,26 +76,30 @@ fn answer(code: StatusCode, status: &str, message: impl Into<String>) -> Respons
     (code, axum::Json(json!({"status": status, "message": message.into()}))).into_response()
 }
 
-/// The answer to a body that could not be read (413 over the limit).
-fn unreadable(rejection: BytesRejection) -> (&'static str, Response) {
-    let code = rejection.status();
-    let message = if code == StatusCode::PAYLOAD_TOO_LARGE {
-        format!("the body is larger than {MAX_BODY_BYTES} bytes")
-    } else {
-        rejection.body_text()
+/// Reads a webhook's body, at most [`MAX_BODY_BYTES`] of it, within `read_timeout` of its headers: `413` over the
+/// limit, `408` for a client that stops sending (a `Content-Length` it never fills keeps no handler waiting).
+async fn read_body(app: &App, body: Body) -> Result<Bytes, (&'static str, Response)> {
+    use http_body_util::BodyExt as _;
+    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+    let (code, message) = match tokio::time::timeout(app.config.read_timeout, limited.collect()).await {
+        Ok(Ok(collected)) => return Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            (StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than {MAX_BODY_BYTES} bytes"))
+        }
+        Ok(Err(error)) => (StatusCode::BAD_REQUEST, format!("cannot read the body: {error}")),
+        Err(_) => {
+            let within = app.config.read_timeout;
+            (StatusCode::REQUEST_TIMEOUT, format!("the body did not arrive within {within:?}"))
+        }
     };
-    ("unreadable", answer(code, "rejected", message))
+    Err(("unreadable", answer(code, "rejected", message)))
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn github_webhook(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn github_webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     // A task of its own, so that it runs to the end even when the client goes away while its push is being
     // committed: the push is accepted all the same, and its outcome is counted and logged.
     let delivery = tokio::spawn(async move {
@@ -124,15 +126,10 @@ fn event_label(event: &str) -> &'static str {
     }
 }
 
-async fn github_delivery(
-    app: &App,
-    headers: &HeaderMap,
-    event: &str,
-    body: Result<Bytes, BytesRejection>,
-) -> (&'static str, Response) {
-    let body = match body {
+async fn github_delivery(app: &App, headers: &HeaderMap, event: &str, body: Body) -> (&'static str, Response) {
+    let body = match read_body(app, body).await {
         Ok(body) => body,
-        Err(rejection) => return unreadable(rejection),
+        Err(unreadable) => return unreadable,
     };
     let signature = header_str(headers, SIGNATURE_HEADER);
     if let Err(error) = webhook::verify_signature(app.secrets.webhook.expose().as_bytes(), &body, signature) {
@@ -239,27 +236,19 @@ struct JiraIssue {
     key: String,
 }
 
-async fn jira_webhook(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn jira_webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let (outcome, response) = jira_delivery(&app, &headers, body).await;
     app.metrics.delivery("jira", outcome);
     response
 }
 
-async fn jira_delivery(
-    app: &App,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> (&'static str, Response) {
+async fn jira_delivery(app: &App, headers: &HeaderMap, body: Body) -> (&'static str, Response) {
     let Some(secret) = &app.secrets.jira else {
         return ("ignored", answer(StatusCode::NOT_FOUND, "disabled", "no [jira] webhook secret is configured"));
     };
-    let body = match body {
+    let body = match read_body(app, body).await {
         Ok(body) => body,
-        Err(rejection) => return unreadable(rejection),
+        Err(unreadable) => return unreadable,
     };
     let signature = header_str(headers, JIRA_SIGNATURE_HEADER);
     if let Err(error) = webhook::verify_signature(secret.expose().as_bytes(), &body, signature) {

@@ -13,6 +13,9 @@ use serde::Deserialize;
 
 /// The status context greenlight posts under unless the config names another.
 pub const DEFAULT_CONTEXT: &str = "greenlight/pre-deploy";
+/// How long a request's headers, and then its body, may take to arrive unless the config says otherwise: a client
+/// that sends slower than that (a slowloris) is not waited for.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 #[error("{origin}:{line}:{column}: {message}")]
@@ -44,6 +47,8 @@ struct Raw {
     retry_max: Option<toml::Spanned<String>>,
     /// The variable that holds the bearer token of `POST /api/deploys/{id}/recheck`; without it the API is off.
     api_token_env: Option<String>,
+    /// The longest a request's headers may take to arrive, and then its body.
+    read_timeout: Option<toml::Spanned<String>>,
     github: RawGithub,
     jira: Option<RawJira>,
     #[serde(default)]
@@ -113,6 +118,8 @@ pub struct ServerConfig {
     pub retry_first: Duration,
     pub retry_max: Duration,
     pub api_token_env: Option<String>,
+    /// The longest a request's headers may take to arrive; and then, for a route that reads it, its body.
+    pub read_timeout: Duration,
     pub github: GithubConfig,
     pub jira_secret_env: Option<String>,
     /// By `owner/name` in lower case: GitHub's names are not case-sensitive. Look one up with [`Self::repository`].
@@ -218,6 +225,7 @@ impl ServerConfig {
             retry_first: duration(&raw.retry_first, Duration::from_secs(5))?,
             retry_max: duration(&raw.retry_max, Duration::from_secs(300))?,
             api_token_env: raw.api_token_env,
+            read_timeout: duration(&raw.read_timeout, DEFAULT_READ_TIMEOUT)?,
             github: GithubConfig {
                 api_url: raw.github.api_url,
                 token_env: raw.github.token_env,

@@ -135,12 +135,7 @@ pub async fn start_with(config: ServerConfig, secrets: Secrets) -> Result<Runnin
         let workers: Vec<_> =
             (0..app.config.workers).map(|n| tokio::spawn(worker::run(app.clone(), n, stopped.clone()))).collect();
         let reconciler = tokio::spawn(reconcile::run(app.clone(), sources, stopped.clone()));
-        let mut until_stopped = stopped.clone();
-        let served = axum::serve(listener, app::router(app.clone()))
-            .with_graceful_shutdown(async move {
-                let _ = until_stopped.wait_for(|stop| *stop).await;
-            })
-            .await;
+        let served = serve(listener, app::router(app.clone()), app.config.read_timeout, stopped.clone()).await;
         // A job in a hung fetch would hold the shutdown for up to the git timeout.
         app.mirrors.stop();
         // Every request that got an answer was committed; the writer ends once the last sender is gone.
@@ -154,4 +149,55 @@ pub async fn start_with(config: ServerConfig, secrets: Secrets) -> Result<Runnin
         served.map_err(ServerError::Serve)
     });
     Ok(Running { addr, stop, task })
+}
+
+/// Answers HTTP/1.1 on `listener` until `stopped`, then lets each connection finish the request it is answering.
+///
+/// `axum::serve` gives hyper no timer, so hyper's header read timeout is off there and a client that never ends its
+/// headers holds a connection for ever. Here each connection has one: a connection whose next request's headers are
+/// not in within `read_timeout` (of connecting, or of the previous answer) is closed. The routes that read a body
+/// bound it themselves (`app::read_body`).
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    read_timeout: std::time::Duration,
+    mut stopped: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let (closing, connections_closing) = watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, say: the listener is fine, so wait a little rather than spin.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = async { let _ = stopped.wait_for(|stop| *stop).await; } => break,
+        };
+        // Finished connections are reaped as others come, so the set holds only open ones.
+        while connections.try_join_next().is_some() {}
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let mut closing = connections_closing.clone();
+        connections.spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(read_timeout);
+            let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                _ = closing.wait_for(|closing| *closing) => {}
+            }
+            // Answers the request in flight, if any, then closes; an idle connection closes at once.
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    let _ = closing.send(true);
+    while connections.join_next().await.is_some() {}
+    Ok(())
 }

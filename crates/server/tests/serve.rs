@@ -254,6 +254,59 @@ async fn a_form_encoded_delivery_is_read_from_its_payload_field() {
     h.shutdown().await;
 }
 
+/// A request whose body, or whose headers, do not arrive within `read_timeout` (1 s here) is not waited for: a body
+/// promised by `Content-Length` and never sent is answered `408`, and headers that never end get the connection
+/// closed. The sockets' own read timeout only keeps a broken server from hanging the suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_stalls_is_answered_or_closed_after_the_read_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+listen = "127.0.0.1:0"
+public_url = "http://greenlight.test"
+database_url = "sqlite://{db}"
+data_dir = "{data}"
+workers = 0
+read_timeout = "1s"
+
+[github]
+api_url = "http://127.0.0.1:9"
+
+[[repositories]]
+name = "acme/shop"
+production = "production"
+deploy_branches = ["deploy"]
+"#,
+        db = dir.path().join("gl.db").display(),
+        data = dir.path().join("data").display(),
+    );
+    let config = ServerConfig::parse(&config, "server.toml").unwrap();
+    let server = greenlight_server::start_with(config, secrets()).await.unwrap();
+    let addr = server.addr();
+    let stalled = |request: &'static str| {
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read as _, Write as _};
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut answer = Vec::new();
+            match stream.read_to_end(&mut answer) {
+                Ok(_) => Ok(String::from_utf8_lossy(&answer).into_owned()),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(String::new()),
+                Err(e) => Err(e),
+            }
+        })
+    };
+    let body = "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-GitHub-Event: push\r\n\
+                Content-Length: 100\r\n\r\n";
+    let answer = stalled(body).await.unwrap().expect("neither an answer nor a close");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let headers = "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Ev";
+    let answer = stalled(headers).await.unwrap().expect("neither an answer nor a close");
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    server.shutdown().await.unwrap();
+}
+
 fn secrets() -> Secrets {
     Secrets {
         webhook: Secret::new(SECRET),
