@@ -233,6 +233,62 @@ async fn every_accepted_delivery_is_processed_after_a_kill_9() {
     drop(second);
 }
 
+/// `SIGTERM` shuts down gracefully and says what it waits for: here a job stuck posting to a GitHub that never
+/// answers. A second `SIGTERM` stops at once (exit 143) and says what was left unfinished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_at_once_and_says_what_was_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("gl.db").display());
+    let (remote, heads) = remote(1);
+    let github = FakeGitHub::start().await;
+    github.set_mode(Mode::Hang);
+    let mut server = Server::start(dir.path(), "stuck", &database, &github, 1, heads.len()).await;
+    let (branch, sha) = &heads[0];
+    server.push(&remote, "delivery-0", branch, sha).await;
+    let log = dir.path().join("stuck.log");
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    for tick in 0.. {
+        ticks.tick().await;
+        if github.calls() > 0 {
+            break;
+        }
+        assert!(tick < 1500, "the job never called GitHub");
+    }
+    let terminate = |child: &Child| {
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    };
+    terminate(&server.child);
+    let waiting = log_line(&log, |entry| entry["fields"]["message"] == "waiting for the jobs in progress").await;
+    assert_eq!(waiting["fields"]["jobs"], 1, "{waiting}");
+    terminate(&server.child);
+    let mut exited = None;
+    for _ in 0..1500 {
+        ticks.tick().await;
+        exited = server.child.try_wait().unwrap();
+        if exited.is_some() {
+            break;
+        }
+    }
+    assert_eq!(exited.expect("the second signal did not stop the server").code(), Some(143));
+    let stopped = log_line(&log, |entry| entry["fields"]["message"] == "second signal: stopping at once").await;
+    assert_eq!(stopped["fields"]["jobs"], 1, "{stopped}");
+}
+
+/// Waits until the JSON log at `path` has a line that `matches`, and returns it.
+async fn log_line(path: &std::path::Path, matches: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    for _ in 0..1500 {
+        ticks.tick().await;
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        let found = log.lines().filter_map(|line| serde_json::from_str(line).ok()).find(|entry| matches(entry));
+        if let Some(entry) = found {
+            return entry;
+        }
+    }
+    panic!("no such line in {}", path.display());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_postgres_share_the_work_without_doubles() {
     let dir = tempfile::tempdir().unwrap();

@@ -17,6 +17,8 @@ mod worker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use greenlight_github::GitHub;
 use greenlight_http::{Auth, Client, Policy, Secret, Url};
@@ -75,6 +77,39 @@ pub struct Running {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), ServerError>>,
+    progress: Arc<Progress>,
+}
+
+/// What a server is still doing: read while it shuts down, to say what it waits for, or what a stop at once leaves.
+#[derive(Debug, Default)]
+pub struct Progress {
+    connections: AtomicUsize,
+    workers: AtomicUsize,
+}
+
+impl Progress {
+    /// Open connections: while shutting down, those still answering a request.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// Running workers: once the server is told to stop, the idle ones end at once, and those left are finishing a
+    /// job.
+    pub fn workers(&self) -> usize {
+        self.workers.load(Ordering::Relaxed)
+    }
+
+    /// Counts one more of `counter` until the returned guard is dropped.
+    fn count(counter: &AtomicUsize) -> impl Drop + Send + use<'_> {
+        struct Counted<'c>(&'c AtomicUsize);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        counter.fetch_add(1, Ordering::Relaxed);
+        Counted(counter)
+    }
 }
 
 impl Running {
@@ -82,11 +117,21 @@ impl Running {
         self.addr
     }
 
+    /// What the server is still doing.
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
+    }
+
     /// Graceful shutdown: stop accepting, answer the requests in flight (each is committed before its answer),
     /// let workers finish their current job, close the store.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
-        let _ = self.stop.send(true);
+        self.stop();
         self.wait().await
+    }
+
+    /// Starts a graceful shutdown; [`Self::wait`] returns once it is over.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
     }
 
     /// Runs until the server stops on its own (an error) or is shut down. Call it once.
@@ -125,30 +170,38 @@ pub async fn start_with(config: ServerConfig, secrets: Secrets) -> Result<Runnin
         .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| ServerError::Listen { addr: config.listen, source })?;
     let (stop, stopped) = watch::channel(false);
+    let progress = Arc::new(Progress::default());
     let metrics = metrics::Metrics::default();
     let (inbox, writer) = inbox::Inbox::start(store.clone(), metrics.inbox.clone());
     let app = Arc::new(app::App::new(config, secrets, store.clone(), github, inbox, metrics));
     // Read before the first webhook is served: the start-up round compares with what was missed while down, and
     // never races a push arriving now.
     let sources = reconcile::sources(&app).await;
+    let counted = progress.clone();
     let task = tokio::spawn(async move {
-        let workers: Vec<_> =
-            (0..app.config.workers).map(|n| tokio::spawn(worker::run(app.clone(), n, stopped.clone()))).collect();
+        let progress = counted;
+        let mut workers = tokio::task::JoinSet::new();
+        for n in 0..app.config.workers {
+            let (app, stopped, progress) = (app.clone(), stopped.clone(), progress.clone());
+            workers.spawn(async move {
+                let _running = Progress::count(&progress.workers);
+                worker::run(app, n, stopped).await;
+            });
+        }
         let reconciler = tokio::spawn(reconcile::run(app.clone(), sources, stopped.clone()));
-        let served = serve(listener, app::router(app.clone()), app.config.read_timeout, stopped.clone()).await;
+        let router = app::router(app.clone());
+        let served = serve(listener, router, app.config.read_timeout, stopped.clone(), &progress).await;
         // A job in a hung fetch would hold the shutdown for up to the git timeout.
         app.mirrors.stop();
         // Every request that got an answer was committed; the writer ends once the last sender is gone.
         app.inbox.close();
         let _ = writer.await;
-        for worker in workers {
-            let _ = worker.await;
-        }
+        wait_for_workers(workers, &progress).await;
         reconciler.abort();
         store.close().await;
         served.map_err(ServerError::Serve)
     });
-    Ok(Running { addr, stop, task })
+    Ok(Running { addr, stop, task, progress })
 }
 
 /// Answers HTTP/1.1 on `listener` until `stopped`, then lets each connection finish the request it is answering.
@@ -162,6 +215,7 @@ async fn serve(
     router: axum::Router,
     read_timeout: std::time::Duration,
     mut stopped: watch::Receiver<bool>,
+    progress: &Arc<Progress>,
 ) -> std::io::Result<()> {
     let (closing, connections_closing) = watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
@@ -182,7 +236,9 @@ async fn serve(
         while connections.try_join_next().is_some() {}
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
         let mut closing = connections_closing.clone();
+        let progress = progress.clone();
         connections.spawn(async move {
+            let _open = Progress::count(&progress.connections);
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(read_timeout);
             let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
@@ -198,6 +254,25 @@ async fn serve(
     }
     drop(listener);
     let _ = closing.send(true);
+    if !connections.is_empty() {
+        tracing::info!(connections = connections.len(), "answering the requests in flight");
+    }
     while connections.join_next().await.is_some() {}
     Ok(())
+}
+
+/// How often a shutdown that waits for jobs says so.
+const WAITING_EVERY: Duration = Duration::from_secs(5);
+
+/// Waits until every worker has ended; says how many jobs it waits for, at once and then every [`WAITING_EVERY`].
+async fn wait_for_workers(mut workers: tokio::task::JoinSet<()>, progress: &Progress) {
+    // The idle workers ended when told to stop; those left are in a job.
+    while workers.try_join_next().is_some() {}
+    let mut ticks = tokio::time::interval(WAITING_EVERY);
+    while !workers.is_empty() {
+        tokio::select! {
+            _ = workers.join_next() => {}
+            _ = ticks.tick() => tracing::info!(jobs = progress.workers(), "waiting for the jobs in progress"),
+        }
+    }
 }
