@@ -307,6 +307,32 @@ deploy_branches = ["deploy"]
     server.shutdown().await.unwrap();
 }
 
+/// An `error` keeps its whole reason: only the status description GitHub gets is cut to 140 characters; the page and
+/// the API say all of it. Here the rules at the pushed commit have a misspelt key, whose error lists every key the
+/// section takes. SQLite only: the store keeps the text as it is given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_keeps_its_whole_reason_and_only_the_status_is_cut() {
+    let h = Setup::sqlite().start().await;
+    let typo = "patern_spelt_wrong_under_a_name_long_enough_to_pass_the_limit";
+    let sha = h.remote.commit_file("greenlight.toml", &format!("[keys]\n{typo} = 1\n"), "ABC-2 rules with a typo");
+    h.remote.branch("deploy", &sha);
+    let deploy = h.push("d1", &sha).await["deploy"].as_i64().unwrap();
+    assert_eq!(h.finals(&sha, 1).await, ["error"]);
+    let status = h.github.statuses_of(&sha).pop().unwrap();
+    assert!(status.description.chars().count() <= 140 && status.description.ends_with('…'), "{}", status.description);
+    assert!(!status.description.contains("ignore_case"), "{}", status.description);
+
+    h.job_done(deploy).await;
+    let (_, json) = h.get(&format!("/api/deploys/{deploy}")).await;
+    let json: Value = serde_json::from_str(&json).unwrap();
+    let summary = json["summary"].as_str().unwrap();
+    assert!(summary.starts_with("could not check: greenlight.toml at "), "{json}");
+    assert!(summary.contains(typo) && summary.ends_with("`ignore_case`"), "{json}");
+    let (_, page) = h.get(&format!("/deploys/{deploy}")).await;
+    assert!(page.contains(typo) && page.contains("ignore_case"), "{page}");
+    h.shutdown().await;
+}
+
 fn secrets() -> Secrets {
     Secrets {
         webhook: Secret::new(SECRET),
