@@ -342,18 +342,31 @@ async fn deploy_json(State(app): State<Arc<App>>, Path(id): Path<String>) -> Res
     }
 }
 
+/// What a browser may do with a page: load nothing, run nothing, and apply only the page's own `<style>` (the
+/// favicon is an empty `data:` image, so that the browser asks for none); nor frame the page, or take it for another
+/// type than the one it is sent as.
+const PAGE_HEADERS: [(header::HeaderName, &str); 2] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+];
+
 async fn deploy_page(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     // The text of the path is not shown back: the page says only that there is no such deploy.
     let no_such_page = || {
-        (StatusCode::NOT_FOUND, Html("<!doctype html><title>greenlight</title><p>No such deploy.</p>")).into_response()
+        (StatusCode::NOT_FOUND, PAGE_HEADERS, Html("<!doctype html><title>greenlight</title><p>No such deploy.</p>"))
+            .into_response()
     };
     let Some(id) = deploy_id(&id) else { return no_such_page() };
     match app.store.deploy(id).await {
         Ok(Some(record)) => match page::render(&record, &app.config.status_context) {
-            Ok(html) => Html(html).into_response(),
+            Ok(html) => (PAGE_HEADERS, Html(html)).into_response(),
             Err(error) => {
                 tracing::error!(%error, deploy = id, "cannot render the deploy page");
-                (StatusCode::INTERNAL_SERVER_ERROR, "cannot render this deploy").into_response()
+                (StatusCode::INTERNAL_SERVER_ERROR, PAGE_HEADERS, "cannot render this deploy").into_response()
             }
         },
         Ok(None) => no_such_page(),

@@ -656,6 +656,29 @@ return {
     h.shutdown().await;
 }
 
+/// The deploy page, and the page saying there is no such deploy, come with `nosniff` and a policy that lets them
+/// load and run nothing; the page's own inline styles still apply in Chromium. SQLite only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_page_is_served_with_a_policy_that_allows_only_its_styles() {
+    let h = Setup::sqlite().start().await;
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    let deploy = h.push("delivery-1", &sha).await["deploy"].as_i64().unwrap();
+    h.job_done(deploy).await;
+    for path in [format!("/deploys/{deploy}"), "/deploys/999999".to_owned()] {
+        let response = h.http.get(format!("{}{path}", h.base)).send().await.unwrap();
+        let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"), "{path}");
+        let policy = header("content-security-policy").unwrap_or_default();
+        assert!(policy.starts_with("default-src 'none'; style-src 'unsafe-inline'"), "{path}: {policy}");
+    }
+    let browser = Browser::start().await;
+    browser.open(&format!("{}/deploys/{deploy}", h.base)).await;
+    let badge = browser.run(r#"return getComputedStyle(document.querySelector(".verdict")).backgroundColor;"#).await;
+    browser.close().await;
+    assert_eq!(badge, "rgb(26, 127, 55)", "the page's styles apply under its policy");
+    h.shutdown().await;
+}
+
 async fn a_redelivery_is_answered_but_not_processed_again(setup: Setup) {
     let h = setup.start().await;
     let sha = h.push_commits(&["ABC-2 a feature"]);
