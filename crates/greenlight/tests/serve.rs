@@ -161,6 +161,46 @@ fn without_a_webhook_secret_the_server_refuses_to_start() {
     assert!(!dir.path().join("greenlight.db").exists(), "nothing was opened");
 }
 
+/// A `data_dir` that cannot be created (here under a regular file) stops the server at start, naming the key, rather
+/// than failing every push later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_that_cannot_be_created_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let config = dir.path().join("server.toml");
+    let text = "listen = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1\"\ndata_dir = \"a-file/data\"\n[github]\n\
+                [[repositories]]\nname = \"acme/shop\"\nproduction = \"production\"\ndeploy_branches = [\"deploy\"]\n";
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("GITHUB_TOKEN", "ghp_test")
+        .env("GITHUB_WEBHOOK_SECRET", SECRET)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that starts anyway is stopped rather than waited for.
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    let mut exited = None;
+    for _ in 0..1500 {
+        ticks.tick().await;
+        exited = child.try_wait().unwrap();
+        if exited.is_some() {
+            break;
+        }
+    }
+    if exited.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "the server started");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("data_dir = \"a-file/data\" cannot be created"), "{stderr}");
+    assert!(!dir.path().join("greenlight.db").exists(), "nothing was opened");
+}
+
 /// A server that cannot be reached is said in one line with the URL and the root cause, once.
 #[test]
 fn recheck_of_an_unreachable_server_says_why_once() {

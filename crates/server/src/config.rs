@@ -84,7 +84,7 @@ struct RawRepository {
     production: String,
     deploy_branches: Vec<String>,
     /// A greenlight.toml on the server that replaces the repository's own.
-    rules: Option<PathBuf>,
+    rules: Option<toml::Spanned<PathBuf>>,
 }
 
 fn default_database_url() -> String {
@@ -202,12 +202,29 @@ impl ServerConfig {
             if repo.deploy_branches.is_empty() {
                 return Err(located(Some(repo.name.span()), format!("repository {name} has no deploy_branches")));
             }
+            // Read by every check of the repository: one that is not there would fail each of them.
+            let rules = match repo.rules {
+                None => None,
+                Some(rules) => {
+                    let span = rules.span();
+                    let path = rules.into_inner();
+                    let opened = std::fs::File::open(&path).and_then(|file| file.metadata());
+                    let shown = path.display().to_string();
+                    match opened {
+                        Ok(metadata) if metadata.is_file() => Some(path),
+                        Ok(_) => return Err(located(Some(span), format!("rules = {shown:?} is not a file"))),
+                        Err(error) => {
+                            return Err(located(Some(span), format!("rules = {shown:?} cannot be read: {error}")));
+                        }
+                    }
+                }
+            };
             let config = RepositoryConfig {
                 name: name.clone(),
                 clone_url: repo.clone_url,
                 production: repo.production,
                 deploy_branches: repo.deploy_branches,
-                rules: repo.rules,
+                rules,
             };
             if repositories.insert(name.to_ascii_lowercase(), config).is_some() {
                 return Err(located(Some(repo.name.span()), format!("repository {name} is listed twice")));
@@ -329,6 +346,26 @@ deploy_branches = ["deploy"]
             "s.toml:1:1: no [[repositories]]: the server would check no push; list each repository it gates \
              (name, production, deploy_branches)"
         );
+    }
+
+    /// A `rules` file that is not there would fail every push of the repository later: the config is refused at its
+    /// line instead. A relative path is read from the working directory.
+    #[test]
+    fn a_rules_file_that_is_not_there_is_refused_at_its_line() {
+        let text = MINIMAL.replace("deploy_branches", "rules = \"/no/such/rules.toml\"\ndeploy_branches");
+        let error = ServerConfig::parse(&text, "s.toml").unwrap_err();
+        assert!(
+            error.to_string().starts_with("s.toml:10:9: rules = \"/no/such/rules.toml\" cannot be read: "),
+            "{error}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let rules = dir.path().join("rules.toml");
+        std::fs::write(&rules, "").unwrap();
+        let text = MINIMAL.replace("deploy_branches", &format!("rules = {:?}\ndeploy_branches", rules.display()));
+        let config = ServerConfig::parse(&text, "s.toml").unwrap();
+        assert_eq!(config.repository("acme/shop").unwrap().rules.as_deref(), Some(rules.as_path()));
+        let error = ServerConfig::parse(&text.replace("rules.toml", ""), "s.toml").unwrap_err();
+        assert!(error.to_string().contains("is not a file"), "{error}");
     }
 
     #[test]

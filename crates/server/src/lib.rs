@@ -34,6 +34,8 @@ pub enum ServerError {
     MissingSecret(String),
     #[error("invalid github api_url {0:?}")]
     ApiUrl(String),
+    #[error("data_dir = {path:?} cannot be created: {source}")]
+    DataDir { path: std::path::PathBuf, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] greenlight_store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
@@ -151,6 +153,9 @@ pub async fn start_with(config: ServerConfig, secrets: Secrets) -> Result<Runnin
     if secrets.webhook.expose().is_empty() {
         return Err(ServerError::MissingSecret(config.github.webhook_secret_env.clone()));
     }
+    // The mirrors are cloned there: a directory that cannot be made would fail every push.
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| ServerError::DataDir { path: config.data_dir.clone(), source })?;
     let store = Store::connect(&config.database_url).await?;
     let policy = Policy {
         attempt_timeout: config.github.attempt_timeout,
