@@ -315,6 +315,34 @@ async fn a_second_signal_stops_at_once_and_says_what_was_left() {
     assert_eq!(stopped["fields"]["jobs"], 1, "{stopped}");
 }
 
+/// A refused webhook's log line names its delivery, and an accepted push's names the repository and the branch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_say_which_delivery_repository_and_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("gl.db").display());
+    let (remote, heads) = remote(1);
+    let github = FakeGitHub::start().await;
+    let server = Server::start(dir.path(), "logs", &database, &github, 1, heads.len()).await;
+    let refused = reqwest::Client::new()
+        .post(format!("{}/webhooks/github", server.base))
+        .header("X-GitHub-Event", "push")
+        .header("X-GitHub-Delivery", "forged-1")
+        .header("X-Hub-Signature-256", sign(b"not the secret", b"{}"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let (branch, sha) = &heads[0];
+    server.push(&remote, "delivery-0", branch, sha).await;
+    let log = dir.path().join("logs.log");
+    let refused = log_line(&log, |entry| entry["fields"]["message"] == "webhook refused").await;
+    assert_eq!(refused["fields"]["delivery"], "forged-1", "{refused}");
+    let accepted = log_line(&log, |entry| entry["fields"]["message"] == "push accepted").await;
+    assert_eq!(accepted["fields"]["repo"], "acme/shop", "{accepted}");
+    assert_eq!(accepted["fields"]["branch"], branch.as_str(), "{accepted}");
+}
+
 /// Waits until the JSON log at `path` has a line that `matches`, and returns it.
 async fn log_line(path: &std::path::Path, matches: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     let mut ticks = tokio::time::interval(Duration::from_millis(20));

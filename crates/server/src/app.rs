@@ -133,7 +133,9 @@ async fn github_delivery(app: &App, headers: &HeaderMap, event: &str, body: Body
     };
     let signature = header_str(headers, SIGNATURE_HEADER);
     if let Err(error) = webhook::verify_signature(app.secrets.webhook.expose().as_bytes(), &body, signature) {
-        tracing::warn!(%error, "webhook refused");
+        // The delivery id as the request says it (not signed), to find the delivery in GitHub's list.
+        let delivery = header_str(headers, DELIVERY_HEADER).unwrap_or_default();
+        tracing::warn!(%error, delivery, "webhook refused");
         return ("unauthorized", answer(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string()));
     }
     let Some(delivery) = header_str(headers, DELIVERY_HEADER).filter(|d| !d.is_empty()) else {
@@ -186,7 +188,7 @@ async fn github_delivery(app: &App, headers: &HeaderMap, event: &str, body: Body
     drop(_entered);
     match app.inbox.accept(new).await {
         Ok(Accepted::Queued { deploy, .. } | Accepted::Known { deploy }) => {
-            tracing::info!(parent: &span, deploy, sha = %push.after, "push accepted");
+            tracing::info!(parent: &span, deploy, repo = %repo.name, branch, sha = %push.after, "push accepted");
             let body = Acknowledged { status: "accepted", deploy, url: app.deploy_url(deploy) };
             ("accepted", (StatusCode::ACCEPTED, axum::Json(body)).into_response())
         }
