@@ -22,42 +22,105 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
         )
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
+        let mut signals = Signals::new();
         let mut running = greenlight_server::start(config).await?;
         tracing::info!(addr = %running.addr(), "greenlight is serving");
-        let stopped = tokio::select! {
-            () = shutdown_signal() => None,
-            stopped = running.wait() => Some(stopped),
+        let first = tokio::select! {
+            signal = signals.next() => signal,
+            stopped = running.wait() => return stopped.map(|()| 0).map_err(anyhow::Error::from),
         };
-        match stopped {
-            Some(stopped) => stopped?,
-            None => {
-                tracing::info!("shutting down: finishing requests and jobs in flight");
-                running.shutdown().await?;
+        tracing::info!(
+            signal = first.name(),
+            "shutting down: answering requests in flight and letting workers finish their current job; \
+             a second signal stops at once"
+        );
+        running.stop();
+        let progress = running.progress();
+        tokio::select! {
+            stopped = running.wait() => stopped.map(|()| 0).map_err(anyhow::Error::from),
+            second = signals.next() => {
+                // Nothing acknowledged is lost: accepted deliveries are in the store, and a job in progress is taken
+                // over once its lease runs out, by a replica or after a restart.
+                tracing::warn!(
+                    signal = second.name(),
+                    jobs = progress.workers(),
+                    connections = progress.connections(),
+                    "second signal: stopping at once"
+                );
+                Ok(second.exit_code())
             }
         }
-        anyhow::Ok(0)
-    })
+    });
+    // A stop at once does not wait for what is still running (a git process, a call to GitHub).
+    runtime.shutdown_background();
+    code
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// A signal that stops the server.
+#[derive(Clone, Copy)]
+enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+impl Signal {
+    fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
         }
-    };
+    }
+
+    /// 128 + the signal's number, as a shell reports a process the signal ended.
+    fn exit_code(self) -> u8 {
+        match self {
+            Signal::Interrupt => 130,
+            Signal::Terminate => 143,
+        }
+    }
+}
+
+/// Ctrl-C (`SIGINT`) and `SIGTERM`, each as often as they come, from the moment [`Signals::new`] is called.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Must be called within the runtime.
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self { interrupt: signal(SignalKind::interrupt()).ok(), terminate: signal(SignalKind::terminate()).ok() }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    #[cfg(unix)]
+    async fn next(&mut self) -> Signal {
+        async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            () = recv(&mut self.interrupt) => Signal::Interrupt,
+            () = recv(&mut self.terminate) => Signal::Terminate,
+        }
+    }
+
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
+    async fn next(&mut self) -> Signal {
+        let _ = tokio::signal::ctrl_c().await;
+        Signal::Interrupt
     }
 }
 

@@ -161,6 +161,46 @@ fn without_a_webhook_secret_the_server_refuses_to_start() {
     assert!(!dir.path().join("greenlight.db").exists(), "nothing was opened");
 }
 
+/// A `data_dir` that cannot be created (here under a regular file) stops the server at start, naming the key, rather
+/// than failing every push later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_that_cannot_be_created_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let config = dir.path().join("server.toml");
+    let text = "listen = \"127.0.0.1:0\"\npublic_url = \"http://127.0.0.1\"\ndata_dir = \"a-file/data\"\n[github]\n\
+                [[repositories]]\nname = \"acme/shop\"\nproduction = \"production\"\ndeploy_branches = [\"deploy\"]\n";
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("GITHUB_TOKEN", "ghp_test")
+        .env("GITHUB_WEBHOOK_SECRET", SECRET)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that starts anyway is stopped rather than waited for.
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    let mut exited = None;
+    for _ in 0..1500 {
+        ticks.tick().await;
+        exited = child.try_wait().unwrap();
+        if exited.is_some() {
+            break;
+        }
+    }
+    if exited.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "the server started");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("data_dir = \"a-file/data\" cannot be created"), "{stderr}");
+    assert!(!dir.path().join("greenlight.db").exists(), "nothing was opened");
+}
+
 /// A server that cannot be reached is said in one line with the URL and the root cause, once.
 #[test]
 fn recheck_of_an_unreachable_server_says_why_once() {
@@ -231,6 +271,90 @@ async fn every_accepted_delivery_is_processed_after_a_kill_9() {
         })
         .await;
     drop(second);
+}
+
+/// `SIGTERM` shuts down gracefully and says what it waits for: here a job stuck posting to a GitHub that never
+/// answers. A second `SIGTERM` stops at once (exit 143) and says what was left unfinished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_at_once_and_says_what_was_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("gl.db").display());
+    let (remote, heads) = remote(1);
+    let github = FakeGitHub::start().await;
+    github.set_mode(Mode::Hang);
+    let mut server = Server::start(dir.path(), "stuck", &database, &github, 1, heads.len()).await;
+    let (branch, sha) = &heads[0];
+    server.push(&remote, "delivery-0", branch, sha).await;
+    let log = dir.path().join("stuck.log");
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    for tick in 0.. {
+        ticks.tick().await;
+        if github.calls() > 0 {
+            break;
+        }
+        assert!(tick < 1500, "the job never called GitHub");
+    }
+    let terminate = |child: &Child| {
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    };
+    terminate(&server.child);
+    let waiting = log_line(&log, |entry| entry["fields"]["message"] == "waiting for the jobs in progress").await;
+    assert_eq!(waiting["fields"]["jobs"], 1, "{waiting}");
+    terminate(&server.child);
+    let mut exited = None;
+    for _ in 0..1500 {
+        ticks.tick().await;
+        exited = server.child.try_wait().unwrap();
+        if exited.is_some() {
+            break;
+        }
+    }
+    assert_eq!(exited.expect("the second signal did not stop the server").code(), Some(143));
+    let stopped = log_line(&log, |entry| entry["fields"]["message"] == "second signal: stopping at once").await;
+    assert_eq!(stopped["fields"]["jobs"], 1, "{stopped}");
+}
+
+/// A refused webhook's log line names its delivery, and an accepted push's names the repository and the branch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_say_which_delivery_repository_and_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("gl.db").display());
+    let (remote, heads) = remote(1);
+    let github = FakeGitHub::start().await;
+    let server = Server::start(dir.path(), "logs", &database, &github, 1, heads.len()).await;
+    let refused = reqwest::Client::new()
+        .post(format!("{}/webhooks/github", server.base))
+        .header("X-GitHub-Event", "push")
+        .header("X-GitHub-Delivery", "forged-1")
+        .header("X-Hub-Signature-256", sign(b"not the secret", b"{}"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let (branch, sha) = &heads[0];
+    server.push(&remote, "delivery-0", branch, sha).await;
+    let log = dir.path().join("logs.log");
+    let refused = log_line(&log, |entry| entry["fields"]["message"] == "webhook refused").await;
+    assert_eq!(refused["fields"]["delivery"], "forged-1", "{refused}");
+    let accepted = log_line(&log, |entry| entry["fields"]["message"] == "push accepted").await;
+    assert_eq!(accepted["fields"]["repo"], "acme/shop", "{accepted}");
+    assert_eq!(accepted["fields"]["branch"], branch.as_str(), "{accepted}");
+}
+
+/// Waits until the JSON log at `path` has a line that `matches`, and returns it.
+async fn log_line(path: &std::path::Path, matches: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    for _ in 0..1500 {
+        ticks.tick().await;
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        let found = log.lines().filter_map(|line| serde_json::from_str(line).ok()).find(|entry| matches(entry));
+        if let Some(entry) = found {
+            return entry;
+        }
+    }
+    panic!("no such line in {}", path.display());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

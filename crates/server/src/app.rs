@@ -6,9 +6,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -69,7 +68,6 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app)
 }
 
@@ -78,26 +76,30 @@ fn answer(code: StatusCode, status: &str, message: impl Into<String>) -> Respons
     (code, axum::Json(json!({"status": status, "message": message.into()}))).into_response()
 }
 
-/// The answer to a body that could not be read (413 over the limit).
-fn unreadable(rejection: BytesRejection) -> (&'static str, Response) {
-    let code = rejection.status();
-    let message = if code == StatusCode::PAYLOAD_TOO_LARGE {
-        format!("the body is larger than {MAX_BODY_BYTES} bytes")
-    } else {
-        rejection.body_text()
+/// Reads a webhook's body, at most [`MAX_BODY_BYTES`] of it, within `read_timeout` of its headers: `413` over the
+/// limit, `408` for a client that stops sending (a `Content-Length` it never fills keeps no handler waiting).
+async fn read_body(app: &App, body: Body) -> Result<Bytes, (&'static str, Response)> {
+    use http_body_util::BodyExt as _;
+    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+    let (code, message) = match tokio::time::timeout(app.config.read_timeout, limited.collect()).await {
+        Ok(Ok(collected)) => return Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            (StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than {MAX_BODY_BYTES} bytes"))
+        }
+        Ok(Err(error)) => (StatusCode::BAD_REQUEST, format!("cannot read the body: {error}")),
+        Err(_) => {
+            let within = app.config.read_timeout;
+            (StatusCode::REQUEST_TIMEOUT, format!("the body did not arrive within {within:?}"))
+        }
     };
-    ("unreadable", answer(code, "rejected", message))
+    Err(("unreadable", answer(code, "rejected", message)))
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn github_webhook(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn github_webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     // A task of its own, so that it runs to the end even when the client goes away while its push is being
     // committed: the push is accepted all the same, and its outcome is counted and logged.
     let delivery = tokio::spawn(async move {
@@ -124,19 +126,16 @@ fn event_label(event: &str) -> &'static str {
     }
 }
 
-async fn github_delivery(
-    app: &App,
-    headers: &HeaderMap,
-    event: &str,
-    body: Result<Bytes, BytesRejection>,
-) -> (&'static str, Response) {
-    let body = match body {
+async fn github_delivery(app: &App, headers: &HeaderMap, event: &str, body: Body) -> (&'static str, Response) {
+    let body = match read_body(app, body).await {
         Ok(body) => body,
-        Err(rejection) => return unreadable(rejection),
+        Err(unreadable) => return unreadable,
     };
     let signature = header_str(headers, SIGNATURE_HEADER);
     if let Err(error) = webhook::verify_signature(app.secrets.webhook.expose().as_bytes(), &body, signature) {
-        tracing::warn!(%error, "webhook refused");
+        // The delivery id as the request says it (not signed), to find the delivery in GitHub's list.
+        let delivery = header_str(headers, DELIVERY_HEADER).unwrap_or_default();
+        tracing::warn!(%error, delivery, "webhook refused");
         return ("unauthorized", answer(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string()));
     }
     let Some(delivery) = header_str(headers, DELIVERY_HEADER).filter(|d| !d.is_empty()) else {
@@ -147,7 +146,14 @@ async fn github_delivery(
     };
     let span = tracing::info_span!("delivery", delivery = %delivery, event = %event);
     let _entered = span.enter();
-    let push = match webhook::parse(event, &body) {
+    let json = match json_of(headers, &body) {
+        Ok(json) => json,
+        Err(message) => {
+            tracing::warn!(error = %message, "malformed delivery");
+            return ("malformed", answer(StatusCode::BAD_REQUEST, "malformed", message));
+        }
+    };
+    let push = match webhook::parse(event, &json) {
         Ok(Event::Push(push)) => push,
         Ok(Event::Ping(_)) => return ("pong", answer(StatusCode::OK, "pong", "greenlight is listening")),
         Ok(Event::Other(name)) => {
@@ -183,7 +189,7 @@ async fn github_delivery(
     drop(_entered);
     match app.inbox.accept(new).await {
         Ok(Accepted::Queued { deploy, .. } | Accepted::Known { deploy }) => {
-            tracing::info!(parent: &span, deploy, sha = %push.after, "push accepted");
+            tracing::info!(parent: &span, deploy, repo = %repo.name, branch, sha = %push.after, "push accepted");
             let body = Acknowledged { status: "accepted", deploy, url: app.deploy_url(deploy) };
             ("accepted", (StatusCode::ACCEPTED, axum::Json(body)).into_response())
         }
@@ -195,6 +201,21 @@ async fn github_delivery(
             tracing::error!(parent: &span, %error, "push not accepted");
             ("error", answer(StatusCode::SERVICE_UNAVAILABLE, "error", "the delivery could not be stored; retry it"))
         }
+    }
+}
+
+/// The JSON of a delivery whose signature was verified. GitHub sends it as the body (`application/json`) or, with
+/// the content type its webhook form offers first, as the url-encoded `payload` field of a form; any other content
+/// type is read as JSON.
+fn json_of<'b>(headers: &HeaderMap, body: &'b Bytes) -> Result<std::borrow::Cow<'b, [u8]>, String> {
+    let media_type = header_str(headers, header::CONTENT_TYPE.as_str()).and_then(|v| v.split(';').next());
+    if !media_type.is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
+        return Ok(std::borrow::Cow::Borrowed(body));
+    }
+    let payload = form_urlencoded::parse(body).find_map(|(name, value)| (name == "payload").then_some(value));
+    match payload {
+        Some(json) => Ok(std::borrow::Cow::Owned(json.into_owned().into_bytes())),
+        None => Err("a form-encoded delivery without a payload field".to_owned()),
     }
 }
 
@@ -218,27 +239,19 @@ struct JiraIssue {
     key: String,
 }
 
-async fn jira_webhook(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn jira_webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let (outcome, response) = jira_delivery(&app, &headers, body).await;
     app.metrics.delivery("jira", outcome);
     response
 }
 
-async fn jira_delivery(
-    app: &App,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> (&'static str, Response) {
+async fn jira_delivery(app: &App, headers: &HeaderMap, body: Body) -> (&'static str, Response) {
     let Some(secret) = &app.secrets.jira else {
         return ("ignored", answer(StatusCode::NOT_FOUND, "disabled", "no [jira] webhook secret is configured"));
     };
-    let body = match body {
+    let body = match read_body(app, body).await {
         Ok(body) => body,
-        Err(rejection) => return unreadable(rejection),
+        Err(unreadable) => return unreadable,
     };
     let signature = header_str(headers, JIRA_SIGNATURE_HEADER);
     if let Err(error) = webhook::verify_signature(secret.expose().as_bytes(), &body, signature) {
@@ -332,18 +345,31 @@ async fn deploy_json(State(app): State<Arc<App>>, Path(id): Path<String>) -> Res
     }
 }
 
+/// What a browser may do with a page: load nothing, run nothing, and apply only the page's own `<style>` (the
+/// favicon is an empty `data:` image, so that the browser asks for none); nor frame the page, or take it for another
+/// type than the one it is sent as.
+const PAGE_HEADERS: [(header::HeaderName, &str); 2] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+];
+
 async fn deploy_page(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     // The text of the path is not shown back: the page says only that there is no such deploy.
     let no_such_page = || {
-        (StatusCode::NOT_FOUND, Html("<!doctype html><title>greenlight</title><p>No such deploy.</p>")).into_response()
+        (StatusCode::NOT_FOUND, PAGE_HEADERS, Html("<!doctype html><title>greenlight</title><p>No such deploy.</p>"))
+            .into_response()
     };
     let Some(id) = deploy_id(&id) else { return no_such_page() };
     match app.store.deploy(id).await {
         Ok(Some(record)) => match page::render(&record, &app.config.status_context) {
-            Ok(html) => Html(html).into_response(),
+            Ok(html) => (PAGE_HEADERS, Html(html)).into_response(),
             Err(error) => {
                 tracing::error!(%error, deploy = id, "cannot render the deploy page");
-                (StatusCode::INTERNAL_SERVER_ERROR, "cannot render this deploy").into_response()
+                (StatusCode::INTERNAL_SERVER_ERROR, PAGE_HEADERS, "cannot render this deploy").into_response()
             }
         },
         Ok(None) => no_such_page(),

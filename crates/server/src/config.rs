@@ -13,6 +13,9 @@ use serde::Deserialize;
 
 /// The status context greenlight posts under unless the config names another.
 pub const DEFAULT_CONTEXT: &str = "greenlight/pre-deploy";
+/// How long a request's headers, and then its body, may take to arrive unless the config says otherwise: a client
+/// that sends slower than that (a slowloris) is not waited for.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 #[error("{origin}:{line}:{column}: {message}")]
@@ -44,6 +47,8 @@ struct Raw {
     retry_max: Option<toml::Spanned<String>>,
     /// The variable that holds the bearer token of `POST /api/deploys/{id}/recheck`; without it the API is off.
     api_token_env: Option<String>,
+    /// The longest a request's headers may take to arrive, and then its body.
+    read_timeout: Option<toml::Spanned<String>>,
     github: RawGithub,
     jira: Option<RawJira>,
     #[serde(default)]
@@ -79,7 +84,7 @@ struct RawRepository {
     production: String,
     deploy_branches: Vec<String>,
     /// A greenlight.toml on the server that replaces the repository's own.
-    rules: Option<PathBuf>,
+    rules: Option<toml::Spanned<PathBuf>>,
 }
 
 fn default_database_url() -> String {
@@ -113,6 +118,8 @@ pub struct ServerConfig {
     pub retry_first: Duration,
     pub retry_max: Duration,
     pub api_token_env: Option<String>,
+    /// The longest a request's headers may take to arrive; and then, for a route that reads it, its body.
+    pub read_timeout: Duration,
     pub github: GithubConfig,
     pub jira_secret_env: Option<String>,
     /// By `owner/name` in lower case: GitHub's names are not case-sensitive. Look one up with [`Self::repository`].
@@ -195,12 +202,29 @@ impl ServerConfig {
             if repo.deploy_branches.is_empty() {
                 return Err(located(Some(repo.name.span()), format!("repository {name} has no deploy_branches")));
             }
+            // Read by every check of the repository: one that is not there would fail each of them.
+            let rules = match repo.rules {
+                None => None,
+                Some(rules) => {
+                    let span = rules.span();
+                    let path = rules.into_inner();
+                    let opened = std::fs::File::open(&path).and_then(|file| file.metadata());
+                    let shown = path.display().to_string();
+                    match opened {
+                        Ok(metadata) if metadata.is_file() => Some(path),
+                        Ok(_) => return Err(located(Some(span), format!("rules = {shown:?} is not a file"))),
+                        Err(error) => {
+                            return Err(located(Some(span), format!("rules = {shown:?} cannot be read: {error}")));
+                        }
+                    }
+                }
+            };
             let config = RepositoryConfig {
                 name: name.clone(),
                 clone_url: repo.clone_url,
                 production: repo.production,
                 deploy_branches: repo.deploy_branches,
-                rules: repo.rules,
+                rules,
             };
             if repositories.insert(name.to_ascii_lowercase(), config).is_some() {
                 return Err(located(Some(repo.name.span()), format!("repository {name} is listed twice")));
@@ -218,6 +242,7 @@ impl ServerConfig {
             retry_first: duration(&raw.retry_first, Duration::from_secs(5))?,
             retry_max: duration(&raw.retry_max, Duration::from_secs(300))?,
             api_token_env: raw.api_token_env,
+            read_timeout: duration(&raw.read_timeout, DEFAULT_READ_TIMEOUT)?,
             github: GithubConfig {
                 api_url: raw.github.api_url,
                 token_env: raw.github.token_env,
@@ -321,6 +346,26 @@ deploy_branches = ["deploy"]
             "s.toml:1:1: no [[repositories]]: the server would check no push; list each repository it gates \
              (name, production, deploy_branches)"
         );
+    }
+
+    /// A `rules` file that is not there would fail every push of the repository later: the config is refused at its
+    /// line instead. A relative path is read from the working directory.
+    #[test]
+    fn a_rules_file_that_is_not_there_is_refused_at_its_line() {
+        let text = MINIMAL.replace("deploy_branches", "rules = \"/no/such/rules.toml\"\ndeploy_branches");
+        let error = ServerConfig::parse(&text, "s.toml").unwrap_err();
+        assert!(
+            error.to_string().starts_with("s.toml:10:9: rules = \"/no/such/rules.toml\" cannot be read: "),
+            "{error}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let rules = dir.path().join("rules.toml");
+        std::fs::write(&rules, "").unwrap();
+        let text = MINIMAL.replace("deploy_branches", &format!("rules = {:?}\ndeploy_branches", rules.display()));
+        let config = ServerConfig::parse(&text, "s.toml").unwrap();
+        assert_eq!(config.repository("acme/shop").unwrap().rules.as_deref(), Some(rules.as_path()));
+        let error = ServerConfig::parse(&text.replace("rules.toml", ""), "s.toml").unwrap_err();
+        assert!(error.to_string().contains("is not a file"), "{error}");
     }
 
     #[test]

@@ -13,8 +13,10 @@ struct DeployPage<'a> {
     record: &'a DeployRecord,
     context: &'a str,
     short_sha: &'a str,
-    /// `pass`, `fail`, `error`, or `checking` before the first report.
+    /// `pass`, `fail`, `error`; before the first report `checking`, or `superseded` once a newer push took its place.
     verdict: &'a str,
+    /// The latest job was superseded by a newer push on the branch: no check is coming.
+    superseded: bool,
     checked_at: String,
     checks: Vec<CheckView<'a>>,
     issues: Vec<IssueView<'a>>,
@@ -109,11 +111,13 @@ pub fn render(record: &DeployRecord, context: &str) -> Result<String, askama::Er
         url: issue.url.as_deref(),
         commits: issue.commits.len(),
     });
+    let superseded = is_superseded(record);
     DeployPage {
         record,
         context,
         short_sha: short(&record.deploy.sha),
-        verdict: record.verdict.as_deref().unwrap_or("checking"),
+        verdict: record.verdict.as_deref().unwrap_or(if superseded { "superseded" } else { "checking" }),
+        superseded,
         checked_at: record.checked_at.map(time).unwrap_or_default(),
         checks: checks.collect(),
         issues: issues.collect(),
@@ -122,6 +126,11 @@ pub fn render(record: &DeployRecord, context: &str) -> Result<String, askama::Er
         rolled_back: contents.iter().flat_map(|c| &c.rolled_back).map(commit_view).collect(),
     }
     .render()
+}
+
+/// Whether the deploy's latest job was superseded by a newer push: it will not be checked unless asked again.
+fn is_superseded(record: &DeployRecord) -> bool {
+    record.job_state.as_deref() == Some("superseded")
 }
 
 /// `GET /api/deploys/{id}`: the deploy, its state, and its report as stored.
@@ -135,6 +144,7 @@ pub fn summary(record: &DeployRecord) -> serde_json::Value {
         "verdict": record.verdict,
         "summary": record.summary,
         "job_state": record.job_state,
+        "superseded": is_superseded(record),
         "status": record.final_state,
         "checked_at": record.checked_at.map(time),
         "report": report,
@@ -162,7 +172,11 @@ mod tests {
     }
 
     fn page(contents: &Contents) -> String {
-        let record = DeployRecord {
+        render(&record(Some(serde_json::to_string(contents).unwrap())), "greenlight/pre-deploy").unwrap()
+    }
+
+    fn record(contents: Option<String>) -> DeployRecord {
+        DeployRecord {
             deploy: DeployRef {
                 id: 7,
                 repo: "acme/shop".into(),
@@ -175,11 +189,23 @@ mod tests {
             verdict: None,
             summary: None,
             report: None,
-            contents: Some(serde_json::to_string(contents).unwrap()),
+            contents,
             job_state: None,
             final_state: None,
-        };
-        render(&record, "greenlight/pre-deploy").unwrap()
+        }
+    }
+
+    /// A deploy whose job a newer push superseded before it started gets no status and no check: its page and the
+    /// API say so, instead of "checking" and "pending" for ever.
+    #[test]
+    fn a_superseded_deploy_says_so_instead_of_checking() {
+        let record = DeployRecord { job_state: Some("superseded".into()), ..record(None) };
+        let page = render(&record, "greenlight/pre-deploy").unwrap();
+        assert!(page.contains(">superseded</span>") && page.contains("superseded by a newer push"), "{page}");
+        assert!(!page.contains(">checking<") && !page.contains("pending"), "{page}");
+        let json = summary(&record);
+        assert_eq!(json["superseded"], true, "{json}");
+        assert_eq!(summary(&self::record(None))["superseded"], false);
     }
 
     #[test]

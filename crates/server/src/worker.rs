@@ -110,7 +110,7 @@ async fn process(app: &App, owner: &str, job: Job, claimed: tokio::time::Instant
         };
         let now = now_ms();
         match outcome {
-            Ok(Final { state, posted }) => {
+            Ok(Final { state, posted, summary }) => {
                 // A status GitHub refused for good is kept and counted as `refused`: the page must not show a state
                 // GitHub never got.
                 let kept = if posted { state.as_str() } else { "refused" };
@@ -120,6 +120,7 @@ async fn process(app: &App, owner: &str, job: Job, claimed: tokio::time::Instant
                         tracing::info!(
                             state = state.as_str(),
                             posted,
+                            %summary,
                             ms = started.elapsed().as_millis() as u64,
                             "job done"
                         );
@@ -226,7 +227,8 @@ async fn work(app: &App, owner: &str, job: &Job) -> Result<Final, Unfinished> {
         Err(Problem::Stopped(reason)) => return Err(Unfinished::retry(reason)),
         Err(Problem::Untried { reason, within }) => return Err(Unfinished::Untried { reason, within }),
         Err(Problem::Passing(reason) | Problem::Lasting(reason)) => {
-            let description = fit_description(&format!("could not check: {reason}"));
+            // Kept whole, for the page, the API and the log; only the status GitHub gets is cut to fit (`post`).
+            let description = format!("could not check: {reason}");
             let state = StatusState::Error;
             let record = CheckRecord {
                 verdict: "error",
@@ -252,19 +254,22 @@ async fn keep(app: &App, job: &Job, record: &CheckRecord<'_>) -> Result<(), Unfi
     Ok(())
 }
 
-/// A job's end: its final state, and whether GitHub took it (`false`: refused for good).
+/// A job's end: its final state, whether GitHub took it (`false`: refused for good), and the whole summary (the
+/// status description is the start of it).
 struct Final {
     state: StatusState,
     posted: bool,
+    summary: String,
 }
 
 async fn post_final(app: &App, job: &Job, state: StatusState, description: &str) -> Result<Final, Unfinished> {
+    let summary = description.to_owned();
     match post(app, job, state, description).await {
-        Ok(()) => Ok(Final { state, posted: true }),
+        Ok(()) => Ok(Final { state, posted: true, summary }),
         Err(error) if is_lasting(&error) => {
             // Nothing will make GitHub take it (the repository is gone, the sha is refused): stop trying.
             tracing::error!(%error, "GitHub refused the final status; giving up on it");
-            Ok(Final { state, posted: false })
+            Ok(Final { state, posted: false, summary })
         }
         Err(error) => {
             // Whether this call was refused or it failed and opened the breaker: come back when a call may go
@@ -275,10 +280,12 @@ async fn post_final(app: &App, job: &Job, state: StatusState, description: &str)
     }
 }
 
+/// Posts a status; its description is cut to the 140 characters GitHub takes.
 async fn post(app: &App, job: &Job, state: StatusState, description: &str) -> Result<(), GitHubError> {
     let target = app.deploy_url(job.deploy.id);
     let context = &app.config.status_context;
-    app.github.create_status(&job.deploy.repo, &job.deploy.sha, state, description, Some(&target), context).await
+    let description = fit_description(description);
+    app.github.create_status(&job.deploy.repo, &job.deploy.sha, state, &description, Some(&target), context).await
 }
 
 /// Why a deploy could not be computed.

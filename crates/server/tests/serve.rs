@@ -222,6 +222,117 @@ async fn a_final_status_github_refuses_for_good_ends_the_job_and_is_counted_as_r
     h.shutdown().await;
 }
 
+/// GitHub's webhook form defaults to `application/x-www-form-urlencoded`: the JSON is the url-encoded `payload`
+/// field, and the signature covers the form as sent. A signed form-encoded ping and push are taken like JSON ones;
+/// a form whose signature covers other bytes, or without a `payload` field, is refused. SQLite only: the store plays
+/// no part in reading a body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_encoded_delivery_is_read_from_its_payload_field() {
+    let h = Setup::sqlite().start().await;
+    let form = |json: &[u8]| {
+        let json = std::str::from_utf8(json).unwrap();
+        form_urlencoded::Serializer::new(String::new()).append_pair("payload", json).finish().into_bytes()
+    };
+    let ping = form(shared_data("github-webhooks/ping/payload.json").as_bytes());
+    let (status, body) = h.deliver_form("ping", "p1", &ping, &sign(SECRET.as_bytes(), &ping)).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("pong")), "{body}");
+
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    let push = form(&h.payload("deploy", &sha));
+    let (status, body) = h.deliver_form("push", "f1", &push, &sign(SECRET.as_bytes(), &push)).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(h.finals(&sha, 1).await, ["success"]);
+
+    // The signature is over the raw form, not over the JSON inside it.
+    let json = h.payload("deploy", &sha);
+    let (status, _) = h.deliver_form("push", "f2", &push, &sign(SECRET.as_bytes(), &json)).await;
+    assert_eq!(status, 401);
+    let empty = b"other=1".to_vec();
+    let (status, body) = h.deliver_form("push", "f3", &empty, &sign(SECRET.as_bytes(), &empty)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("payload"), "{body}");
+    h.shutdown().await;
+}
+
+/// A request whose body, or whose headers, do not arrive within `read_timeout` (1 s here) is not waited for: a body
+/// promised by `Content-Length` and never sent is answered `408`, and headers that never end get the connection
+/// closed. The sockets' own read timeout only keeps a broken server from hanging the suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_stalls_is_answered_or_closed_after_the_read_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+listen = "127.0.0.1:0"
+public_url = "http://greenlight.test"
+database_url = "sqlite://{db}"
+data_dir = "{data}"
+workers = 0
+read_timeout = "1s"
+
+[github]
+api_url = "http://127.0.0.1:9"
+
+[[repositories]]
+name = "acme/shop"
+production = "production"
+deploy_branches = ["deploy"]
+"#,
+        db = dir.path().join("gl.db").display(),
+        data = dir.path().join("data").display(),
+    );
+    let config = ServerConfig::parse(&config, "server.toml").unwrap();
+    let server = greenlight_server::start_with(config, secrets()).await.unwrap();
+    let addr = server.addr();
+    let stalled = |request: &'static str| {
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read as _, Write as _};
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut answer = Vec::new();
+            match stream.read_to_end(&mut answer) {
+                Ok(_) => Ok(String::from_utf8_lossy(&answer).into_owned()),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(String::new()),
+                Err(e) => Err(e),
+            }
+        })
+    };
+    let body = "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-GitHub-Event: push\r\n\
+                Content-Length: 100\r\n\r\n";
+    let answer = stalled(body).await.unwrap().expect("neither an answer nor a close");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let headers = "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Ev";
+    let answer = stalled(headers).await.unwrap().expect("neither an answer nor a close");
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    server.shutdown().await.unwrap();
+}
+
+/// An `error` keeps its whole reason: only the status description GitHub gets is cut to 140 characters; the page and
+/// the API say all of it. Here the rules at the pushed commit have a misspelt key, whose error lists every key the
+/// section takes. SQLite only: the store keeps the text as it is given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_keeps_its_whole_reason_and_only_the_status_is_cut() {
+    let h = Setup::sqlite().start().await;
+    let typo = "patern_spelt_wrong_under_a_name_long_enough_to_pass_the_limit";
+    let sha = h.remote.commit_file("greenlight.toml", &format!("[keys]\n{typo} = 1\n"), "ABC-2 rules with a typo");
+    h.remote.branch("deploy", &sha);
+    let deploy = h.push("d1", &sha).await["deploy"].as_i64().unwrap();
+    assert_eq!(h.finals(&sha, 1).await, ["error"]);
+    let status = h.github.statuses_of(&sha).pop().unwrap();
+    assert!(status.description.chars().count() <= 140 && status.description.ends_with('…'), "{}", status.description);
+    assert!(!status.description.contains("ignore_case"), "{}", status.description);
+
+    h.job_done(deploy).await;
+    let (_, json) = h.get(&format!("/api/deploys/{deploy}")).await;
+    let json: Value = serde_json::from_str(&json).unwrap();
+    let summary = json["summary"].as_str().unwrap();
+    assert!(summary.starts_with("could not check: greenlight.toml at "), "{json}");
+    assert!(summary.contains(typo) && summary.ends_with("`ignore_case`"), "{json}");
+    let (_, page) = h.get(&format!("/deploys/{deploy}")).await;
+    assert!(page.contains(typo) && page.contains("ignore_case"), "{page}");
+    h.shutdown().await;
+}
+
 fn secrets() -> Secrets {
     Secrets {
         webhook: Secret::new(SECRET),
@@ -408,6 +519,23 @@ deploy_branches = ["deploy", "hotfix"]
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Sends `body` as a form-encoded delivery (GitHub's default content type).
+    async fn deliver_form(&self, event: &str, delivery: &str, body: &[u8], signature: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/webhooks/github", self.base))
+            .header("X-GitHub-Event", event)
+            .header("X-GitHub-Delivery", delivery)
+            .header("X-Hub-Signature-256", signature)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     async fn push(&self, delivery: &str, sha: &str) -> Value {
         self.push_to("deploy", delivery, sha).await
     }
@@ -525,6 +653,29 @@ return {
     written.sort_unstable();
     assert_eq!(shown, written, "each subject is shown as it was written");
     assert!(page["text"].as_str().unwrap().contains("commit-without-key"), "{page}");
+    h.shutdown().await;
+}
+
+/// The deploy page, and the page saying there is no such deploy, come with `nosniff` and a policy that lets them
+/// load and run nothing; the page's own inline styles still apply in Chromium. SQLite only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_page_is_served_with_a_policy_that_allows_only_its_styles() {
+    let h = Setup::sqlite().start().await;
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    let deploy = h.push("delivery-1", &sha).await["deploy"].as_i64().unwrap();
+    h.job_done(deploy).await;
+    for path in [format!("/deploys/{deploy}"), "/deploys/999999".to_owned()] {
+        let response = h.http.get(format!("{}{path}", h.base)).send().await.unwrap();
+        let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"), "{path}");
+        let policy = header("content-security-policy").unwrap_or_default();
+        assert!(policy.starts_with("default-src 'none'; style-src 'unsafe-inline'"), "{path}: {policy}");
+    }
+    let browser = Browser::start().await;
+    browser.open(&format!("{}/deploys/{deploy}", h.base)).await;
+    let badge = browser.run(r#"return getComputedStyle(document.querySelector(".verdict")).backgroundColor;"#).await;
+    browser.close().await;
+    assert_eq!(badge, "rgb(26, 127, 55)", "the page's styles apply under its policy");
     h.shutdown().await;
 }
 
