@@ -137,6 +137,22 @@ pub fn recheck(args: &RecheckArgs) -> anyhow::Result<u8> {
         let request = client.request(Method::POST, url.clone());
         client.json(Auth::Bearer(token).apply(request)).await
     })?;
-    println!("{}", answer.get("url").and_then(|u| u.as_str()).unwrap_or("recheck queued"));
+    // What `POST /api/deploys/{id}/recheck` answers; anything else came from something that is not greenlight.
+    let queued = serde_json::from_value::<Queued>(answer.clone())
+        .ok()
+        .filter(|queued| queued.status == "accepted" && queued.deploy == args.deploy);
+    let Some(Queued { job, url: page, .. }) = queued else {
+        bail!("{url} answered {answer}, not a greenlight server's recheck: is --server the right address?");
+    };
+    println!("recheck of deploy {} queued as job {job}: {page}", args.deploy);
     Ok(0)
+}
+
+/// A greenlight server's answer to a recheck.
+#[derive(serde::Deserialize)]
+struct Queued {
+    status: String,
+    deploy: i64,
+    job: i64,
+    url: String,
 }

@@ -218,6 +218,27 @@ fn recheck_of_an_unreachable_server_says_why_once() {
     );
 }
 
+/// A server that answers 2xx with something else than greenlight's answer is not taken for a queued recheck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recheck_of_something_that_is_not_greenlight_is_an_error() {
+    use greenlight_testkit::scripted::{Reply, Scripted};
+    let other = Scripted::start([], Reply::json(r#"{"ok": true}"#)).await;
+    let server = other.url("").to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_greenlight"))
+            .args(["recheck", "42", "--server", &server])
+            .env("GREENLIGHT_API_TOKEN", API_TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(r#"answered {"ok":true}, not a greenlight server's recheck"#), "{stderr}");
+    assert_eq!(other.hits(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_accepted_delivery_is_processed_after_a_kill_9() {
     let dir = tempfile::tempdir().unwrap();
@@ -263,7 +284,9 @@ async fn every_accepted_delivery_is_processed_after_a_kill_9() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("GREENLIGHT_API_TOKEN"), "names the credential");
     let out = recheck(API_TOKEN);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("/deploys/{}", deploys[0])));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with(&format!("recheck of deploy {} queued as job ", deploys[0])), "{stdout}");
+    assert!(stdout.contains(&format!("/deploys/{}", deploys[0])), "{stdout}");
     let sha = &heads[0].1;
     github
         .wait_for("a second final status", |all| {
