@@ -323,7 +323,11 @@ fn the_report_page_as_a_browser_draws_it() {
     let halted = run.json["halted_at"].as_u64().unwrap() as usize;
     let charts = page["charts"].as_array().unwrap();
     assert_eq!(page["names"], serde_json::json!(["http-errors (critical): fail", "latency: pass"]), "{page}");
-    for (index, chart) in charts.iter().enumerate() {
+    // Charts come failed metrics first: each is matched to its metric in the JSON by name.
+    let metrics = run.json["metrics"].as_array().unwrap();
+    for (drawn, chart) in charts.iter().enumerate() {
+        let name = page["names"][drawn].as_str().unwrap();
+        let index = metrics.iter().position(|m| name.starts_with(m["name"].as_str().unwrap())).unwrap();
         assert!(chart["width"].as_f64().unwrap() > 600.0 && chart["height"].as_f64().unwrap() > 200.0, "{chart}");
         let verdicts: Vec<&Value> = intervals.iter().map(|i| &i["metrics"][index]["verdict"]).collect();
         let shaded: Vec<&Value> = chart["shaded"].as_array().unwrap().iter().collect();

@@ -178,7 +178,16 @@ pub fn render(report: &Report, title: &str) -> String {
     for warning in &report.warnings {
         let _ = writeln!(out, "<p class=\"fail\">Warning: {}</p>", escape(warning));
     }
-    for (index, metric) in report.metrics.iter().enumerate() {
+    // The metrics that decided first: those that failed, then those that could not tell, then those that passed; in
+    // the config's order within each.
+    let mut order: Vec<usize> = (0..report.metrics.len()).collect();
+    order.sort_by_key(|&index| match report.metrics[index].verdict {
+        Verdict::Fail => 0,
+        Verdict::Inconclusive => 1,
+        Verdict::Pass => 2,
+    });
+    for index in order {
+        let metric = &report.metrics[index];
         let critical = if metric.critical { " (critical)" } else { "" };
         let _ = write!(
             out,
@@ -241,5 +250,25 @@ mod tests {
         assert_eq!(page.contains(r#"<g class="halt">"#), report.halted_at.is_some(), "the halt is marked");
         assert!(page.contains("<polyline"), "the known intervals after the gap are joined");
         assert!(page.contains("<circle"), "the single interval before the gap is a dot");
+    }
+
+    #[test]
+    fn a_failed_metric_comes_first() {
+        let metrics = vec![MetricSpec::ratio("calm"), MetricSpec::ratio("errors")];
+        let config = ValidConfig::new(Settings::default(), metrics).unwrap();
+        let start = Timestamp::from_second(1_700_000_000).unwrap();
+        let inputs = (0..4).map(|i| IntervalInput {
+            start: start + SignedDuration::from_secs(60 * i),
+            end: start + SignedDuration::from_secs(60 * (i + 1)),
+            observations: vec![
+                Observation::Ratio(RatioObservation::new((10.0, 1000.0), (10.0, 1000.0))),
+                Observation::Ratio(RatioObservation::new((10.0, 1000.0), (60.0, 1000.0))),
+            ],
+        });
+        let report = judge_window(config, inputs).unwrap();
+        assert_eq!(report.metrics[1].verdict, Verdict::Fail);
+        let page = render(&report, "guard.toml");
+        let (errors, calm) = (page.find("<h2>errors").unwrap(), page.find("<h2>calm").unwrap());
+        assert!(errors < calm, "the failed metric is first");
     }
 }
