@@ -145,6 +145,8 @@ pub fn summary(record: &DeployRecord) -> serde_json::Value {
         "summary": record.summary,
         "job_state": record.job_state,
         "superseded": is_superseded(record),
+        // The deploy of the branch's latest push, which took this one's place.
+        "superseded_by": if is_superseded(record) { record.head } else { None },
         "status": record.final_state,
         "checked_at": record.checked_at.map(time),
         "report": report,
@@ -192,6 +194,7 @@ mod tests {
             contents,
             job_state: None,
             final_state: None,
+            head: None,
         }
     }
 
@@ -206,6 +209,11 @@ mod tests {
         let json = summary(&record);
         assert_eq!(json["superseded"], true, "{json}");
         assert_eq!(summary(&self::record(None))["superseded"], false);
+        // With the branch's newer deploy known, the page links to it.
+        let record = DeployRecord { head: Some(9), ..record };
+        let page = render(&record, "greenlight/pre-deploy").unwrap();
+        assert!(page.contains(r#"superseded by a newer push (<a href="9">deploy 9</a>)"#), "{page}");
+        assert_eq!(summary(&record)["superseded_by"], 9);
     }
 
     #[test]

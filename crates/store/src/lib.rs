@@ -166,6 +166,8 @@ pub struct DeployRecord {
     pub job_state: Option<String>,
     /// The final status posted by the latest finished job.
     pub final_state: Option<String>,
+    /// The deploy of the branch's latest accepted push (its head), when that is another deploy.
+    pub head: Option<i64>,
 }
 
 /// What the queue holds, for metrics.
@@ -596,7 +598,8 @@ impl Store {
             "SELECT d.id, d.repo, d.branch, d.sha, d.clone_url, d.created_at, d.checked_at, d.verdict, d.summary,
                     d.report, d.contents,
                     (SELECT state FROM jobs WHERE deploy_id = d.id ORDER BY id DESC LIMIT 1),
-                    (SELECT final_state FROM jobs WHERE deploy_id = d.id AND state = 'done' ORDER BY id DESC LIMIT 1)
+                    (SELECT final_state FROM jobs WHERE deploy_id = d.id AND state = 'done' ORDER BY id DESC LIMIT 1),
+                    (SELECT h.deploy_id FROM heads h WHERE h.repo = d.repo AND h.branch = d.branch AND h.deploy_id <> d.id)
              FROM deploys d WHERE d.id = $1",
         )
         .bind(id)
@@ -615,6 +618,7 @@ impl Store {
             contents: row.try_get(10)?,
             job_state: row.try_get(11)?,
             final_state: row.try_get(12)?,
+            head: row.try_get(13)?,
         }))
     }
 

@@ -299,6 +299,9 @@ async fn a_push_that_comes_late_is_superseded_by_the_one_that_moved_on_from_it(s
     let Accepted::Queued { deploy: a, .. } = a[0] else { panic!("{a:?}") };
     assert_eq!(store.deploy(a).await.unwrap().unwrap().job_state.as_deref(), Some("superseded"));
     assert_eq!(store.deploy(b).await.unwrap().unwrap().job_state.as_deref(), Some("queued"));
+    // The late one names the head that took its place; the head names none.
+    assert_eq!(store.deploy(a).await.unwrap().unwrap().head, Some(b));
+    assert_eq!(store.deploy(b).await.unwrap().unwrap().head, None);
     // B is still the head: reconciling it finds it known and queued.
     let reconciled = push("reconcile:acme/shop:deploy:bbbb", "deploy", 'b');
     assert_eq!(store.accept(&[reconciled], 1_300).await.unwrap(), [Accepted::Known { deploy: b }]);
