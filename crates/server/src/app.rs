@@ -64,6 +64,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/webhooks/jira", post(jira_webhook))
         .route("/api/deploys/{id}/recheck", post(recheck))
         .route("/api/deploys/{id}", get(deploy_json))
+        .route("/", get(index_page))
         .route("/deploys/{id}", get(deploy_page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -356,6 +357,19 @@ const PAGE_HEADERS: [(header::HeaderName, &str); 2] = [
     ),
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
 ];
+
+async fn index_page(State(app): State<Arc<App>>) -> Response {
+    match app.store.heads().await {
+        Ok(heads) => match page::index(&heads, &app.config.status_context) {
+            Ok(html) => (PAGE_HEADERS, Html(html)).into_response(),
+            Err(error) => {
+                tracing::error!(%error, "cannot render the index page");
+                (StatusCode::INTERNAL_SERVER_ERROR, PAGE_HEADERS, "cannot render the deploy branches").into_response()
+            }
+        },
+        Err(error) => store_failed(error),
+    }
+}
 
 async fn deploy_page(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     // The text of the path is not shown back: the page says only that there is no such deploy.

@@ -116,7 +116,7 @@ pub fn render(record: &DeployRecord, context: &str) -> Result<String, askama::Er
         record,
         context,
         short_sha: short(&record.deploy.sha),
-        verdict: record.verdict.as_deref().unwrap_or(if superseded { "superseded" } else { "checking" }),
+        verdict: verdict(record),
         superseded,
         checked_at: record.checked_at.map(time).unwrap_or_default(),
         checks: checks.collect(),
@@ -128,9 +128,49 @@ pub fn render(record: &DeployRecord, context: &str) -> Result<String, askama::Er
     .render()
 }
 
+/// `pass`, `fail`, `error`; before the first report `checking`, or `superseded` once a newer push took its place.
+fn verdict(record: &DeployRecord) -> &str {
+    record.verdict.as_deref().unwrap_or(if is_superseded(record) { "superseded" } else { "checking" })
+}
+
 /// Whether the deploy's latest job was superseded by a newer push: it will not be checked unless asked again.
 fn is_superseded(record: &DeployRecord) -> bool {
     record.job_state.as_deref() == Some("superseded")
+}
+
+/// `GET /`: each deploy branch with its head's verdict, linked to the head's page.
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage<'a> {
+    context: &'a str,
+    heads: Vec<HeadView<'a>>,
+}
+
+struct HeadView<'a> {
+    id: i64,
+    repo: &'a str,
+    branch: &'a str,
+    short_sha: &'a str,
+    verdict: &'a str,
+    summary: &'a str,
+    /// The final status posted, or what the commit waits for.
+    status: &'a str,
+}
+
+pub fn index(heads: &[DeployRecord], context: &str) -> Result<String, askama::Error> {
+    let heads = heads
+        .iter()
+        .map(|record| HeadView {
+            id: record.deploy.id,
+            repo: &record.deploy.repo,
+            branch: &record.deploy.branch,
+            short_sha: short(&record.deploy.sha),
+            verdict: verdict(record),
+            summary: record.summary.as_deref().unwrap_or_default(),
+            status: record.final_state.as_deref().unwrap_or(if is_superseded(record) { "none" } else { "pending" }),
+        })
+        .collect();
+    IndexPage { context, heads }.render()
 }
 
 /// `GET /api/deploys/{id}`: the deploy, its state, and its report as stored.
@@ -214,6 +254,21 @@ mod tests {
         let page = render(&record, "greenlight/pre-deploy").unwrap();
         assert!(page.contains(r#"superseded by a newer push (<a href="9">deploy 9</a>)"#), "{page}");
         assert_eq!(summary(&record)["superseded_by"], 9);
+    }
+
+    #[test]
+    fn the_index_lists_each_branch_head_escaped() {
+        let head = DeployRecord {
+            deploy: DeployRef { repo: "acme/<shop>".into(), ..record(None).deploy },
+            verdict: Some("pass".into()),
+            final_state: Some("success".into()),
+            ..record(None)
+        };
+        let page = index(&[head], "greenlight/pre-deploy").unwrap();
+        assert!(page.contains("acme/&#60;shop&#62;") && !page.contains("<shop>"), "{page}");
+        assert!(page.contains(r#"<a href="deploys/7"><code>dddddddddd</code></a>"#), "{page}");
+        assert!(page.contains(r#"<span class="verdict pass">pass</span>"#) && page.contains("success"), "{page}");
+        assert!(index(&[], "greenlight/pre-deploy").unwrap().contains("No push to a deploy branch"));
     }
 
     #[test]

@@ -601,6 +601,12 @@ async fn a_push_gets_pending_then_a_final_status_and_a_page(setup: Setup) {
     assert_eq!((json["verdict"].as_str(), json["status"].as_str()), (Some("fail"), Some("failure")));
     assert_eq!(json["report"]["checks"][1]["findings"][0]["code"], "commit-without-key");
 
+    // The index lists the deploy branch with its head, linked to its page.
+    let (code, index) = h.get("/").await;
+    assert_eq!(code, 200);
+    assert!(index.contains(&format!(r#"<a href="deploys/{deploy}"><code>{}</code></a>"#, &sha[..10])), "{index}");
+    assert!(index.contains(r#"<span class="verdict fail">fail</span>"#) && index.contains("failure"), "{index}");
+
     let (code, _) = h.get("/deploys/999999").await;
     assert_eq!(code, 404);
     // An id that is not a number is no deploy either: a 404 page, not the router's parse error.

@@ -594,32 +594,18 @@ impl Store {
     }
 
     pub async fn deploy(&self, id: i64) -> Result<Option<DeployRecord>, StoreError> {
-        let Some(row) = sqlx::query(
-            "SELECT d.id, d.repo, d.branch, d.sha, d.clone_url, d.created_at, d.checked_at, d.verdict, d.summary,
-                    d.report, d.contents,
-                    (SELECT state FROM jobs WHERE deploy_id = d.id ORDER BY id DESC LIMIT 1),
-                    (SELECT final_state FROM jobs WHERE deploy_id = d.id AND state = 'done' ORDER BY id DESC LIMIT 1),
-                    (SELECT h.deploy_id FROM heads h WHERE h.repo = d.repo AND h.branch = d.branch AND h.deploy_id <> d.id)
-             FROM deploys d WHERE d.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(DeployRecord {
-            deploy: deploy_ref(&row)?,
-            created_at: row.try_get(5)?,
-            checked_at: row.try_get(6)?,
-            verdict: row.try_get(7)?,
-            summary: row.try_get(8)?,
-            report: row.try_get(9)?,
-            contents: row.try_get(10)?,
-            job_state: row.try_get(11)?,
-            final_state: row.try_get(12)?,
-            head: row.try_get(13)?,
-        }))
+        let row =
+            sqlx::query(select_deploy!("FROM deploys d WHERE d.id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(deploy_record).transpose()?)
+    }
+
+    /// Every deploy branch's head (the deploy of its latest accepted push), by repository and branch.
+    pub async fn heads(&self) -> Result<Vec<DeployRecord>, StoreError> {
+        let rows =
+            sqlx::query(select_deploy!("FROM heads h JOIN deploys d ON d.id = h.deploy_id ORDER BY h.repo, h.branch"))
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.iter().map(deploy_record).collect::<Result<_, _>>()?)
     }
 
     /// The deploy recorded for `sha` on `branch`, if any push of it was accepted.
@@ -756,6 +742,36 @@ async fn insert_job(
         .fetch_one(&mut **tx)
         .await?;
     Ok(row.try_get(0)?)
+}
+
+/// `SELECT`s a deploy `d` as [`deploy_record`] reads it, followed by `$rest` (`FROM … d …`).
+macro_rules! select_deploy {
+    ($rest:literal) => {
+        concat!(
+            "SELECT d.id, d.repo, d.branch, d.sha, d.clone_url, d.created_at, d.checked_at, d.verdict, d.summary,
+                    d.report, d.contents,
+                    (SELECT state FROM jobs WHERE deploy_id = d.id ORDER BY id DESC LIMIT 1),
+                    (SELECT final_state FROM jobs WHERE deploy_id = d.id AND state = 'done' ORDER BY id DESC LIMIT 1),
+                    (SELECT h.deploy_id FROM heads h WHERE h.repo = d.repo AND h.branch = d.branch AND h.deploy_id <> d.id) ",
+            $rest
+        )
+    };
+}
+use select_deploy;
+
+fn deploy_record(row: &sqlx::any::AnyRow) -> Result<DeployRecord, sqlx::Error> {
+    Ok(DeployRecord {
+        deploy: deploy_ref(row)?,
+        created_at: row.try_get(5)?,
+        checked_at: row.try_get(6)?,
+        verdict: row.try_get(7)?,
+        summary: row.try_get(8)?,
+        report: row.try_get(9)?,
+        contents: row.try_get(10)?,
+        job_state: row.try_get(11)?,
+        final_state: row.try_get(12)?,
+        head: row.try_get(13)?,
+    })
 }
 
 fn deploy_ref(row: &sqlx::any::AnyRow) -> Result<DeployRef, sqlx::Error> {
