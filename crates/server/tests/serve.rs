@@ -504,30 +504,29 @@ deploy_branches = ["deploy", "hotfix"]
     }
 
     async fn deliver_signed(&self, event: &str, delivery: &str, body: &[u8], signature: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}/webhooks/github", self.base))
-            .header("X-GitHub-Event", event)
-            .header("X-GitHub-Delivery", delivery)
-            .header("X-Hub-Signature-256", signature)
-            .header("content-type", "application/json")
-            .body(body.to_vec())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.deliver_as("application/json", event, delivery, body, signature).await
     }
 
     /// Sends `body` as a form-encoded delivery (GitHub's default content type).
     async fn deliver_form(&self, event: &str, delivery: &str, body: &[u8], signature: &str) -> (u16, Value) {
+        self.deliver_as("application/x-www-form-urlencoded", event, delivery, body, signature).await
+    }
+
+    async fn deliver_as(
+        &self,
+        content_type: &str,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+        signature: &str,
+    ) -> (u16, Value) {
         let response = self
             .http
             .post(format!("{}/webhooks/github", self.base))
             .header("X-GitHub-Event", event)
             .header("X-GitHub-Delivery", delivery)
             .header("X-Hub-Signature-256", signature)
-            .header("content-type", "application/x-www-form-urlencoded")
+            .header("content-type", content_type)
             .body(body.to_vec())
             .send()
             .await
