@@ -63,7 +63,7 @@ struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDeploy {
-    production: Option<String>,
+    production: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,8 +155,15 @@ impl ValidConfig {
             None
         };
         let tracker = raw.tracker.map(|t| t.validate(needs_ready)).transpose()?.map(Arc::new);
+        if let Some(production) = raw.deploy.production.as_ref().filter(|p| p.get_ref().trim().is_empty()) {
+            return Err(Invalid::at(
+                production,
+                "`production` names no revision: write the branch production runs (for example \"origin/production\"), \
+                 or remove the line to pass --from on each run",
+            ));
+        }
         Ok(Self {
-            production: raw.deploy.production.filter(|p| !p.trim().is_empty()),
+            production: raw.deploy.production.map(Spanned::into_inner),
             keys,
             ancestry: ancestry::Ancestry::new(raw.checks.ancestry)?,
             commit_keys: commit_keys::CommitKeys::new(raw.checks.commit_keys)?,
@@ -228,6 +235,11 @@ mod tests {
         let err = ValidConfig::parse("[checks.commit-keys]\nignore = [\"[\"]\n", "g.toml").unwrap_err();
         assert_eq!((err.line, err.column), (2, 11), "{err}");
         check_err("[deploy]\nproduction = 3\n", "greenlight.toml:2:14: invalid type: integer `3`, expected a string");
+        check_err(
+            "[deploy]\nproduction = \" \"\n",
+            "greenlight.toml:2:14: `production` names no revision: write the branch production runs (for example \
+             \"origin/production\"), or remove the line to pass --from on each run",
+        );
         check_err("[deploy\n", "greenlight.toml:1:8: unclosed table, expected `]`");
     }
 
