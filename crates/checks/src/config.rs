@@ -248,7 +248,7 @@ mod tests {
         let github = "[tracker]\nkind = \"github\"\nurl = \"https://api.github.com\"\nready_statuses = [\"ready\"]\n";
         check_err(
             github,
-            "greenlight.toml:3:7: kind = \"github\" needs `repository = \"owner/repo\"`, the repository that `#123` \
+            "greenlight.toml:2:8: kind = \"github\" needs `repository = \"owner/repo\"`, the repository that `#123` \
              refers to",
         );
         check_err(

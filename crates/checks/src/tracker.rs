@@ -33,7 +33,7 @@ pub enum Subtasks {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    pub kind: TrackerKind,
+    pub kind: Spanned<TrackerKind>,
     pub url: Spanned<String>,
     /// Jira Cloud: the variable holding the account's email. Not used by Data Center or GitHub.
     pub user_env: Option<String>,
@@ -86,10 +86,10 @@ impl Config {
             return Err(Invalid::at(&self.url, "`url` must start with http:// or https://"));
         }
         // Without it, every `#123` would be left out of the tracker's checks, and they would pass on nothing.
-        match (&self.kind, &self.repository) {
+        match (self.kind.get_ref(), &self.repository) {
             (TrackerKind::Github, None) => {
                 return Err(Invalid::at(
-                    &self.url,
+                    &self.kind,
                     "kind = \"github\" needs `repository = \"owner/repo\"`, the repository that `#123` refers to",
                 ));
             }
@@ -99,7 +99,9 @@ impl Config {
             _ => {}
         }
         // The web address answers the API's paths with 404s, which would read as issues that do not exist.
-        if self.kind == TrackerKind::Github && matches!(url.as_str(), "https://github.com" | "http://github.com") {
+        if *self.kind.get_ref() == TrackerKind::Github
+            && matches!(url.as_str(), "https://github.com" | "http://github.com")
+        {
             return Err(Invalid::at(
                 &self.url,
                 "with kind = \"github\", `url` is the API's: https://api.github.com (GitHub Enterprise: \
@@ -107,7 +109,7 @@ impl Config {
             ));
         }
         // A GitHub reference names its repository, so a project that is not one would leave every issue unread.
-        if self.kind == TrackerKind::Github
+        if *self.kind.get_ref() == TrackerKind::Github
             && let Some(project) = self.projects.iter().find(|p| !is_owner_repo(p.get_ref()))
         {
             return Err(Invalid::at(project, "with kind = \"github\", each of `projects` must be `owner/repo`"));
@@ -122,7 +124,7 @@ impl Config {
         if let Some(check) = needs_ready
             && ready_statuses.is_empty()
         {
-            let what = if self.kind == TrackerKind::Github { "labels" } else { "statuses" };
+            let what = if *self.kind.get_ref() == TrackerKind::Github { "labels" } else { "statuses" };
             let message = format!(
                 "[tracker] needs `ready_statuses`, the {what} an issue may ship in (for example ready_statuses = \
                  [\"Ready to Deploy\"]): {check} reads them"
@@ -133,7 +135,7 @@ impl Config {
             });
         }
         Ok(ValidTracker {
-            kind: self.kind,
+            kind: self.kind.into_inner(),
             url,
             user_env: self.user_env,
             token_env: self.token_env,
