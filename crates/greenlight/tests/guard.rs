@@ -203,6 +203,13 @@ struct Run {
 }
 
 /// Judges minutes 2..MINUTES of the data.
+/// `greenlight guard --config CONFIG`, to add a window and options to.
+fn guard_command(config: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_greenlight"));
+    command.arg("guard").arg("--config").arg(config);
+    command
+}
+
 fn guard(config: &Path, start: i64) -> Run {
     let out = guard_output(config, start, "json");
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -219,10 +226,7 @@ fn guard_output(config: &Path, start: i64, format: &str) -> std::process::Output
 }
 
 fn guard_between(config: &Path, from: i64, to: i64, format: &str) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_greenlight"))
-        .arg("guard")
-        .arg("--config")
-        .arg(config)
+    guard_command(config)
         .args(["--start", &from.to_string(), "--end", &to.to_string()])
         .args(["--format", format])
         .output()
@@ -237,10 +241,7 @@ fn scenario(baseline: impl Fn(i64) -> Traffic, canary: impl Fn(i64) -> Traffic, 
     let run = guard(&config, start);
     assert!(run.json != Value::Null, "no JSON report; exit {}: {}", run.code, run.stderr);
     let page = dir.path().join("report.html");
-    let with_page = Command::new(env!("CARGO_BIN_EXE_greenlight"))
-        .arg("guard")
-        .arg("--config")
-        .arg(&config)
+    let with_page = guard_command(&config)
         .args(["--start", &(start + 120).to_string(), "--end", &(start + MINUTES * 60).to_string()])
         .arg("--report")
         .arg(&page)
@@ -632,13 +633,7 @@ fn errors_never_show_the_password_in_the_url() {
 fn durations_longer_than_366_days_are_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = config(dir.path(), "http://127.0.0.1:9", &[ERRORS]);
-    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
-        .arg("guard")
-        .arg("--config")
-        .arg(&path)
-        .args(["--watch", "4000000d"])
-        .output()
-        .unwrap();
+    let out = guard_command(&path).args(["--watch", "4000000d"]).output().unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--watch `4000000d` is longer than 366 days"), "{stderr}");
@@ -657,7 +652,7 @@ fn durations_longer_than_366_days_are_an_error() {
 fn without_a_window_the_error_names_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     let path = config(dir.path(), "http://127.0.0.1:9", &[ERRORS]);
-    let out = Command::new(env!("CARGO_BIN_EXE_greenlight")).arg("guard").arg("--config").arg(&path).output().unwrap();
+    let out = guard_command(&path).output().unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(
@@ -667,13 +662,7 @@ fn without_a_window_the_error_names_both_ways() {
     );
     // Each of the three ways to give half of one, or both, is refused too.
     for args in [&["--start", "1"][..], &["--end", "1"], &["--start", "1", "--end", "2", "--watch", "1m"]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
-            .arg("guard")
-            .arg("--config")
-            .arg(&path)
-            .args(args)
-            .output()
-            .unwrap();
+        let out = guard_command(&path).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
@@ -724,13 +713,7 @@ fn watch(prometheus: &Prometheus, groups: (&str, &str), bad: &str, total: &str, 
         prometheus.url, groups.0, groups.1
     );
     std::fs::write(&path, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
-        .arg("guard")
-        .arg("--config")
-        .arg(&path)
-        .args(["--watch", duration, "--format", "json"])
-        .output()
-        .unwrap();
+    let out = guard_command(&path).args(["--watch", duration, "--format", "json"]).output().unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     Run {
         code: out.status.code().expect("exited"),
@@ -787,13 +770,7 @@ fn watch_finds_an_unreachable_prometheus_when_it_starts() {
     let path = config(dir.path(), &url, &[ERRORS]);
     let text = std::fs::read_to_string(&path).unwrap().replace("interval = \"1m\"", "interval = \"1h\"");
     std::fs::write(&path, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
-        .arg("guard")
-        .arg("--config")
-        .arg(&path)
-        .args(["--watch", "1h"])
-        .output()
-        .unwrap();
+    let out = guard_command(&path).args(["--watch", "1h"]).output().unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     let endpoint = format!("{url}/api/v1/query_range");
@@ -823,13 +800,7 @@ fn watch_asks_prometheus_first_with_a_query_that_needs_no_data() {
         url.port().unwrap()
     );
     std::fs::write(&path, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
-        .arg("guard")
-        .arg("--config")
-        .arg(&path)
-        .args(["--watch", "1s", "--format", "json"])
-        .output()
-        .unwrap();
+    let out = guard_command(&path).args(["--watch", "1s", "--format", "json"]).output().unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(2), "a `total` without any series is an error: {stderr}");
     let seen = source.seen();
@@ -866,14 +837,8 @@ fn watch_that_loses_prometheus_prints_what_it_judged_then_fails() {
     );
     std::fs::write(&path, text).unwrap();
     let page = dir.path().join("report.html");
-    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
-        .arg("guard")
-        .arg("--config")
-        .arg(&path)
-        .args(["--watch", "60s", "--format", "json", "--report"])
-        .arg(&page)
-        .output()
-        .unwrap();
+    let out =
+        guard_command(&path).args(["--watch", "60s", "--format", "json", "--report"]).arg(&page).output().unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     let json: Value = serde_json::from_str(&String::from_utf8(out.stdout).unwrap()).expect("the report, printed");
@@ -900,13 +865,7 @@ fn before_after_watch(url: &str, deployed_at: u64, lookback: &str, duration: &st
          total = 'vector(100)'\n"
     );
     std::fs::write(&path, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
-        .arg("guard")
-        .arg("--config")
-        .arg(&path)
-        .args(["--watch", duration, "--format", "json"])
-        .output()
-        .unwrap();
+    let out = guard_command(&path).args(["--watch", duration, "--format", "json"]).output().unwrap();
     let json = serde_json::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap_or(Value::Null);
     (out.status.code(), String::from_utf8(out.stderr).unwrap(), json)
 }
@@ -968,10 +927,7 @@ fn on_fail_runs_the_command_and_posts_a_signed_report() {
     let url = receiver.url("/halt");
     let post = format!("url = \"{url}\"\nsecret_env = \"GUARD_TEST_SECRET\"\n");
     let (start, _prometheus, _dir, config, written) = failing_with_on_fail(&post);
-    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
-        .arg("guard")
-        .arg("--config")
-        .arg(&config)
+    let out = guard_command(&config)
         .args(["--start", &(start + 120).to_string(), "--end", &(start + MINUTES * 60).to_string()])
         .env("GUARD_TEST_SECRET", "s3cret")
         .output()
@@ -1006,10 +962,7 @@ fn an_on_fail_command_that_hangs_is_stopped_with_what_it_started() {
         pids.display()
     );
     std::fs::write(&config, hook).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
-        .arg("guard")
-        .arg("--config")
-        .arg(&config)
+    let out = guard_command(&config)
         .args(["--start", &(start + 120).to_string(), "--end", &(start + MINUTES * 60).to_string()])
         .output()
         .unwrap();

@@ -214,16 +214,18 @@ pub(crate) fn evidence(log_e: f64, limits: &Limits) -> String {
     format!("e = {} {cmp} {}", num(e_of(log_e)), num(limits.threshold))
 }
 
-/// For a side whose evidence reached the halt threshold in a spike that is over: says so, since the sentence it ends
-/// otherwise reads as if there were no such evidence. Empty for any other side.
-pub(crate) fn spike_note(state: &SideState, limits: &Limits) -> String {
+/// A side's evidence against the halt threshold, as [`evidence`] says it, and for a side whose evidence reached it in
+/// a spike that is over, that it did: the sentence it ends otherwise reads as if there were no such evidence.
+pub(crate) fn side_evidence(state: &SideState, limits: &Limits) -> String {
+    let said = evidence(state.log_e, limits);
     if state.log_e >= limits.log_threshold && state.spike_over(limits) {
         format!(
-            " (it rose past the threshold in earlier intervals that did not persist; the {} since were not worse)",
+            "{said} (it rose past the threshold in earlier intervals that did not persist; the {} since were not \
+             worse)",
             state.calm
         )
     } else {
-        String::new()
+        said
     }
 }
 

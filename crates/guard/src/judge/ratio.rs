@@ -28,7 +28,7 @@ use super::calibrate::dispersion;
 use super::mixture::{CountStep, MixtureProcess, log_sum_exp, share_of_bad, upper_bound};
 use super::persistence::{Outcome, Persistence};
 use super::{
-    Decision, Limits, SPIKE_E, SideState, decide, deciding_sides, evidence, pending, spike_note, trimmed_evidence,
+    Decision, Limits, SPIKE_E, SideState, decide, deciding_sides, evidence, pending, side_evidence, trimmed_evidence,
 };
 
 #[derive(Clone, Debug)]
@@ -420,18 +420,18 @@ impl RatioJudge {
                 num(e_of(states[furthest].log_pass_e)),
                 num(self.limits.pass_threshold),
                 num(null),
-                evidence(states[closest].log_e, &self.limits) + &spike_note(&states[closest], &self.limits),
+                side_evidence(&states[closest], &self.limits),
             ),
             Decision::Soaking => format!(
                 "soaking: {} of {} intervals with data before a pass ({}); {counts}",
                 self.with_data,
                 self.limits.soak,
-                evidence(states[closest].log_e, &self.limits) + &spike_note(&states[closest], &self.limits),
+                side_evidence(&states[closest], &self.limits),
             ),
             Decision::Undecided => format!(
                 "not enough data to tell: no regression shown ({}) and {} not yet excluded (pass e = {} < {}); \
                  {counts}",
-                evidence(states[closest].log_e, &self.limits) + &spike_note(&states[closest], &self.limits),
+                side_evidence(&states[closest], &self.limits),
                 self.worse_phrase(states[furthest].side, self.pass_ratio).replacen("is ", "being ", 1),
                 num(e_of(states[furthest].log_pass_e)),
                 num(self.limits.pass_threshold),

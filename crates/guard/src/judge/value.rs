@@ -35,7 +35,7 @@ use crate::report::{MetricInterval, MetricSummary, Numbers, Side, ValueNumbers, 
 use super::persistence::{Outcome, Persistence};
 use super::rank::{difference, hodges_lehmann, mann_whitney, median};
 use super::sign::SignProcess;
-use super::{Decision, Limits, SideState, decide, deciding_sides, evidence, pending, spike_note, trimmed_evidence};
+use super::{Decision, Limits, SideState, decide, deciding_sides, evidence, pending, side_evidence, trimmed_evidence};
 
 #[derive(Clone, Debug)]
 struct ValueSide {
@@ -349,18 +349,18 @@ impl ValueJudge {
                 num(e_of(states[furthest].log_pass_e)),
                 num(self.limits.pass_threshold),
                 signs(closest),
-                evidence(states[closest].log_e, &self.limits) + &spike_note(&states[closest], &self.limits),
+                side_evidence(&states[closest], &self.limits),
             ),
             Decision::Soaking => format!(
                 "soaking: {} of {} intervals with data before a pass ({}); {facts}",
                 self.with_data,
                 self.limits.soak,
-                evidence(states[closest].log_e, &self.limits) + &spike_note(&states[closest], &self.limits),
+                side_evidence(&states[closest], &self.limits),
             ),
             Decision::Undecided => format!(
                 "not enough data to tell: no regression shown ({}) and that {} not yet excluded (pass e = {} < {}); \
                  {facts}",
-                evidence(states[closest].log_e, &self.limits) + &spike_note(&states[closest], &self.limits),
+                side_evidence(&states[closest], &self.limits),
                 self.worse_phrase(states[furthest].side),
                 num(e_of(states[furthest].log_pass_e)),
                 num(self.limits.pass_threshold),
