@@ -972,10 +972,18 @@ fn an_on_fail_command_that_hangs_is_stopped_with_what_it_started() {
     let pids = std::fs::read_to_string(&pids).unwrap();
     assert_eq!(pids.lines().count(), 3, "{pids}");
     for pid in pids.lines() {
-        // Gone, or a zombie that its new parent has not reaped yet.
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let running = state.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'));
-        assert!(!running, "the background sleep {pid} still runs: {state}");
+        // Gone, or a zombie that its new parent has not reaped yet. A process killed a moment ago can still show
+        // as running until the kernel has delivered the signal: give it a bounded while.
+        let state = || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let running = |state: &str| state.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'));
+        for _ in 0..50 {
+            if !running(&state()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let state = state();
+        assert!(!running(&state), "the background sleep {pid} still runs: {state}");
     }
 }
 
