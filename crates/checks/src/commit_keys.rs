@@ -206,7 +206,8 @@ impl Check for CommitKeys {
                 "commit-without-key",
                 Severity::Deny,
                 commit.sha.clone(),
-                format!("commit {} {:?} by {} names no issue key", commit.short_sha(), commit.subject, commit.author),
+                // The finding's subject is the commit; every format shows it beside the message.
+                format!("{:?} by {} names no issue key", commit.subject, commit.author),
             ));
         }
         let summary = match (commits.len(), findings.len()) {
