@@ -62,6 +62,10 @@ impl Mirror {
     /// and cloned again, instead of failing every fetch until someone removes it by hand.
     /// Blocking: run it off the async runtime.
     pub fn sync(&self) -> Result<Repo, GitError> {
+        // git would read such a url as an option (`--upload-pack=…` runs a command); the `--` below covers the rest.
+        if self.url.starts_with('-') {
+            return Err(GitError::Other(format!("refusing the remote url {:?}: it starts with '-'", self.url)));
+        }
         if self.path.join("HEAD").exists() && gix::open(&self.path).is_err() {
             std::fs::remove_dir_all(&self.path).map_err(|e| {
                 GitError::Other(format!("cannot remove the broken mirror {}: {e}", self.path.display()))
@@ -69,7 +73,7 @@ impl Mirror {
         }
         if self.path.join("HEAD").exists() {
             // Fetched from the url given now, not the one the mirror was cloned from: the config may have moved it.
-            let fetch = ["fetch", "--prune", "--quiet", &self.url, "+refs/*:refs/*"];
+            let fetch = ["fetch", "--prune", "--quiet", "--", &self.url, "+refs/*:refs/*"];
             git(Command::new("git").arg("-C").arg(&self.path).args(fetch), &self.limits)?;
         } else {
             if let Some(parent) = self.path.parent() {
@@ -79,7 +83,7 @@ impl Mirror {
             // Clone next to the final place and rename, so that a clone cut short never looks like a mirror.
             let partial = self.path.with_extension("partial");
             let _ = std::fs::remove_dir_all(&partial);
-            let clone = ["clone", "--mirror", "--quiet", &self.url];
+            let clone = ["clone", "--mirror", "--quiet", "--", &self.url];
             git(Command::new("git").args(clone).arg(&partial), &self.limits)?;
             std::fs::rename(&partial, &self.path)
                 .map_err(|e| GitError::Other(format!("cannot move the clone to {}: {e}", self.path.display())))?;
@@ -247,6 +251,25 @@ mod tests {
             super::reason("error: cannot lock ref 'refs/heads/a'\nfatal: later\n"),
             "cannot lock ref 'refs/heads/a'"
         );
+    }
+
+    #[test]
+    fn a_remote_url_is_never_read_as_an_option_of_git() {
+        // A url from a webhook payload that looks like an option must not run anything, on the first clone or on a
+        // later fetch.
+        let remote = TestRepo::new();
+        remote.commit_file("a", "1", "ABC-1 first");
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let hostile = format!("--upload-pack=touch {};", marker.display());
+        let fresh = Mirror::new(dir.path().join("fresh.git"), hostile.clone());
+        let Err(error) = fresh.sync() else { panic!("an option was cloned") };
+        assert!(error.to_string().contains("starts with '-'"), "{error}");
+        let mirror = Mirror::new(dir.path().join("m.git"), remote.path().to_str().unwrap());
+        mirror.sync().unwrap();
+        let Err(error) = Mirror::new(dir.path().join("m.git"), hostile).sync() else { panic!("an option was fetched") };
+        assert!(error.to_string().contains("starts with '-'"), "{error}");
+        assert!(!marker.exists(), "git ran the url as --upload-pack");
     }
 
     #[test]
