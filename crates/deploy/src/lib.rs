@@ -35,6 +35,9 @@ pub enum DeployError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{CONFIG_FILE} at {sha} is not UTF-8")]
     NotUtf8 { sha: String },
+    /// Rules the service will not follow (see [`tracker::vet`]).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// A repository's rules and the range they apply to.

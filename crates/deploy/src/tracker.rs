@@ -3,10 +3,14 @@
 //! Owns: reading credentials from the variables the config names, building the HTTP client, and calling the
 //! tracker adapter. Does not own: the tracker's API (`greenlight-tracker`) or judging (checks).
 
-use greenlight_checks::tracker::{TrackerKind, ValidTracker};
+use greenlight_checks::ValidConfig;
+pub use greenlight_checks::tracker::TrackerKind;
+use greenlight_checks::tracker::ValidTracker;
 use greenlight_core::{IssueKey, TrackerFacts};
 use greenlight_http::{Auth, Client, Secret};
 use greenlight_tracker::{Kind, Settings};
+
+use crate::CONFIG_FILE;
 
 /// Asks the tracker about `keys`. The error is one line for the report: it names the tracker's URL, or the
 /// variable to set.
@@ -66,5 +70,66 @@ fn auth(config: &ValidTracker) -> Result<(Auth, Option<String>), String> {
             Some(_) => Ok((Auth::Bearer(read(&config.token_env, "token_env")?), config.token_env.clone())),
             None => Ok((Auth::None, None)),
         },
+    }
+}
+
+/// Where a tracker is and which variables hold its credentials: what a service lets its operator alone decide, since
+/// the credentials are read from the service's own environment and sent to `url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub kind: TrackerKind,
+    /// Without a trailing slash.
+    pub url: String,
+    pub user_env: Option<String>,
+    pub token_env: Option<String>,
+}
+
+impl Connection {
+    fn of(tracker: &ValidTracker) -> Self {
+        Self {
+            kind: tracker.kind,
+            url: tracker.url.clone(),
+            user_env: tracker.user_env.clone(),
+            token_env: tracker.token_env.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            TrackerKind::JiraCloud => "jira-cloud",
+            TrackerKind::JiraDc => "jira-dc",
+            TrackerKind::Github => "github",
+        };
+        write!(f, "{kind} at {}", self.url)?;
+        for (key, var) in [("user_env", &self.user_env), ("token_env", &self.token_env)] {
+            if let Some(var) = var {
+                write!(f, ", {key} {var}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rules that came with the code (a repository's own greenlight.toml, which anyone who can push may change) may
+/// name a tracker only if it is `allowed`, the one the operator configured: otherwise a pushed commit could send
+/// the service's secrets, named by variable, to a server of its choosing. Every other tracker setting is theirs.
+pub fn vet(config: &ValidConfig, allowed: Option<&Connection>) -> Result<(), String> {
+    let Some(tracker) = &config.tracker else {
+        return Ok(());
+    };
+    let named = Connection::of(tracker);
+    match allowed {
+        Some(allowed) if *allowed == named => Ok(()),
+        Some(allowed) => Err(format!(
+            "{CONFIG_FILE} names the tracker {named}, not the one the server's [tracker] allows ({allowed}): a \
+             repository's rules may not choose where the server sends its credentials"
+        )),
+        None => Err(format!(
+            "{CONFIG_FILE} names the tracker {named}, but the server config has no [tracker]: a repository's rules \
+             may not choose where the server sends its credentials; add a [tracker] with the same kind, url, \
+             user_env and token_env to the server config, or give the repository a `rules` file"
+        )),
     }
 }

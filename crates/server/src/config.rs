@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use greenlight_core::text::line_column;
+use greenlight_deploy::tracker::{Connection, TrackerKind};
 use serde::Deserialize;
 
 /// The status context greenlight posts under unless the config names another.
@@ -51,8 +52,19 @@ struct Raw {
     read_timeout: Option<toml::Spanned<String>>,
     github: RawGithub,
     jira: Option<RawJira>,
+    /// The one tracker a repository's own greenlight.toml may name (see `greenlight_deploy::tracker::vet`).
+    tracker: Option<RawTracker>,
     #[serde(default)]
     repositories: Vec<RawRepository>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTracker {
+    kind: TrackerKind,
+    url: toml::Spanned<String>,
+    user_env: Option<String>,
+    token_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +134,8 @@ pub struct ServerConfig {
     pub read_timeout: Duration,
     pub github: GithubConfig,
     pub jira_secret_env: Option<String>,
+    /// The tracker a repository's own rules may name; without it, they may name none.
+    pub tracker: Option<Connection>,
     /// By `owner/name` in lower case: GitHub's names are not case-sensitive. Look one up with [`Self::repository`].
     pub repositories: BTreeMap<String, RepositoryConfig>,
 }
@@ -193,6 +207,17 @@ impl ServerConfig {
                 located(Some(value.span()), format!("{:?} is not a duration like \"30s\" or \"5m\"", value.get_ref()))
             }),
         };
+        let tracker = match raw.tracker {
+            None => None,
+            Some(tracker) => {
+                let url = tracker.url.get_ref().trim_end_matches('/').to_owned();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    let message = "[tracker] `url` must start with http:// or https://".to_owned();
+                    return Err(located(Some(tracker.url.span()), message));
+                }
+                Some(Connection { kind: tracker.kind, url, user_env: tracker.user_env, token_env: tracker.token_env })
+            }
+        };
         let mut repositories = BTreeMap::new();
         for repo in raw.repositories {
             let name = repo.name.get_ref().clone();
@@ -251,6 +276,7 @@ impl ServerConfig {
                 breaker_cooldown: duration(&raw.github.breaker_cooldown, Duration::from_secs(30))?,
             },
             jira_secret_env: raw.jira.map(|j| j.webhook_secret_env),
+            tracker,
             repositories,
         })
     }
@@ -288,6 +314,18 @@ deploy_branches = ["deploy"]
         assert_eq!(config.reconcile_every, Duration::from_secs(300));
         let repo = config.repository("Acme/Shop").expect("names are not case-sensitive");
         assert!(repo.is_deploy_branch("deploy") && !repo.is_deploy_branch("main"));
+    }
+
+    #[test]
+    fn the_allowed_tracker_is_read_without_its_trailing_slash_and_must_be_http() {
+        let with =
+            |url: &str| format!("{MINIMAL}\n[tracker]\nkind = \"jira-dc\"\nurl = \"{url}\"\ntoken_env = \"T\"\n");
+        let config = ServerConfig::parse(&with("https://jira.example.com/"), "s.toml").unwrap();
+        let tracker = config.tracker.unwrap();
+        assert_eq!((tracker.url.as_str(), tracker.token_env.as_deref()), ("https://jira.example.com", Some("T")));
+        let error = ServerConfig::parse(&with("file:///etc"), "s.toml").unwrap_err();
+        assert!(error.to_string().ends_with("[tracker] `url` must start with http:// or https://"), "{error}");
+        assert!(ServerConfig::parse(MINIMAL, "s.toml").unwrap().tracker.is_none());
     }
 
     #[test]

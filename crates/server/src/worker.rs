@@ -309,11 +309,17 @@ async fn check(app: &App, job: &Job) -> Result<Checked, Problem> {
     let production = format!("refs/heads/{}", repo.production);
     let rules = repo.rules.clone();
     let sha = deploy.sha.clone();
+    let tracker = app.config.tracker.clone();
     let read = app.mirrors.read(&app.metrics, &deploy.repo, remote, move |repo| -> Result<Deploy, DeployError> {
         let to = repo.resolve(&sha)?;
         let config = match rules {
+            // The operator's file: trusted as it is.
             Some(path) => load_config(&repo, Some(&path))?,
-            None => config_at(&repo, to)?,
+            None => {
+                let config = config_at(&repo, to)?;
+                greenlight_deploy::tracker::vet(&config, tracker.as_ref()).map_err(DeployError::Refused)?;
+                config
+            }
         };
         Deploy::new(&repo, config, Some(&production), &sha)
     });

@@ -333,6 +333,65 @@ async fn an_error_keeps_its_whole_reason_and_only_the_status_is_cut() {
     h.shutdown().await;
 }
 
+/// A repository's own greenlight.toml may not choose where the server sends the secrets it names by variable: its
+/// tracker must be the server config's `[tracker]`, kind, url and variables alike. `PATH` and `HOME` stand for the
+/// server's secrets (every process has them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_may_not_send_the_servers_secrets_to_a_tracker_of_its_choosing() {
+    use greenlight_deploy::tracker::{Connection, TrackerKind};
+    use greenlight_testkit::scripted::{Reply, Scripted};
+
+    let tracker = Scripted::start([], Reply::json(r#"{"issues": [], "total": 0}"#)).await;
+    let url = tracker.url("/").as_str().trim_end_matches('/').to_owned();
+    let rules = |token_env: &str| {
+        format!(
+            "[tracker]\nkind = \"jira-dc\"\nurl = \"{url}\"\ntoken_env = \"{token_env}\"\nready_statuses = [\"Done\"]\n"
+        )
+    };
+    let mut h = Setup::sqlite().start().await;
+    let summary_of = async |h: &Harness, delivery: &str, sha: &str| {
+        h.remote.branch("deploy", sha);
+        let deploy = h.push(delivery, sha).await["deploy"].as_i64().unwrap();
+        h.job_done(deploy).await;
+        let (_, json) = h.get(&format!("/api/deploys/{deploy}")).await;
+        let json: Value = serde_json::from_str(&json).unwrap();
+        (json["status"].as_str().unwrap().to_owned(), json["summary"].as_str().unwrap().to_owned())
+    };
+
+    // No [tracker] on the server: a repository may name none.
+    let sha = h.remote.commit_file("greenlight.toml", &rules("PATH"), "ABC-2 send PATH away");
+    let (status, summary) = summary_of(&h, "d1", &sha).await;
+    assert_eq!(status, "error", "{summary}");
+    assert!(summary.contains("the server config has no [tracker]") && summary.contains("token_env PATH"), "{summary}");
+    assert_eq!(tracker.hits(), 0, "the repository's tracker was called");
+
+    // The server allows this tracker with HOME: the same url with PATH is still refused.
+    h.config.tracker = Some(Connection {
+        kind: TrackerKind::JiraDc,
+        url: url.clone(),
+        user_env: None,
+        token_env: Some("HOME".into()),
+    });
+    h.restart().await;
+    let sha = h.remote.commit_file("greenlight.toml", &(rules("PATH") + "# again\n"), "ABC-3 send PATH again");
+    let (status, summary) = summary_of(&h, "d2", &sha).await;
+    assert_eq!(status, "error", "{summary}");
+    assert!(
+        summary.contains(&format!("not the one the server's [tracker] allows (jira-dc at {url}, token_env HOME)")),
+        "{summary}"
+    );
+    assert_eq!(tracker.hits(), 0, "the repository's tracker was called");
+
+    // Named as the server allows it, the tracker is asked, with the secret the operator chose.
+    let sha = h.remote.commit_file("greenlight.toml", &rules("HOME"), "ABC-4 the allowed tracker");
+    let (_, summary) = summary_of(&h, "d3", &sha).await;
+    let seen = tracker.seen();
+    assert!(!seen.is_empty(), "the allowed tracker was not asked: {summary}");
+    let home = std::env::var("HOME").unwrap();
+    assert!(seen.iter().all(|r| r.header("authorization") == Some(&format!("Bearer {home}"))), "{seen:?}");
+    h.shutdown().await;
+}
+
 fn secrets() -> Secrets {
     Secrets {
         webhook: Secret::new(SECRET),
