@@ -47,18 +47,33 @@ pub enum SignatureError {
 /// Checks the `X-Hub-Signature-256` header value against the raw body, comparing in constant time. An empty
 /// secret verifies nothing: it is [`SignatureError::NoSecret`], never a pass.
 pub fn verify_signature(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
-    if secret.is_empty() {
-        return Err(SignatureError::NoSecret);
+    Claimed::read(header)?.verify(secret, body)
+}
+
+/// The digest a signature header claims, read before the body is: a delivery without a well-formed one is refused
+/// unread, so an unsigned client never makes the server hold a body of up to [`MAX_BODY_BYTES`].
+#[derive(Debug)]
+pub struct Claimed([u8; DIGEST_BYTES]);
+
+impl Claimed {
+    pub fn read(header: Option<&str>) -> Result<Self, SignatureError> {
+        let header = header.map(str::trim).filter(|h| !h.is_empty());
+        let header = header.ok_or(SignatureError::Missing)?;
+        let hex = header.strip_prefix(PREFIX).ok_or(SignatureError::Malformed("expected sha256=<hex digest>"))?;
+        if hex.len() != 2 * DIGEST_BYTES {
+            return Err(SignatureError::Malformed("expected 64 hex digits after sha256="));
+        }
+        decode_hex(hex).map(Self).ok_or(SignatureError::Malformed("the digest is not hexadecimal"))
     }
-    let header = header.map(str::trim).filter(|h| !h.is_empty());
-    let header = header.ok_or(SignatureError::Missing)?;
-    let hex = header.strip_prefix(PREFIX).ok_or(SignatureError::Malformed("expected sha256=<hex digest>"))?;
-    if hex.len() != 2 * DIGEST_BYTES {
-        return Err(SignatureError::Malformed("expected 64 hex digits after sha256="));
+
+    /// Whether `body` has this digest under `secret`, compared in constant time; an empty secret verifies nothing.
+    pub fn verify(&self, secret: &[u8], body: &[u8]) -> Result<(), SignatureError> {
+        if secret.is_empty() {
+            return Err(SignatureError::NoSecret);
+        }
+        // `verify_slice` compares in constant time.
+        mac(secret, body).verify_slice(&self.0).map_err(|_| SignatureError::Mismatch)
     }
-    let claimed = decode_hex(hex).ok_or(SignatureError::Malformed("the digest is not hexadecimal"))?;
-    // `verify_slice` compares in constant time.
-    mac(secret, body).verify_slice(&claimed).map_err(|_| SignatureError::Mismatch)
 }
 
 /// The header value GitHub would send for this body: `sha256=<lowercase hex>`. For tests and load generators.

@@ -12,11 +12,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use greenlight_github::GitHub;
-use greenlight_github::webhook::{self, DELIVERY_HEADER, EVENT_HEADER, Event, MAX_BODY_BYTES, SIGNATURE_HEADER};
+use greenlight_github::webhook::{
+    self, Claimed, DELIVERY_HEADER, EVENT_HEADER, Event, MAX_BODY_BYTES, SIGNATURE_HEADER,
+};
 use greenlight_http::{Policy, Secret};
 use greenlight_store::{Accepted, NewPush, Store};
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::ServerConfig;
 use crate::inbox::Inbox;
@@ -37,6 +40,8 @@ pub struct App {
     pub inbox: Inbox,
     pub metrics: Metrics,
     pub mirrors: Mirrors,
+    /// The KiB of webhook bodies that may be held at once ([`read_body`]).
+    bodies: Semaphore,
 }
 
 impl App {
@@ -50,7 +55,7 @@ impl App {
     ) -> Self {
         let threshold = Policy::default().breaker_threshold;
         let mirrors = Mirrors::new(&config.data_dir, threshold, config.github.breaker_cooldown);
-        Self { config, secrets, store, github, inbox, metrics, mirrors }
+        Self { config, secrets, store, github, inbox, metrics, mirrors, bodies: Semaphore::new(BODY_BUDGET_KIB) }
     }
 
     pub fn deploy_url(&self, id: i64) -> String {
@@ -77,13 +82,35 @@ fn answer(code: StatusCode, status: &str, message: impl Into<String>) -> Respons
     (code, axum::Json(json!({"status": status, "message": message.into()}))).into_response()
 }
 
+/// How many KiB of webhook bodies may be held at once (ten of the largest GitHub sends, thousands of usual ones).
+const BODY_BUDGET_KIB: usize = 256 * 1024;
+
 /// Reads a webhook's body, at most [`MAX_BODY_BYTES`] of it, within `read_timeout` of its headers: `413` over the
 /// limit, `408` for a client that stops sending (a `Content-Length` it never fills keeps no handler waiting).
-async fn read_body(app: &App, body: Body) -> Result<Bytes, (&'static str, Response)> {
+///
+/// The body's size (its `Content-Length`, else the limit) is first taken from a budget shared by every webhook
+/// ([`BODY_BUDGET_KIB`]), and given back when the returned permit is dropped: when slow or huge bodies hold it all,
+/// a delivery gets `503` at once instead of the server's memory growing with every connection.
+async fn read_body<'a>(
+    app: &'a App,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Bytes, SemaphorePermit<'a>), (&'static str, Response)> {
     use http_body_util::BodyExt as _;
+    let declared = header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
+        let message = format!("the body is larger than {MAX_BODY_BYTES} bytes");
+        return Err(("unreadable", answer(StatusCode::PAYLOAD_TOO_LARGE, "rejected", message)));
+    }
+    let kib = declared.unwrap_or(MAX_BODY_BYTES).div_ceil(1024).max(1);
+    let Ok(permit) = app.bodies.try_acquire_many(u32::try_from(kib).unwrap_or(u32::MAX)) else {
+        tracing::warn!(bytes = kib * 1024, "webhook refused: the bodies being read fill the budget");
+        let message = "too many large deliveries are being read; retry it";
+        return Err(("busy", answer(StatusCode::SERVICE_UNAVAILABLE, "busy", message)));
+    };
     let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
     let (code, message) = match tokio::time::timeout(app.config.read_timeout, limited.collect()).await {
-        Ok(Ok(collected)) => return Ok(collected.to_bytes()),
+        Ok(Ok(collected)) => return Ok((collected.to_bytes(), permit)),
         Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
             (StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than {MAX_BODY_BYTES} bytes"))
         }
@@ -128,16 +155,22 @@ fn event_label(event: &str) -> &'static str {
 }
 
 async fn github_delivery(app: &App, headers: &HeaderMap, event: &str, body: Body) -> (&'static str, Response) {
-    let body = match read_body(app, body).await {
-        Ok(body) => body,
-        Err(unreadable) => return unreadable,
-    };
-    let signature = header_str(headers, SIGNATURE_HEADER);
-    if let Err(error) = webhook::verify_signature(app.secrets.webhook.expose().as_bytes(), &body, signature) {
+    let refused = |error: webhook::SignatureError| {
         // The delivery id as the request says it (not signed), to find the delivery in GitHub's list.
         let delivery = header_str(headers, DELIVERY_HEADER).unwrap_or_default();
         tracing::warn!(%error, delivery, "webhook refused");
-        return ("unauthorized", answer(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string()));
+        ("unauthorized", answer(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string()))
+    };
+    let claimed = match Claimed::read(header_str(headers, SIGNATURE_HEADER)) {
+        Ok(claimed) => claimed,
+        Err(error) => return refused(error),
+    };
+    let (body, _budget) = match read_body(app, headers, body).await {
+        Ok(read) => read,
+        Err(unreadable) => return unreadable,
+    };
+    if let Err(error) = claimed.verify(app.secrets.webhook.expose().as_bytes(), &body) {
+        return refused(error);
     }
     let Some(delivery) = header_str(headers, DELIVERY_HEADER).filter(|d| !d.is_empty()) else {
         return (
@@ -250,13 +283,21 @@ async fn jira_delivery(app: &App, headers: &HeaderMap, body: Body) -> (&'static 
     let Some(secret) = &app.secrets.jira else {
         return ("ignored", answer(StatusCode::NOT_FOUND, "disabled", "no [jira] webhook secret is configured"));
     };
-    let body = match read_body(app, body).await {
-        Ok(body) => body,
+    let unauthorized = |error: webhook::SignatureError| {
+        // Jira sends the signature under the legacy header name.
+        let message = error.to_string().replace(SIGNATURE_HEADER, JIRA_SIGNATURE_HEADER);
+        ("unauthorized", answer(StatusCode::UNAUTHORIZED, "unauthorized", message))
+    };
+    let claimed = match Claimed::read(header_str(headers, JIRA_SIGNATURE_HEADER)) {
+        Ok(claimed) => claimed,
+        Err(error) => return unauthorized(error),
+    };
+    let (body, _budget) = match read_body(app, headers, body).await {
+        Ok(read) => read,
         Err(unreadable) => return unreadable,
     };
-    let signature = header_str(headers, JIRA_SIGNATURE_HEADER);
-    if let Err(error) = webhook::verify_signature(secret.expose().as_bytes(), &body, signature) {
-        return ("unauthorized", answer(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string()));
+    if let Err(error) = claimed.verify(secret.expose().as_bytes(), &body) {
+        return unauthorized(error);
     }
     let event: JiraEvent = match serde_json::from_slice(&body) {
         Ok(event) => event,

@@ -298,12 +298,131 @@ deploy_branches = ["deploy"]
         })
     };
     let body = "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-GitHub-Event: push\r\n\
+                X-Hub-Signature-256: sha256=0000000000000000000000000000000000000000000000000000000000000000\r\n\
                 Content-Length: 100\r\n\r\n";
     let answer = stalled(body).await.unwrap().expect("neither an answer nor a close");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     let headers = "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Ev";
     let answer = stalled(headers).await.unwrap().expect("neither an answer nor a close");
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    server.shutdown().await.unwrap();
+}
+
+/// An unsigned delivery is refused before its body is read, and the bodies being read at once are bounded: ten
+/// 25 MB uploads that never arrive hold the budget, an eleventh is answered `503` at once, a usual delivery still
+/// gets through, and the budget comes back when they hang up. `read_timeout` is an hour: a server that waited for
+/// any of these bodies would hold the test until its sockets' own timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_and_outsized_bodies_are_refused_before_they_are_read() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    const MAX: usize = greenlight_github::webhook::MAX_BODY_BYTES;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+listen = "127.0.0.1:0"
+public_url = "http://greenlight.test"
+database_url = "sqlite://{db}"
+data_dir = "{data}"
+workers = 0
+read_timeout = "1h"
+
+[github]
+api_url = "http://127.0.0.1:9"
+
+[[repositories]]
+name = "acme/shop"
+production = "production"
+deploy_branches = ["deploy"]
+"#,
+        db = dir.path().join("gl.db").display(),
+        data = dir.path().join("data").display(),
+    );
+    let config = ServerConfig::parse(&config, "server.toml").unwrap();
+    let server = greenlight_server::start_with(config, secrets()).await.unwrap();
+    let addr = server.addr();
+    let forged = format!("sha256={}", "0".repeat(64));
+    // Headers only: a body promised and never sent.
+    let promise = async |signature: Option<&str>, length: usize| {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let signature = signature.map(|s| format!("X-Hub-Signature-256: {s}\r\n")).unwrap_or_default();
+        let head = format!(
+            "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\n{signature}Content-Length: {length}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream
+    };
+    let answer_of = async |mut stream: tokio::net::TcpStream| {
+        let mut answer = vec![0u8; 1024];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(60), stream.read(&mut answer)).await;
+        let read = read.expect("no answer: the server waited for the body").unwrap();
+        String::from_utf8_lossy(&answer[..read]).into_owned()
+    };
+    let answer = answer_of(promise(None, 1_000_000).await).await;
+    assert!(answer.starts_with("HTTP/1.1 401") && answer.contains("missing X-Hub-Signature-256"), "{answer}");
+    let answer = answer_of(promise(Some("sha1=abc"), 1_000_000).await).await;
+    assert!(answer.starts_with("HTTP/1.1 401") && answer.contains("malformed"), "{answer}");
+    let answer = answer_of(promise(Some(&forged), MAX + 1).await).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // A whole 25 MB body with a wrong signature: 401 once read, 503 while the budget is held. The answer is read
+    // while the body is still being written: a 503 comes before it, and the server may hang up on the rest.
+    let probe = async || {
+        let stream = promise(Some(&forged), MAX).await;
+        let (mut read, mut write) = stream.into_split();
+        // Returns its half, not dropping it: that would end the request's side of the connection before the answer.
+        let writer = tokio::spawn(async move {
+            let chunk = vec![b' '; 1 << 20];
+            for _ in 0..MAX >> 20 {
+                if write.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+            write
+        });
+        let mut answer = vec![0u8; 1024];
+        let got = tokio::time::timeout(std::time::Duration::from_secs(60), read.read(&mut answer)).await;
+        let got = got.expect("no answer to a whole body").unwrap();
+        writer.abort();
+        let head = String::from_utf8_lossy(&answer[..got]).into_owned();
+        head.get(9..12).and_then(|code| code.parse::<u16>().ok()).unwrap_or_else(|| panic!("not an answer: {head}"))
+    };
+    let http = reqwest::Client::new();
+    assert_eq!(probe().await, 401);
+    let mut holding = Vec::new();
+    for _ in 0..10 {
+        holding.push(promise(Some(&forged), MAX).await);
+    }
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        // The ten are taken in as the server gets to them.
+        seen.push(probe().await);
+        if seen.last() == Some(&503) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.last(), Some(&503), "an eleventh 25 MB body was read while ten held the budget: {seen:?}");
+    let ping = br#"{"zen": "Keep it logically awesome.", "hook_id": 1}"#;
+    let response = http
+        .post(format!("http://{addr}/webhooks/github"))
+        .header("X-GitHub-Event", "ping")
+        .header("X-GitHub-Delivery", "p1")
+        .header("X-Hub-Signature-256", sign(SECRET.as_bytes(), ping))
+        .body(ping.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "a usual delivery fits beside them");
+    drop(holding);
+    let mut given_back = false;
+    for _ in 0..200 {
+        if probe().await == 401 {
+            given_back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(given_back, "the budget was not given back when the uploads hung up");
     server.shutdown().await.unwrap();
 }
 
