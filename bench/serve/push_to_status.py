@@ -203,6 +203,7 @@ api_url = "http://127.0.0.1:{github.server_address[1]}"
 name = "{REPO}"
 production = "production"
 deploy_branches = ["deploy"]
+clone_url = "{remote}"
 """)
     env = dict(os.environ, GITHUB_TOKEN="bench", GITHUB_WEBHOOK_SECRET=SECRET.decode())
     log = open(os.path.join(work, "server.log"), "wb")
@@ -219,7 +220,7 @@ deploy_branches = ["deploy"]
             git(remote, "update-ref", "refs/heads/deploy", new, tip)
             payload = dict(template)
             payload.update(ref="refs/heads/deploy", before=tip, after=new, created=False, deleted=False, forced=False)
-            payload["repository"] = dict(template["repository"], full_name=REPO, clone_url=remote)
+            payload["repository"] = dict(template["repository"], full_name=REPO)
             body = json.dumps(payload).encode()
             signature = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
             headers = {

@@ -181,6 +181,10 @@ pub enum ParseError {
     },
     #[error("malformed {event} payload: {field} is {}, not a commit id", Shown(.value))]
     Sha { event: String, field: &'static str, value: String },
+    /// The server fetches from it when its config names no `clone_url`: a path, another transport (`file://`,
+    /// `ext::`) or something git would read as an option must never get there.
+    #[error("malformed push payload: repository.clone_url is {}, not an http(s) url", Shown(.value))]
+    CloneUrl { value: String },
 }
 
 fn at(path: &str) -> String {
@@ -300,6 +304,9 @@ impl RawPush {
         if let Some(head) = &self.head_commit {
             sha("head_commit.id", &head.id)?;
         }
+        if !is_http_url(&self.repository.clone_url) {
+            return Err(ParseError::CloneUrl { value: self.repository.clone_url });
+        }
         Ok(Push {
             deleted: self.deleted || self.after == NULL_SHA,
             repository: self.repository.full_name,
@@ -314,6 +321,14 @@ impl RawPush {
             head_commit: self.head_commit.map(|c| c.id),
         })
     }
+}
+
+/// An `http://` or `https://` url with a host, as GitHub's `clone_url` always is.
+fn is_http_url(value: &str) -> bool {
+    let rest = ["https://", "http://"].iter().find_map(|scheme| {
+        value.get(..scheme.len()).filter(|head| head.eq_ignore_ascii_case(scheme)).map(|_| &value[scheme.len()..])
+    });
+    rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
 }
 
 /// A full object id: 40 hex digits (SHA-1) or 64 (SHA-256 repositories), lower case as GitHub writes them.
@@ -452,6 +467,23 @@ mod tests {
 
         let message = parse_error("push", &push_body(&a, "HEAD", "refs/heads/x"));
         assert_eq!(message, "malformed push payload: after is \"HEAD\", not a commit id");
+
+        // The server may fetch from it: only GitHub's own kind of url, never a path, another transport or an option.
+        for hostile in ["--upload-pack=touch /tmp/x;", "file:///etc", "/srv/git/other.git", "ext::sh -c id", ""] {
+            value = serde_json::from_str(&push_body(&a, &a, "refs/heads/x")).unwrap();
+            value["repository"]["clone_url"] = hostile.into();
+            let message = parse_error("push", &value.to_string());
+            assert_eq!(
+                message,
+                format!("malformed push payload: repository.clone_url is {hostile:?}, not an http(s) url"),
+                "{hostile}"
+            );
+        }
+        for fine in ["https://github.com/acme/shop.git", "HTTP://ghe.internal/acme/shop.git"] {
+            value = serde_json::from_str(&push_body(&a, &a, "refs/heads/x")).unwrap();
+            value["repository"]["clone_url"] = fine.into();
+            assert!(parse("push", value.to_string().as_bytes()).is_ok(), "{fine}");
+        }
 
         assert_eq!(parse_error(" ", "{}"), "missing X-GitHub-Event header");
     }

@@ -13,20 +13,27 @@ use greenlight_testkit::github::{FakeGitHub, Mode, push_payload};
 const SECRET: &str = "kill -9 secret";
 const API_TOKEN: &str = "api token";
 
-/// A remote whose `production` has one commit and `branches` each one commit more.
+/// A remote whose `production` has one commit, and `branches` heads of one commit more each, not yet pushed to
+/// their branches (see [`publish`]).
 fn remote(branches: usize) -> (TestRepo, Vec<(String, String)>) {
     let remote = TestRepo::new();
     let production = remote.commit_file("README", "shop\n", "ABC-1 start the shop");
     remote.branch("production", &production);
     let heads = (0..branches)
         .map(|n| {
-            let branch = format!("deploy-{n}");
             let tip = remote.chain(&production, &[&format!("ABC-{} change number {n}", n + 2)]);
-            remote.branch(&branch, &tip);
-            (branch, tip)
+            (format!("deploy-{n}"), tip)
         })
         .collect();
     (remote, heads)
+}
+
+/// Pushes the heads to their branches. Done once the servers have reconciled on start, so that each head is
+/// checked for its webhook, as the scenarios count, and not also found by reconciling first.
+fn publish(remote: &TestRepo, heads: &[(String, String)]) {
+    for (branch, sha) in heads {
+        remote.branch(branch, sha);
+    }
 }
 
 /// A port that was free a moment ago.
@@ -48,6 +55,7 @@ impl Server {
         github: &FakeGitHub,
         workers: usize,
         branches: usize,
+        remote: &TestRepo,
     ) -> Self {
         let port = free_port();
         let branches: Vec<String> = (0..branches).map(|n| format!("\"deploy-{n}\"")).collect();
@@ -73,7 +81,9 @@ breaker_cooldown = "200ms"
 name = "acme/shop"
 production = "production"
 deploy_branches = [{branches}]
+clone_url = "{remote}"
 "#,
+            remote = remote.path().display(),
             data = dir.join(format!("{name}-data")).display(),
             api = github.url(),
             branches = branches.join(", "),
@@ -96,16 +106,21 @@ deploy_branches = [{branches}]
         let mut ticks = tokio::time::interval(Duration::from_millis(20));
         for _ in 0..1500 {
             ticks.tick().await;
-            if http.get(format!("{}/healthz", server.base)).send().await.is_ok_and(|r| r.status().is_success()) {
+            // Up, and done with the start-up reconcile's fetch of the remote.
+            let metrics = match http.get(format!("{}/metrics", server.base)).send().await {
+                Ok(response) if response.status().is_success() => response.text().await.unwrap_or_default(),
+                _ => continue,
+            };
+            if metrics.lines().any(|l| l.starts_with("greenlight_git_fetches_total{outcome=\"ok\"} ")) {
                 return server;
             }
         }
         panic!("greenlight serve did not come up; see {}", dir.join(format!("{name}.log")).display());
     }
 
-    /// Sends a signed push of `sha` to `branch` as delivery `delivery`.
-    async fn deliver(&self, remote: &TestRepo, delivery: &str, branch: &str, sha: &str) -> reqwest::Response {
-        let body = push_payload("acme/shop", branch, sha, &remote.path().display().to_string());
+    /// Sends a signed push of `sha` to `branch` as delivery `delivery` (fetched from the config's `clone_url`).
+    async fn deliver(&self, delivery: &str, branch: &str, sha: &str) -> reqwest::Response {
+        let body = push_payload("acme/shop", branch, sha, "https://github.com/acme/shop.git");
         reqwest::Client::new()
             .post(format!("{}/webhooks/github", self.base))
             .header("X-GitHub-Event", "push")
@@ -118,8 +133,8 @@ deploy_branches = [{branches}]
     }
 
     /// Sends a signed push and returns the deploy's id.
-    async fn push(&self, remote: &TestRepo, delivery: &str, branch: &str, sha: &str) -> i64 {
-        let response = self.deliver(remote, delivery, branch, sha).await;
+    async fn push(&self, delivery: &str, branch: &str, sha: &str) -> i64 {
+        let response = self.deliver(delivery, branch, sha).await;
         assert_eq!(response.status().as_u16(), 202);
         let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
         body["deploy"].as_i64().unwrap()
@@ -247,10 +262,11 @@ async fn every_accepted_delivery_is_processed_after_a_kill_9() {
     let github = FakeGitHub::start().await;
     // GitHub hangs: the first server claims a job, marks it pending, and is stuck posting; the rest stay queued.
     github.set_mode(Mode::Hang);
-    let first = Server::start(dir.path(), "first", &database, &github, 1, heads.len()).await;
+    let first = Server::start(dir.path(), "first", &database, &github, 1, heads.len(), &remote).await;
+    publish(&remote, &heads);
     let mut deploys = Vec::new();
     for (n, (branch, sha)) in heads.iter().enumerate() {
-        deploys.push(first.push(&remote, &format!("delivery-{n}"), branch, sha).await);
+        deploys.push(first.push(&format!("delivery-{n}"), branch, sha).await);
     }
     first.kill_9();
     // Logs are JSON lines, and those about a delivery carry its id.
@@ -264,7 +280,7 @@ async fn every_accepted_delivery_is_processed_after_a_kill_9() {
     assert_eq!(accepted[0]["span"]["delivery"], "delivery-0", "{log}");
 
     github.set_mode(Mode::Up);
-    let second = Server::start(dir.path(), "second", &database, &github, 2, heads.len()).await;
+    let second = Server::start(dir.path(), "second", &database, &github, 2, heads.len(), &remote).await;
     for (_, sha) in &heads {
         let finals: Vec<String> =
             github.final_status(sha).await.into_iter().filter(|s| s.state != "pending").map(|s| s.state).collect();
@@ -305,9 +321,10 @@ async fn a_second_signal_stops_at_once_and_says_what_was_left() {
     let (remote, heads) = remote(1);
     let github = FakeGitHub::start().await;
     github.set_mode(Mode::Hang);
-    let mut server = Server::start(dir.path(), "stuck", &database, &github, 1, heads.len()).await;
+    let mut server = Server::start(dir.path(), "stuck", &database, &github, 1, heads.len(), &remote).await;
+    publish(&remote, &heads);
     let (branch, sha) = &heads[0];
-    server.push(&remote, "delivery-0", branch, sha).await;
+    server.push("delivery-0", branch, sha).await;
     let log = dir.path().join("stuck.log");
     let mut ticks = tokio::time::interval(Duration::from_millis(20));
     for tick in 0.. {
@@ -345,7 +362,8 @@ async fn log_lines_say_which_delivery_repository_and_branch() {
     let database = format!("sqlite://{}", dir.path().join("gl.db").display());
     let (remote, heads) = remote(1);
     let github = FakeGitHub::start().await;
-    let server = Server::start(dir.path(), "logs", &database, &github, 1, heads.len()).await;
+    let server = Server::start(dir.path(), "logs", &database, &github, 1, heads.len(), &remote).await;
+    publish(&remote, &heads);
     let refused = reqwest::Client::new()
         .post(format!("{}/webhooks/github", server.base))
         .header("X-GitHub-Event", "push")
@@ -357,7 +375,7 @@ async fn log_lines_say_which_delivery_repository_and_branch() {
         .unwrap();
     assert_eq!(refused.status().as_u16(), 401);
     let (branch, sha) = &heads[0];
-    server.push(&remote, "delivery-0", branch, sha).await;
+    server.push("delivery-0", branch, sha).await;
     let log = dir.path().join("logs.log");
     let refused = log_line(&log, |entry| entry["fields"]["message"] == "webhook refused").await;
     assert_eq!(refused["fields"]["delivery"], "forged-1", "{refused}");
@@ -386,15 +404,16 @@ async fn two_replicas_on_one_postgres_share_the_work_without_doubles() {
     let database = greenlight_testkit::postgres_database();
     let (remote, heads) = remote(12);
     let github = FakeGitHub::start().await;
-    let a = Server::start(dir.path(), "a", &database, &github, 2, heads.len()).await;
-    let b = Server::start(dir.path(), "b", &database, &github, 2, heads.len()).await;
+    let a = Server::start(dir.path(), "a", &database, &github, 2, heads.len(), &remote).await;
+    let b = Server::start(dir.path(), "b", &database, &github, 2, heads.len(), &remote).await;
+    publish(&remote, &heads);
     for (n, (branch, sha)) in heads.iter().enumerate() {
         let replica = if n % 2 == 0 { &a } else { &b };
-        replica.push(&remote, &format!("delivery-{n}"), branch, sha).await;
+        replica.push(&format!("delivery-{n}"), branch, sha).await;
     }
     // A redelivery to the other replica is recognised there too.
     let (branch, sha) = &heads[0];
-    let again = b.deliver(&remote, "delivery-0", branch, sha).await;
+    let again = b.deliver("delivery-0", branch, sha).await;
     assert_eq!(again.status().as_u16(), 200);
 
     let all = github
