@@ -172,8 +172,20 @@ fn without_a_webhook_secret_the_server_refuses_to_start() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("GL_NO_SUCH_SECRET is not set: the server refuses to start without it"), "{stderr}");
+    let refused = "GL_NO_SUCH_SECRET is not set (or only blank): the server refuses to start without it";
+    assert!(stderr.contains(refused), "{stderr}");
     assert!(!dir.path().join("greenlight.db").exists(), "nothing was opened");
+    // A secret of blanks is no secret either.
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("GL_NO_SUCH_SECRET", " \t\n")
+        .env("GITHUB_TOKEN", "ghp_test")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(refused), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A `data_dir` that cannot be created (here under a regular file) stops the server at start, naming the key, rather

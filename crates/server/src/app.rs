@@ -178,6 +178,12 @@ async fn github_delivery(app: &App, headers: &HeaderMap, event: &str, body: Body
             answer(StatusCode::BAD_REQUEST, "malformed", format!("missing {DELIVERY_HEADER} header")),
         );
     };
+    // The header is not signed, and greenlight's own delivery ids (`jira:…`, `reconcile:…`) have a colon: a GitHub
+    // id with one could pass for them, and make a Jira delivery a duplicate or a push skip de-duplication.
+    if delivery.contains(':') {
+        let message = format!("{DELIVERY_HEADER} {delivery:?} has a ':', which GitHub's ids never have");
+        return ("malformed", answer(StatusCode::BAD_REQUEST, "malformed", message));
+    }
     let span = tracing::info_span!("delivery", delivery = %delivery, event = %event);
     let _entered = span.enter();
     let json = match json_of(headers, &body) {
@@ -349,7 +355,11 @@ async fn recheck(State(app): State<Arc<App>>, Path(id): Path<String>, headers: H
     let Some(token) = &app.secrets.api_token else {
         return answer(StatusCode::NOT_FOUND, "disabled", "the API is off: set api_token_env in the server config");
     };
-    let given = header_str(&headers, header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "));
+    // The scheme's name is not case-sensitive (RFC 9110, 11.1).
+    let given = header_str(&headers, header::AUTHORIZATION.as_str())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim_start());
     if !given.is_some_and(|given| same_secret(given, token)) {
         return answer(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required");
     }

@@ -221,7 +221,13 @@ impl ServerConfig {
         let mut repositories = BTreeMap::new();
         for repo in raw.repositories {
             let name = repo.name.get_ref().clone();
-            if name.split('/').count() != 2 || name.split('/').any(str::is_empty) {
+            // GitHub's own characters only: the name is also the mirror's path under data_dir.
+            let part = |p: &str| {
+                !p.is_empty()
+                    && !p.starts_with('.')
+                    && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            };
+            if name.split('/').count() != 2 || !name.split('/').all(part) {
                 return Err(located(Some(repo.name.span()), format!("repository name {name:?} is not owner/name")));
             }
             if repo.deploy_branches.is_empty() {
@@ -337,8 +343,11 @@ deploy_branches = ["deploy"]
         let error = ServerConfig::parse(&format!("lease = \"soon\"\n{MINIMAL}"), "s.toml").unwrap_err();
         assert_eq!(error.to_string(), "s.toml:1:9: \"soon\" is not a duration like \"30s\" or \"5m\"");
 
-        let error = ServerConfig::parse(&MINIMAL.replace("acme/shop", "shop"), "s.toml").unwrap_err();
-        assert!(error.to_string().contains("\"shop\" is not owner/name"), "{error}");
+        for name in ["shop", "../escape", "acme/..", "acme/.git", "acme/sh op", "/shop"] {
+            let error = ServerConfig::parse(&MINIMAL.replace("acme/shop", name), "s.toml").unwrap_err();
+            assert!(error.to_string().contains(&format!("{name:?} is not owner/name")), "{error}");
+        }
+        assert!(ServerConfig::parse(&MINIMAL.replace("acme/shop", "Acme-1/shop_v2.js"), "s.toml").is_ok());
 
         let twice = format!(
             "{MINIMAL}\n[[repositories]]\nname = \"Acme/Shop\"\nproduction = \"p\"\ndeploy_branches = [\"d\"]\n"

@@ -30,7 +30,7 @@ pub use config::{ServerConfig, ServerConfigError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("{0} is not set: the server refuses to start without it")]
+    #[error("{0} is not set (or only blank): the server refuses to start without it")]
     MissingSecret(String),
     #[error("invalid github api_url {0:?}")]
     ApiUrl(String),
@@ -62,7 +62,8 @@ pub struct Secrets {
 impl Secrets {
     pub fn read(config: &ServerConfig) -> Result<Self, ServerError> {
         let read = |var: &str| match std::env::var(var) {
-            Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
+            // A blank secret is a mistake (an empty line in a secrets file), not a secret.
+            Ok(value) if !value.trim().is_empty() => Ok(Secret::new(value)),
             _ => Err(ServerError::MissingSecret(var.to_owned())),
         };
         Ok(Self {

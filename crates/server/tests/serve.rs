@@ -957,6 +957,10 @@ async fn signatures_and_bodies_are_checked_before_anything_else(setup: Setup) {
     let (status, answer) = h.deliver("push", "m1", b"{\"ref\": ").await;
     assert_eq!(status, 400);
     assert!(answer["message"].as_str().unwrap().starts_with("malformed push payload"), "{answer}");
+    // A delivery id like greenlight's own (`jira:…`, `reconcile:…`) is not GitHub's.
+    let (status, answer) = h.deliver("push", "jira:777", &body).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("has a ':'"), "{answer}");
     // (Bodies over the limit: `unsigned_and_outsized_bodies_are_refused_before_they_are_read`.)
     assert_eq!(h.github.calls(), 0, "nothing was accepted");
 
@@ -1121,7 +1125,8 @@ async fn the_api_rechecks_with_a_bearer_token(setup: Setup) {
     assert_eq!(garbled.status().as_u16(), 404);
     let json: Value = garbled.json().await.unwrap();
     assert_eq!((json["status"].as_str(), json["message"].as_str()), (Some("not_found"), Some("no such deploy")));
-    let accepted = h.http.post(&url).bearer_auth(API_TOKEN).send().await.unwrap();
+    // The scheme's name in any case.
+    let accepted = h.http.post(&url).header("authorization", format!("bearer {API_TOKEN}")).send().await.unwrap();
     assert_eq!(accepted.status().as_u16(), 202);
     assert_eq!(h.finals(&sha, 2).await, ["success", "success"]);
 }
