@@ -430,13 +430,18 @@ async fn deploy_page(State(app): State<Arc<App>>, Path(id): Path<String>) -> Res
     };
     let Some(id) = deploy_id(&id) else { return no_such_page() };
     match app.store.deploy(id).await {
-        Ok(Some(record)) => match page::render(&record, &app.config.status_context) {
-            Ok(html) => (PAGE_HEADERS, Html(html)).into_response(),
-            Err(error) => {
-                tracing::error!(%error, deploy = id, "cannot render the deploy page");
-                (StatusCode::INTERNAL_SERVER_ERROR, PAGE_HEADERS, "cannot render this deploy").into_response()
+        Ok(Some(record)) => {
+            // Parsing a large deploy's report and contents takes a while: off the threads that answer webhooks.
+            let context = app.config.status_context.clone();
+            let rendered = tokio::task::spawn_blocking(move || page::render(&record, &context)).await;
+            match rendered.map_err(|e| e.to_string()).and_then(|page| page.map_err(|e| e.to_string())) {
+                Ok(html) => (PAGE_HEADERS, Html(html)).into_response(),
+                Err(error) => {
+                    tracing::error!(%error, deploy = id, "cannot render the deploy page");
+                    (StatusCode::INTERNAL_SERVER_ERROR, PAGE_HEADERS, "cannot render this deploy").into_response()
+                }
             }
-        },
+        }
         Ok(None) => no_such_page(),
         Err(error) => store_failed(error),
     }

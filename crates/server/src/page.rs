@@ -2,6 +2,8 @@
 //!
 //! Every piece of commit and issue text reaches the page through askama's HTML escaping; nothing is marked safe.
 
+use std::borrow::Cow;
+
 use askama::Template;
 use greenlight_core::{Commit, Contents, Report};
 use greenlight_store::DeployRecord;
@@ -20,23 +22,28 @@ struct DeployPage<'a> {
     checked_at: String,
     checks: Vec<CheckView<'a>>,
     issues: Vec<IssueView<'a>>,
+    /// The first [`PAGE_ROWS`] of them.
     commits: Vec<CommitView<'a>>,
+    commits_total: usize,
     without_key: usize,
-    /// What production runs that this deploy lacks.
+    /// What production runs that this deploy lacks: the first [`PAGE_ROWS`] of them.
     rolled_back: Vec<CommitView<'a>>,
+    rolled_back_total: usize,
 }
 
 struct CheckView<'a> {
     id: &'a str,
     outcome: String,
     summary: &'a str,
+    /// The first [`PAGE_ROWS`] of them.
     findings: Vec<FindingView<'a>>,
+    findings_total: usize,
 }
 
 struct FindingView<'a> {
     code: &'a str,
     severity: String,
-    message: &'a str,
+    message: Cow<'a, str>,
     subject: &'a str,
 }
 
@@ -50,7 +57,7 @@ struct IssueView<'a> {
 
 struct CommitView<'a> {
     short: &'a str,
-    subject: &'a str,
+    subject: Cow<'a, str>,
     author: &'a str,
     time: &'a str,
     keys: String,
@@ -60,11 +67,25 @@ struct CommitView<'a> {
 fn commit_view(commit: &Commit) -> CommitView<'_> {
     CommitView {
         short: short(&commit.sha),
-        subject: &commit.subject,
+        subject: cut(&commit.subject),
         author: &commit.author,
         time: &commit.time,
         keys: commit.keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         merge: commit.merge,
+    }
+}
+
+/// The most commits, and findings of one check, a page lists: a first deploy can hold a repository's whole history,
+/// and a page of every one of its commits would take the server a second to render at each view. The API has all.
+const PAGE_ROWS: usize = 1000;
+/// The most characters of one subject or message a page shows.
+const PAGE_TEXT_CHARS: usize = 500;
+
+/// `text`, or its first [`PAGE_TEXT_CHARS`] characters and "…".
+fn cut(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(PAGE_TEXT_CHARS) {
+        Some((at, _)) => Cow::Owned(format!("{}…", &text[..at])),
+        None => Cow::Borrowed(text),
     }
 }
 
@@ -96,13 +117,15 @@ pub fn render(record: &DeployRecord, context: &str) -> Result<String, askama::Er
         findings: check
             .findings
             .iter()
+            .take(PAGE_ROWS)
             .map(|f| FindingView {
                 code: &f.code,
                 severity: name(&f.severity),
-                message: &f.message,
+                message: cut(&f.message),
                 subject: &f.subject,
             })
             .collect(),
+        findings_total: check.findings.len(),
     });
     let issues = report.iter().flat_map(|r| &r.issues).map(|issue| IssueView {
         key: issue.key.to_string(),
@@ -121,9 +144,11 @@ pub fn render(record: &DeployRecord, context: &str) -> Result<String, askama::Er
         checked_at: record.checked_at.map(time).unwrap_or_default(),
         checks: checks.collect(),
         issues: issues.collect(),
-        commits: contents.iter().flat_map(|c| &c.commits).map(commit_view).collect(),
+        commits: contents.iter().flat_map(|c| &c.commits).take(PAGE_ROWS).map(commit_view).collect(),
+        commits_total: contents.as_ref().map_or(0, |c| c.commits.len()),
         without_key: contents.as_ref().map_or(0, |c| c.commits_without_key.len()),
-        rolled_back: contents.iter().flat_map(|c| &c.rolled_back).map(commit_view).collect(),
+        rolled_back: contents.iter().flat_map(|c| &c.rolled_back).take(PAGE_ROWS).map(commit_view).collect(),
+        rolled_back_total: contents.as_ref().map_or(0, |c| c.rolled_back.len()),
     }
     .render()
 }
@@ -269,6 +294,38 @@ mod tests {
         assert!(page.contains(r#"<a href="deploys/7"><code>dddddddddd</code></a>"#), "{page}");
         assert!(page.contains(r#"<span class="verdict pass">pass</span>"#) && page.contains("success"), "{page}");
         assert!(index(&[], "greenlight/pre-deploy").unwrap().contains("No push to a deploy branch"));
+    }
+
+    /// A first deploy can hold a repository's whole history: the page lists the first 1,000 commits and findings,
+    /// says how many more the API has, and cuts a subject of any length.
+    #[test]
+    fn a_huge_deploy_is_listed_in_part_and_its_long_texts_cut() {
+        use greenlight_core::{CheckResult, Finding, Severity};
+        let long = format!("ABC-1 {}", "x".repeat(5000));
+        let commits: Vec<Commit> = (0..1200)
+            .map(|n| Commit { sha: format!("{n:040x}"), ..commit("a", if n == 0 { &long } else { "no key" }) })
+            .collect();
+        let findings = (0..1200)
+            .map(|n| Finding::new("commit-without-key", Severity::Deny, format!("{n:040x}"), long.clone()))
+            .collect();
+        let check = CheckResult::from_findings("commit-keys", "1200 commits name no issue key", findings);
+        let report = Report::new("p".into(), "d".into(), vec![check], Vec::new());
+        let contents = Contents::assemble("p".into(), "d".into(), commits);
+        let record = DeployRecord {
+            report: Some(serde_json::to_string(&report).unwrap()),
+            ..record(Some(serde_json::to_string(&contents).unwrap()))
+        };
+        let page = render(&record, "greenlight/pre-deploy").unwrap();
+        assert!(page.contains("<h2>Commits (1200, 1199 without an issue key)</h2>"), "{page}");
+        assert!(
+            page.contains(r#"The first 1000 are listed here; <a href="../api/deploys/7">the API</a> has all 1200."#)
+        );
+        assert!(page.contains("and 200 more findings"));
+        assert_eq!(page.matches("<tr><td><code>0000000000</code>").count(), 1000, "commit rows");
+        assert_eq!(page.matches("<li><span class=\"severity-deny\">").count(), 1000, "finding rows");
+        let shown = format!("ABC-1 {}…", "x".repeat(PAGE_TEXT_CHARS - 6));
+        assert!(page.contains(&shown) && !page.contains(&"x".repeat(PAGE_TEXT_CHARS)), "a long subject is cut");
+        assert!(page.len() < 2_000_000, "{} bytes", page.len());
     }
 
     #[test]
