@@ -366,6 +366,36 @@ fn init_writes_a_template_that_check_accepts() {
     assert_eq!(out.code, 1, "{}", out.stderr);
 }
 
+/// A `greenlight.toml` that is a symbolic link would have `init` write wherever it points, outside the repository
+/// too: `init` refuses, with or without `--force`, and names the link and its target.
+#[test]
+fn init_never_writes_through_a_symbolic_link() {
+    let (repo, _) = shop();
+    let outside = tempfile::tempdir().unwrap();
+    let link = repo.path().join("greenlight.toml");
+
+    // Dangling: the target does not exist, and is not created.
+    let target = outside.path().join("created-by-init");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for args in [&["init"][..], &["init", "--force"]] {
+        check_fails_to_run(repo.path(), args, "greenlight.toml is a symbolic link");
+        check_fails_to_run(repo.path(), args, &target.display().to_string());
+        assert!(!target.exists(), "greenlight {args:?} created the link's target");
+    }
+
+    // Pointing at a file: the file keeps its contents.
+    let target = outside.path().join("precious");
+    std::fs::write(&target, "keep me\n").unwrap();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for args in [&["init"][..], &["init", "--force"]] {
+        check_fails_to_run(repo.path(), args, "greenlight.toml is a symbolic link");
+        check_fails_to_run(repo.path(), args, &target.display().to_string());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n", "greenlight {args:?}");
+    }
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is left as it was");
+}
+
 fn commit_with_hook(repo: &TestRepo, message: &str) -> Output {
     std::fs::write(repo.path().join("change.txt"), message).unwrap();
     repo.git(&["add", "change.txt"]);
