@@ -25,7 +25,7 @@ pub struct Issue {
     /// it by `key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_to: Option<IssueKey>,
-    /// Where people read the issue.
+    /// Where people read the issue: an `http` or `https` URL, or empty when the tracker gave no such address.
     pub url: String,
     /// Requested fields by id (`customfield_10042`, `labels`), with their values. Not part of the JSON interface.
     #[serde(skip)]

@@ -4,6 +4,7 @@
 //! Owns: layout and escaping. Does not own: deciding whether the output is a terminal (the binary does) or JSON
 //! (that is serde on the values themselves).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
@@ -55,10 +56,55 @@ fn subject(subject: &str) -> &str {
     if sha { short(subject) } else { subject }
 }
 
+/// Whether a character is shown escaped rather than printed: the control characters (C0, DEL and C1: escape
+/// sequences, carriage returns, bells), and the invisible marks that reorder a line (bidirectional embeddings,
+/// overrides and isolates), which would let text from a repository or a tracker redraw or disguise what a terminal
+/// shows.
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Writes a hidden character as Rust's `{:?}` does: `\t`, `\r`, `\n`, `\0`, or `\u{1b}`.
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\t' => out.push_str("\\t"),
+        '\r' => out.push_str("\\r"),
+        '\n' => out.push_str("\\n"),
+        '\0' => out.push_str("\\0"),
+        _ => {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        }
+    }
+}
+
+/// Text from a repository or a tracker (a subject, an author, an issue's summary, a finding's message) as it may be
+/// printed: every control character and bidirectional mark escaped as Rust's `{:?}` escapes it (`\u{1b}`, `\r`),
+/// so that an escape sequence in a commit subject is shown, not obeyed; everything else as it is, quotes and
+/// backslashes included. Every text rendering passes such text through here.
+pub fn escape_control(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_hidden(c) { push_escaped(&mut out, c) } else { out.push(c) }
+    }
+    Cow::Owned(out)
+}
+
 /// Text inside a Markdown code span, which shows everything literally but a backtick (which would end the span) and
-/// a line break.
+/// a line break, and with its other hidden characters escaped as [`escape_control`] does.
 fn code_span(text: &str) -> String {
-    text.chars().filter(|c| *c != '`').map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars().filter(|c| *c != '`') {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            c if is_hidden(c) => push_escaped(&mut out, c),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// One line that sums up a deploy's contents.
@@ -83,7 +129,7 @@ pub fn contents_summary(contents: &Contents) -> String {
 /// One line per commit: sha, date, author, subject, and its keys (a merge is marked so, after its keys).
 fn commit_lines(out: &mut String, commits: &[crate::contents::Commit], p: Paint) {
     for commit in commits {
-        let keys: Vec<&str> = commit.keys.iter().map(|k| k.as_str()).collect();
+        let keys: Vec<Cow<'_, str>> = commit.keys.iter().map(|k| escape_control(k.as_str())).collect();
         let tag = match (commit.merge, keys.is_empty()) {
             (true, true) => p.dim("merge"),
             (true, false) => format!("{} {}", p.fg(AnsiColor::Cyan, &keys.join(" ")), p.dim("merge")),
@@ -91,13 +137,14 @@ fn commit_lines(out: &mut String, commits: &[crate::contents::Commit], p: Paint)
             (false, false) => p.fg(AnsiColor::Cyan, &keys.join(" ")),
         };
         let date = commit.time.get(..10).unwrap_or(&commit.time);
-        let subject = if commit.merge { p.dim(&commit.subject) } else { commit.subject.clone() };
+        let subject = escape_control(&commit.subject);
+        let subject = if commit.merge { p.dim(&subject) } else { subject.into_owned() };
         let _ = writeln!(
             out,
             "  {} {} {}  {}  {}",
             p.fg(AnsiColor::Yellow, commit.short_sha()),
             date,
-            commit.author,
+            escape_control(&commit.author),
             subject,
             tag
         );
@@ -137,7 +184,7 @@ pub fn contents_human(contents: &Contents, color: bool) -> String {
             let _ = writeln!(
                 out,
                 "  {}  {}",
-                p.fg(AnsiColor::Cyan, issue.key.as_str()),
+                p.fg(AnsiColor::Cyan, &escape_control(issue.key.as_str())),
                 plural(issue.commits.len(), "commit", "commits")
             );
         }
@@ -208,15 +255,16 @@ pub fn report_human(report: &Report, color: bool) -> String {
     let width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for check in &report.checks {
         let (mark, mark_color) = outcome_mark(check.outcome);
-        let _ = writeln!(out, "  {} {:width$}  {}", p.bold(mark_color, mark), check.id, check.summary);
+        let summary = escape_control(&check.summary);
+        let _ = writeln!(out, "  {} {:width$}  {summary}", p.bold(mark_color, mark), check.id);
         for finding in &check.findings {
             let _ = writeln!(
                 out,
                 "      {} {}  {}  {}",
                 p.fg(severity_color(finding.severity), severity_word(finding.severity)),
                 p.dim(&finding.code),
-                p.fg(AnsiColor::Yellow, subject(&finding.subject)),
-                finding.message
+                p.fg(AnsiColor::Yellow, &escape_control(subject(&finding.subject))),
+                escape_control(&finding.message)
             );
         }
     }
@@ -224,12 +272,12 @@ pub fn report_human(report: &Report, color: bool) -> String {
         let _ = writeln!(out, "\n{}", p.bold(AnsiColor::White, "issues"));
         for (issue, depth) in issue_tree(&report.issues) {
             let indent = "  ".repeat(depth + 1);
-            let mut line = format!("{indent}{}", p.fg(AnsiColor::Cyan, issue.key.as_str()));
+            let mut line = format!("{indent}{}", p.fg(AnsiColor::Cyan, &escape_control(issue.key.as_str())));
             if let Some(status) = &issue.status {
-                let _ = write!(line, "  [{status}]");
+                let _ = write!(line, "  [{}]", escape_control(status));
             }
             if let Some(summary) = &issue.summary {
-                let _ = write!(line, "  {summary}");
+                let _ = write!(line, "  {}", escape_control(summary));
             }
             let _ = write!(line, "  {}", p.dim(&plural(issue.commits.len(), "commit", "commits")));
             let _ = writeln!(out, "{line}");
@@ -240,8 +288,9 @@ pub fn report_human(report: &Report, color: bool) -> String {
 
 /// Escapes inline text so that GitHub Markdown shows it as written: no emphasis, code, links, HTML or table breaks,
 /// and no mentions: GitHub links (and notifies) `@name` in rendered text whatever the escaping, so a zero-width space
-/// follows each `@`. (Block syntax such as `#` or `-` only acts at the start of a line, and rendered text never starts
-/// one.)
+/// follows each `@`. A line break is a space; any other hidden character is escaped as [`escape_control`] escapes
+/// it, its backslash doubled so that Markdown shows it. (Block syntax such as `#` or `-` only acts at the start of a
+/// line, and rendered text never starts one.)
 pub fn markdown_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -254,6 +303,10 @@ pub fn markdown_escape(text: &str) -> String {
             '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
                 out.push('\\');
                 out.push(c);
+            }
+            c if is_hidden(c) => {
+                out.push('\\');
+                push_escaped(&mut out, c);
             }
             _ => out.push(c),
         }
@@ -366,6 +419,21 @@ mod tests {
         check("a | b\nc", r"a \| b c");
         check("ümlaut ✓", "ümlaut ✓");
         check("thanks @alice and @acme/ops", "thanks @\u{200B}alice and @\u{200B}acme/ops");
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped_everywhere() {
+        let check = |input: &str, expect: &str| assert_eq!(escape_control(input), expect, "{input:?}");
+        check("plain \"text\" \\ ümlaut ✓", "plain \"text\" \\ ümlaut ✓");
+        check("a\x1b[2K\rb\x1b[0m", r"a\u{1b}[2K\rb\u{1b}[0m");
+        check("\x1b]0;title\x07", r"\u{1b}]0;title\u{7}");
+        check("tab\tnew\nline\0 del\x7f c1\u{9b}", r"tab\tnew\nline\0 del\u{7f} c1\u{9b}");
+        check("abc\u{202E}fed\u{2066}", r"abc\u{202e}fed\u{2066}");
+        // The same escapes as `{:?}` inside its quotes.
+        let hostile = "x\x1b[31m\ry\u{202e}";
+        assert_eq!(format!("\"{}\"", escape_control(hostile)), format!("{hostile:?}"));
+        assert_eq!(markdown_escape("a\x1b[2Kb"), r"a\\u{1b}\[2Kb");
+        assert_eq!(code_span("a\x1b`b\r"), r"a\u{1b}b ");
     }
 
     fn report() -> Report {

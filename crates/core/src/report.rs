@@ -81,7 +81,8 @@ impl ReportIssue {
                 issue_type: issue.map(|i| i.issue_type.clone()),
                 // A sub-task's parent; an ordinary issue's `parent` (its epic, on Jira Cloud) is not shown or brought in.
                 parent: issue.filter(|i| i.subtask).and_then(|i| i.parent.clone()),
-                url: issue.map(|i| i.url.clone()),
+                // The tracker adapter leaves an address it would not link to empty: no link then.
+                url: issue.map(|i| i.url.clone()).filter(|url| !url.is_empty()),
                 commits,
             }
         };

@@ -120,7 +120,7 @@ pub struct InitArgs {
     /// The repository (any directory inside it).
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
-    /// Replace an existing greenlight.toml.
+    /// Replace an existing greenlight.toml (never through a symbolic link: init refuses one).
     #[arg(long)]
     pub force: bool,
 }

@@ -114,6 +114,46 @@ fn contents_shows_the_keys_a_merge_names() {
     assert!(line.ends_with("AB-4 merge"), "{line}");
 }
 
+/// A commit whose subject would erase the terminal line and draw a green PASS, and one whose author's name would set
+/// the terminal's title: every output shows their control characters escaped, as `\u{1b}` and `\r`, and never sends
+/// them.
+#[test]
+fn control_characters_from_the_repository_are_shown_escaped() {
+    let repo = TestRepo::new();
+    repo.commit_file("a", "1", "AB-1 first release");
+    repo.git(&["branch", "production"]);
+    std::fs::write(repo.path().join("b"), "1").unwrap();
+    repo.git(&["add", "b"]);
+    let out = repo
+        .command()
+        .env("GIT_AUTHOR_NAME", "Eve \x1b]0;owned\x07 Mallory")
+        .args(["commit", "-q", "--no-verify", "-m", "nokey \x1b[2K\r\x1b[32m  PASS everything fine\x1b[0m"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    repo.commit_file("c", "1", "AB-2 title \x1b]0;deploy ok\x07 set");
+
+    let range = ["--from", "production", "--to", "HEAD", "--color", "never"];
+    let outputs =
+        [("contents", "human"), ("contents", "json"), ("check", "human"), ("check", "markdown"), ("check", "json")];
+    for (verb, format) in outputs {
+        let args: Vec<&str> = [verb].into_iter().chain(range).chain(["--format", format]).collect();
+        let out = run(repo.path(), &args);
+        assert!(out.code <= 1, "greenlight {args:?} exited {}: {}", out.code, out.stderr);
+        assert!(
+            !out.stdout.contains(['\x1b', '\r', '\x07']),
+            "greenlight {args:?} sent control characters: {:?}",
+            out.stdout
+        );
+        if format == "human" {
+            assert!(out.stdout.contains(r"\u{1b}[2K\r\u{1b}[32m  PASS everything fine\u{1b}[0m"), "{}", out.stdout);
+            assert!(out.stdout.contains(r"Eve \u{1b}]0;owned\u{7} Mallory"), "{}", out.stdout);
+        }
+    }
+    let out = run(repo.path(), &["contents", "--from", "production", "--color", "never"]);
+    assert!(out.stdout.contains(r"AB-2 title \u{1b}]0;deploy ok\u{7} set"), "{}", out.stdout);
+}
+
 #[test]
 fn an_error_says_its_cause_once() {
     let (repo, prod) = shop();
@@ -324,6 +364,36 @@ fn init_writes_a_template_that_check_accepts() {
     check_fails_to_run(repo.path(), &["check"], "it is `production` under [deploy] in the config");
     let out = run(repo.path(), &["check", "--from", "production", "--format", "json"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
+}
+
+/// A `greenlight.toml` that is a symbolic link would have `init` write wherever it points, outside the repository
+/// too: `init` refuses, with or without `--force`, and names the link and its target.
+#[test]
+fn init_never_writes_through_a_symbolic_link() {
+    let (repo, _) = shop();
+    let outside = tempfile::tempdir().unwrap();
+    let link = repo.path().join("greenlight.toml");
+
+    // Dangling: the target does not exist, and is not created.
+    let target = outside.path().join("created-by-init");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for args in [&["init"][..], &["init", "--force"]] {
+        check_fails_to_run(repo.path(), args, "greenlight.toml is a symbolic link");
+        check_fails_to_run(repo.path(), args, &target.display().to_string());
+        assert!(!target.exists(), "greenlight {args:?} created the link's target");
+    }
+
+    // Pointing at a file: the file keeps its contents.
+    let target = outside.path().join("precious");
+    std::fs::write(&target, "keep me\n").unwrap();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for args in [&["init"][..], &["init", "--force"]] {
+        check_fails_to_run(repo.path(), args, "greenlight.toml is a symbolic link");
+        check_fails_to_run(repo.path(), args, &target.display().to_string());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n", "greenlight {args:?}");
+    }
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is left as it was");
 }
 
 fn commit_with_hook(repo: &TestRepo, message: &str) -> Output {

@@ -87,9 +87,23 @@ pub async fn gather(
 ) -> Result<TrackerFacts, TrackerError> {
     let api = api::Api::new(settings, client, auth)?;
     let asked = owned_keys(settings, keys);
-    match settings.kind {
+    let mut facts = match settings.kind {
         Kind::JiraCloud | Kind::JiraDc => jira::gather(&api, settings, asked).await,
         Kind::Github => github::gather(&api, settings, asked).await,
+    }?;
+    for issue in facts.issues.values_mut().chain(&mut facts.ready) {
+        issue.url = web_link(&issue.url);
+    }
+    Ok(facts)
+}
+
+/// An issue's address as the tracker gave it, if it is an `http` or `https` URL (as the url crate writes it), else
+/// empty. Every rendering shows it as a link (the deploy page's `href`, Markdown), and a tracker's answer is not
+/// trusted: a `javascript:` or `data:` URL would run in the reader's browser.
+fn web_link(url: &str) -> String {
+    match greenlight_http::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => parsed.into(),
+        _ => String::new(),
     }
 }
 
@@ -97,4 +111,28 @@ pub async fn gather(
 /// `repository`) and `owner/repo#12` for GitHub; then only those of `projects`, when any are listed.
 pub fn owned_keys(settings: &Settings, keys: &[IssueKey]) -> Vec<IssueKey> {
     select::owned(settings, keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_and_https_links_are_kept() {
+        let check = |url: &str, expect: &str| assert_eq!(web_link(url), expect, "{url}");
+        check("https://github.com/acme/shop/issues/1", "https://github.com/acme/shop/issues/1");
+        check("http://jira.example.com:8080/browse/AB-1", "http://jira.example.com:8080/browse/AB-1");
+        check("HTTPS://Acme.atlassian.net/browse/AB-1", "https://acme.atlassian.net/browse/AB-1");
+        check("https://x.example/a b)", "https://x.example/a%20b)");
+        check("javascript:alert(1)", "");
+        check("JavaScript:alert(1)", "");
+        check(" javascript:alert(1)", "");
+        check("java\tscript:alert(1)", "");
+        check("data:text/html,<script>alert(1)</script>", "");
+        check("vbscript:msgbox(1)", "");
+        check("file:///etc/passwd", "");
+        check("/acme/shop/issues/1", "");
+        check("//evil.example/x", "");
+        check("", "");
+    }
 }

@@ -213,3 +213,43 @@ async fn a_transferred_issue_is_followed_and_filed_under_the_key_asked_for() {
         assert_eq!(seen.headers["accept"], "application/vnd.github+json");
     }
 }
+
+/// An issue's address is shown as a link on the deploy page and in Markdown, so only an `http` or `https` one is
+/// kept: a `javascript:` or `data:` URL (or one that is no URL at all) from the tracker's answer is dropped, in the
+/// issues read and in the ready search alike.
+#[tokio::test]
+async fn an_issue_url_that_is_not_http_or_https_is_dropped() {
+    let fake = Fake::start(Flavor::Github).await;
+    let urls = [
+        "javascript:alert(1)",
+        "JavaScript:alert(document.domain)",
+        "data:text/html,<script>alert(2)</script>",
+        "/acme/shop/issues/4",
+        "https://github.com/acme/shop/issues/5",
+        "http://github.example.com/acme/shop/issues/6",
+    ];
+    for (n, url) in (1..).zip(urls) {
+        fake.add(github("acme/shop", n, "open").labels(&["Ready"]).html_url(url).build());
+    }
+    let settings = Settings { ready_statuses: vec!["ready".into()], ..settings(&fake) };
+    let (client, _) = client("GITHUB_TOKEN");
+    let facts = gather(&settings, &client, &token(), &keys(&["#1", "#2", "#3", "#4", "#5", "#6"])).await.unwrap();
+
+    let url = |n: u64| facts.issues[&IssueKey::new(format!("#{n}"))].url.as_str();
+    assert_eq!([url(1), url(2), url(3), url(4)], ["", "", "", ""]);
+    assert_eq!(url(5), "https://github.com/acme/shop/issues/5");
+    assert_eq!(url(6), "http://github.example.com/acme/shop/issues/6");
+    let mut ready: Vec<(&str, &str)> = facts.ready.iter().map(|i| (i.key.as_str(), i.url.as_str())).collect();
+    ready.sort();
+    assert_eq!(
+        ready,
+        [
+            ("#1", ""),
+            ("#2", ""),
+            ("#3", ""),
+            ("#4", ""),
+            ("#5", "https://github.com/acme/shop/issues/5"),
+            ("#6", "http://github.example.com/acme/shop/issues/6")
+        ]
+    );
+}

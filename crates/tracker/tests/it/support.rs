@@ -252,6 +252,12 @@ impl GithubIssue {
         self
     }
 
+    /// Where GitHub says people read the issue; any string, as a hostile or broken server may send.
+    pub fn html_url(mut self, url: &str) -> Self {
+        self.0["html_url"] = url.into();
+        self
+    }
+
     pub fn pull_request(mut self) -> Self {
         let url = self.0["html_url"].as_str().unwrap().replace("/issues/", "/pull/");
         self.0["pull_request"] = json!({"url": "…", "html_url": url});
