@@ -8,6 +8,7 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::config::Groups;
 use crate::input::CleanCounts;
 
 /// The guard's answer for a metric, an interval or the run.
@@ -192,6 +193,9 @@ pub struct Report {
     /// What the source warned of while answering (a partial answer of a federated Prometheus), each with its query.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// How the groups are named (a chart's key), as the reasons name them.
+    #[serde(skip)]
+    pub groups: Groups,
 }
 
 /// exp of a log e-value, finite for JSON.

@@ -28,7 +28,7 @@
 
 use std::collections::VecDeque;
 
-use crate::config::{Direction, MetricKind, MetricSpec, Settings};
+use crate::config::{Direction, Groups, MetricKind, MetricSpec, Settings};
 use crate::input::{NoData, ValueObservation, usable_value};
 use crate::report::{MetricInterval, MetricSummary, Numbers, Side, ValueNumbers, e_of, num, pct};
 
@@ -67,6 +67,7 @@ struct Values {
 pub struct ValueJudge {
     name: String,
     critical: bool,
+    groups: Groups,
     tolerance: f64,
     block: usize,
     limits: Limits,
@@ -100,6 +101,7 @@ impl ValueJudge {
         Self {
             name: spec.name.clone(),
             critical: spec.critical,
+            groups: settings.groups,
             tolerance,
             block,
             sides: sides
@@ -223,8 +225,8 @@ impl ValueJudge {
             values.canary.push(c);
         }
         match (usable, values.baseline.is_empty()) {
-            (false, _) => Err(NoData::NoValues),
-            (true, true) => Err(NoData::NoNewValues),
+            (false, _) => Err(NoData::NoValues(self.groups)),
+            (true, true) => Err(NoData::NoNewValues(self.groups)),
             (true, false) => Ok(values),
         }
     }
@@ -241,7 +243,7 @@ impl ValueJudge {
         };
         let numbers = self.numbers(Some(&self.all), self.pairs, std::iter::once(&self.all), &states);
         let reason = if decision == Decision::NoData {
-            format!("no data: none of the {} intervals had a step with values in both groups", self.index)
+            format!("no data: none of the {} intervals had a step with values {}", self.index, self.groups.both())
         } else {
             self.reason(decision, &states, &numbers, true)
         };
@@ -303,10 +305,11 @@ impl ValueJudge {
 
     fn worse_phrase(&self, side: Side) -> String {
         let tol = pct(self.tolerance);
-        match side {
-            Side::Lower => format!("the baseline is more than {tol} above the canary"),
-            _ => format!("the canary is more than {tol} above the baseline"),
-        }
+        let (higher, lower) = match side {
+            Side::Lower => (self.groups.baseline(), self.groups.canary()),
+            _ => (self.groups.canary(), self.groups.baseline()),
+        };
+        format!("{} is more than {tol} above {}", higher.subject(), lower.object())
     }
 
     fn reason(&self, decision: Decision, states: &[SideState], n: &ValueNumbers, summary: bool) -> String {
@@ -314,8 +317,10 @@ impl ValueJudge {
         let shift =
             n.effect.map_or_else(|| "n/a".to_owned(), |e| format!("{}{}", if e >= 0.0 { "+" } else { "" }, pct(e)));
         let facts = format!(
-            "canary median {} vs baseline {} over {} paired steps, shift {shift} (Hodges–Lehmann), Mann–Whitney p = {}",
+            "{} median {} vs {} {} over {} paired steps, shift {shift} (Hodges–Lehmann), Mann–Whitney p = {}",
+            self.groups.canary().label(),
             opt(n.canary_median),
+            self.groups.baseline().label(),
             opt(n.baseline_median),
             n.pairs,
             opt(n.p_value),
