@@ -305,12 +305,13 @@ impl Notes {
         out
     }
 
-    /// Says the notes in the report's reasons: an interval's note replaces a "no data" reason (whose words would
-    /// guess at the cause) and heads any other; a metric with refused intervals says how many in its summary.
+    /// Says the notes in the report's reasons: an interval's note replaces the reason of a metric that had no data
+    /// there (`no_data`, whatever the words: they would guess at the cause) and heads any other; a metric with
+    /// refused intervals says how many in its summary.
     pub fn annotate(&self, report: &mut Report) {
         for (i, m, sentence) in &self.said {
             if let Some(metric) = report.intervals.get_mut(*i).and_then(|interval| interval.metrics.get_mut(*m)) {
-                metric.reason = match metric.reason.starts_with("no data") {
+                metric.reason = match metric.no_data {
                     true => format!("no data: {sentence}"),
                     false => format!("{sentence}; {}", metric.reason),
                 };
@@ -318,7 +319,7 @@ impl Notes {
         }
         for (m, metric) in report.metrics.iter_mut().enumerate() {
             if let Some(sentence) = self.no_series(m) {
-                metric.reason = match metric.reason.starts_with("no data") {
+                metric.reason = match metric.no_data {
                     true => format!("no data: {sentence}"),
                     false => format!("{}; {sentence}", metric.reason),
                 };
@@ -330,7 +331,7 @@ impl Notes {
                      swapped?",
                     self.intervals
                 );
-                metric.reason = match metric.reason.starts_with("no data") {
+                metric.reason = match metric.no_data {
                     true => format!("no data: {sentence}"),
                     false => format!("{}; {sentence}", metric.reason),
                 };
@@ -672,6 +673,35 @@ mod tests {
                 "metric `errors`: `bad` exceeded `total` by more than increase() extrapolates in 1 of 2 intervals (first \
               in interval 1), which count as no data: check that `bad` and `total` are not swapped"
             ]
+        );
+    }
+
+    #[test]
+    fn a_note_replaces_a_reason_by_whether_the_interval_had_data_not_by_its_words() {
+        let text = "prometheus = \"http://127.0.0.1:9\"\n[groups]\nbaseline = 'v=\"1\"'\ncanary = 'v=\"2\"'\n\
+                    [[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'sum(a{$group})'\n\
+                    total = 'sum(b{$group})'\n";
+        let file = GuardFile::parse(text, "guard.toml").unwrap();
+        let w = window(2);
+        let inputs = (0..2).map(|i| {
+            let (start, end) = w.bounds(i);
+            let counts = Observation::Ratio(RatioObservation::new((10.0, 1000.0), (10.0, 1000.0)));
+            IntervalInput { start, end, observations: vec![if i == 0 { Observation::Missing } else { counts }] }
+        });
+        let mut report = crate::judge_window(file.config.clone(), inputs).unwrap();
+        // Whatever words the judges use: interval 0 had no data, interval 1 had counts.
+        report.intervals[0].metrics[0].reason = "nothing to judge".to_owned();
+        report.intervals[1].metrics[0].reason = "no data-driven worry: counts judged".to_owned();
+        let notes = Notes {
+            intervals: 2,
+            said: vec![(0, 0, "the first note".to_owned()), (1, 0, "the second note".to_owned())],
+            ..Notes::default()
+        };
+        notes.annotate(&mut report);
+        assert_eq!(report.intervals[0].metrics[0].reason, "no data: the first note", "replaced: no data");
+        assert_eq!(
+            report.intervals[1].metrics[0].reason, "the second note; no data-driven worry: counts judged",
+            "headed: the interval had data"
         );
     }
 

@@ -90,6 +90,12 @@ pub enum NoData {
 }
 
 impl NoData {
+    /// Whether the data is absent or unusable (no series, not numbers, no values), not merely too little: its
+    /// sentence then says "no data" without knowing why.
+    pub fn is_absent(&self) -> bool {
+        !matches!(self, NoData::BelowMinimum { .. })
+    }
+
     pub fn sentence(&self) -> String {
         match self {
             NoData::Missing => "no data: the source returned no series for this metric".to_owned(),

@@ -152,6 +152,10 @@ pub struct MetricInterval {
     /// One sentence with the numbers behind the verdict.
     pub reason: String,
     pub critical: bool,
+    /// The metric had no usable data in this interval (no series, counts that are not numbers, no values in both
+    /// groups; not too little traffic), and its reason only says so: what the source knows of why says it better.
+    #[serde(skip)]
+    pub no_data: bool,
     #[serde(flatten)]
     pub numbers: Numbers,
 }
@@ -178,6 +182,9 @@ pub struct MetricSummary {
     /// The interval at which it last counted as recovered.
     pub recovered_at: Option<usize>,
     pub intervals_with_data: u32,
+    /// No interval had usable data, and the reason only says so.
+    #[serde(skip)]
+    pub no_data: bool,
     #[serde(flatten)]
     pub numbers: Numbers,
 }

@@ -260,6 +260,7 @@ impl RatioJudge {
         let states = self.states();
         let decision = decide(&states, data.is_ok(), self.with_data, &self.limits);
         let counts = data.as_ref().ok().copied();
+        let no_data = matches!(&data, Err(no_data) if decision == Decision::NoData && no_data.is_absent());
         let reason = match &data {
             Err(no_data) if decision == Decision::NoData => no_data.sentence(),
             _ => self.reason(decision, &states, counts, false),
@@ -269,6 +270,7 @@ impl RatioJudge {
             verdict: decision.verdict(),
             reason,
             critical: self.critical,
+            no_data,
             numbers: Numbers::Ratio(self.numbers(counts, &states, false)),
         }
     }
@@ -298,6 +300,7 @@ impl RatioJudge {
             failed_at: failed.and_then(|i| self.sides[i].persistence.failed_at),
             recovered_at: failed.and_then(|i| self.sides[i].persistence.recovered_at),
             intervals_with_data: self.with_data,
+            no_data: decision == Decision::NoData,
             numbers: Numbers::Ratio(self.numbers(totals, &states, true)),
         }
     }

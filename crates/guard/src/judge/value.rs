@@ -194,6 +194,7 @@ impl ValueJudge {
         let decision = decide(&states, data.is_ok(), self.with_data, &self.limits);
         let values = data.as_ref().ok();
         let numbers = self.numbers(values, diffs.len(), self.window.iter(), &states);
+        let no_data = matches!(&data, Err(no_data) if decision == Decision::NoData && no_data.is_absent());
         let reason = match &data {
             Err(no_data) if decision == Decision::NoData => no_data.sentence(),
             _ => self.reason(decision, &states, &numbers, false),
@@ -203,6 +204,7 @@ impl ValueJudge {
             verdict: decision.verdict(),
             reason,
             critical: self.critical,
+            no_data,
             numbers: Numbers::Value(numbers),
         }
     }
@@ -255,6 +257,7 @@ impl ValueJudge {
             failed_at: failed.and_then(|i| self.sides[i].persistence.failed_at),
             recovered_at: failed.and_then(|i| self.sides[i].persistence.recovered_at),
             intervals_with_data: self.with_data,
+            no_data: decision == Decision::NoData,
             numbers: Numbers::Value(numbers),
         }
     }
