@@ -613,15 +613,25 @@ fn a_single_interval_spike_does_not_halt() {
     assert!(run.json["halted_at"].is_null());
 }
 
+/// A loopback port of the test's own that refuses every connection, for as long as the socket lives: bound, so no
+/// other test can take it, but never listening, so Linux answers a connection with a reset.
+fn refusing_port() -> (socket2::Socket, u16) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    (socket, port)
+}
+
 #[test]
 fn prometheus_down_is_an_error_naming_the_url() {
-    let port = free_port();
+    let (_refusing, port) = refusing_port();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let config = config(dir.path(), &url, &[ERRORS]);
     let run = guard(&config, data_start());
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains(&url), "{}", run.stderr);
+    assert!(run.stderr.contains("connection refused"), "{}", run.stderr);
     assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
 }
 
@@ -671,7 +681,8 @@ fn errors_never_show_the_password_in_the_url() {
         assert!(!run.stderr.contains("secret") && !run.stderr.contains("user:"), "{}", run.stderr);
         run.stderr
     };
-    let down = format!("127.0.0.1:{}", free_port());
+    let (_refusing, port) = refusing_port();
+    let down = format!("127.0.0.1:{port}");
     check(&format!("http://user:secret@{down}"), &format!("http://{down}/api/v1/query_range"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let refusing = runtime.block_on(Scripted::start(
@@ -829,7 +840,8 @@ fn watch_whose_total_has_no_series_is_an_error_after_its_report() {
 #[test]
 fn watch_finds_an_unreachable_prometheus_when_it_starts() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{}", free_port());
+    let (_refusing, port) = refusing_port();
+    let url = format!("http://127.0.0.1:{port}");
     let path = config(dir.path(), &url, &[ERRORS]);
     let text = std::fs::read_to_string(&path).unwrap().replace("interval = \"1m\"", "interval = \"1h\"");
     std::fs::write(&path, text).unwrap();
