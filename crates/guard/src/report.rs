@@ -205,9 +205,18 @@ pub struct Report {
     pub groups: Groups,
 }
 
-/// exp of a log e-value, finite for JSON.
+/// The largest log e-value whose e-value the JSON holds as it is: e^700 ≈ 1.01e304, near the largest float.
+const LOG_E_SHOWN: f64 = 700.0;
+
+/// exp of a log e-value, finite for JSON: at most e^700 ≈ 1.01e304, where larger e-values stop.
 pub(crate) fn e_of(log_e: f64) -> f64 {
-    log_e.min(700.0).exp()
+    log_e.min(LOG_E_SHOWN).exp()
+}
+
+/// An e-value for a sentence, from its log: as `num` says it, or beyond e^700, where the JSON's numbers stop, as a
+/// power of ten (`10^347`), so that a reason never shows the cap as if it were the value.
+pub(crate) fn e_text(log_e: f64) -> String {
+    if log_e > LOG_E_SHOWN { format!("10^{}", num(log_e / std::f64::consts::LN_10)) } else { num(e_of(log_e)) }
 }
 
 /// A number for a sentence: three significant digits, scientific beyond 10⁴.

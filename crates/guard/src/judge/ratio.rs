@@ -22,7 +22,7 @@
 
 use crate::config::{Direction, Groups, MetricKind, MetricSpec, Settings};
 use crate::input::{CleanCounts, NoData, RatioObservation, clean_counts};
-use crate::report::{MetricInterval, MetricSummary, Numbers, RatioNumbers, Side, e_of, num, pct};
+use crate::report::{MetricInterval, MetricSummary, Numbers, RatioNumbers, Side, e_of, e_text, num, pct};
 
 use super::calibrate::dispersion;
 use super::mixture::{CountStep, MixtureProcess, log_sum_exp, share_of_bad, upper_bound};
@@ -427,7 +427,7 @@ impl RatioJudge {
                 } else {
                     self.worse_phrase(states[furthest].side, self.pass_ratio, "being")
                 },
-                num(e_of(states[furthest].log_pass_e)),
+                e_text(states[furthest].log_pass_e),
                 num(self.limits.pass_threshold),
                 num(null),
                 side_evidence(&states[closest], &self.limits),
@@ -443,7 +443,7 @@ impl RatioJudge {
                  {counts}",
                 side_evidence(&states[closest], &self.limits),
                 self.worse_phrase(states[furthest].side, self.pass_ratio, "being"),
-                num(e_of(states[furthest].log_pass_e)),
+                e_text(states[furthest].log_pass_e),
                 num(self.limits.pass_threshold),
             ),
         }

@@ -30,7 +30,7 @@ use std::collections::VecDeque;
 
 use crate::config::{Direction, Groups, MetricKind, MetricSpec, Settings};
 use crate::input::{NoData, ValueObservation, usable_value};
-use crate::report::{MetricInterval, MetricSummary, Numbers, Side, ValueNumbers, e_of, num, pct};
+use crate::report::{MetricInterval, MetricSummary, Numbers, Side, ValueNumbers, e_of, e_text, num, pct};
 
 use super::persistence::{Outcome, Persistence};
 use super::rank::{difference, hodges_lehmann, mann_whitney, median};
@@ -354,7 +354,7 @@ impl ValueJudge {
             Decision::Pass => format!(
                 "no regression: that {} is excluded (pass e = {} ≥ {}), and {} point that way ({}); {facts}",
                 self.worse_phrase(states[furthest].side),
-                num(e_of(states[furthest].log_pass_e)),
+                e_text(states[furthest].log_pass_e),
                 num(self.limits.pass_threshold),
                 signs(closest),
                 side_evidence(&states[closest], &self.limits),
@@ -370,7 +370,7 @@ impl ValueJudge {
                  {facts}",
                 side_evidence(&states[closest], &self.limits),
                 self.worse_phrase(states[furthest].side),
-                num(e_of(states[furthest].log_pass_e)),
+                e_text(states[furthest].log_pass_e),
                 num(self.limits.pass_threshold),
             ),
         }
