@@ -33,6 +33,7 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
     let text = std::fs::read_to_string(&args.config).with_context(|| format!("cannot read {origin}"))?;
     let file = GuardFile::parse(&text, &origin)?;
     let client = Client::new().map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
+    let attempt_timeout = client.policy().attempt_timeout;
     let prometheus = Prometheus::new(client, &file.prometheus)?;
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
@@ -41,7 +42,7 @@ pub fn run(args: &GuardArgs, _color: bool) -> anyhow::Result<u8> {
     let (mut report, notes) = match (&args.watch, &args.start, &args.end) {
         (Some(watch), _, _) => {
             let duration = parse_duration(watch).map_err(|e| anyhow!("--watch {e}"))?;
-            let watched = live(&file, &prometheus, &runtime, watch, duration)?;
+            let watched = live(&file, &prometheus, attempt_timeout, &runtime, watch, duration)?;
             if let Some(error) = watched.error {
                 if watched.report.intervals.is_empty() {
                     return Err(error);
@@ -283,12 +284,14 @@ struct Watched {
 /// too, Prometheus is asked a query that needs no data, so that one unreachable or refusing is an error at once.
 ///
 /// Once watching, an interval whose queries fail for a reason that may pass (after the HTTP client's own retries)
-/// is fetched again until one step before the next interval is due; still failing, it is no data, with the error in
+/// is fetched again until one step before the next interval is due (each query given up there, `Prometheus::until`,
+/// so one that never answers cannot hold the watch longer); still failing, it is no data, with the error in
 /// its reasons. `FAILED_IN_A_ROW` such intervals in a row end the watch, and so does an error that will not pass (a
 /// refused query): either is returned with the report of the intervals judged so far.
 fn live(
     file: &GuardFile,
     prometheus: &Prometheus,
+    attempt_timeout: std::time::Duration,
     runtime: &tokio::runtime::Runtime,
     watch: &str,
     duration: SignedDuration,
@@ -332,10 +335,14 @@ fn live(
             std::thread::sleep(wait.unsigned_abs());
         }
         let window = Window::new(start, end, file.interval)?;
-        // Up to one step before the next interval is due.
+        // Up to one step before the next interval is due; each query, and each attempt of it, gives up there too,
+        // so a Prometheus that accepts and never answers costs no more than that. The first attempt still gets the
+        // client's attempt timeout when the deadline is nearer (with `interval` = `step` it is due at once).
         let deadline = ready + file.interval - file.step;
+        let left = deadline.duration_since(Timestamp::now()).max(SignedDuration::ZERO).unsigned_abs();
+        let bounded = prometheus.until(std::time::Instant::now() + left.max(attempt_timeout));
         let fetched = fetch_until(deadline, Timestamp::now, std::thread::sleep, || {
-            runtime.block_on(fetch_window(prometheus, file, &window))
+            runtime.block_on(fetch_window(&bounded, file, &window))
         });
         let inputs = match fetched {
             Ok(fetched) => {

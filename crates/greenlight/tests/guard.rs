@@ -477,7 +477,7 @@ fn a_bad_without_any_series_is_said() {
     let run = scenario(|_| HEALTHY, |_| HEALTHY, &[&typo]);
     let reason = metric(&run, "http-errors")["reason"].as_str().unwrap();
     assert!(
-        reason.ends_with("`bad` matched no series in either group: check its selector if errors were expected"),
+        reason.ends_with("`bad` matched no series for either group: check its selector if errors were expected"),
         "{reason}"
     );
 }
@@ -526,6 +526,69 @@ fn before_after_passes_a_series_that_did_not_change() {
     assert_eq!(metric(&run, "http-errors")["verdict"], "pass", "{}", summary(&run));
 }
 
+/// Every text a run shows people: the JSON's reasons and warnings, the human report, stderr of both, and the
+/// `--report` page.
+fn said_to_people(config: &Path, from: i64, to: i64) -> Vec<String> {
+    let json = guard_between(config, from, to, "json");
+    let report: Value = serde_json::from_slice(&json.stdout).expect("a JSON report");
+    let mut texts = vec![String::from_utf8(json.stderr).unwrap()];
+    let reasons = |metrics: &Value| -> Vec<String> {
+        metrics.as_array().unwrap().iter().map(|m| m["reason"].as_str().unwrap().to_owned()).collect()
+    };
+    texts.extend(reasons(&report["metrics"]));
+    for interval in report["intervals"].as_array().unwrap() {
+        texts.extend(reasons(&interval["metrics"]));
+    }
+    texts.extend(report["warnings"].as_array().into_iter().flatten().map(|w| w.as_str().unwrap().to_owned()));
+    let human = guard_between(config, from, to, "human");
+    texts.push(String::from_utf8(human.stdout).unwrap());
+    texts.push(String::from_utf8(human.stderr).unwrap());
+    let page = config.with_file_name("report.html");
+    let out = guard_command(config)
+        .args(["--start", &from.to_string(), "--end", &to.to_string(), "--report"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), human.status.code());
+    texts.push(std::fs::read_to_string(&page).unwrap());
+    texts
+}
+
+/// `[before_after]` compares a series after the deploy with itself before it: no canary and no baseline in anything
+/// a run says, but "after" and "before" the deploy; `[groups]` keeps the canary and the baseline.
+#[test]
+fn before_after_says_after_and_before_the_deploy_never_canary_or_baseline() {
+    let start = data_start();
+    let worse = Traffic { error_ratio: 0.03, ..HEALTHY };
+    // Errors rise at the deploy (fail), and the latency series only exists from the deploy on (no series before it).
+    let canary = move |minute| if minute >= DEPLOY_MINUTE { worse } else { Traffic { latency: None, ..HEALTHY } };
+    let prometheus = Prometheus::start(&openmetrics(start, |_| HEALTHY, canary));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guard.toml");
+    let text = format!(
+        "prometheus = \"{}\"\nstep = \"15s\"\ninterval = \"1m\"\n\n[before_after]\n\
+         deployed_at = \"{}\"\nlookback = \"13m\"\nmatchers = 'version=\"v2\"'\n{ERRORS}{LATENCY}",
+        prometheus.url,
+        start + DEPLOY_MINUTE * 60
+    );
+    std::fs::write(&path, text).unwrap();
+    let texts = said_to_people(&path, start + DEPLOY_MINUTE * 60, start + 30 * 60);
+    let all = texts.join("\n");
+    for word in ["canary", "baseline"] {
+        let found: Vec<&str> =
+            texts.iter().flat_map(|t| t.lines()).filter(|line| line.to_lowercase().contains(word)).collect();
+        assert!(found.is_empty(), "`{word}` in a [before_after] run: {found:#?}");
+    }
+    assert!(all.contains("the ratio after the deploy is above 1.2× that before it"), "{all}");
+    assert!(all.contains("`query` returned no series before the deploy"), "{all}");
+    assert!(all.contains(" vs before ") && all.contains("before<span"), "counts and the chart's key: {all}");
+    // The same data as [groups] (v1 beside v2): canary and baseline.
+    let groups = config(dir.path(), &prometheus.url, &[ERRORS, LATENCY]);
+    let all = said_to_people(&groups, start + 2 * 60, start + 30 * 60).join("\n");
+    assert!(all.contains("the canary's ratio is above 1.2× the baseline's"), "{all}");
+    assert!(all.contains("`query` returned no series for the canary"), "{all}");
+}
+
 #[test]
 fn before_after_refuses_a_window_beyond_its_lookback() {
     // 17 + 13 = 30: a window to minute 31 would judge an interval without a lookback interval of its own.
@@ -550,15 +613,25 @@ fn a_single_interval_spike_does_not_halt() {
     assert!(run.json["halted_at"].is_null());
 }
 
+/// A loopback port of the test's own that refuses every connection, for as long as the socket lives: bound, so no
+/// other test can take it, but never listening, so Linux answers a connection with a reset.
+fn refusing_port() -> (socket2::Socket, u16) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    (socket, port)
+}
+
 #[test]
 fn prometheus_down_is_an_error_naming_the_url() {
-    let port = free_port();
+    let (_refusing, port) = refusing_port();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let config = config(dir.path(), &url, &[ERRORS]);
     let run = guard(&config, data_start());
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains(&url), "{}", run.stderr);
+    assert!(run.stderr.contains("connection refused"), "{}", run.stderr);
     assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
 }
 
@@ -608,7 +681,8 @@ fn errors_never_show_the_password_in_the_url() {
         assert!(!run.stderr.contains("secret") && !run.stderr.contains("user:"), "{}", run.stderr);
         run.stderr
     };
-    let down = format!("127.0.0.1:{}", free_port());
+    let (_refusing, port) = refusing_port();
+    let down = format!("127.0.0.1:{port}");
     check(&format!("http://user:secret@{down}"), &format!("http://{down}/api/v1/query_range"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let refusing = runtime.block_on(Scripted::start(
@@ -766,7 +840,8 @@ fn watch_whose_total_has_no_series_is_an_error_after_its_report() {
 #[test]
 fn watch_finds_an_unreachable_prometheus_when_it_starts() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{}", free_port());
+    let (_refusing, port) = refusing_port();
+    let url = format!("http://127.0.0.1:{port}");
     let path = config(dir.path(), &url, &[ERRORS]);
     let text = std::fs::read_to_string(&path).unwrap().replace("interval = \"1m\"", "interval = \"1h\"");
     std::fs::write(&path, text).unwrap();

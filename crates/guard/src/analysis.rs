@@ -152,6 +152,7 @@ impl Analysis {
             metrics,
             intervals: self.intervals,
             warnings: Vec::new(),
+            groups: self.config.settings().groups,
         }
     }
 }

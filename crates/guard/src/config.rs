@@ -247,6 +247,124 @@ pub struct Settings {
     /// Intervals with data a metric needs before it may pass; `None` means `fail_after`, so a pass never comes
     /// sooner than a fail could.
     pub min_soak: Option<u32>,
+    /// How the sentences name the two groups; it changes no number and no decision.
+    #[serde(skip)]
+    pub groups: Groups,
+}
+
+/// What the two groups are, for the sentences that name them: a canary beside its baseline (`[groups]`), or one
+/// series after a deploy against itself before it (`[before_after]`). Numbers and decisions are the same either way;
+/// only the words differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Groups {
+    #[default]
+    CanaryBaseline,
+    BeforeAfter,
+}
+
+/// One of the two groups, as sentences name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    Baseline,
+    Canary,
+    /// `[before_after]`: the series in the lookback before the deploy, in the place of a baseline.
+    Before,
+    /// `[before_after]`: the series after the deploy, in the place of a canary.
+    After,
+}
+
+impl Groups {
+    /// The group compared against: the baseline, or the time before the deploy.
+    pub fn baseline(self) -> Group {
+        match self {
+            Groups::CanaryBaseline => Group::Baseline,
+            Groups::BeforeAfter => Group::Before,
+        }
+    }
+
+    /// The group judged: the canary, or the time after the deploy.
+    pub fn canary(self) -> Group {
+        match self {
+            Groups::CanaryBaseline => Group::Canary,
+            Groups::BeforeAfter => Group::After,
+        }
+    }
+
+    /// Where a sentence finds something in both groups: "in both groups", "both before and after the deploy".
+    pub fn both(self) -> &'static str {
+        match self {
+            Groups::CanaryBaseline => "in both groups",
+            Groups::BeforeAfter => "both before and after the deploy",
+        }
+    }
+
+    /// Where a sentence finds something in neither group: "for either group", "before or after the deploy".
+    pub fn either(self) -> &'static str {
+        match self {
+            Groups::CanaryBaseline => "for either group",
+            Groups::BeforeAfter => "before or after the deploy",
+        }
+    }
+}
+
+impl Group {
+    /// The group's label before its numbers and in a chart's key: `canary`, `baseline`; `after`, `before`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Group::Baseline => "baseline",
+            Group::Canary => "canary",
+            Group::Before => "before",
+            Group::After => "after",
+        }
+    }
+
+    /// Where a sentence finds the group: "for the canary"; "after the deploy".
+    pub fn at(self) -> &'static str {
+        match self {
+            Group::Baseline => "for the baseline",
+            Group::Canary => "for the canary",
+            Group::Before => "before the deploy",
+            Group::After => "after the deploy",
+        }
+    }
+
+    /// The group's `thing`: "the canary's ratio"; "the ratio after the deploy".
+    pub fn of(self, thing: &str) -> String {
+        match self {
+            Group::Baseline | Group::Canary => format!("the {}'s {thing}", self.label()),
+            Group::Before | Group::After => format!("the {thing} {}", self.at()),
+        }
+    }
+
+    /// The group's same thing, said after the other group's: "the baseline's"; "that before it" (the deploy).
+    pub fn again(self) -> &'static str {
+        match self {
+            Group::Baseline => "the baseline's",
+            Group::Canary => "the canary's",
+            Group::Before => "that before it",
+            Group::After => "that after it",
+        }
+    }
+
+    /// The group as a whole, for a sentence's subject: "the canary"; "the series after the deploy".
+    pub fn subject(self) -> &'static str {
+        match self {
+            Group::Baseline => "the baseline",
+            Group::Canary => "the canary",
+            Group::Before => "the series before the deploy",
+            Group::After => "the series after the deploy",
+        }
+    }
+
+    /// The group as a whole, said after the other group: "the baseline"; "the series before it" (the deploy).
+    pub fn object(self) -> &'static str {
+        match self {
+            Group::Baseline => "the baseline",
+            Group::Canary => "the canary",
+            Group::Before => "the series before it",
+            Group::After => "the series after it",
+        }
+    }
 }
 
 impl Default for Settings {
@@ -258,6 +376,7 @@ impl Default for Settings {
             fail_after: DEFAULT_FAIL_AFTER,
             recover_after: DEFAULT_RECOVER_AFTER,
             min_soak: None,
+            groups: Groups::CanaryBaseline,
         }
     }
 }

@@ -14,6 +14,7 @@ use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use jiff::{SignedDuration, Timestamp};
 use thiserror::Error;
 
+use crate::config::Groups;
 use crate::file::{GuardFile, Queries};
 use crate::input::{Counts, IntervalInput, Observation, RatioObservation, ValueObservation};
 use crate::prometheus::{MetricSource, Series, SourceError, with_group};
@@ -129,6 +130,7 @@ pub const BAD_OVER_TOTAL: (f64, f64) = (1.1, 5.0);
 /// interval no data (clamped, it would read as a 100 % error ratio in both groups, and pass), with the sentence why.
 pub fn ratio_observations(
     window: &Window,
+    groups: Groups,
     baseline: [Option<&Series>; 2],
     canary: [Option<&Series>; 2],
 ) -> (Vec<Observation>, Vec<(usize, String)>) {
@@ -141,12 +143,14 @@ pub fn ratio_observations(
                 total: sum_in(total, start, end),
             };
             let (baseline, canary) = (counts(baseline), counts(canary));
-            let beyond = [("baseline", baseline), ("canary", canary)].into_iter().find_map(|(group, c)| {
+            let both = [(groups.baseline(), baseline), (groups.canary(), canary)];
+            let beyond = both.into_iter().find_map(|(group, c)| {
                 let (bad, total) = (c.bad?, c.total?);
                 (bad > total * BAD_OVER_TOTAL.0 + BAD_OVER_TOTAL.1).then(|| {
                     format!(
-                        "`bad` exceeds `total` for the {group} ({} > {}), by more than increase() extrapolates ({} × \
-                         total + {}): are `bad` and `total` swapped?",
+                        "`bad` exceeds `total` {} ({} > {}), by more than increase() extrapolates ({} × total + {}): \
+                         are `bad` and `total` swapped?",
+                        group.at(),
                         num(bad),
                         num(total),
                         num(BAD_OVER_TOTAL.0),
@@ -183,6 +187,8 @@ pub struct Notes {
     bad_over_total: Vec<(usize, usize)>,
     /// Per metric, whether its queries returned a series in any window answered; empty before the first answer.
     seen: Vec<Seen>,
+    /// How the sentences name the groups.
+    groups: Groups,
 }
 
 /// Which queries of a metric returned a series: `groups[g][q]` for the baseline (g = 0) and the canary (1), `bad` or
@@ -193,12 +199,13 @@ struct Seen {
     groups: [[bool; 2]; 2],
 }
 
-/// The groups a query returned no series for, as a sentence says them; `None` when it returned one for both.
-fn groups_without(missing: [bool; 2]) -> Option<&'static str> {
+/// Where a query returned no series, as a sentence says it after "returned no series" ("for the canary", "before
+/// the deploy"); `None` when it returned one for both groups.
+fn groups_without(groups: Groups, missing: [bool; 2]) -> Option<&'static str> {
     match missing {
-        [true, true] => Some("either group"),
-        [true, false] => Some("the baseline"),
-        [false, true] => Some("the canary"),
+        [true, true] => Some(groups.either()),
+        [true, false] => Some(groups.baseline().at()),
+        [false, true] => Some(groups.canary().at()),
         [false, false] => None,
     }
 }
@@ -210,6 +217,7 @@ impl Notes {
         self.said.extend(later.said.into_iter().map(|(i, m, s)| (i + offset, m, s)));
         self.bad_over_total.extend(later.bad_over_total.into_iter().map(|(m, i)| (m, i + offset)));
         self.intervals += later.intervals;
+        self.groups = later.groups;
         if self.seen.is_empty() {
             self.seen = later.seen;
         } else {
@@ -229,14 +237,15 @@ impl Notes {
         let seen = self.seen.get(metric)?;
         let missing = |q: usize| [!seen.groups[0][q], !seen.groups[1][q]];
         if !seen.ratio {
-            let who = groups_without(missing(0))?;
-            return Some(format!("`query` returned no series for {who} over the whole window"));
+            let at = groups_without(self.groups, missing(0))?;
+            return Some(format!("`query` returned no series {at} over the whole window"));
         }
-        if let Some(who) = groups_without(missing(1)) {
-            return Some(format!("`total` returned no series for {who} over the whole window"));
+        if let Some(at) = groups_without(self.groups, missing(1)) {
+            return Some(format!("`total` returned no series {at} over the whole window"));
         }
-        (missing(0) == [true, true])
-            .then(|| "`bad` matched no series in either group: check its selector if errors were expected".to_owned())
+        (missing(0) == [true, true]).then(|| {
+            format!("`bad` matched no series {}: check its selector if errors were expected", self.groups.either())
+        })
     }
 
     /// The error a `total` without any series for a group over the whole run is (notes §1.7: persistently empty
@@ -248,14 +257,22 @@ impl Notes {
             .enumerate()
             .filter(|(_, seen)| seen.ratio)
             .filter_map(|(m, seen)| {
-                let who = groups_without([!seen.groups[0][1], !seen.groups[1][1]])?;
-                let matchers = match who {
-                    "the baseline" => format!(" and the baseline's matchers (`{}`)", file.baseline),
-                    "the canary" => format!(" and the canary's matchers (`{}`)", file.canary),
+                let missing = [!seen.groups[0][1], !seen.groups[1][1]];
+                let at = groups_without(self.groups, missing)?;
+                let matchers = match (self.groups, missing) {
+                    (Groups::CanaryBaseline, [true, false]) => {
+                        format!(" and the baseline's matchers (`{}`)", file.baseline)
+                    }
+                    (Groups::CanaryBaseline, [false, true]) => {
+                        format!(" and the canary's matchers (`{}`)", file.canary)
+                    }
+                    (Groups::BeforeAfter, _) if !file.canary.is_empty() => {
+                        format!(" and the [before_after] `matchers` (`{}`)", file.canary)
+                    }
                     _ => String::new(),
                 };
                 Some(format!(
-                    "metric `{}`: `total` returned no series for {who} over the whole window: check its selector{matchers}",
+                    "metric `{}`: `total` returned no series {at} over the whole window: check its selector{matchers}",
                     file.config.metrics()[m].name
                 ))
             })
@@ -267,7 +284,7 @@ impl Notes {
     pub fn failed(file: &GuardFile, error: &FetchError) -> Self {
         let sentence = format!("the queries of this interval failed: {error}");
         let said = (0..file.queries.len()).map(|m| (0, m, sentence.clone())).collect();
-        Notes { intervals: 1, said, ..Notes::default() }
+        Notes { intervals: 1, said, groups: file.config.settings().groups, ..Notes::default() }
     }
 
     /// What the report's `warnings` should say, once per metric.
@@ -288,12 +305,13 @@ impl Notes {
         out
     }
 
-    /// Says the notes in the report's reasons: an interval's note replaces a "no data" reason (whose words would
-    /// guess at the cause) and heads any other; a metric with refused intervals says how many in its summary.
+    /// Says the notes in the report's reasons: an interval's note replaces the reason of a metric that had no data
+    /// there (`no_data`, whatever the words: they would guess at the cause) and heads any other; a metric with
+    /// refused intervals says how many in its summary.
     pub fn annotate(&self, report: &mut Report) {
         for (i, m, sentence) in &self.said {
             if let Some(metric) = report.intervals.get_mut(*i).and_then(|interval| interval.metrics.get_mut(*m)) {
-                metric.reason = match metric.reason.starts_with("no data") {
+                metric.reason = match metric.no_data {
                     true => format!("no data: {sentence}"),
                     false => format!("{sentence}; {}", metric.reason),
                 };
@@ -301,7 +319,7 @@ impl Notes {
         }
         for (m, metric) in report.metrics.iter_mut().enumerate() {
             if let Some(sentence) = self.no_series(m) {
-                metric.reason = match metric.reason.starts_with("no data") {
+                metric.reason = match metric.no_data {
                     true => format!("no data: {sentence}"),
                     false => format!("{}; {sentence}", metric.reason),
                 };
@@ -313,7 +331,7 @@ impl Notes {
                      swapped?",
                     self.intervals
                 );
-                metric.reason = match metric.reason.starts_with("no data") {
+                metric.reason = match metric.no_data {
                     true => format!("no data: {sentence}"),
                     false => format!("{}; {sentence}", metric.reason),
                 };
@@ -328,10 +346,10 @@ fn note_no_series(notes: &mut Notes, window: &Window, metric: usize, part: &str,
     for i in 0..window.count {
         let (start, end) = window.bounds(i);
         let missing = groups.map(|series| series.is_none_or(|s| points_in(s, start, end).next().is_none()));
-        if let Some(who) = groups_without(missing)
+        if let Some(at) = groups_without(notes.groups, missing)
             && !notes.said.iter().any(|(j, m, _)| (*j, *m) == (i, metric))
         {
-            notes.said.push((i, metric, format!("`{part}` returned no series for {who}")));
+            notes.said.push((i, metric, format!("`{part}` returned no series {at}")));
         }
     }
 }
@@ -489,14 +507,19 @@ pub async fn fetch_window(
     }
     let mut slot = 0;
     let mut per_metric = Vec::new();
-    let mut notes = Notes { intervals: window.count, ..Notes::default() };
+    let groups = file.config.settings().groups;
+    let mut notes = Notes { intervals: window.count, groups, ..Notes::default() };
     for (metric, queries) in file.queries.iter().enumerate() {
         let observations = match queries {
             Queries::Ratio { .. } => {
                 let got = &results[slot..slot + 4];
                 slot += 4;
-                let (observations, refused) =
-                    ratio_observations(window, [got[0].as_ref(), got[1].as_ref()], [got[2].as_ref(), got[3].as_ref()]);
+                let (observations, refused) = ratio_observations(
+                    window,
+                    groups,
+                    [got[0].as_ref(), got[1].as_ref()],
+                    [got[2].as_ref(), got[3].as_ref()],
+                );
                 for (i, sentence) in refused {
                     notes.bad_over_total.push((metric, i));
                     notes.said.push((i, metric, sentence));
@@ -578,13 +601,17 @@ mod tests {
         let w = window(3);
         let bad = series(&[(1060.0, 2.0), (1120.0, 0.0)]);
         let total = series(&[(1060.0, 100.0), (1120.0, 90.0), (1180.0, 80.0)]);
-        let (obs, refused) = ratio_observations(&w, [Some(&bad), Some(&total)], [None, Some(&total)]);
+        let (obs, refused) =
+            ratio_observations(&w, Groups::CanaryBaseline, [Some(&bad), Some(&total)], [None, Some(&total)]);
         assert!(refused.is_empty());
         assert_eq!(obs[0], Observation::Ratio(RatioObservation::new((2.0, 100.0), (0.0, 100.0)).canary_bad_none()));
         // The bad series has no point in the third interval while the total has: 0 bad events, not no data.
         let Observation::Ratio(third) = &obs[2] else { panic!() };
         assert_eq!((third.baseline.bad, third.baseline.total), (None, Some(80.0)));
-        assert_eq!(ratio_observations(&w, [None, None], [None, None]).0, vec![Observation::Missing; 3]);
+        assert_eq!(
+            ratio_observations(&w, Groups::CanaryBaseline, [None, None], [None, None]).0,
+            vec![Observation::Missing; 3]
+        );
     }
 
     #[test]
@@ -593,7 +620,8 @@ mod tests {
         // `bad` and `total` swapped: every request counted as bad, the 5xx as all requests.
         let all = series(&[(1060.0, 908.0), (1120.0, 900.0), (1180.0, 910.0)]);
         let errors = series(&[(1060.0, 9.0), (1120.0, 8.0), (1180.0, 10.0)]);
-        let (obs, said) = ratio_observations(&w, [Some(&all), Some(&errors)], [Some(&all), Some(&errors)]);
+        let (obs, said) =
+            ratio_observations(&w, Groups::CanaryBaseline, [Some(&all), Some(&errors)], [Some(&all), Some(&errors)]);
         assert_eq!(obs, vec![Observation::Missing; 3], "counts of different things are no data, never clamped");
         assert_eq!(said.len(), 3);
         assert_eq!(
@@ -604,7 +632,8 @@ mod tests {
         // Within the margin: two counters of the same requests, extrapolated each on its own.
         let total = series(&[(1060.0, 100.0), (1120.0, 100.0), (1180.0, 100.0)]);
         let bad = series(&[(1060.0, 115.0), (1120.0, 116.0), (1180.0, 3.0)]);
-        let (obs, said) = ratio_observations(&w, [Some(&total), Some(&total)], [Some(&bad), Some(&total)]);
+        let (obs, said) =
+            ratio_observations(&w, Groups::CanaryBaseline, [Some(&total), Some(&total)], [Some(&bad), Some(&total)]);
         assert!(matches!(obs[0], Observation::Ratio(_)), "115 ≤ 1.1 × 100 + 5");
         assert_eq!((obs[1].clone(), said.len(), said[0].0), (Observation::Missing, 1, 1), "116 > 115: {said:?}");
         assert!(said[0].1.contains("for the canary (116 > 100)"), "{said:?}");
@@ -623,6 +652,7 @@ mod tests {
             said: vec![(0, 0, "`bad` exceeds `total` for the canary (9 > 1)".to_owned())],
             bad_over_total: vec![(0, 0)],
             seen: Vec::new(),
+            groups: Groups::CanaryBaseline,
         });
         let w = window(2);
         let inputs = (0..2).map(|i| {
@@ -643,6 +673,35 @@ mod tests {
                 "metric `errors`: `bad` exceeded `total` by more than increase() extrapolates in 1 of 2 intervals (first \
               in interval 1), which count as no data: check that `bad` and `total` are not swapped"
             ]
+        );
+    }
+
+    #[test]
+    fn a_note_replaces_a_reason_by_whether_the_interval_had_data_not_by_its_words() {
+        let text = "prometheus = \"http://127.0.0.1:9\"\n[groups]\nbaseline = 'v=\"1\"'\ncanary = 'v=\"2\"'\n\
+                    [[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'sum(a{$group})'\n\
+                    total = 'sum(b{$group})'\n";
+        let file = GuardFile::parse(text, "guard.toml").unwrap();
+        let w = window(2);
+        let inputs = (0..2).map(|i| {
+            let (start, end) = w.bounds(i);
+            let counts = Observation::Ratio(RatioObservation::new((10.0, 1000.0), (10.0, 1000.0)));
+            IntervalInput { start, end, observations: vec![if i == 0 { Observation::Missing } else { counts }] }
+        });
+        let mut report = crate::judge_window(file.config.clone(), inputs).unwrap();
+        // Whatever words the judges use: interval 0 had no data, interval 1 had counts.
+        report.intervals[0].metrics[0].reason = "nothing to judge".to_owned();
+        report.intervals[1].metrics[0].reason = "no data-driven worry: counts judged".to_owned();
+        let notes = Notes {
+            intervals: 2,
+            said: vec![(0, 0, "the first note".to_owned()), (1, 0, "the second note".to_owned())],
+            ..Notes::default()
+        };
+        notes.annotate(&mut report);
+        assert_eq!(report.intervals[0].metrics[0].reason, "no data: the first note", "replaced: no data");
+        assert_eq!(
+            report.intervals[1].metrics[0].reason, "the second note; no data-driven worry: counts judged",
+            "headed: the interval had data"
         );
     }
 
@@ -708,7 +767,7 @@ mod tests {
         assert!(
             report.metrics[0]
                 .reason
-                .ends_with("; `bad` matched no series in either group: check its selector if errors were expected"),
+                .ends_with("; `bad` matched no series for either group: check its selector if errors were expected"),
             "{}",
             report.metrics[0].reason
         );

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use thiserror::Error;
 use toml::Spanned;
 
-use crate::config::{ConfigError, Direction, MetricSpec, Settings, ValidConfig};
+use crate::config::{ConfigError, Direction, Groups, MetricSpec, Settings, ValidConfig};
 
 /// A config problem, located in the file.
 #[derive(Debug, Error, PartialEq)]
@@ -270,6 +270,9 @@ impl GuardFile {
             }
         };
         let mut settings = Settings::default();
+        if before_after.is_some() {
+            settings.groups = Groups::BeforeAfter;
+        }
         let count = |v: &Spanned<i64>, name: &str| {
             u32::try_from(*v.get_ref())
                 .ok()

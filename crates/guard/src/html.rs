@@ -168,12 +168,14 @@ pub fn render(report: &Report, title: &str) -> String {
     let _ = writeln!(
         out,
         "<h1>greenlight guard: <span class=\"{0}\">{0}</span>{1}</h1><p>{2}</p>\
-         <p class=\"key\">baseline<span style=\"background:#2b6cb0\"></span> canary<span \
+         <p class=\"key\">{3}<span style=\"background:#2b6cb0\"></span> {4}<span \
          style=\"background:#dd6b20\"></span> · shading: the metric's verdict in each interval (green pass, red \
          fail, grey inconclusive)</p>",
         word(report.verdict),
         escape(&halt),
-        escape(title)
+        escape(title),
+        report.groups.baseline().label(),
+        report.groups.canary().label()
     );
     for warning in &report.warnings {
         let _ = writeln!(out, "<p class=\"fail\">Warning: {}</p>", escape(warning));

@@ -8,6 +8,8 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::config::{Group, Groups};
+
 /// One interval of observations, one per metric in the order of the metric specs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IntervalInput {
@@ -75,33 +77,39 @@ pub struct CleanCounts {
 #[derive(Clone, Debug, PartialEq)]
 pub enum NoData {
     Missing,
-    NoTotal(&'static str),
-    NaN(&'static str),
+    NoTotal(Group),
+    NaN(Group),
     BelowMinimum {
-        group: &'static str,
+        group: Group,
         total: f64,
         min_total: f64,
     },
-    NoValues,
+    NoValues(Groups),
     /// Values in both groups, but none new in both since the last step counted (a gauge not scraped again yet).
-    NoNewValues,
+    NoNewValues(Groups),
 }
 
 impl NoData {
+    /// Whether the data is absent or unusable (no series, not numbers, no values), not merely too little: its
+    /// sentence then says "no data" without knowing why.
+    pub fn is_absent(&self) -> bool {
+        !matches!(self, NoData::BelowMinimum { .. })
+    }
+
     pub fn sentence(&self) -> String {
         match self {
             NoData::Missing => "no data: the source returned no series for this metric".to_owned(),
-            NoData::NoTotal(group) => format!("no data: the {group} has no events in this interval"),
-            NoData::NaN(group) => format!("no data: the {group}'s counts are not finite numbers"),
+            NoData::NoTotal(group) => format!("no data: no events {}", group.at()),
+            NoData::NaN(group) => format!("no data: {} are not finite numbers", group.of("counts")),
             NoData::BelowMinimum { group, total, min_total } => {
-                format!("too little traffic: the {group} has {total} events, fewer than min_total {min_total}")
+                format!("too little traffic: {total} events {}, fewer than min_total {min_total}", group.at())
             }
-            NoData::NoValues => "no data: no step has a value for both groups".to_owned(),
-            NoData::NoNewValues => {
-                "no data: no step has a new value in both groups since the last step counted (a gauge repeats its \
-                 last sample until the next scrape)"
-                    .to_owned()
-            }
+            NoData::NoValues(groups) => format!("no data: no step has a value {}", groups.both()),
+            NoData::NoNewValues(groups) => format!(
+                "no data: no step has a new value {} since the last step counted (a gauge repeats its last sample \
+                 until the next scrape)",
+                groups.both()
+            ),
         }
     }
 }
@@ -109,7 +117,7 @@ impl NoData {
 /// The data rules of the notes (§1.7): absent or non-positive totals mean no data; NaN or infinite counts (bad or
 /// total) mean no data; an absent bad series with a total means 0 bad events; counts are rounded and clamped to
 /// 0 ≤ bad ≤ total.
-pub fn clean_counts(counts: Counts, group: &'static str) -> Result<CleanCounts, NoData> {
+pub fn clean_counts(counts: Counts, group: Group) -> Result<CleanCounts, NoData> {
     let total = match counts.total {
         None => return Err(NoData::NoTotal(group)),
         Some(t) if t.is_nan() || t.is_infinite() => return Err(NoData::NaN(group)),
@@ -136,7 +144,7 @@ mod tests {
     use super::*;
 
     fn check(bad: Option<f64>, total: Option<f64>, expect: Result<(f64, f64), NoData>) {
-        let got = clean_counts(Counts { bad, total }, "canary").map(|c| (c.bad, c.total));
+        let got = clean_counts(Counts { bad, total }, Group::Canary).map(|c| (c.bad, c.total));
         assert_eq!(got, expect);
     }
 
@@ -146,17 +154,17 @@ mod tests {
         check(None, Some(50.0), Ok((0.0, 50.0)));
         check(Some(-0.3), Some(50.0), Ok((0.0, 50.0)));
         check(Some(70.0), Some(50.0), Ok((50.0, 50.0)));
-        check(Some(1.0), None, Err(NoData::NoTotal("canary")));
-        check(Some(0.0), Some(0.2), Err(NoData::NoTotal("canary")));
-        check(Some(f64::NAN), Some(10.0), Err(NoData::NaN("canary")));
-        check(Some(1.0), Some(f64::NAN), Err(NoData::NaN("canary")));
-        check(Some(1.0), Some(f64::INFINITY), Err(NoData::NaN("canary")));
+        check(Some(1.0), None, Err(NoData::NoTotal(Group::Canary)));
+        check(Some(0.0), Some(0.2), Err(NoData::NoTotal(Group::Canary)));
+        check(Some(f64::NAN), Some(10.0), Err(NoData::NaN(Group::Canary)));
+        check(Some(1.0), Some(f64::NAN), Err(NoData::NaN(Group::Canary)));
+        check(Some(1.0), Some(f64::INFINITY), Err(NoData::NaN(Group::Canary)));
     }
 
     #[test]
     fn infinite_bad_counts_are_no_data() {
-        check(Some(f64::INFINITY), Some(10.0), Err(NoData::NaN("canary")));
-        check(Some(f64::NEG_INFINITY), Some(10.0), Err(NoData::NaN("canary")));
+        check(Some(f64::INFINITY), Some(10.0), Err(NoData::NaN(Group::Canary)));
+        check(Some(f64::NEG_INFINITY), Some(10.0), Err(NoData::NaN(Group::Canary)));
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub mod prometheus;
 pub mod report;
 
 pub use analysis::{Analysis, InputError, judge_window};
-pub use config::{ConfigError, Direction, MetricKind, MetricSpec, Settings, ValidConfig};
+pub use config::{ConfigError, Direction, Group, Groups, MetricKind, MetricSpec, Settings, ValidConfig};
 pub use fetch::{FetchError, Fetched, Notes, Window, check_lookback, fetch_window, lookback_end};
 pub use file::{FileError, GuardFile, OnFail, Queries};
 pub use input::{Counts, IntervalInput, Observation, RatioObservation, ValueObservation};

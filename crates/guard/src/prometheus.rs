@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures_util::future::Either;
 use greenlight_http::{Client, HttpError, Method, StatusCode, Url, redact};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
@@ -35,6 +36,18 @@ pub enum SourceError {
     Malformed { url: String, message: String },
     #[error("`{0}` is not a valid Prometheus URL")]
     BadUrl(String),
+    /// No answer by the deadline of the queries ([`Prometheus::until`]): the request was given up there.
+    #[error(
+        "cannot query Prometheus: request to {url} timed out at the deadline of this interval's queries, {} after it \
+         was sent",
+        shown_secs(*.waited)
+    )]
+    Late { url: String, waited: Duration },
+}
+
+/// A duration for a message: `1.5 s`.
+fn shown_secs(d: Duration) -> String {
+    format!("{} s", (d.as_secs_f64() * 10.0).round() / 10.0)
 }
 
 impl SourceError {
@@ -43,7 +56,7 @@ impl SourceError {
     /// refused query (400, 422, `"status":"error"`) and a bad URL stay what they are.
     pub fn is_transient(&self) -> bool {
         match self {
-            SourceError::Http { .. } | SourceError::Malformed { .. } => true,
+            SourceError::Http { .. } | SourceError::Malformed { .. } | SourceError::Late { .. } => true,
             SourceError::Refused { status, .. } => status.is_some_and(|s| s >= 500),
             SourceError::BadUrl(_) => false,
         }
@@ -75,6 +88,8 @@ pub struct Prometheus {
     /// What Prometheus warned of so far, each once, with its query: a partial answer (a federated store that did not
     /// answer, a remote read that failed) is still `"status":"success"`.
     warnings: Arc<Mutex<BTreeSet<String>>>,
+    /// When every query gives up: a `--watch` interval's deadline. `None`: the HTTP client's timeouts alone.
+    deadline: Option<Instant>,
 }
 
 /// What the queries so far cost on greenlight's side, for `--timings`.
@@ -98,7 +113,15 @@ impl Prometheus {
         let endpoint = Url::parse(&format!("{base}/api/v1/query_range"))
             .map_err(|_| SourceError::BadUrl(without_credentials(base)))?;
         let shown = redact(&endpoint);
-        Ok(Self { client, endpoint, shown, counters: Arc::default(), warnings: Arc::default() })
+        Ok(Self { client, endpoint, shown, counters: Arc::default(), warnings: Arc::default(), deadline: None })
+    }
+
+    /// The same Prometheus (client, counters and warnings shared) whose queries give up at `deadline`: each
+    /// attempt's timeout is at most what is left until then, and a query still unanswered at the deadline (the HTTP
+    /// client retrying, or waiting to) fails with [`SourceError::Late`]. A Prometheus that accepts and never answers
+    /// costs a `--watch` interval at most the time to its deadline, not the client's attempts in full.
+    pub fn until(&self, deadline: Instant) -> Self {
+        Self { deadline: Some(deadline), ..self.clone() }
     }
 
     /// The `query_range` endpoint as messages name it: no user name, password or query string.
@@ -142,15 +165,38 @@ impl Prometheus {
             .append_pair("start", &seconds(start))
             .append_pair("end", &seconds(end))
             .append_pair("step", &format!("{}", step.as_secs_f64()));
-        let request = self.client.request(Method::GET, url);
-        let body = match self.client.send(request).await {
-            Ok(response) => response.text().await.map_err(|e| http(endpoint, &e))?,
-            Err(HttpError::Status { status, body, .. }) => {
-                let message = refusal(status, &body);
-                let (query, status) = (query.to_owned(), Some(status.as_u16()));
-                return Err(SourceError::Refused { url: endpoint.clone(), query, message, status });
+        let mut request = self.client.request(Method::GET, url);
+        let sent = Instant::now();
+        let late = || SourceError::Late { url: endpoint.clone(), waited: sent.elapsed() };
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(sent);
+            if left.is_zero() {
+                return Err(late());
             }
-            Err(e) => return Err(http(endpoint, &e)),
+            request = request.timeout(left.min(self.client.policy().attempt_timeout));
+        }
+        let answer = async {
+            match self.client.send(request).await {
+                Ok(response) => response.text().await.map_err(|e| http(endpoint, &e)),
+                Err(HttpError::Status { status, body, .. }) => {
+                    let message = refusal(status, &body);
+                    let (query, status) = (query.to_owned(), Some(status.as_u16()));
+                    Err(SourceError::Refused { url: endpoint.clone(), query, message, status })
+                }
+                Err(e) => Err(http(endpoint, &e)),
+            }
+        };
+        let body = match self.deadline {
+            None => answer.await?,
+            Some(deadline) => {
+                // The deadline is looked at first: an attempt cut short by its own timeout (at the deadline too)
+                // is not retried.
+                let expired = std::pin::pin!(tokio::time::sleep_until(deadline.into()));
+                match futures_util::future::select(expired, std::pin::pin!(answer)).await {
+                    Either::Left(_) => return Err(late()),
+                    Either::Right((answered, _)) => answered?,
+                }
+            }
         };
         let decoding = Instant::now();
         let parsed = parse_matrix(&body);
@@ -374,6 +420,28 @@ pub fn with_group(query: &str, matchers: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Prometheus that accepts connections and never answers (the kernel accepts them into the listener's
+    /// backlog; nobody reads them): a query with a deadline gives up there, after one attempt, and says so.
+    #[test]
+    fn a_prometheus_that_never_answers_costs_at_most_the_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let prometheus = Prometheus::new(Client::new().unwrap(), &url).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let now = Timestamp::now();
+        let bounded = prometheus.until(Instant::now() + Duration::from_secs(1));
+        let asked = bounded.query_range("up", now - SignedDuration::from_mins(1), now, SignedDuration::from_secs(15));
+        let error = runtime.block_on(asked).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains(&format!("{url}/api/v1/query_range")), "names the URL: {message}");
+        assert!(message.contains("timed out") && message.contains("deadline"), "{message}");
+        assert!(error.is_transient(), "a watch counts the interval as no data");
+        // What the deadline allows: one attempt, cut short there, and no retry after it.
+        listener.set_nonblocking(true).unwrap();
+        let connections = std::iter::from_fn(|| listener.accept().ok()).take(10).count();
+        assert_eq!(connections, 1);
+    }
 
     #[test]
     fn matrix_with_special_values() {

@@ -8,6 +8,7 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::config::Groups;
 use crate::input::CleanCounts;
 
 /// The guard's answer for a metric, an interval or the run.
@@ -151,6 +152,10 @@ pub struct MetricInterval {
     /// One sentence with the numbers behind the verdict.
     pub reason: String,
     pub critical: bool,
+    /// The metric had no usable data in this interval (no series, counts that are not numbers, no values in both
+    /// groups; not too little traffic), and its reason only says so: what the source knows of why says it better.
+    #[serde(skip)]
+    pub no_data: bool,
     #[serde(flatten)]
     pub numbers: Numbers,
 }
@@ -177,6 +182,9 @@ pub struct MetricSummary {
     /// The interval at which it last counted as recovered.
     pub recovered_at: Option<usize>,
     pub intervals_with_data: u32,
+    /// No interval had usable data, and the reason only says so.
+    #[serde(skip)]
+    pub no_data: bool,
     #[serde(flatten)]
     pub numbers: Numbers,
 }
@@ -192,11 +200,23 @@ pub struct Report {
     /// What the source warned of while answering (a partial answer of a federated Prometheus), each with its query.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// How the groups are named (a chart's key), as the reasons name them.
+    #[serde(skip)]
+    pub groups: Groups,
 }
 
-/// exp of a log e-value, finite for JSON.
+/// The largest log e-value whose e-value the JSON holds as it is: e^700 ≈ 1.01e304, near the largest float.
+const LOG_E_SHOWN: f64 = 700.0;
+
+/// exp of a log e-value, finite for JSON: at most e^700 ≈ 1.01e304, where larger e-values stop.
 pub(crate) fn e_of(log_e: f64) -> f64 {
-    log_e.min(700.0).exp()
+    log_e.min(LOG_E_SHOWN).exp()
+}
+
+/// An e-value for a sentence, from its log: as `num` says it, or beyond e^700, where the JSON's numbers stop, as a
+/// power of ten (`10^347`), so that a reason never shows the cap as if it were the value.
+pub(crate) fn e_text(log_e: f64) -> String {
+    if log_e > LOG_E_SHOWN { format!("10^{}", num(log_e / std::f64::consts::LN_10)) } else { num(e_of(log_e)) }
 }
 
 /// A number for a sentence: three significant digits, scientific beyond 10⁴.

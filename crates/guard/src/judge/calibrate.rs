@@ -7,6 +7,7 @@
 //! `MetricKind::Ratio::temper` and `MetricKind::Value::block`). Estimating these during the test would come too
 //! late: such false halts happen in the first minutes.
 
+use crate::config::Group;
 use crate::input::{Counts, clean_counts, usable_value};
 
 use super::mixture::CountStep;
@@ -26,7 +27,7 @@ pub fn overdispersion(half_a: &[Counts], half_b: &[Counts]) -> f64 {
         .iter()
         .zip(half_b)
         .filter_map(|(a, b)| {
-            let (a, b) = (clean_counts(*a, "a").ok()?, clean_counts(*b, "b").ok()?);
+            let (a, b) = (clean_counts(*a, Group::Baseline).ok()?, clean_counts(*b, Group::Canary).ok()?);
             let m = a.bad + b.bad;
             let rho = a.total / (a.total + b.total);
             (m >= MIN_EVENTS).then(|| (a.bad - m * rho).powi(2) / (m * rho * (1.0 - rho)))

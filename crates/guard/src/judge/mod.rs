@@ -26,7 +26,7 @@ pub mod value;
 
 use crate::config::{MetricKind, MetricSpec, Settings};
 use crate::input::Observation;
-use crate::report::{MetricInterval, MetricSummary, Side, SideNumbers, Verdict, e_of, num};
+use crate::report::{MetricInterval, MetricSummary, Side, SideNumbers, Verdict, e_of, e_text, num};
 
 pub use ratio::RatioJudge;
 pub use value::ValueJudge;
@@ -211,7 +211,7 @@ pub(crate) fn deciding_sides(sides: &[SideState]) -> (usize, usize) {
 /// The common tail of a sentence about evidence: "e = 3.1 < 400".
 pub(crate) fn evidence(log_e: f64, limits: &Limits) -> String {
     let cmp = if log_e >= limits.log_threshold { "≥" } else { "<" };
-    format!("e = {} {cmp} {}", num(e_of(log_e)), num(limits.threshold))
+    format!("e = {} {cmp} {}", e_text(log_e), num(limits.threshold))
 }
 
 /// A side's evidence against the halt threshold, as [`evidence`] says it, and for a side whose evidence reached it in
@@ -232,12 +232,7 @@ pub(crate) fn side_evidence(state: &SideState, limits: &Limits) -> String {
 /// The trimmed evidence against the spike threshold: "e = 3.1 < 20 without the worst 1".
 pub(crate) fn trimmed_evidence(log_e_trimmed: f64, limits: &Limits) -> String {
     let cmp = if log_e_trimmed >= limits.log_spike_threshold { "≥" } else { "<" };
-    format!(
-        "e = {} {cmp} {} without the worst {}",
-        num(e_of(log_e_trimmed)),
-        num(limits.spike_threshold),
-        limits.trim()
-    )
+    format!("e = {} {cmp} {} without the worst {}", e_text(log_e_trimmed), num(limits.spike_threshold), limits.trim())
 }
 
 /// How far a pending regression has come: "in 1 of the 2 consecutive intervals needed (e = 300 ≥ 200)", or why it
@@ -327,6 +322,15 @@ impl MetricJudge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_e_value_beyond_what_a_float_holds_is_said_as_a_power_of_ten() {
+        let limits = Limits::new(&Settings::default(), 0.005, 1);
+        assert_eq!(evidence(200f64.ln(), &limits), "e = 200 ≥ 200");
+        // e^800 ≈ 10^347.4: not the 1.01e304 at which a float of it stops.
+        assert_eq!(evidence(800.0, &limits), "e = 10^347 ≥ 200");
+        assert_eq!(trimmed_evidence(1000.0, &limits), "e = 10^434 ≥ 200 without the worst 1");
+    }
 
     #[test]
     fn the_spike_threshold_is_never_above_the_halt_threshold() {

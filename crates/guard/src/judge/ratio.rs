@@ -20,9 +20,9 @@
 //! `min_total` events; otherwise it is inconclusive and adds no evidence. Tempering c = 1/φ0 multiplies every
 //! log-likelihood ratio (notes §1.6).
 
-use crate::config::{Direction, MetricKind, MetricSpec, Settings};
+use crate::config::{Direction, Groups, MetricKind, MetricSpec, Settings};
 use crate::input::{CleanCounts, NoData, RatioObservation, clean_counts};
-use crate::report::{MetricInterval, MetricSummary, Numbers, RatioNumbers, Side, e_of, num, pct};
+use crate::report::{MetricInterval, MetricSummary, Numbers, RatioNumbers, Side, e_of, e_text, num, pct};
 
 use super::calibrate::dispersion;
 use super::mixture::{CountStep, MixtureProcess, log_sum_exp, share_of_bad, upper_bound};
@@ -130,6 +130,7 @@ const EXPECTED_TO_TELL: f64 = 3.0;
 pub struct RatioJudge {
     name: String,
     critical: bool,
+    groups: Groups,
     min_total: f64,
     margin: f64,
     temper: f64,
@@ -156,6 +157,7 @@ impl RatioJudge {
         Self {
             name: spec.name.clone(),
             critical: spec.critical,
+            groups: settings.groups,
             min_total,
             margin,
             temper,
@@ -193,9 +195,10 @@ impl RatioJudge {
     }
 
     fn clean(&self, o: &RatioObservation) -> Result<(CleanCounts, CleanCounts), NoData> {
-        let baseline = clean_counts(o.baseline, "baseline")?;
-        let canary = clean_counts(o.canary, "canary")?;
-        for (group, c) in [("canary", canary), ("baseline", baseline)] {
+        let (baseline_group, canary_group) = (self.groups.baseline(), self.groups.canary());
+        let baseline = clean_counts(o.baseline, baseline_group)?;
+        let canary = clean_counts(o.canary, canary_group)?;
+        for (group, c) in [(canary_group, canary), (baseline_group, baseline)] {
             if c.total < self.min_total {
                 return Err(NoData::BelowMinimum { group, total: c.total, min_total: self.min_total });
             }
@@ -257,6 +260,7 @@ impl RatioJudge {
         let states = self.states();
         let decision = decide(&states, data.is_ok(), self.with_data, &self.limits);
         let counts = data.as_ref().ok().copied();
+        let no_data = matches!(&data, Err(no_data) if decision == Decision::NoData && no_data.is_absent());
         let reason = match &data {
             Err(no_data) if decision == Decision::NoData => no_data.sentence(),
             _ => self.reason(decision, &states, counts, false),
@@ -266,6 +270,7 @@ impl RatioJudge {
             verdict: decision.verdict(),
             reason,
             critical: self.critical,
+            no_data,
             numbers: Numbers::Ratio(self.numbers(counts, &states, false)),
         }
     }
@@ -295,6 +300,7 @@ impl RatioJudge {
             failed_at: failed.and_then(|i| self.sides[i].persistence.failed_at),
             recovered_at: failed.and_then(|i| self.sides[i].persistence.recovered_at),
             intervals_with_data: self.with_data,
+            no_data: decision == Decision::NoData,
             numbers: Numbers::Ratio(self.numbers(totals, &states, true)),
         }
     }
@@ -347,14 +353,16 @@ impl RatioJudge {
         self.temper * self.sides[side].steps.last().map_or(1.0, |s| s.temper)
     }
 
-    /// What being worse means for a side, for sentences.
-    fn worse_phrase(&self, side: Side, by: f64) -> String {
-        match side {
-            Side::Higher => format!("the canary's ratio is above {}× the baseline's", num(by)),
-            Side::Lower => format!("the canary's ratio is below 1/{} of the baseline's", num(by)),
-            Side::RestHigher => format!("the canary's complement (1 − ratio) is above {}× the baseline's", num(by)),
-            Side::RestLower => format!("the canary's complement (1 − ratio) is below 1/{} of the baseline's", num(by)),
-        }
+    /// What being worse means for a side, for sentences, with its verb (`is`, `being`).
+    fn worse_phrase(&self, side: Side, by: f64, verb: &str) -> String {
+        let (canary, baseline) = (self.groups.canary(), self.groups.baseline());
+        let (of, how) = match side {
+            Side::Higher => ("ratio", format!("above {}×", num(by))),
+            Side::Lower => ("ratio", format!("below 1/{} of", num(by))),
+            Side::RestHigher => ("complement (1 − ratio)", format!("above {}×", num(by))),
+            Side::RestLower => ("complement (1 − ratio)", format!("below 1/{} of", num(by))),
+        };
+        format!("{} {verb} {how} {}", canary.of(of), baseline.again())
     }
 
     fn reason(
@@ -367,10 +375,12 @@ impl RatioJudge {
         let null = 1.0 + self.margin;
         let counts = match counts {
             Some((b, c)) => format!(
-                "canary {}/{} ({}) vs baseline {}/{} ({})",
+                "{} {}/{} ({}) vs {} {}/{} ({})",
+                self.groups.canary().label(),
                 c.bad,
                 c.total,
                 pct(c.bad / c.total),
+                self.groups.baseline().label(),
                 b.bad,
                 b.total,
                 pct(b.bad / b.total)
@@ -395,7 +405,7 @@ impl RatioJudge {
                 let (at, recovery) = s.persistence.when(summary, self.limits.recover_after);
                 format!(
                     "regression counted{at}: {} for {} consecutive intervals ({}, {}); {counts}{recovery}",
-                    self.worse_phrase(s.side, null),
+                    self.worse_phrase(s.side, null, "is"),
                     self.limits.fail_after,
                     evidence(states[i].log_e, &self.limits),
                     trimmed_evidence(states[i].log_e_trimmed, &self.limits),
@@ -404,7 +414,7 @@ impl RatioJudge {
             Decision::NoData => format!("no data; {counts}"),
             Decision::Pending(i) => format!(
                 "possible regression: {} {}; {counts}",
-                self.worse_phrase(states[i].side, null),
+                self.worse_phrase(states[i].side, null, "is"),
                 pending(&states[i], &self.limits, ""),
             ),
             Decision::Pass => format!(
@@ -413,11 +423,11 @@ impl RatioJudge {
                 if self.sides[furthest].passes_by_floor() {
                     let floor = self.sides[furthest].floor.as_ref().map_or(0.0, |f| f.floor);
                     let of = if states[furthest].side == Side::Higher { "ratio" } else { "complement (1 − ratio)" };
-                    format!("the canary's {of} being at or above the negligible {}", pct(floor))
+                    format!("{} being at or above the negligible {}", self.groups.canary().of(of), pct(floor))
                 } else {
-                    self.worse_phrase(states[furthest].side, self.pass_ratio).replacen("is ", "being ", 1)
+                    self.worse_phrase(states[furthest].side, self.pass_ratio, "being")
                 },
-                num(e_of(states[furthest].log_pass_e)),
+                e_text(states[furthest].log_pass_e),
                 num(self.limits.pass_threshold),
                 num(null),
                 side_evidence(&states[closest], &self.limits),
@@ -432,8 +442,8 @@ impl RatioJudge {
                 "not enough data to tell: no regression shown ({}) and {} not yet excluded (pass e = {} < {}); \
                  {counts}",
                 side_evidence(&states[closest], &self.limits),
-                self.worse_phrase(states[furthest].side, self.pass_ratio).replacen("is ", "being ", 1),
-                num(e_of(states[furthest].log_pass_e)),
+                self.worse_phrase(states[furthest].side, self.pass_ratio, "being"),
+                e_text(states[furthest].log_pass_e),
                 num(self.limits.pass_threshold),
             ),
         }

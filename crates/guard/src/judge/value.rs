@@ -28,9 +28,9 @@
 
 use std::collections::VecDeque;
 
-use crate::config::{Direction, MetricKind, MetricSpec, Settings};
+use crate::config::{Direction, Groups, MetricKind, MetricSpec, Settings};
 use crate::input::{NoData, ValueObservation, usable_value};
-use crate::report::{MetricInterval, MetricSummary, Numbers, Side, ValueNumbers, e_of, num, pct};
+use crate::report::{MetricInterval, MetricSummary, Numbers, Side, ValueNumbers, e_of, e_text, num, pct};
 
 use super::persistence::{Outcome, Persistence};
 use super::rank::{difference, hodges_lehmann, mann_whitney, median};
@@ -67,6 +67,7 @@ struct Values {
 pub struct ValueJudge {
     name: String,
     critical: bool,
+    groups: Groups,
     tolerance: f64,
     block: usize,
     limits: Limits,
@@ -100,6 +101,7 @@ impl ValueJudge {
         Self {
             name: spec.name.clone(),
             critical: spec.critical,
+            groups: settings.groups,
             tolerance,
             block,
             sides: sides
@@ -192,6 +194,7 @@ impl ValueJudge {
         let decision = decide(&states, data.is_ok(), self.with_data, &self.limits);
         let values = data.as_ref().ok();
         let numbers = self.numbers(values, diffs.len(), self.window.iter(), &states);
+        let no_data = matches!(&data, Err(no_data) if decision == Decision::NoData && no_data.is_absent());
         let reason = match &data {
             Err(no_data) if decision == Decision::NoData => no_data.sentence(),
             _ => self.reason(decision, &states, &numbers, false),
@@ -201,6 +204,7 @@ impl ValueJudge {
             verdict: decision.verdict(),
             reason,
             critical: self.critical,
+            no_data,
             numbers: Numbers::Value(numbers),
         }
     }
@@ -223,8 +227,8 @@ impl ValueJudge {
             values.canary.push(c);
         }
         match (usable, values.baseline.is_empty()) {
-            (false, _) => Err(NoData::NoValues),
-            (true, true) => Err(NoData::NoNewValues),
+            (false, _) => Err(NoData::NoValues(self.groups)),
+            (true, true) => Err(NoData::NoNewValues(self.groups)),
             (true, false) => Ok(values),
         }
     }
@@ -241,7 +245,7 @@ impl ValueJudge {
         };
         let numbers = self.numbers(Some(&self.all), self.pairs, std::iter::once(&self.all), &states);
         let reason = if decision == Decision::NoData {
-            format!("no data: none of the {} intervals had a step with values in both groups", self.index)
+            format!("no data: none of the {} intervals had a step with values {}", self.index, self.groups.both())
         } else {
             self.reason(decision, &states, &numbers, true)
         };
@@ -253,6 +257,7 @@ impl ValueJudge {
             failed_at: failed.and_then(|i| self.sides[i].persistence.failed_at),
             recovered_at: failed.and_then(|i| self.sides[i].persistence.recovered_at),
             intervals_with_data: self.with_data,
+            no_data: decision == Decision::NoData,
             numbers: Numbers::Value(numbers),
         }
     }
@@ -303,10 +308,11 @@ impl ValueJudge {
 
     fn worse_phrase(&self, side: Side) -> String {
         let tol = pct(self.tolerance);
-        match side {
-            Side::Lower => format!("the baseline is more than {tol} above the canary"),
-            _ => format!("the canary is more than {tol} above the baseline"),
-        }
+        let (higher, lower) = match side {
+            Side::Lower => (self.groups.baseline(), self.groups.canary()),
+            _ => (self.groups.canary(), self.groups.baseline()),
+        };
+        format!("{} is more than {tol} above {}", higher.subject(), lower.object())
     }
 
     fn reason(&self, decision: Decision, states: &[SideState], n: &ValueNumbers, summary: bool) -> String {
@@ -314,8 +320,10 @@ impl ValueJudge {
         let shift =
             n.effect.map_or_else(|| "n/a".to_owned(), |e| format!("{}{}", if e >= 0.0 { "+" } else { "" }, pct(e)));
         let facts = format!(
-            "canary median {} vs baseline {} over {} paired steps, shift {shift} (Hodges–Lehmann), Mann–Whitney p = {}",
+            "{} median {} vs {} {} over {} paired steps, shift {shift} (Hodges–Lehmann), Mann–Whitney p = {}",
+            self.groups.canary().label(),
             opt(n.canary_median),
+            self.groups.baseline().label(),
             opt(n.baseline_median),
             n.pairs,
             opt(n.p_value),
@@ -346,7 +354,7 @@ impl ValueJudge {
             Decision::Pass => format!(
                 "no regression: that {} is excluded (pass e = {} ≥ {}), and {} point that way ({}); {facts}",
                 self.worse_phrase(states[furthest].side),
-                num(e_of(states[furthest].log_pass_e)),
+                e_text(states[furthest].log_pass_e),
                 num(self.limits.pass_threshold),
                 signs(closest),
                 side_evidence(&states[closest], &self.limits),
@@ -362,7 +370,7 @@ impl ValueJudge {
                  {facts}",
                 side_evidence(&states[closest], &self.limits),
                 self.worse_phrase(states[furthest].side),
-                num(e_of(states[furthest].log_pass_e)),
+                e_text(states[furthest].log_pass_e),
                 num(self.limits.pass_threshold),
             ),
         }
