@@ -38,6 +38,7 @@ on_both!(
     signatures_and_bodies_are_checked_before_anything_else,
     a_github_outage_is_ridden_out_without_a_storm,
     fetches_refused_during_a_remote_outage_cost_no_attempts,
+    shutdowns_that_stop_a_fetch_cost_no_attempts,
     an_issue_update_rechecks_the_open_deploys_that_name_it,
     the_api_rechecks_with_a_bearer_token,
     a_push_whose_webhook_never_came_is_found_by_reconciling,
@@ -477,16 +478,21 @@ deploy_branches = ["deploy", "hotfix"]
 
     /// Waits until the deploy's latest job is done (its final status posted and recorded).
     async fn job_done(&self, deploy: i64) {
+        self.job_state(deploy, "done").await;
+    }
+
+    /// Waits until the deploy's latest job is in `state`.
+    async fn job_state(&self, deploy: i64, state: &str) {
         let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
         for _ in 0..3000 {
             ticks.tick().await;
             let (_, json) = self.get(&format!("/api/deploys/{deploy}")).await;
             let json: Value = serde_json::from_str(&json).unwrap();
-            if json["job_state"] == "done" {
+            if json["job_state"] == state {
                 return;
             }
         }
-        panic!("deploy {deploy}'s job never finished");
+        panic!("deploy {deploy}'s job was never {state}");
     }
 
     async fn shutdown(mut self) {
@@ -823,6 +829,47 @@ async fn fetches_refused_during_a_remote_outage_cost_no_attempts(setup: Setup) {
         .assert_metrics(&["greenlight_checks_total{verdict=\"pass\"} 1", "greenlight_checks_total{verdict=\"fail\"} 1"])
         .await;
     assert!(!metrics.contains("verdict=\"error\""), "{metrics}");
+    h.shutdown().await;
+}
+
+/// A shutdown stops a fetch that hangs; the job runs again after the restart, and being stopped was not one of its
+/// attempts. Here one job is stopped by more shutdowns than it has attempts (10), then its first real try fails (its
+/// commit is not on the remote's branches yet) and the next one finds it: the commit gets the status of its check,
+/// not `error`.
+async fn shutdowns_that_stop_a_fetch_cost_no_attempts(setup: Setup) {
+    let mut h = setup.start().await;
+    // Accepts connections (into its backlog) and never answers: every fetch from it hangs until it is stopped.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging = format!("http://{}/shop.git", listener.local_addr().unwrap());
+    // On no branch of the remote yet.
+    let sha = h.remote.chain(&h.production, &["ABC-2 a feature"]);
+    let (status, body) = h.deliver("push", "d1", &push_payload("acme/shop", "deploy", &sha, &hanging)).await;
+    assert_eq!(status, 202, "{body}");
+    let deploy = body["deploy"].as_i64().unwrap();
+    for _ in 0..11 {
+        h.job_state(deploy, "running").await;
+        h.restart().await;
+    }
+    // `file://`, so that the clone gets only what the remote's refs reach (a local clone would copy every object).
+    let remote = format!("file://{}", h.remote.path().display());
+    h.config.repositories.get_mut("acme/shop").unwrap().clone_url = Some(remote);
+    h.restart().await;
+    // Two fetches tried: reconciling's, and the job's (which found no such commit, if it got that far).
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
+    for tick in 0.. {
+        ticks.tick().await;
+        let (_, metrics) = h.get("/metrics").await;
+        let tried =
+            ["ok", "failed"].map(|o| counter(&metrics, &format!("greenlight_git_fetches_total{{outcome=\"{o}\"}}")));
+        if tried.iter().sum::<u64>() >= 2 {
+            break;
+        }
+        assert!(tick < 3000, "the job never fetched:\n{metrics}");
+    }
+    h.remote.branch("deploy", &sha);
+    assert_eq!(h.finals(&sha, 1).await, ["success"]);
+    assert_eq!(h.github.statuses_of(&sha).iter().filter(|s| s.state == "pending").count(), 1);
+    drop(listener);
     h.shutdown().await;
 }
 

@@ -114,7 +114,8 @@ pub struct Job {
     pub delivery: Option<String>,
     /// A `pending` status was (or may have been) posted: the commit must get a final one.
     pub pending_posted: bool,
-    /// Claims so far, this one included.
+    /// Attempts so far, this one included: claims, less the attempts given back ([`Store::give_back`]) and the
+    /// takeovers of a job whose lease ran out, which count none.
     pub attempts: i64,
     /// The final status, once an earlier attempt recorded the check: this attempt only has to post it.
     pub decided: Option<Decided>,
@@ -195,11 +196,13 @@ const UPDATE_DEPLOY: &str =
 /// waits to post the status it kept, so the last status posted is always the newest check's. On PostgreSQL it also
 /// makes racing claimers contend for the same row (the deploy's oldest open job) instead of taking one job each. The
 /// redundant `state IN (...)` is the `jobs_open` index's own condition, which lets SQLite use it: the cost follows the
-/// open jobs, not the history.
+/// open jobs, not the history. Taking over a job whose lease ran out counts no attempt: the attempt that lost it was
+/// counted when it was claimed, and a worker that died or lost its lease says nothing about the commit.
 macro_rules! claim {
     ($lock:literal) => {
         concat!(
-            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1
+            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2,
+                attempts = attempts + CASE WHEN state = 'queued' THEN 1 ELSE 0 END
              WHERE id = (SELECT id FROM jobs
                  WHERE state IN ('queued', 'running')
                  AND ((state = 'queued' AND run_after <= $3
@@ -563,8 +566,9 @@ impl Store {
     }
 
     /// Gives a job back to the queue without counting the attempt it was claimed with, due again at `run_after`,
-    /// noting why: for a job that tried nothing (the remote's breaker refused its fetch). Like [`Self::retry`], only
-    /// for the lease holder; whether it posted `pending` is kept.
+    /// noting why: for a job that tried nothing (the remote's breaker refused its fetch), or that was stopped by
+    /// something that is not the commit's fault (a shutdown, a lost lease). Like [`Self::retry`], only for the lease
+    /// holder; whether it posted `pending` is kept.
     pub async fn give_back(&self, job: i64, owner: &str, run_after: i64, error: &str) -> Result<bool, StoreError> {
         self.requeue(job, owner, run_after, error, 1).await
     }

@@ -100,9 +100,9 @@ async fn a_job_is_claimed_by_one_owner_until_its_lease_runs_out(store: Store) {
     assert!(store.claim("w2", 4_999, 10_000).await.unwrap().is_none(), "the lease still holds");
     assert!(store.renew(job.id, "w1", 8_000).await.unwrap());
     assert!(store.claim("w2", 7_000, 10_000).await.unwrap().is_none(), "the renewed lease still holds");
-    // w1 died: once its lease is over, w2 takes the job.
+    // w1 died: once its lease is over, w2 takes the job, and that costs the job no attempt (w1's was counted).
     let taken = store.claim("w2", 8_001, 20_000).await.unwrap().unwrap();
-    assert_eq!((taken.id, taken.attempts), (job.id, 2));
+    assert_eq!((taken.id, taken.attempts), (job.id, 1));
     assert!(!store.renew(job.id, "w1", 30_000).await.unwrap(), "w1 lost the lease");
     // w1 was only slow: what it checked is not kept, and the job's status stays w2's to decide.
     let late = CheckRecord {
@@ -116,7 +116,13 @@ async fn a_job_is_claimed_by_one_owner_until_its_lease_runs_out(store: Store) {
     assert!(!store.record_check(job.deploy.id, &late, 9_000).await.unwrap());
     assert_eq!(store.deploy(job.deploy.id).await.unwrap().unwrap().verdict, None);
     store.retry(job.id, "w2", 9_000, "github answered 502").await.unwrap();
-    assert_eq!(store.claim("w2", 9_000, 30_000).await.unwrap().unwrap().decided, None);
+    let again = store.claim("w2", 9_000, 30_000).await.unwrap().unwrap();
+    assert_eq!((again.attempts, again.decided), (2, None), "a claim from the queue counts");
+    // Lost again and again (workers dying, or stopped by shutdowns): still the attempts of its real tries.
+    for (n, now) in [40_000, 80_000, 120_000].into_iter().enumerate() {
+        let taken = store.claim(&format!("w{}", n + 3), now, now + 30_000).await.unwrap().unwrap();
+        assert_eq!((taken.id, taken.attempts), (job.id, 2));
+    }
 }
 
 async fn only_the_lease_holder_finishes_or_retries(store: Store) {
