@@ -79,10 +79,11 @@ pub struct NewPush {
     pub before: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Accepted {
-    /// New: a job is queued for the deploy (a new one, or one already waiting for the same commit).
-    Queued { deploy: i64, job: i64 },
+    /// New: a job is queued for the deploy (a new one, or one already waiting for the same commit). `superseded`:
+    /// the queued jobs on older commits of the branch that this push superseded, by job id.
+    Queued { deploy: i64, job: i64, superseded: Vec<Superseded> },
     /// A reconciled push of a commit already known, with a job that was not superseded: nothing was missed, nothing
     /// was queued. A known commit whose every job was superseded (a stale push was accepted after it, so the branch's
     /// head never got a status) is queued again, however often the same head was reconciled before.
@@ -92,6 +93,13 @@ pub enum Accepted {
     /// A reconciled head read before the branch's latest push was accepted (see `NewPush::read_at`); nothing was done.
     /// The next round reads the branch again.
     Stale,
+}
+
+/// A queued job that a newer push superseded, and its deploy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Superseded {
+    pub job: i64,
+    pub deploy: i64,
 }
 
 /// The commit a job is about.
@@ -239,11 +247,12 @@ const QUEUED_SINCE: &str = "SELECT 1 FROM jobs j JOIN deploys d ON d.id = j.depl
 const QUEUED_JOB: &str = "SELECT id FROM jobs WHERE deploy_id = $1 AND state = 'queued' ORDER BY id DESC LIMIT 1";
 /// `(now, repo, branch, deploy)`: a newer push supersedes queued jobs on older commits of the same branch, unless
 /// they already posted `pending`. It starts from the queued jobs (the `jobs_queued` index) and looks up each one's
-/// deploy, so its cost follows the queue, not the branch's history.
+/// deploy, so its cost follows the queue, not the branch's history. Returns each superseded job and its deploy.
 const SUPERSEDE: &str = "UPDATE jobs SET state = 'superseded', finished_at = $1
     WHERE state = 'queued' AND pending_posted = 0
     AND EXISTS (SELECT 1 FROM deploys d WHERE d.id = jobs.deploy_id AND d.repo = $2 AND d.branch = $3)
-    AND deploy_id <> $4";
+    AND deploy_id <> $4
+    RETURNING id, deploy_id";
 /// `(deploy, reason, delivery, now, before)`; returns the job's id.
 const INSERT_JOB: &str = "INSERT INTO jobs (deploy_id, reason, delivery_id, state, run_after, created_at, before_sha)
     VALUES ($1, $2, $3, 'queued', $4, $4, $5) RETURNING id";
@@ -419,7 +428,7 @@ impl Store {
         }
         let job = insert_job(&mut tx, deploy, reason, delivery, now, None).await?;
         tx.commit().await?;
-        Ok(Some(Accepted::Queued { deploy, job }))
+        Ok(Some(Accepted::Queued { deploy, job, superseded: Vec::new() }))
     }
 
     /// Queues a recheck of every open deploy (the head of its branch) that names `key`, once per `delivery`.
@@ -696,7 +705,7 @@ async fn accept_one(
                     return Ok(Accepted::Known { deploy });
                 }
             } else if let Some(job) = sqlx::query(QUEUED_JOB).bind(deploy).fetch_optional(&mut **tx).await? {
-                return Ok(Accepted::Queued { deploy, job: job.try_get(0)? });
+                return Ok(Accepted::Queued { deploy, job: job.try_get(0)?, superseded: Vec::new() });
             }
             deploy
         }
@@ -711,12 +720,18 @@ async fn accept_one(
             .bind(&push.before)
             .fetch_one(&mut **tx)
             .await?;
-        return Ok(Accepted::Queued { deploy, job: job.try_get(0)? });
+        return Ok(Accepted::Queued { deploy, job: job.try_get(0)?, superseded: Vec::new() });
     }
-    sqlx::query(SUPERSEDE).bind(now).bind(&push.repo).bind(&push.branch).bind(deploy).execute(&mut **tx).await?;
+    let superseded =
+        sqlx::query(SUPERSEDE).bind(now).bind(&push.repo).bind(&push.branch).bind(deploy).fetch_all(&mut **tx).await?;
+    let mut superseded = superseded
+        .iter()
+        .map(|row| Ok(Superseded { job: row.try_get(0)?, deploy: row.try_get(1)? }))
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    superseded.sort_unstable();
     let job = insert_job(tx, deploy, reason, Some(&push.delivery), now, push.before.as_deref()).await?;
     sqlx::query(UPSERT_HEAD).bind(&push.repo).bind(&push.branch).bind(deploy).execute(&mut **tx).await?;
-    Ok(Accepted::Queued { deploy, job })
+    Ok(Accepted::Queued { deploy, job, superseded })
 }
 
 /// Reconciled pushes are named `reconcile:...`; every other push came from a webhook.
