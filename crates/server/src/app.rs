@@ -119,7 +119,8 @@ async fn github_webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: B
 /// `none` without the header. The signature does not cover the header, so its text never becomes a label: it could
 /// break the exposition's syntax, or add a series per request.
 fn event_label(event: &str) -> &'static str {
-    match event {
+    // Trimmed as the payload's parser reads it, so that a push counts as `push` however the header is spaced.
+    match event.trim() {
         "push" => "push",
         "ping" => "ping",
         "" => "none",
