@@ -58,6 +58,58 @@ async fn readiness_follows_the_store() {
     h.shutdown().await;
 }
 
+/// PostgreSQL only: a push while the database is unreachable is answered 503 ("retry it") before GitHub gives up
+/// on the delivery (10 s), so that GitHub shows the answer rather than a timeout. The database is reached through a
+/// proxy of the test's own, cut after the start: the connections it carried are closed, and every new one is taken
+/// and never answered, as by a host that went away behind a load balancer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_during_a_database_outage_is_answered_before_github_gives_up() {
+    let url = greenlight_testkit::postgres_database();
+    let (server, name) = url.rsplit_once('/').unwrap();
+    let upstream: std::net::SocketAddr = server.rsplit_once('@').unwrap().1.parse().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxied = format!("postgres://postgres@{}/{name}", listener.local_addr().unwrap());
+    let (cut, on_cut) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut unanswered = Vec::new();
+        while let Ok((mut client, _)) = listener.accept().await {
+            if *on_cut.borrow() {
+                unanswered.push(client);
+                continue;
+            }
+            let mut on_cut = on_cut.clone();
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else { return };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                    _ = on_cut.wait_for(|cut| *cut) => {}
+                }
+            });
+        }
+    });
+    let h = Setup { url: proxied, dir: tempfile::tempdir().unwrap() }.start().await;
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    cut.send(true).unwrap();
+    let body = h.payload("deploy", &sha);
+    // GitHub's own limit: what has no answer by then is a timeout in its list of deliveries.
+    let answered = h
+        .http
+        .post(format!("{}/webhooks/github", h.base))
+        .header("X-GitHub-Event", "push")
+        .header("X-GitHub-Delivery", "during-the-outage")
+        .header("X-Hub-Signature-256", sign(SECRET.as_bytes(), &body))
+        .header("content-type", "application/json")
+        .body(body)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .expect("an answer before GitHub gives up");
+    assert_eq!(answered.status().as_u16(), 503);
+    let json: Value = answered.json().await.unwrap();
+    assert_eq!(json["message"], "the delivery could not be stored; retry it", "{json}");
+    h.shutdown().await;
+}
+
 /// SQLite only: after a failed sync of the WAL, the kernel may have dropped what the sync was to write, so the store
 /// refuses every later write instead of acknowledging pushes that a crash could lose. The push whose sync failed and
 /// every one after it get 503, and `/healthz` and `/readyz` say why, until a restart; the restarted server has the

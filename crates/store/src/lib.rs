@@ -271,6 +271,10 @@ const UPSERT_HEAD: &str = "INSERT INTO heads (repo, branch, deploy_id) VALUES ($
 
 /// How long connecting to the store may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a webhook's write waits for a PostgreSQL connection (the pool's own wait, for everything else, is
+/// [`CONNECT_TIMEOUT`]): GitHub gives up on a delivery after 10 s, so during an outage of the database a push must be
+/// answered 503 well before that, or GitHub records a timeout instead of the answer.
+const WEBHOOK_WAIT: Duration = Duration::from_secs(4);
 
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the store at `url`.
@@ -349,6 +353,12 @@ impl Store {
         })
     }
 
+    /// [`Self::write`] for a webhook, which waits at most [`WEBHOOK_WAIT`] for a connection (`pool timed out`).
+    async fn webhook_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        // Nothing is written before the transaction is open, so giving up on it loses nothing.
+        tokio::time::timeout(WEBHOOK_WAIT, self.write()).await.map_err(|_| sqlx::Error::PoolTimedOut)?
+    }
+
     /// The pool, for a write that needs no transaction; refused like [`Self::write`] once the store is poisoned.
     fn writable(&self) -> Result<&AnyPool, StoreError> {
         self.refuse_if_poisoned()?;
@@ -391,7 +401,7 @@ impl Store {
         // keeps two batches that name the same branches from deadlocking; one branch's pushes keep their order.
         let mut order: Vec<usize> = (0..pushes.len()).collect();
         order.sort_by_key(|&i| (&pushes[i].repo, &pushes[i].branch));
-        let mut tx = self.write().await?;
+        let mut tx = self.webhook_write().await?;
         let mut answers = vec![Accepted::Duplicate; pushes.len()];
         for i in order {
             answers[i] = accept_one(&mut tx, &pushes[i], now).await?;
@@ -434,7 +444,7 @@ impl Store {
     /// Queues a recheck of every open deploy (the head of its branch) that names `key`, once per `delivery`.
     /// Returns the deploys, or `None` for a delivery accepted before.
     pub async fn recheck_issue(&self, key: &str, delivery: &str, now: i64) -> Result<Option<Vec<i64>>, StoreError> {
-        let mut tx = self.write().await?;
+        let mut tx = self.webhook_write().await?;
         if !insert_delivery(&mut tx, delivery, "issue", now).await? {
             return Ok(None);
         }
