@@ -105,7 +105,7 @@ const DELIVERIES: [(&str, &[&str]); 5] = [
 /// The verdicts of a check.
 const VERDICTS: [&str; 3] = ["pass", "fail", "error"];
 /// The outcomes of a mirror fetch.
-const FETCHES: [&str; 3] = ["ok", "failed", "refused"];
+const FETCHES: [&str; 4] = ["ok", "failed", "local", "refused"];
 /// The final states of a job.
 const FINISHED: [&str; 4] = ["success", "failure", "error", "refused"];
 
@@ -131,7 +131,8 @@ impl Default for Metrics {
         let fetches = Family::<FetchLabels, Counter>::default();
         registry.register(
             "git_fetches",
-            "Mirror fetches by outcome (ok, failed, refused: skipped while the remote's breaker is open)",
+            "Mirror fetches by outcome (ok, failed, local: failed on the mirror's side, refused: skipped while the \
+             remote's breaker is open)",
             fetches.clone(),
         );
         let jobs = Family::<JobLabels, Counter>::default();

@@ -219,6 +219,33 @@ async fn a_remote_that_keeps_failing_is_left_alone_by_its_breaker() {
     h.shutdown().await;
 }
 
+/// A fetch that fails on the mirror's side is not the remote's failure: it never opens the remote's breaker, and its
+/// job still ends with an `error` status that says why after its 10 tries. Here the mirror's `FETCH_HEAD` is a
+/// directory, which stops git before it reaches the remote, as root too (like a full disk or a directory git may not
+/// write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_that_fails_on_the_mirrors_side_does_not_open_the_remotes_breaker() {
+    let h = Setup::sqlite().start().await;
+    let first = h.push_commits(&["ABC-2 a feature"]);
+    h.push("d1", &first).await;
+    assert_eq!(h.finals(&first, 1).await, ["success"]);
+    let fetch_head = h._dir.path().join("data/acme/shop.git/FETCH_HEAD");
+    let _ = std::fs::remove_file(&fetch_head);
+    std::fs::create_dir(&fetch_head).unwrap();
+    let second = h.push_commits(&["ABC-3 another feature"]);
+    h.push("d2", &second).await;
+    assert_eq!(h.finals(&second, 1).await, ["error"]);
+    let last = h.github.statuses_of(&second).pop().unwrap();
+    assert!(last.description.starts_with("could not check: git fetch failed: "), "{}", last.description);
+    assert!(last.description.contains("FETCH_HEAD"), "{}", last.description);
+    let metrics = h.assert_metrics(&["greenlight_git_fetches_total{outcome=\"local\"} 10"]).await;
+    for outcome in ["failed", "refused"] {
+        let series = format!("greenlight_git_fetches_total{{outcome=\"{outcome}\"}}");
+        assert_eq!(counter(&metrics, &series), 0, "{series}:\n{metrics}");
+    }
+    h.shutdown().await;
+}
+
 /// A shutdown does not wait for a fetch from a remote that hangs (git's own timeout is 10 minutes): the fetch is
 /// stopped, and the job runs again after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
