@@ -231,7 +231,11 @@ async fn a_data_dir_that_cannot_be_created_stops_the_start() {
 /// A server that cannot be reached is said in one line with the URL and the root cause, once.
 #[test]
 fn recheck_of_an_unreachable_server_says_why_once() {
-    let server = format!("http://127.0.0.1:{}", free_port());
+    // A port of the test's own that refuses connections: bound, so that no other test can take it, but not
+    // listening, so that Linux answers a connection with a reset. (A port merely left free could be taken meanwhile.)
+    let refusing = tokio::net::TcpSocket::new_v4().unwrap();
+    refusing.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let server = format!("http://{}", refusing.local_addr().unwrap());
     let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
         .args(["recheck", "42", "--server", &server])
         .env("GREENLIGHT_API_TOKEN", API_TOKEN)

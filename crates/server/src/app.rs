@@ -146,7 +146,8 @@ async fn github_webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: B
 /// `none` without the header. The signature does not cover the header, so its text never becomes a label: it could
 /// break the exposition's syntax, or add a series per request.
 fn event_label(event: &str) -> &'static str {
-    match event {
+    // Trimmed as the payload's parser reads it, so that a push counts as `push` however the header is spaced.
+    match event.trim() {
         "push" => "push",
         "ping" => "ping",
         "" => "none",
@@ -228,11 +229,10 @@ async fn github_delivery(app: &App, headers: &HeaderMap, event: &str, body: Body
     };
     drop(_entered);
     match app.inbox.accept(new).await {
-        Ok(Accepted::Queued { deploy, .. } | Accepted::Known { deploy }) => {
-            tracing::info!(parent: &span, deploy, repo = %repo.name, branch, sha = %push.after, "push accepted");
-            let body = Acknowledged { status: "accepted", deploy, url: app.deploy_url(deploy) };
-            ("accepted", (StatusCode::ACCEPTED, axum::Json(body)).into_response())
+        Ok(Accepted::Queued { deploy, superseded, .. }) => {
+            acknowledge(app, &span, deploy, &superseded, &repo.name, branch, &push.after)
         }
+        Ok(Accepted::Known { deploy }) => acknowledge(app, &span, deploy, &[], &repo.name, branch, &push.after),
         // `Stale` answers a reconciled head only; a webhook's push has no `read_at`.
         Ok(Accepted::Duplicate | Accepted::Stale) => {
             ("duplicate", answer(StatusCode::OK, "duplicate", format!("delivery {delivery} was accepted before")))
@@ -242,6 +242,33 @@ async fn github_delivery(app: &App, headers: &HeaderMap, event: &str, body: Body
             ("error", answer(StatusCode::SERVICE_UNAVAILABLE, "error", "the delivery could not be stored; retry it"))
         }
     }
+}
+
+/// Answers an accepted push, and logs it, and the deploys whose queued work it superseded, on the delivery's span.
+fn acknowledge(
+    app: &App,
+    span: &tracing::Span,
+    deploy: i64,
+    superseded: &[greenlight_store::Superseded],
+    repo: &str,
+    branch: &str,
+    sha: &str,
+) -> (&'static str, Response) {
+    tracing::info!(parent: span, deploy, repo, branch, sha, "push accepted");
+    if !superseded.is_empty() {
+        let superseded = superseded_deploys(superseded);
+        tracing::info!(parent: span, deploy, ?superseded, "superseded the queued work of older pushes");
+    }
+    let body = Acknowledged { status: "accepted", deploy, url: app.deploy_url(deploy) };
+    ("accepted", (StatusCode::ACCEPTED, axum::Json(body)).into_response())
+}
+
+/// The deploys whose queued jobs a push superseded, each once, in order.
+pub fn superseded_deploys(superseded: &[greenlight_store::Superseded]) -> Vec<i64> {
+    let mut deploys: Vec<i64> = superseded.iter().map(|s| s.deploy).collect();
+    deploys.sort_unstable();
+    deploys.dedup();
+    deploys
 }
 
 /// The JSON of a delivery whose signature was verified. GitHub sends it as the body (`application/json`) or, with

@@ -1,6 +1,10 @@
 //! `GET /metrics`: deliveries by event and outcome, the inbox's batches (size and commit time), the queue's depth,
 //! checks run by verdict, mirror fetches by outcome, job durations, jobs by final state, and the outbound GitHub calls
 //! by status code, in the OpenMetrics text format.
+//!
+//! A labelled counter whose label values are a closed set is shown at 0 from start-up, each series that can occur:
+//! `rate()` and alerts on a series that does not exist yet see nothing, not a zero. The GitHub answers' status codes
+//! are not a closed set; their series appear as they are counted.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -86,6 +90,25 @@ impl Collector for GitHubResponses {
     }
 }
 
+/// The outcomes of a delivery that every event can have: refused before its event matters.
+const REFUSED: [&str; 4] = ["unreadable", "busy", "unauthorized", "malformed"];
+
+/// Each `event` label of the deliveries, with the outcomes it can have besides [`REFUSED`] (see `app::event_label`).
+const DELIVERIES: [(&str, &[&str]); 5] = [
+    ("push", &["accepted", "duplicate", "ignored", "error"]),
+    ("ping", &["pong"]),
+    ("other", &["ignored"]),
+    // Without the event header a delivery is malformed.
+    ("none", &[]),
+    ("jira", &["accepted", "duplicate", "ignored", "error"]),
+];
+/// The verdicts of a check.
+const VERDICTS: [&str; 3] = ["pass", "fail", "error"];
+/// The outcomes of a mirror fetch.
+const FETCHES: [&str; 4] = ["ok", "failed", "local", "refused"];
+/// The final states of a job.
+const FINISHED: [&str; 4] = ["success", "failure", "error", "refused"];
+
 pub struct Metrics {
     registry: Registry,
     deliveries: Family<DeliveryLabels, Counter>,
@@ -108,7 +131,8 @@ impl Default for Metrics {
         let fetches = Family::<FetchLabels, Counter>::default();
         registry.register(
             "git_fetches",
-            "Mirror fetches by outcome (ok, failed, refused: skipped while the remote's breaker is open)",
+            "Mirror fetches by outcome (ok, failed, local: failed on the mirror's side, refused: skipped while the \
+             remote's breaker is open)",
             fetches.clone(),
         );
         let jobs = Family::<JobLabels, Counter>::default();
@@ -133,25 +157,47 @@ impl Default for Metrics {
         registry.register("queue_depth", "Jobs queued or running, from the store", queue.clone());
         let github = Arc::new(GitHubResponses::default());
         registry.register_collector(Box::new(github.clone()));
-        Self { registry, deliveries, checks, fetches, jobs, job_seconds, inbox, queue, github }
+        let metrics = Self { registry, deliveries, checks, fetches, jobs, job_seconds, inbox, queue, github };
+        metrics.zero();
+        metrics
     }
 }
 
 impl Metrics {
+    /// Creates every series of the counters whose labels are a closed set, at 0.
+    fn zero(&self) {
+        for (event, outcomes) in DELIVERIES {
+            for outcome in REFUSED.iter().chain(outcomes) {
+                let _ = self
+                    .deliveries
+                    .get_or_create(&DeliveryLabels { event: event.to_owned(), outcome: (*outcome).to_owned() });
+            }
+        }
+        for verdict in VERDICTS {
+            let _ = self.checks.get_or_create(&CheckLabels { verdict: verdict.to_owned() });
+        }
+        for outcome in FETCHES {
+            let _ = self.fetches.get_or_create(&FetchLabels { outcome: outcome.to_owned() });
+        }
+        for state in FINISHED {
+            let _ = self.jobs.get_or_create(&JobLabels { state: state.to_owned() });
+        }
+    }
+
     pub fn delivery(&self, event: &str, outcome: &str) {
         self.deliveries.get_or_create(&DeliveryLabels { event: event.to_owned(), outcome: outcome.to_owned() }).inc();
     }
 
     pub fn checked(&self, verdict: &str) {
-        self.checks.get_or_create(&CheckLabels { verdict: verdict.to_owned() }).inc();
+        let _ = self.checks.get_or_create(&CheckLabels { verdict: verdict.to_owned() }).inc();
     }
 
     pub fn fetched(&self, outcome: &str) {
-        self.fetches.get_or_create(&FetchLabels { outcome: outcome.to_owned() }).inc();
+        let _ = self.fetches.get_or_create(&FetchLabels { outcome: outcome.to_owned() }).inc();
     }
 
     pub fn job_finished(&self, state: &str, seconds: f64) {
-        self.jobs.get_or_create(&JobLabels { state: state.to_owned() }).inc();
+        let _ = self.jobs.get_or_create(&JobLabels { state: state.to_owned() }).inc();
         self.job_seconds.observe(seconds);
     }
 

@@ -9,6 +9,11 @@
 //! of GitHub each repository makes `threshold` fetches and then one per cooldown. They are the HTTP client's
 //! ([`Breakers`]), with the GitHub client's threshold and cooldown.
 //!
+//! A failed clone or fetch counts against the remote only when the mirror's own side is sound: after a failure the
+//! directory git writes in is probed (a file written and synced there, and the mirror's `FETCH_HEAD` opened for
+//! writing), and a failure there (a full disk, a directory git may not write, a file where a directory must be) is
+//! the machine's fault, not the remote's. Such a fetch still fails its job's attempt, with both reasons.
+//!
 //! Owns: the locks, the breakers, and counting fetches. Does not own: git (`greenlight-git`) or what a read does.
 
 use std::collections::HashMap;
@@ -70,12 +75,20 @@ impl Mirrors {
             let retry_in = self.remotes.retry_in(remote, now).unwrap_or(self.cooldown);
             MirrorError::Refused { failures: refused.failures, cooldown: self.cooldown, retry_in }
         })?;
-        let mirror = Mirror::new(mirror_path(&self.data_dir, repo), remote).cancel_on(self.stopping.clone());
+        let path = mirror_path(&self.data_dir, repo);
+        let mirror = Mirror::new(path.clone(), remote).cancel_on(self.stopping.clone());
         // The blocking work holds the lock, and hands it back with its result: it is released only once the
         // breaker has counted the fetch, so that a read waiting for it is admitted on what this one found.
-        let (synced, _held) = tokio::task::spawn_blocking(move || (mirror.sync().map(read), held))
-            .await
-            .map_err(|e| MirrorError::Stopped(e.to_string()))?;
+        let (synced, local, _held) = tokio::task::spawn_blocking(move || {
+            let synced = mirror.sync();
+            let local = match &synced {
+                Err(GitError::Fetch { .. }) => local_fault(&path),
+                _ => None,
+            };
+            (synced.map(read), local, held)
+        })
+        .await
+        .map_err(|e| MirrorError::Stopped(e.to_string()))?;
         match synced {
             Ok(read) => {
                 metrics.fetched("ok");
@@ -84,11 +97,19 @@ impl Mirrors {
             }
             // Stopped by a shutdown, not failed: the remote is not to blame, and the job runs again after a restart.
             Err(error) if self.stopping.load(Ordering::Relaxed) => Err(MirrorError::Stopped(error.to_string())),
-            Err(error @ GitError::Fetch { .. }) => {
-                metrics.fetched("failed");
-                fetch.failure(Instant::now());
-                Err(MirrorError::Git(error))
-            }
+            // The mirror's side failed: the remote is not to blame (the permit is dropped unreported), and the
+            // attempt fails with git's reason and the probe's.
+            Err(GitError::Fetch { reason }) => match local {
+                Some(local) => {
+                    metrics.fetched("local");
+                    Err(MirrorError::Git(GitError::Fetch { reason: format!("{reason}; {local}") }))
+                }
+                None => {
+                    metrics.fetched("failed");
+                    fetch.failure(Instant::now());
+                    Err(MirrorError::Git(GitError::Fetch { reason }))
+                }
+            },
             // A local failure (the clone could not be moved into place, the mirror is broken) says nothing about
             // the remote: the permit is dropped unreported.
             Err(error) => Err(MirrorError::Git(error)),
@@ -103,6 +124,32 @@ impl Mirrors {
     fn lock(&self, repo: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
         locks.entry(repo.to_owned()).or_default().clone()
+    }
+}
+
+/// Why the mirror's own side cannot take what a clone or fetch writes, if it cannot: the directory git writes in (the
+/// mirror, or the one a clone is made in) must take a new file, synced, and the mirror's `FETCH_HEAD`, which every
+/// fetch rewrites, must open for writing. Blocking.
+fn local_fault(mirror: &Path) -> Option<String> {
+    use std::io::Write as _;
+    let cloned = mirror.join("HEAD").exists();
+    let dir = if cloned { mirror } else { mirror.parent()? };
+    let probe = dir.join(format!(".greenlight-probe-{}-{:08x}", std::process::id(), fastrand::u32(..)));
+    let written = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .and_then(|mut file| file.write_all(b"probe").and_then(|()| file.sync_data()));
+    let _ = std::fs::remove_file(&probe);
+    if let Err(error) = written {
+        return Some(format!("{} cannot be written: {error}", dir.display()));
+    }
+    let fetch_head = mirror.join("FETCH_HEAD");
+    match std::fs::File::options().append(true).open(&fetch_head) {
+        Err(error) if cloned && error.kind() != std::io::ErrorKind::NotFound => {
+            Some(format!("{} cannot be written: {error}", fetch_head.display()))
+        }
+        _ => None,
     }
 }
 

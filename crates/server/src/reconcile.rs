@@ -78,8 +78,12 @@ async fn reconcile(app: &App, repo: &RepositoryConfig, url: &str) -> Result<(), 
             read_at: Some(read_at),
             before: None,
         };
-        if let Accepted::Queued { deploy, .. } = app.inbox.accept(push).await? {
+        if let Accepted::Queued { deploy, superseded, .. } = app.inbox.accept(push).await? {
             tracing::info!(repo = %repo.name, %branch, %sha, deploy, "queued a branch head that had no status coming");
+            if !superseded.is_empty() {
+                let superseded = crate::app::superseded_deploys(&superseded);
+                tracing::info!(deploy, ?superseded, "superseded the queued work of older pushes");
+            }
         }
     }
     Ok(())

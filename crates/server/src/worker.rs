@@ -11,7 +11,8 @@
 //! A job whose fetch the remote's breaker refused tried nothing: it goes back to the queue without spending one of
 //! its check attempts, and comes back when the breaker next lets a fetch through (or after the usual backoff, if that
 //! is sooner). Only fetches that were tried count, so a commit gets its `error` status after 10 real tries of the
-//! remote, not after 10 refusals during an outage of it.
+//! remote, not after 10 refusals during an outage of it. Likewise a job stopped by a shutdown, or whose worker lost its
+//! lease, goes back as it was: neither says anything about the commit.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +29,8 @@ use crate::app::App;
 use crate::mirrors::MirrorError;
 
 /// Checks that could not run for a reason that may pass (a fetch failed, the commit is not there yet) are tried this
-/// many times before the commit gets an `error` status; a fetch the remote's breaker refused is not a try. With the
+/// many times before the commit gets an `error` status; a fetch the remote's breaker refused is not a try, nor is a
+/// job stopped by a shutdown or one whose worker lost its lease. With the
 /// default retry timings (5 s, doubling up to 5 minutes, jittered) that is at least 10 to 20 minutes of trying: longer
 /// than a GitHub outage usually lasts, and the mirrors' remote is usually GitHub too.
 const MAX_CHECK_ATTEMPTS: i64 = 10;
@@ -81,7 +83,10 @@ enum Unfinished {
     Retry { reason: String, within: Option<Duration> },
     /// Nothing was tried (the remote's breaker refused the fetch): like `Retry`, but the attempt is given back.
     Untried { reason: String, within: Duration },
-    /// Another worker holds the job now.
+    /// The server is shutting down and stopped the job's fetch: like `Retry`, but the attempt is given back.
+    Stopped(String),
+    /// The worker no longer holds the job (another worker took it over, or the store did not renew the lease in
+    /// time): the attempt is given back if the job is still this worker's.
     LostLease,
 }
 
@@ -149,7 +154,25 @@ async fn process(app: &App, owner: &str, job: Job, claimed: tokio::time::Instant
                     tracing::error!(%error, "cannot requeue the job; it runs again when its lease ends");
                 }
             }
-            Err(Unfinished::LostLease) => tracing::warn!("lost the lease; another worker has the job"),
+            Err(Unfinished::Stopped(reason)) => {
+                let delay = backoff(app, job.attempts);
+                tracing::info!(%reason, "stopped by the shutdown; the job runs again, without spending an attempt");
+                if let Err(error) = app.store.give_back(job.id, owner, now + ms(delay), &reason).await {
+                    tracing::error!(%error, "cannot requeue the job; it runs again when its lease ends");
+                }
+            }
+            Err(Unfinished::LostLease) => {
+                // Still this worker's when the store was only slow to renew: back to the queue as it was. Taken over
+                // by another worker, it is that worker's (and its claim did not count an attempt either).
+                let delay = backoff(app, job.attempts);
+                match app.store.give_back(job.id, owner, now + ms(delay), "the worker lost its lease").await {
+                    Ok(true) => {
+                        tracing::warn!("lost the lease; the job is back in the queue, without spending an attempt")
+                    }
+                    Ok(false) => tracing::warn!("lost the lease; another worker has the job"),
+                    Err(error) => tracing::warn!(%error, "lost the lease; the job runs again when its lease ends"),
+                }
+            }
         }
     }
     .instrument(span)
@@ -224,7 +247,7 @@ async fn work(app: &App, owner: &str, job: &Job) -> Result<Final, Unfinished> {
             (state, description)
         }
         Err(Problem::Passing(reason)) if job.attempts < MAX_CHECK_ATTEMPTS => return Err(Unfinished::retry(reason)),
-        Err(Problem::Stopped(reason)) => return Err(Unfinished::retry(reason)),
+        Err(Problem::Stopped(reason)) => return Err(Unfinished::Stopped(reason)),
         Err(Problem::Untried { reason, within }) => return Err(Unfinished::Untried { reason, within }),
         Err(Problem::Passing(reason) | Problem::Lasting(reason)) => {
             // Kept whole, for the page, the API and the log; only the status GitHub gets is cut to fit (`post`).
@@ -294,7 +317,7 @@ enum Problem {
     Passing(String),
     /// Will not pass without a change: broken rules, an unconfigured repository.
     Lasting(String),
-    /// The server is shutting down: not the deploy's fault, and never its last attempt.
+    /// The server is shutting down: not the deploy's fault, and not an attempt.
     Stopped(String),
     /// The remote's breaker refused the fetch, so nothing was tried; it lets one through in `within`.
     Untried { reason: String, within: Duration },

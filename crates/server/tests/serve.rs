@@ -38,6 +38,7 @@ on_both!(
     signatures_and_bodies_are_checked_before_anything_else,
     a_github_outage_is_ridden_out_without_a_storm,
     fetches_refused_during_a_remote_outage_cost_no_attempts,
+    shutdowns_that_stop_a_fetch_cost_no_attempts,
     an_issue_update_rechecks_the_open_deploys_that_name_it,
     the_api_rechecks_with_a_bearer_token,
     a_push_whose_webhook_never_came_is_found_by_reconciling,
@@ -54,6 +55,58 @@ async fn readiness_follows_the_store() {
     greenlight_testkit::drop_postgres_database(&url);
     assert_eq!(h.get("/readyz").await, (503, "the store is unreachable\n".to_owned()));
     assert_eq!(h.get("/healthz").await, (200, "ok\n".to_owned()));
+    h.shutdown().await;
+}
+
+/// PostgreSQL only: a push while the database is unreachable is answered 503 ("retry it") before GitHub gives up
+/// on the delivery (10 s), so that GitHub shows the answer rather than a timeout. The database is reached through a
+/// proxy of the test's own, cut after the start: the connections it carried are closed, and every new one is taken
+/// and never answered, as by a host that went away behind a load balancer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_during_a_database_outage_is_answered_before_github_gives_up() {
+    let url = greenlight_testkit::postgres_database();
+    let (server, name) = url.rsplit_once('/').unwrap();
+    let upstream: std::net::SocketAddr = server.rsplit_once('@').unwrap().1.parse().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxied = format!("postgres://postgres@{}/{name}", listener.local_addr().unwrap());
+    let (cut, on_cut) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut unanswered = Vec::new();
+        while let Ok((mut client, _)) = listener.accept().await {
+            if *on_cut.borrow() {
+                unanswered.push(client);
+                continue;
+            }
+            let mut on_cut = on_cut.clone();
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else { return };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                    _ = on_cut.wait_for(|cut| *cut) => {}
+                }
+            });
+        }
+    });
+    let h = Setup { url: proxied, dir: tempfile::tempdir().unwrap() }.start().await;
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    cut.send(true).unwrap();
+    let body = h.payload("deploy", &sha);
+    // GitHub's own limit: what has no answer by then is a timeout in its list of deliveries.
+    let answered = h
+        .http
+        .post(format!("{}/webhooks/github", h.base))
+        .header("X-GitHub-Event", "push")
+        .header("X-GitHub-Delivery", "during-the-outage")
+        .header("X-Hub-Signature-256", sign(SECRET.as_bytes(), &body))
+        .header("content-type", "application/json")
+        .body(body)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .expect("an answer before GitHub gives up");
+    assert_eq!(answered.status().as_u16(), 503);
+    let json: Value = answered.json().await.unwrap();
+    assert_eq!(json["message"], "the delivery could not be stored; retry it", "{json}");
     h.shutdown().await;
 }
 
@@ -166,14 +219,39 @@ async fn a_remote_that_keeps_failing_is_left_alone_by_its_breaker() {
     h.shutdown().await;
 }
 
+/// A fetch that fails on the mirror's side is not the remote's failure: it never opens the remote's breaker, and its
+/// job still ends with an `error` status that says why after its 10 tries. Here the mirror's `FETCH_HEAD` is a
+/// directory, which stops git before it reaches the remote, as root too (like a full disk or a directory git may not
+/// write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_that_fails_on_the_mirrors_side_does_not_open_the_remotes_breaker() {
+    let h = Setup::sqlite().start().await;
+    let first = h.push_commits(&["ABC-2 a feature"]);
+    h.push("d1", &first).await;
+    assert_eq!(h.finals(&first, 1).await, ["success"]);
+    let fetch_head = h._dir.path().join("data/acme/shop.git/FETCH_HEAD");
+    let _ = std::fs::remove_file(&fetch_head);
+    std::fs::create_dir(&fetch_head).unwrap();
+    let second = h.push_commits(&["ABC-3 another feature"]);
+    h.push("d2", &second).await;
+    assert_eq!(h.finals(&second, 1).await, ["error"]);
+    let last = h.github.statuses_of(&second).pop().unwrap();
+    assert!(last.description.starts_with("could not check: git fetch failed: "), "{}", last.description);
+    assert!(last.description.contains("FETCH_HEAD"), "{}", last.description);
+    let metrics = h.assert_metrics(&["greenlight_git_fetches_total{outcome=\"local\"} 10"]).await;
+    for outcome in ["failed", "refused"] {
+        let series = format!("greenlight_git_fetches_total{{outcome=\"{outcome}\"}}");
+        assert_eq!(counter(&metrics, &series), 0, "{series}:\n{metrics}");
+    }
+    h.shutdown().await;
+}
+
 /// A shutdown does not wait for a fetch from a remote that hangs (git's own timeout is 10 minutes): the fetch is
 /// stopped, and the job runs again after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_stops_a_hung_fetch() {
     let mut h = Setup::sqlite().start().await;
-    // Fetched from the payload's url (the default), not from the config's: a remote that hangs.
-    h.config.repositories.values_mut().for_each(|repo| repo.clone_url = None);
-    h.restart().await;
+    h.fetch_from_payloads().await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let hanging = format!("http://{}/shop.git", listener.local_addr().unwrap());
     let sha = h.push_commits(&["ABC-2 a feature"]);
@@ -263,28 +341,7 @@ async fn a_form_encoded_delivery_is_read_from_its_payload_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_that_stalls_is_answered_or_closed_after_the_read_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"
-listen = "127.0.0.1:0"
-public_url = "http://greenlight.test"
-database_url = "sqlite://{db}"
-data_dir = "{data}"
-workers = 0
-read_timeout = "1s"
-
-[github]
-api_url = "http://127.0.0.1:9"
-
-[[repositories]]
-name = "acme/shop"
-production = "production"
-deploy_branches = ["deploy"]
-"#,
-        db = dir.path().join("gl.db").display(),
-        data = dir.path().join("data").display(),
-    );
-    let config = ServerConfig::parse(&config, "server.toml").unwrap();
-    let server = greenlight_server::start_with(config, secrets()).await.unwrap();
+    let server = accepting_only(dir.path(), "1s").await;
     let addr = server.addr();
     let stalled = |request: &'static str| {
         tokio::task::spawn_blocking(move || {
@@ -320,28 +377,7 @@ async fn unsigned_and_outsized_bodies_are_refused_before_they_are_read() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     const MAX: usize = greenlight_github::webhook::MAX_BODY_BYTES;
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"
-listen = "127.0.0.1:0"
-public_url = "http://greenlight.test"
-database_url = "sqlite://{db}"
-data_dir = "{data}"
-workers = 0
-read_timeout = "1h"
-
-[github]
-api_url = "http://127.0.0.1:9"
-
-[[repositories]]
-name = "acme/shop"
-production = "production"
-deploy_branches = ["deploy"]
-"#,
-        db = dir.path().join("gl.db").display(),
-        data = dir.path().join("data").display(),
-    );
-    let config = ServerConfig::parse(&config, "server.toml").unwrap();
-    let server = greenlight_server::start_with(config, secrets()).await.unwrap();
+    let server = accepting_only(dir.path(), "1h").await;
     let addr = server.addr();
     let forged = format!("sha256={}", "0".repeat(64));
     // Headers only: a body promised and never sent.
@@ -539,6 +575,32 @@ async fn a_repository_may_not_send_the_servers_secrets_to_a_tracker_of_its_choos
     h.shutdown().await;
 }
 
+/// A server that only accepts webhooks (no workers, GitHub a dead port), with `read_timeout`, on SQLite in `dir`.
+async fn accepting_only(dir: &std::path::Path, read_timeout: &str) -> Running {
+    let config = format!(
+        r#"
+listen = "127.0.0.1:0"
+public_url = "http://greenlight.test"
+database_url = "sqlite://{db}"
+data_dir = "{data}"
+workers = 0
+read_timeout = "{read_timeout}"
+
+[github]
+api_url = "http://127.0.0.1:9"
+
+[[repositories]]
+name = "acme/shop"
+production = "production"
+deploy_branches = ["deploy"]
+"#,
+        db = dir.join("gl.db").display(),
+        data = dir.join("data").display(),
+    );
+    let config = ServerConfig::parse(&config, "server.toml").unwrap();
+    greenlight_server::start_with(config, secrets()).await.unwrap()
+}
+
 fn secrets() -> Secrets {
     Secrets {
         webhook: Secret::new(SECRET),
@@ -666,6 +728,13 @@ deploy_branches = ["deploy", "hotfix"]
         panic!("the start-up reconcile never fetched the remote");
     }
 
+    /// Restarts the server without the config's `clone_url`: each push is fetched from its payload's url, the
+    /// default (which a test points at a remote that hangs).
+    async fn fetch_from_payloads(&mut self) {
+        self.config.repositories.values_mut().for_each(|repo| repo.clone_url = None);
+        self.restart().await;
+    }
+
     /// Shuts the server down and starts it again on the same store and directory, on a new port.
     async fn restart(&mut self) {
         let server = self.server.take().expect("running");
@@ -692,16 +761,21 @@ deploy_branches = ["deploy", "hotfix"]
 
     /// Waits until the deploy's latest job is done (its final status posted and recorded).
     async fn job_done(&self, deploy: i64) {
+        self.job_state(deploy, "done").await;
+    }
+
+    /// Waits until the deploy's latest job is in `state`.
+    async fn job_state(&self, deploy: i64, state: &str) {
         let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
         for _ in 0..3000 {
             ticks.tick().await;
             let (_, json) = self.get(&format!("/api/deploys/{deploy}")).await;
             let json: Value = serde_json::from_str(&json).unwrap();
-            if json["job_state"] == "done" {
+            if json["job_state"] == state {
                 return;
             }
         }
-        panic!("deploy {deploy}'s job never finished");
+        panic!("deploy {deploy}'s job was never {state}");
     }
 
     async fn shutdown(mut self) {
@@ -1038,7 +1112,49 @@ async fn fetches_refused_during_a_remote_outage_cost_no_attempts(setup: Setup) {
     let metrics = h
         .assert_metrics(&["greenlight_checks_total{verdict=\"pass\"} 1", "greenlight_checks_total{verdict=\"fail\"} 1"])
         .await;
-    assert!(!metrics.contains("verdict=\"error\""), "{metrics}");
+    assert_eq!(counter(&metrics, "greenlight_checks_total{verdict=\"error\"}"), 0, "{metrics}");
+    h.shutdown().await;
+}
+
+/// A shutdown stops a fetch that hangs; the job runs again after the restart, and being stopped was not one of its
+/// attempts. Here one job is stopped by more shutdowns than it has attempts (10), then its first real try fails (its
+/// commit is not on the remote's branches yet) and the next one finds it: the commit gets the status of its check,
+/// not `error`.
+async fn shutdowns_that_stop_a_fetch_cost_no_attempts(setup: Setup) {
+    let mut h = setup.start().await;
+    h.fetch_from_payloads().await;
+    // Accepts connections (into its backlog) and never answers: every fetch from it hangs until it is stopped.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging = format!("http://{}/shop.git", listener.local_addr().unwrap());
+    // On no branch of the remote yet.
+    let sha = h.remote.chain(&h.production, &["ABC-2 a feature"]);
+    let (status, body) = h.deliver("push", "d1", &push_payload("acme/shop", "deploy", &sha, &hanging)).await;
+    assert_eq!(status, 202, "{body}");
+    let deploy = body["deploy"].as_i64().unwrap();
+    for _ in 0..11 {
+        h.job_state(deploy, "running").await;
+        h.restart().await;
+    }
+    // `file://`, so that the clone gets only what the remote's refs reach (a local clone would copy every object).
+    let remote = format!("file://{}", h.remote.path().display());
+    h.config.repositories.get_mut("acme/shop").unwrap().clone_url = Some(remote);
+    h.restart().await;
+    // Two fetches tried: reconciling's, and the job's (which found no such commit, if it got that far).
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
+    for tick in 0.. {
+        ticks.tick().await;
+        let (_, metrics) = h.get("/metrics").await;
+        let tried =
+            ["ok", "failed"].map(|o| counter(&metrics, &format!("greenlight_git_fetches_total{{outcome=\"{o}\"}}")));
+        if tried.iter().sum::<u64>() >= 2 {
+            break;
+        }
+        assert!(tick < 3000, "the job never fetched:\n{metrics}");
+    }
+    h.remote.branch("deploy", &sha);
+    assert_eq!(h.finals(&sha, 1).await, ["success"]);
+    assert_eq!(h.github.statuses_of(&sha).iter().filter(|s| s.state == "pending").count(), 1);
+    drop(listener);
     h.shutdown().await;
 }
 
@@ -1147,6 +1263,25 @@ async fn health_readiness_and_metrics(setup: Setup) {
     let h = setup.start().await;
     assert_eq!(h.get("/healthz").await, (200, "ok\n".to_owned()));
     assert_eq!(h.get("/readyz").await, (200, "ready\n".to_owned()));
+    // A fresh server shows the counters whose labels are a closed set at 0, so that rates and alerts on them work
+    // before their first event.
+    let fresh = h
+        .assert_metrics(&[
+            "greenlight_webhook_deliveries_total{event=\"push\",outcome=\"accepted\"} 0",
+            "greenlight_webhook_deliveries_total{event=\"push\",outcome=\"error\"} 0",
+            "greenlight_webhook_deliveries_total{event=\"ping\",outcome=\"pong\"} 0",
+            "greenlight_webhook_deliveries_total{event=\"none\",outcome=\"malformed\"} 0",
+            "greenlight_webhook_deliveries_total{event=\"jira\",outcome=\"unauthorized\"} 0",
+            "greenlight_checks_total{verdict=\"error\"} 0",
+            "greenlight_git_fetches_total{outcome=\"refused\"} 0",
+            "greenlight_jobs_finished_total{state=\"error\"} 0",
+        ])
+        .await;
+    assert!(!fresh.contains("event=\"ping\",outcome=\"accepted\""), "only the pairs that can occur:\n{fresh}");
+    assert!(
+        !fresh.contains("greenlight_github_responses_total{code=\"2"),
+        "status codes are not a closed set:\n{fresh}"
+    );
     let sha = h.push_commits(&["ABC-2 a feature"]);
     let deploy = h.push("d1", &sha).await["deploy"].as_i64().unwrap();
     h.job_done(deploy).await;

@@ -79,10 +79,11 @@ pub struct NewPush {
     pub before: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Accepted {
-    /// New: a job is queued for the deploy (a new one, or one already waiting for the same commit).
-    Queued { deploy: i64, job: i64 },
+    /// New: a job is queued for the deploy (a new one, or one already waiting for the same commit). `superseded`:
+    /// the queued jobs on older commits of the branch that this push superseded, by job id.
+    Queued { deploy: i64, job: i64, superseded: Vec<Superseded> },
     /// A reconciled push of a commit already known, with a job that was not superseded: nothing was missed, nothing
     /// was queued. A known commit whose every job was superseded (a stale push was accepted after it, so the branch's
     /// head never got a status) is queued again, however often the same head was reconciled before.
@@ -92,6 +93,13 @@ pub enum Accepted {
     /// A reconciled head read before the branch's latest push was accepted (see `NewPush::read_at`); nothing was done.
     /// The next round reads the branch again.
     Stale,
+}
+
+/// A queued job that a newer push superseded, and its deploy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Superseded {
+    pub job: i64,
+    pub deploy: i64,
 }
 
 /// The commit a job is about.
@@ -114,7 +122,8 @@ pub struct Job {
     pub delivery: Option<String>,
     /// A `pending` status was (or may have been) posted: the commit must get a final one.
     pub pending_posted: bool,
-    /// Claims so far, this one included.
+    /// Attempts so far, this one included: claims, less the attempts given back ([`Store::give_back`]) and the
+    /// takeovers of a job whose lease ran out, which count none.
     pub attempts: i64,
     /// The final status, once an earlier attempt recorded the check: this attempt only has to post it.
     pub decided: Option<Decided>,
@@ -195,11 +204,13 @@ const UPDATE_DEPLOY: &str =
 /// waits to post the status it kept, so the last status posted is always the newest check's. On PostgreSQL it also
 /// makes racing claimers contend for the same row (the deploy's oldest open job) instead of taking one job each. The
 /// redundant `state IN (...)` is the `jobs_open` index's own condition, which lets SQLite use it: the cost follows the
-/// open jobs, not the history.
+/// open jobs, not the history. Taking over a job whose lease ran out counts no attempt: the attempt that lost it was
+/// counted when it was claimed, and a worker that died or lost its lease says nothing about the commit.
 macro_rules! claim {
     ($lock:literal) => {
         concat!(
-            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1
+            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2,
+                attempts = attempts + CASE WHEN state = 'queued' THEN 1 ELSE 0 END
              WHERE id = (SELECT id FROM jobs
                  WHERE state IN ('queued', 'running')
                  AND ((state = 'queued' AND run_after <= $3
@@ -236,11 +247,12 @@ const QUEUED_SINCE: &str = "SELECT 1 FROM jobs j JOIN deploys d ON d.id = j.depl
 const QUEUED_JOB: &str = "SELECT id FROM jobs WHERE deploy_id = $1 AND state = 'queued' ORDER BY id DESC LIMIT 1";
 /// `(now, repo, branch, deploy)`: a newer push supersedes queued jobs on older commits of the same branch, unless
 /// they already posted `pending`. It starts from the queued jobs (the `jobs_queued` index) and looks up each one's
-/// deploy, so its cost follows the queue, not the branch's history.
+/// deploy, so its cost follows the queue, not the branch's history. Returns each superseded job and its deploy.
 const SUPERSEDE: &str = "UPDATE jobs SET state = 'superseded', finished_at = $1
     WHERE state = 'queued' AND pending_posted = 0
     AND EXISTS (SELECT 1 FROM deploys d WHERE d.id = jobs.deploy_id AND d.repo = $2 AND d.branch = $3)
-    AND deploy_id <> $4";
+    AND deploy_id <> $4
+    RETURNING id, deploy_id";
 /// `(deploy, reason, delivery, now, before)`; returns the job's id.
 const INSERT_JOB: &str = "INSERT INTO jobs (deploy_id, reason, delivery_id, state, run_after, created_at, before_sha)
     VALUES ($1, $2, $3, 'queued', $4, $4, $5) RETURNING id";
@@ -259,6 +271,10 @@ const UPSERT_HEAD: &str = "INSERT INTO heads (repo, branch, deploy_id) VALUES ($
 
 /// How long connecting to the store may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a webhook's write waits for a PostgreSQL connection (the pool's own wait, for everything else, is
+/// [`CONNECT_TIMEOUT`]): GitHub gives up on a delivery after 10 s, so during an outage of the database a push must be
+/// answered 503 well before that, or GitHub records a timeout instead of the answer.
+const WEBHOOK_WAIT: Duration = Duration::from_secs(4);
 
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the store at `url`.
@@ -337,6 +353,12 @@ impl Store {
         })
     }
 
+    /// [`Self::write`] for a webhook, which waits at most [`WEBHOOK_WAIT`] for a connection (`pool timed out`).
+    async fn webhook_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        // Nothing is written before the transaction is open, so giving up on it loses nothing.
+        tokio::time::timeout(WEBHOOK_WAIT, self.write()).await.map_err(|_| sqlx::Error::PoolTimedOut)?
+    }
+
     /// The pool, for a write that needs no transaction; refused like [`Self::write`] once the store is poisoned.
     fn writable(&self) -> Result<&AnyPool, StoreError> {
         self.refuse_if_poisoned()?;
@@ -379,7 +401,7 @@ impl Store {
         // keeps two batches that name the same branches from deadlocking; one branch's pushes keep their order.
         let mut order: Vec<usize> = (0..pushes.len()).collect();
         order.sort_by_key(|&i| (&pushes[i].repo, &pushes[i].branch));
-        let mut tx = self.write().await?;
+        let mut tx = self.webhook_write().await?;
         let mut answers = vec![Accepted::Duplicate; pushes.len()];
         for i in order {
             answers[i] = accept_one(&mut tx, &pushes[i], now).await?;
@@ -416,13 +438,13 @@ impl Store {
         }
         let job = insert_job(&mut tx, deploy, reason, delivery, now, None).await?;
         tx.commit().await?;
-        Ok(Some(Accepted::Queued { deploy, job }))
+        Ok(Some(Accepted::Queued { deploy, job, superseded: Vec::new() }))
     }
 
     /// Queues a recheck of every open deploy (the head of its branch) that names `key`, once per `delivery`.
     /// Returns the deploys, or `None` for a delivery accepted before.
     pub async fn recheck_issue(&self, key: &str, delivery: &str, now: i64) -> Result<Option<Vec<i64>>, StoreError> {
-        let mut tx = self.write().await?;
+        let mut tx = self.webhook_write().await?;
         if !insert_delivery(&mut tx, delivery, "issue", now).await? {
             return Ok(None);
         }
@@ -563,8 +585,9 @@ impl Store {
     }
 
     /// Gives a job back to the queue without counting the attempt it was claimed with, due again at `run_after`,
-    /// noting why: for a job that tried nothing (the remote's breaker refused its fetch). Like [`Self::retry`], only
-    /// for the lease holder; whether it posted `pending` is kept.
+    /// noting why: for a job that tried nothing (the remote's breaker refused its fetch), or that was stopped by
+    /// something that is not the commit's fault (a shutdown, a lost lease). Like [`Self::retry`], only for the lease
+    /// holder; whether it posted `pending` is kept.
     pub async fn give_back(&self, job: i64, owner: &str, run_after: i64, error: &str) -> Result<bool, StoreError> {
         self.requeue(job, owner, run_after, error, 1).await
     }
@@ -692,7 +715,7 @@ async fn accept_one(
                     return Ok(Accepted::Known { deploy });
                 }
             } else if let Some(job) = sqlx::query(QUEUED_JOB).bind(deploy).fetch_optional(&mut **tx).await? {
-                return Ok(Accepted::Queued { deploy, job: job.try_get(0)? });
+                return Ok(Accepted::Queued { deploy, job: job.try_get(0)?, superseded: Vec::new() });
             }
             deploy
         }
@@ -707,12 +730,18 @@ async fn accept_one(
             .bind(&push.before)
             .fetch_one(&mut **tx)
             .await?;
-        return Ok(Accepted::Queued { deploy, job: job.try_get(0)? });
+        return Ok(Accepted::Queued { deploy, job: job.try_get(0)?, superseded: Vec::new() });
     }
-    sqlx::query(SUPERSEDE).bind(now).bind(&push.repo).bind(&push.branch).bind(deploy).execute(&mut **tx).await?;
+    let superseded =
+        sqlx::query(SUPERSEDE).bind(now).bind(&push.repo).bind(&push.branch).bind(deploy).fetch_all(&mut **tx).await?;
+    let mut superseded = superseded
+        .iter()
+        .map(|row| Ok(Superseded { job: row.try_get(0)?, deploy: row.try_get(1)? }))
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    superseded.sort_unstable();
     let job = insert_job(tx, deploy, reason, Some(&push.delivery), now, push.before.as_deref()).await?;
     sqlx::query(UPSERT_HEAD).bind(&push.repo).bind(&push.branch).bind(deploy).execute(&mut **tx).await?;
-    Ok(Accepted::Queued { deploy, job })
+    Ok(Accepted::Queued { deploy, job, superseded })
 }
 
 /// Reconciled pushes are named `reconcile:...`; every other push came from a webhook.

@@ -37,7 +37,7 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use super::{
     ANSWERED, Accepted, INSERT_DELIVERY, INSERT_DEPLOY, INSERT_JOB, INSERT_LATE_JOB, LATE, NewPush, QUEUED_JOB,
-    QUEUED_SINCE, SUPERSEDE, StoreError, UPDATE_DEPLOY, UPSERT_HEAD, reason_of,
+    QUEUED_SINCE, SUPERSEDE, StoreError, Superseded, UPDATE_DEPLOY, UPSERT_HEAD, reason_of,
 };
 
 /// How often the checkpointer copies the WAL into the database file.
@@ -217,7 +217,7 @@ fn accept_one(tx: &rusqlite::Transaction<'_>, push: &NewPush, now: i64) -> Resul
                 let queued: Option<i64> =
                     tx.prepare_cached(QUEUED_JOB)?.query_row(params![deploy], |row| row.get(0)).optional()?;
                 if let Some(job) = queued {
-                    return Ok(Accepted::Queued { deploy, job });
+                    return Ok(Accepted::Queued { deploy, job, superseded: Vec::new() });
                 }
             }
             deploy
@@ -227,14 +227,20 @@ fn accept_one(tx: &rusqlite::Transaction<'_>, push: &NewPush, now: i64) -> Resul
         let job = tx
             .prepare_cached(INSERT_LATE_JOB)?
             .query_row(params![deploy, reason, push.delivery, now, push.before], |row| row.get(0))?;
-        return Ok(Accepted::Queued { deploy, job });
+        return Ok(Accepted::Queued { deploy, job, superseded: Vec::new() });
     }
-    tx.prepare_cached(SUPERSEDE)?.execute(params![now, push.repo, push.branch, deploy])?;
+    let mut superseded = tx
+        .prepare_cached(SUPERSEDE)?
+        .query_map(params![now, push.repo, push.branch, deploy], |row| {
+            Ok(Superseded { job: row.get(0)?, deploy: row.get(1)? })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    superseded.sort_unstable();
     let job: i64 = tx
         .prepare_cached(INSERT_JOB)?
         .query_row(params![deploy, reason, push.delivery, now, push.before], |row| row.get(0))?;
     tx.prepare_cached(UPSERT_HEAD)?.execute(params![push.repo, push.branch, deploy])?;
-    Ok(Accepted::Queued { deploy, job })
+    Ok(Accepted::Queued { deploy, job, superseded })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The store's rules, each run against SQLite and PostgreSQL.
 
-use greenlight_store::{Accepted, CheckRecord, Decided, NewPush, RanBy, Store};
+use greenlight_store::{Accepted, CheckRecord, Decided, NewPush, RanBy, Store, Superseded};
 
 /// Runs one scenario against a fresh SQLite file and a fresh PostgreSQL database.
 macro_rules! on_both {
@@ -42,6 +42,7 @@ on_both!(
     a_newer_job_waits_until_an_older_decided_status_is_posted,
     a_job_given_back_untried_keeps_its_attempts_and_its_pending,
     a_push_that_comes_late_is_superseded_by_the_one_that_moved_on_from_it,
+    a_push_says_which_queued_jobs_it_superseded,
 );
 
 fn push(delivery: &str, branch: &str, sha: char) -> NewPush {
@@ -58,12 +59,12 @@ fn push(delivery: &str, branch: &str, sha: char) -> NewPush {
 
 async fn a_delivery_is_accepted_once(store: Store) {
     let first = store.accept(&[push("d1", "deploy", 'a')], 1_000).await.unwrap();
-    let Accepted::Queued { deploy, job } = first[0] else { panic!("not queued: {first:?}") };
+    let Accepted::Queued { deploy, job, .. } = first[0] else { panic!("not queued: {first:?}") };
     // A redelivery is a duplicate, in a later batch and in the same one.
     let batch = [push("d1", "deploy", 'a'), push("d9", "deploy", 'b'), push("d9", "deploy", 'b')];
     let again = store.accept(&batch, 2_000).await.unwrap();
     assert_eq!(again[0], Accepted::Duplicate);
-    let Accepted::Queued { deploy: other, job: second } = again[1] else { panic!("not queued: {again:?}") };
+    let Accepted::Queued { deploy: other, job: second, .. } = again[1] else { panic!("not queued: {again:?}") };
     assert_ne!((other, second), (deploy, job));
     assert_eq!(again[2], Accepted::Duplicate);
     assert_eq!(store.find_deploy("acme/shop", "deploy", &"a".repeat(40)).await.unwrap(), Some(deploy));
@@ -100,9 +101,9 @@ async fn a_job_is_claimed_by_one_owner_until_its_lease_runs_out(store: Store) {
     assert!(store.claim("w2", 4_999, 10_000).await.unwrap().is_none(), "the lease still holds");
     assert!(store.renew(job.id, "w1", 8_000).await.unwrap());
     assert!(store.claim("w2", 7_000, 10_000).await.unwrap().is_none(), "the renewed lease still holds");
-    // w1 died: once its lease is over, w2 takes the job.
+    // w1 died: once its lease is over, w2 takes the job, and that costs the job no attempt (w1's was counted).
     let taken = store.claim("w2", 8_001, 20_000).await.unwrap().unwrap();
-    assert_eq!((taken.id, taken.attempts), (job.id, 2));
+    assert_eq!((taken.id, taken.attempts), (job.id, 1));
     assert!(!store.renew(job.id, "w1", 30_000).await.unwrap(), "w1 lost the lease");
     // w1 was only slow: what it checked is not kept, and the job's status stays w2's to decide.
     let late = CheckRecord {
@@ -116,7 +117,13 @@ async fn a_job_is_claimed_by_one_owner_until_its_lease_runs_out(store: Store) {
     assert!(!store.record_check(job.deploy.id, &late, 9_000).await.unwrap());
     assert_eq!(store.deploy(job.deploy.id).await.unwrap().unwrap().verdict, None);
     store.retry(job.id, "w2", 9_000, "github answered 502").await.unwrap();
-    assert_eq!(store.claim("w2", 9_000, 30_000).await.unwrap().unwrap().decided, None);
+    let again = store.claim("w2", 9_000, 30_000).await.unwrap().unwrap();
+    assert_eq!((again.attempts, again.decided), (2, None), "a claim from the queue counts");
+    // Lost again and again (workers dying, or stopped by shutdowns): still the attempts of its real tries.
+    for (n, now) in [40_000, 80_000, 120_000].into_iter().enumerate() {
+        let taken = store.claim(&format!("w{}", n + 3), now, now + 30_000).await.unwrap().unwrap();
+        assert_eq!((taken.id, taken.attempts), (job.id, 2));
+    }
 }
 
 async fn only_the_lease_holder_finishes_or_retries(store: Store) {
@@ -245,9 +252,12 @@ async fn many_claimers_never_share_a_job(store: Store) {
 
 async fn reconciling_a_known_commit_queues_nothing_and_pushes_coalesce_while_queued(store: Store) {
     let first = store.accept(&[push("d1", "deploy", 'a')], 1_000).await.unwrap();
-    let Accepted::Queued { deploy, job } = first[0] else { panic!("{first:?}") };
+    let Accepted::Queued { deploy, job, .. } = first[0] else { panic!("{first:?}") };
     // Another delivery of the same commit while its job still waits joins that job.
-    assert_eq!(store.accept(&[push("d2", "deploy", 'a')], 1_100).await.unwrap(), [Accepted::Queued { deploy, job }]);
+    assert_eq!(
+        store.accept(&[push("d2", "deploy", 'a')], 1_100).await.unwrap(),
+        [Accepted::Queued { deploy, job, superseded: vec![] }]
+    );
     // Reconciling finds the commit known: nothing was missed.
     let found = push("reconcile:acme/shop:deploy:aaaa", "deploy", 'a');
     assert_eq!(store.accept(&[found], 1_200).await.unwrap(), [Accepted::Known { deploy }]);
@@ -510,4 +520,29 @@ async fn an_unreachable_postgres_is_named_with_its_reason() {
     assert!(message.contains("error communicating with database"), "{message}");
     assert!(!message.contains("timed out"), "{message}");
     assert!(!message.contains("secret"), "the password is not shown: {message}");
+}
+
+/// Accepting a push names the queued jobs (and their deploys) on older commits of its branch that it superseded, for
+/// the server to log; a push that superseded nothing names none.
+async fn a_push_says_which_queued_jobs_it_superseded(store: Store) {
+    let first = store.accept(&[push("d1", "deploy", 'a')], 1_000).await.unwrap();
+    let Accepted::Queued { deploy: a, job: a_push, superseded } = first[0].clone() else { panic!("{first:?}") };
+    assert_eq!(superseded, []);
+    let Some(Accepted::Queued { job: a_recheck, .. }) = store.recheck(a, "recheck", None, 1_100).await.unwrap() else {
+        panic!("no recheck queued")
+    };
+    let batch = [push("d2", "deploy", 'b'), push("d3", "hotfix", 'c')];
+    let second = store.accept(&batch, 2_000).await.unwrap();
+    let Accepted::Queued { deploy: b, job: b_push, superseded } = second[0].clone() else { panic!("{second:?}") };
+    assert_eq!(superseded, [Superseded { job: a_push, deploy: a }, Superseded { job: a_recheck, deploy: a }]);
+    assert!(matches!(&second[1], Accepted::Queued { superseded, .. } if superseded.is_empty()), "{second:?}");
+    // A job that told GitHub `pending` is not superseded, so not named; the same commit again joins its queued job.
+    let claimed = store.claim("w1", 2_000, 60_000).await.unwrap().unwrap();
+    assert_eq!(claimed.id, b_push);
+    store.mark_pending(b_push).await.unwrap();
+    assert!(store.retry(b_push, "w1", 2_000, "github answered 502").await.unwrap());
+    let third = store.accept(&[push("d4", "deploy", 'd'), push("d5", "hotfix", 'c')], 3_000).await.unwrap();
+    assert!(matches!(&third[0], Accepted::Queued { superseded, .. } if superseded.is_empty()), "{third:?}");
+    assert!(matches!(&third[1], Accepted::Queued { superseded, .. } if superseded.is_empty()), "{third:?}");
+    assert_ne!(b, a);
 }
