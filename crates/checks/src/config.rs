@@ -273,6 +273,10 @@ mod tests {
     fn a_tracker_needs_ready_statuses_while_a_check_reads_them() {
         let jira = "[tracker]\nkind = \"jira-cloud\"\nurl = \"https://acme.atlassian.net\"\n";
         check_err(
+            &jira.replace(".net", ".net/internal?x="),
+            "greenlight.toml:3:7: `url` must have no query (?) or fragment (#): API paths are added to it",
+        );
+        check_err(
             jira,
             "greenlight.toml:3:7: [tracker] needs `ready_statuses`, the statuses an issue may ship in (for example \
              ready_statuses = [\"Ready to Deploy\"]): issue-status reads them",

@@ -85,6 +85,13 @@ impl Config {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(Invalid::at(&self.url, "`url` must start with http:// or https://"));
         }
+        // API paths are appended to it: after a `?` they would become a query of another endpoint.
+        if url.contains(['?', '#']) {
+            return Err(Invalid::at(
+                &self.url,
+                "`url` must have no query (?) or fragment (#): API paths are added to it",
+            ));
+        }
         // Without it, every `#123` would be left out of the tracker's checks, and they would pass on nothing.
         match (self.kind.get_ref(), &self.repository) {
             (TrackerKind::Github, None) => {

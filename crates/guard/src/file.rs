@@ -206,6 +206,13 @@ impl GuardFile {
         if !(prometheus.starts_with("http://") || prometheus.starts_with("https://")) {
             return Err(at(&raw.prometheus, "`prometheus` must be an http:// or https:// URL"));
         }
+        // `/api/v1/query_range` is appended to it: after a `?` it would become part of a query string.
+        if prometheus.contains(['?', '#']) {
+            return Err(at(
+                &raw.prometheus,
+                "`prometheus` must have no query (?) or fragment (#): API paths are added to it",
+            ));
+        }
         let duration = |value: &Option<Spanned<String>>, default: SignedDuration| match value {
             None => Ok(default),
             Some(v) => parse_duration(v.get_ref()).map_err(|e| at(v, e.to_string())),
@@ -777,6 +784,10 @@ tolerance = 0.10
             "guard.toml:16:13: unknown variant `up`, expected one of `increase`, `decrease`, `either`"
         );
         assert!(err(&ISSUE.replace("http://127", "tcp://127")).starts_with("guard.toml:1:14: `prometheus` must be"));
+        assert!(
+            err(&ISSUE.replace("9090", "9090/?x="))
+                .ends_with("`prometheus` must have no query (?) or fragment (#): API paths are added to it")
+        );
     }
 
     #[test]

@@ -211,9 +211,9 @@ impl ServerConfig {
             None => None,
             Some(tracker) => {
                 let url = tracker.url.get_ref().trim_end_matches('/').to_owned();
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    let message = "[tracker] `url` must start with http:// or https://".to_owned();
-                    return Err(located(Some(tracker.url.span()), message));
+                if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(['?', '#']) {
+                    let message = "[tracker] `url` must start with http:// or https://, with no query or fragment";
+                    return Err(located(Some(tracker.url.span()), message.to_owned()));
                 }
                 Some(Connection { kind: tracker.kind, url, user_env: tracker.user_env, token_env: tracker.token_env })
             }
@@ -330,7 +330,11 @@ deploy_branches = ["deploy"]
         let tracker = config.tracker.unwrap();
         assert_eq!((tracker.url.as_str(), tracker.token_env.as_deref()), ("https://jira.example.com", Some("T")));
         let error = ServerConfig::parse(&with("file:///etc"), "s.toml").unwrap_err();
-        assert!(error.to_string().ends_with("[tracker] `url` must start with http:// or https://"), "{error}");
+        assert!(
+            error.to_string().ends_with("must start with http:// or https://, with no query or fragment"),
+            "{error}"
+        );
+        assert!(ServerConfig::parse(&with("https://jira.example.com/x?y="), "s.toml").is_err());
         assert!(ServerConfig::parse(MINIMAL, "s.toml").unwrap().tracker.is_none());
     }
 
