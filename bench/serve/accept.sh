@@ -162,7 +162,8 @@ db = sqlite3.connect(f"{run}/greenlight.db")
 deliveries, = db.execute("SELECT COUNT(*) FROM deliveries").fetchone()
 jobs, = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND reason = 'push'").fetchone()
 answered = measured["requests"] + warmup["requests"]
-others = {k: v for k, v in outcomes.items() if k != "accepted"}
+# Every outcome is listed from start-up, at 0 until it happens.
+others = {k: v for k, v in outcomes.items() if k != "accepted" and v}
 accepted = outcomes.get("accepted", 0)
 print(f"  check: {answered} answered by wrk, {accepted} accepted by the server, {deliveries} deliveries and "
       f"{jobs} queued jobs in the store, other outcomes {others or 'none'}", file=sys.stderr)
