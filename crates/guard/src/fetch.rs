@@ -639,12 +639,14 @@ mod tests {
         assert!(said[0].1.contains("for the canary (116 > 100)"), "{said:?}");
     }
 
+    /// A guard.toml with one ratio metric, `errors`.
+    const ONE_RATIO: &str = "prometheus = \"http://127.0.0.1:9\"\n[groups]\nbaseline = 'v=\"1\"'\ncanary = 'v=\"2\"'\n\
+                             [[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'sum(a{$group})'\n\
+                             total = 'sum(b{$group})'\n";
+
     #[test]
     fn refused_intervals_are_said_in_the_reasons_and_the_warnings() {
-        let text = "prometheus = \"http://127.0.0.1:9\"\n[groups]\nbaseline = 'v=\"1\"'\ncanary = 'v=\"2\"'\n\
-                    [[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'sum(a{$group})'\n\
-                    total = 'sum(b{$group})'\n";
-        let file = GuardFile::parse(text, "guard.toml").unwrap();
+        let file = GuardFile::parse(ONE_RATIO, "guard.toml").unwrap();
         // A watch appends one window at a time: the second window's interval 0 is the run's interval 1.
         let mut notes = Notes { intervals: 1, ..Notes::default() };
         notes.append(Notes {
@@ -678,10 +680,7 @@ mod tests {
 
     #[test]
     fn a_note_replaces_a_reason_by_whether_the_interval_had_data_not_by_its_words() {
-        let text = "prometheus = \"http://127.0.0.1:9\"\n[groups]\nbaseline = 'v=\"1\"'\ncanary = 'v=\"2\"'\n\
-                    [[metrics]]\nname = \"errors\"\nkind = \"ratio\"\nbad = 'sum(a{$group})'\n\
-                    total = 'sum(b{$group})'\n";
-        let file = GuardFile::parse(text, "guard.toml").unwrap();
+        let file = GuardFile::parse(ONE_RATIO, "guard.toml").unwrap();
         let w = window(2);
         let inputs = (0..2).map(|i| {
             let (start, end) = w.bounds(i);
