@@ -111,7 +111,9 @@ clone_url = "{remote}"
                 Ok(response) if response.status().is_success() => response.text().await.unwrap_or_default(),
                 _ => continue,
             };
-            if metrics.lines().any(|l| l.starts_with("greenlight_git_fetches_total{outcome=\"ok\"} ")) {
+            // (Listed at 0 from start-up: the fetch is done once it is counted.)
+            let fetched = metrics.lines().find_map(|l| l.strip_prefix("greenlight_git_fetches_total{outcome=\"ok\"} "));
+            if fetched.is_some_and(|count| count.trim() != "0") {
                 return server;
             }
         }
