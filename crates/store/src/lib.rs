@@ -122,8 +122,8 @@ pub struct Job {
     pub delivery: Option<String>,
     /// A `pending` status was (or may have been) posted: the commit must get a final one.
     pub pending_posted: bool,
-    /// Attempts so far, this one included: claims, less the attempts given back ([`Store::give_back`]) and the
-    /// takeovers of a job whose lease ran out, which count none.
+    /// Attempts so far, this one included: claims (a takeover of an expired lease too), less the attempts given back
+    /// ([`Store::give_back`]).
     pub attempts: i64,
     /// The final status, once an earlier attempt recorded the check: this attempt only has to post it.
     pub decided: Option<Decided>,
@@ -204,13 +204,14 @@ const UPDATE_DEPLOY: &str =
 /// waits to post the status it kept, so the last status posted is always the newest check's. On PostgreSQL it also
 /// makes racing claimers contend for the same row (the deploy's oldest open job) instead of taking one job each. The
 /// redundant `state IN (...)` is the `jobs_open` index's own condition, which lets SQLite use it: the cost follows the
-/// open jobs, not the history. Taking over a job whose lease ran out counts no attempt: the attempt that lost it was
-/// counted when it was claimed, and a worker that died or lost its lease says nothing about the commit.
+/// open jobs, not the history. Taking over a job whose lease ran out counts an attempt: its worker died or hung, and a
+/// job that kills its worker every time (it exhausts memory, say) must run out of attempts, not crash the service for
+/// ever. A worker that is stopped, or finds its lease lost while it still runs, gives its attempt back instead.
 macro_rules! claim {
     ($lock:literal) => {
         concat!(
             "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2,
-                attempts = attempts + CASE WHEN state = 'queued' THEN 1 ELSE 0 END
+                attempts = attempts + 1
              WHERE id = (SELECT id FROM jobs
                  WHERE state IN ('queued', 'running')
                  AND ((state = 'queued' AND run_after <= $3
