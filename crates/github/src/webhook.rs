@@ -323,8 +323,9 @@ impl RawPush {
     }
 }
 
-/// An `http://` or `https://` url with a host, as GitHub's `clone_url` always is.
-fn is_http_url(value: &str) -> bool {
+/// An `http://` or `https://` url with a host, as GitHub's `clone_url` always is: the only kind of url a server
+/// fetches from when a payload, not its operator, names it.
+pub fn is_http_url(value: &str) -> bool {
     let rest = ["https://", "http://"].iter().find_map(|scheme| {
         value.get(..scheme.len()).filter(|head| head.eq_ignore_ascii_case(scheme)).map(|_| &value[scheme.len()..])
     });

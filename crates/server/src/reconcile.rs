@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use greenlight_github::webhook::is_http_url;
 use greenlight_store::{Accepted, NewPush};
 use tokio::sync::watch;
 
@@ -26,6 +27,14 @@ pub async fn sources(app: &App) -> Vec<(RepositoryConfig, Option<String>)> {
                 None
             }),
         };
+        // A payload's url from before payloads were held to http(s) is not fetched (see `worker::check`).
+        let url = url.filter(|url| {
+            let fetched = repo.clone_url.is_some() || is_http_url(url);
+            if !fetched {
+                tracing::warn!(repo = %repo.name, url, "not reconciled: the latest push's clone_url is not http(s); set clone_url in the server config");
+            }
+            fetched
+        });
         sources.push((repo.clone(), url));
     }
     sources

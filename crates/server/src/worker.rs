@@ -329,6 +329,14 @@ async fn check(app: &App, job: &Job) -> Result<Checked, Problem> {
         return Err(Problem::Lasting(format!("repository {} is not in the server config", deploy.repo)));
     };
     let remote = repo.clone_url.as_deref().unwrap_or(&deploy.clone_url);
+    // A payload's url is held to http(s) as it is accepted; one stored before that was checked is not fetched either.
+    if repo.clone_url.is_none() && !greenlight_github::webhook::is_http_url(remote) {
+        return Err(Problem::Lasting(format!(
+            "the push's clone_url {remote:?} is not an http(s) url, and the server fetches no other from a payload: \
+             set clone_url for {} in the server config",
+            deploy.repo
+        )));
+    }
     let production = format!("refs/heads/{}", repo.production);
     let rules = repo.rules.clone();
     let sha = deploy.sha.clone();

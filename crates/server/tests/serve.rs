@@ -490,6 +490,36 @@ async fn unsigned_and_outsized_bodies_are_refused_before_they_are_read() {
     server.shutdown().await.unwrap();
 }
 
+/// A push accepted before payloads were held to http(s) urls may have stored a path or a `file://` url: with no
+/// `clone_url` in the config, the server fetches from neither (a job or reconciling), and says what to set instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_clone_url_that_is_not_http_is_never_fetched() {
+    let mut h = Setup::sqlite().start().await;
+    h.config.repositories.values_mut().for_each(|repo| repo.clone_url = None);
+    let sha = h.push_commits(&["ABC-2 a feature"]);
+    let old = greenlight_store::NewPush {
+        delivery: "before-the-fix".into(),
+        repo: "acme/shop".into(),
+        branch: "deploy".into(),
+        sha: sha.clone(),
+        clone_url: format!("file://{}", h.remote.path().display()),
+        read_at: None,
+        before: None,
+    };
+    let database = h.config.database_url.clone();
+    h.restart_after(async move || {
+        let store = greenlight_store::Store::connect(&database).await.unwrap();
+        store.accept(&[old], 0).await.unwrap();
+    })
+    .await;
+    assert_eq!(h.finals(&sha, 1).await, ["error"]);
+    let status = h.github.statuses_of(&sha).pop().unwrap();
+    assert!(status.description.contains("is not an http(s) url"), "{}", status.description);
+    let (_, metrics) = h.get("/metrics").await;
+    assert_eq!(counter(&metrics, "greenlight_git_fetches_total{outcome=\"ok\"}"), 0, "{metrics}");
+    h.shutdown().await;
+}
+
 /// An `error` keeps its whole reason: only the status description GitHub gets is cut to 140 characters; the page and
 /// the API say all of it. Here the rules at the pushed commit have a misspelt key, whose error lists every key the
 /// section takes. SQLite only: the store keeps the text as it is given.
@@ -737,8 +767,14 @@ deploy_branches = ["deploy", "hotfix"]
 
     /// Shuts the server down and starts it again on the same store and directory, on a new port.
     async fn restart(&mut self) {
+        self.restart_after(async || {}).await;
+    }
+
+    /// Shuts the server down, runs `meanwhile` (on its store, say), and starts it again.
+    async fn restart_after(&mut self, meanwhile: impl AsyncFnOnce()) {
         let server = self.server.take().expect("running");
         server.shutdown().await.expect("a clean shutdown");
+        meanwhile().await;
         let server = greenlight_server::start_with(self.config.clone(), secrets()).await.unwrap();
         self.base = format!("http://{}", server.addr());
         self.server = Some(server);
