@@ -21,7 +21,9 @@ struct DeployPage<'a> {
     superseded: bool,
     checked_at: String,
     checks: Vec<CheckView<'a>>,
+    /// The first [`PAGE_ROWS`] of them.
     issues: Vec<IssueView<'a>>,
+    issues_total: usize,
     /// The first [`PAGE_ROWS`] of them.
     commits: Vec<CommitView<'a>>,
     commits_total: usize,
@@ -49,7 +51,7 @@ struct FindingView<'a> {
 
 struct IssueView<'a> {
     key: String,
-    summary: &'a str,
+    summary: Cow<'a, str>,
     status: &'a str,
     url: Option<&'a str>,
     commits: usize,
@@ -75,7 +77,7 @@ fn commit_view(commit: &Commit) -> CommitView<'_> {
     }
 }
 
-/// The most commits, and findings of one check, a page lists: a first deploy can hold a repository's whole history,
+/// The most commits, issues, and findings of one check, a page lists: a first deploy can hold a repository's whole history,
 /// and a page of every one of its commits would take the server a second to render at each view. The API has all.
 const PAGE_ROWS: usize = 1000;
 /// The most characters of one subject or message a page shows.
@@ -127,9 +129,9 @@ pub fn render(record: &DeployRecord, context: &str) -> Result<String, askama::Er
             .collect(),
         findings_total: check.findings.len(),
     });
-    let issues = report.iter().flat_map(|r| &r.issues).map(|issue| IssueView {
+    let issues = report.iter().flat_map(|r| &r.issues).take(PAGE_ROWS).map(|issue| IssueView {
         key: issue.key.to_string(),
-        summary: issue.summary.as_deref().unwrap_or_default(),
+        summary: cut(issue.summary.as_deref().unwrap_or_default()),
         status: issue.status.as_deref().unwrap_or_default(),
         url: issue.url.as_deref(),
         commits: issue.commits.len(),
@@ -144,6 +146,7 @@ pub fn render(record: &DeployRecord, context: &str) -> Result<String, askama::Er
         checked_at: record.checked_at.map(time).unwrap_or_default(),
         checks: checks.collect(),
         issues: issues.collect(),
+        issues_total: report.as_ref().map_or(0, |r| r.issues.len()),
         commits: contents.iter().flat_map(|c| &c.commits).take(PAGE_ROWS).map(commit_view).collect(),
         commits_total: contents.as_ref().map_or(0, |c| c.commits.len()),
         without_key: contents.as_ref().map_or(0, |c| c.commits_without_key.len()),
@@ -309,7 +312,18 @@ mod tests {
             .map(|n| Finding::new("commit-without-key", Severity::Deny, format!("{n:040x}"), long.clone()))
             .collect();
         let check = CheckResult::from_findings("commit-keys", "1200 commits name no issue key", findings);
-        let report = Report::new("p".into(), "d".into(), vec![check], Vec::new());
+        let issues = (1..=1200)
+            .map(|n| greenlight_core::ReportIssue {
+                key: greenlight_core::IssueKey::new(format!("ABC-{n}")),
+                summary: None,
+                status: None,
+                issue_type: None,
+                parent: None,
+                url: None,
+                commits: Vec::new(),
+            })
+            .collect();
+        let report = Report::new("p".into(), "d".into(), vec![check], issues);
         let contents = Contents::assemble("p".into(), "d".into(), commits);
         let record = DeployRecord {
             report: Some(serde_json::to_string(&report).unwrap()),
@@ -321,6 +335,7 @@ mod tests {
             page.contains(r#"The first 1000 are listed here; <a href="../api/deploys/7">the API</a> has all 1200."#)
         );
         assert!(page.contains("and 200 more findings"));
+        assert!(page.contains("<h2>Issues (1200)</h2>") && page.contains("The first 1000 issues are listed here"));
         assert_eq!(page.matches("<tr><td><code>0000000000</code>").count(), 1000, "commit rows");
         assert_eq!(page.matches("<li><span class=\"severity-deny\">").count(), 1000, "finding rows");
         let shown = format!("ABC-1 {}…", "x".repeat(PAGE_TEXT_CHARS - 6));
