@@ -82,7 +82,12 @@ impl Mirror {
             }
             // Clone next to the final place and rename, so that a clone cut short never looks like a mirror.
             let partial = self.path.with_extension("partial");
-            let _ = std::fs::remove_dir_all(&partial);
+            // Whatever a clone cut short left there, a directory or not (git will not clone into an existing file).
+            let _ = match std::fs::symlink_metadata(&partial) {
+                Ok(left) if left.is_dir() => std::fs::remove_dir_all(&partial),
+                Ok(_) => std::fs::remove_file(&partial),
+                Err(_) => Ok(()),
+            };
             let clone = ["clone", "--mirror", "--quiet", "--", &self.url];
             git(Command::new("git").args(clone).arg(&partial), &self.limits)?;
             std::fs::rename(&partial, &self.path)
@@ -213,6 +218,17 @@ mod tests {
         let second = remote.commit_file("README", "hello\n", "ABC-2 second");
         let repo = mirror.sync().unwrap();
         assert_eq!(repo.resolve(&second).unwrap().to_string(), second);
+    }
+
+    #[test]
+    fn what_a_clone_cut_short_left_behind_is_cleared_first() {
+        let remote = TestRepo::new();
+        let first = remote.commit_file("a", "1", "ABC-1 first");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("acme")).unwrap();
+        std::fs::write(dir.path().join("acme/shop.partial"), "not a repository").unwrap();
+        let mirror = Mirror::new(dir.path().join("acme/shop.git"), remote.path().to_str().unwrap());
+        assert_eq!(mirror.sync().unwrap().resolve("HEAD").unwrap().to_string(), first);
     }
 
     #[test]
