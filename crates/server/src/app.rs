@@ -123,6 +123,27 @@ async fn read_body<'a>(
     Err(("unreadable", answer(code, "rejected", message)))
 }
 
+/// Why a webhook's body was not taken: its signature, or the body itself ([`read_body`]'s answer).
+enum Unsigned {
+    Refused(webhook::SignatureError),
+    Unreadable((&'static str, Response)),
+}
+
+/// A webhook's body once its signature, under the header `signature`, verifies with `secret`. The header is read
+/// first: without a well-formed one the body is never read, so an unsigned client holds no memory.
+async fn signed_body<'a>(
+    app: &'a App,
+    headers: &HeaderMap,
+    signature: &str,
+    secret: &[u8],
+    body: Body,
+) -> Result<(Bytes, SemaphorePermit<'a>), Unsigned> {
+    let claimed = Claimed::read(header_str(headers, signature)).map_err(Unsigned::Refused)?;
+    let (body, budget) = read_body(app, headers, body).await.map_err(Unsigned::Unreadable)?;
+    claimed.verify(secret, &body).map_err(Unsigned::Refused)?;
+    Ok((body, budget))
+}
+
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -162,17 +183,12 @@ async fn github_delivery(app: &App, headers: &HeaderMap, event: &str, body: Body
         tracing::warn!(%error, delivery, "webhook refused");
         ("unauthorized", answer(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string()))
     };
-    let claimed = match Claimed::read(header_str(headers, SIGNATURE_HEADER)) {
-        Ok(claimed) => claimed,
-        Err(error) => return refused(error),
-    };
-    let (body, _budget) = match read_body(app, headers, body).await {
+    let secret = app.secrets.webhook.expose().as_bytes();
+    let (body, _budget) = match signed_body(app, headers, SIGNATURE_HEADER, secret, body).await {
         Ok(read) => read,
-        Err(unreadable) => return unreadable,
+        Err(Unsigned::Refused(error)) => return refused(error),
+        Err(Unsigned::Unreadable(unreadable)) => return unreadable,
     };
-    if let Err(error) = claimed.verify(app.secrets.webhook.expose().as_bytes(), &body) {
-        return refused(error);
-    }
     let Some(delivery) = header_str(headers, DELIVERY_HEADER).filter(|d| !d.is_empty()) else {
         return (
             "malformed",
@@ -321,17 +337,12 @@ async fn jira_delivery(app: &App, headers: &HeaderMap, body: Body) -> (&'static 
         let message = error.to_string().replace(SIGNATURE_HEADER, JIRA_SIGNATURE_HEADER);
         ("unauthorized", answer(StatusCode::UNAUTHORIZED, "unauthorized", message))
     };
-    let claimed = match Claimed::read(header_str(headers, JIRA_SIGNATURE_HEADER)) {
-        Ok(claimed) => claimed,
-        Err(error) => return unauthorized(error),
-    };
-    let (body, _budget) = match read_body(app, headers, body).await {
+    let (body, _budget) = match signed_body(app, headers, JIRA_SIGNATURE_HEADER, secret.expose().as_bytes(), body).await
+    {
         Ok(read) => read,
-        Err(unreadable) => return unreadable,
+        Err(Unsigned::Refused(error)) => return unauthorized(error),
+        Err(Unsigned::Unreadable(unreadable)) => return unreadable,
     };
-    if let Err(error) = claimed.verify(secret.expose().as_bytes(), &body) {
-        return unauthorized(error);
-    }
     let event: JiraEvent = match serde_json::from_slice(&body) {
         Ok(event) => event,
         Err(error) => {

@@ -93,13 +93,7 @@ async fn a_push_during_a_database_outage_is_answered_before_github_gives_up() {
     let body = h.payload("deploy", &sha);
     // GitHub's own limit: what has no answer by then is a timeout in its list of deliveries.
     let answered = h
-        .http
-        .post(format!("{}/webhooks/github", h.base))
-        .header("X-GitHub-Event", "push")
-        .header("X-GitHub-Delivery", "during-the-outage")
-        .header("X-Hub-Signature-256", sign(SECRET.as_bytes(), &body))
-        .header("content-type", "application/json")
-        .body(body)
+        .webhook("application/json", "push", "during-the-outage", &body, &sign(SECRET.as_bytes(), &body))
         .timeout(std::time::Duration::from_secs(10))
         .send()
         .await
@@ -163,12 +157,7 @@ async fn a_push_whose_client_gave_up_waiting_is_still_accepted_and_counted() {
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
     let body = h.payload("deploy", &sha);
     let gave_up = h
-        .http
-        .post(format!("{}/webhooks/github", h.base))
-        .header("X-GitHub-Event", "push")
-        .header("X-GitHub-Delivery", "impatient")
-        .header("X-Hub-Signature-256", sign(SECRET.as_bytes(), &body))
-        .body(body)
+        .webhook("application/json", "push", "impatient", &body, &sign(SECRET.as_bytes(), &body))
         .timeout(std::time::Duration::from_millis(300))
         .send()
         .await;
@@ -837,6 +826,24 @@ deploy_branches = ["deploy", "hotfix"]
         self.deliver_as("application/x-www-form-urlencoded", event, delivery, body, signature).await
     }
 
+    /// A GitHub webhook request to this server, not sent yet.
+    fn webhook(
+        &self,
+        content_type: &str,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+        signature: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}/webhooks/github", self.base))
+            .header("X-GitHub-Event", event)
+            .header("X-GitHub-Delivery", delivery)
+            .header("X-Hub-Signature-256", signature)
+            .header("content-type", content_type)
+            .body(body.to_vec())
+    }
+
     async fn deliver_as(
         &self,
         content_type: &str,
@@ -845,17 +852,7 @@ deploy_branches = ["deploy", "hotfix"]
         body: &[u8],
         signature: &str,
     ) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}/webhooks/github", self.base))
-            .header("X-GitHub-Event", event)
-            .header("X-GitHub-Delivery", delivery)
-            .header("X-Hub-Signature-256", signature)
-            .header("content-type", content_type)
-            .body(body.to_vec())
-            .send()
-            .await
-            .unwrap();
+        let response = self.webhook(content_type, event, delivery, body, signature).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
